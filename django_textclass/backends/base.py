@@ -1,0 +1,69 @@
+"""The contract every backend fulfils."""
+
+from django_textclass.exceptions import InvalidResponseError, TextClassConfigurationError
+
+
+class BaseBackend:
+    """Classifies texts with one model and returns one ranking per text.
+
+    A backend only translates: it takes plain values (:mod:`django_textclass.types`)
+    and returns plain values; it never touches models and sends no signals. The
+    pipeline decides batching from the capability flags and retries from the
+    exception family a backend raises.
+
+    Subclasses must implement :meth:`classify_texts` and may set:
+
+    Attributes:
+        supports_batch: whether one call can classify several texts.
+        max_batch_size: the most texts sent in one call when ``supports_batch``.
+    """
+
+    supports_batch = False
+    max_batch_size = 1
+
+    def __init__(self, *, alias="default", **options):
+        self.alias = alias
+        if options:
+            raise TextClassConfigurationError(
+                f"Unknown OPTIONS for TEXTCLASS backend {alias!r}: {', '.join(sorted(options))}."
+            )
+
+    @property
+    def batch_size(self):
+        """How many texts the pipeline puts in one :meth:`classify` call."""
+        return max(1, self.max_batch_size) if self.supports_batch else 1
+
+    def classify(self, texts, parameters, *, model_id, use_cache=True, wait_for_model=False):
+        """Classify ``texts`` in one call.
+
+        Args:
+            texts: a non-empty list of strings, at most :attr:`batch_size` long.
+            parameters: a :class:`~django_textclass.types.Parameters`.
+            model_id: the Hub repository id of the model.
+            use_cache: False asks the server not to answer from its cache.
+            wait_for_model: True asks the server to hold the request while the
+                model loads (sent only after a 503).
+
+        Returns:
+            A list of :class:`~django_textclass.types.Ranking`, one per text, in order.
+
+        Raises:
+            TransientBackendError: try again later.
+            PermanentBackendError: do not try again.
+        """
+        rankings = self.classify_texts(
+            list(texts), parameters, model_id=model_id, use_cache=use_cache,
+            wait_for_model=wait_for_model,
+        )
+        if len(rankings) != len(texts):
+            raise InvalidResponseError(
+                f"expected {len(texts)} rankings, got {len(rankings)}"
+            )
+        return rankings
+
+    def classify_texts(self, texts, parameters, *, model_id, use_cache, wait_for_model):
+        """Do the work of :meth:`classify`. Subclasses must implement this."""
+        raise NotImplementedError
+
+    def close(self):
+        """Release pooled resources (sessions); the backend may be used again after."""

@@ -1,0 +1,103 @@
+"""System checks. Their ids are public API and are never reused.
+
+* ``textclass.E001``: a backend's class cannot be imported.
+* ``textclass.E002``: ``DEFAULT_BACKEND`` names an alias that is not configured.
+* ``textclass.E003``: a backend rejects its ``OPTIONS``.
+* ``textclass.E004``: a numeric setting is out of range.
+* ``textclass.E005``: ``DEFAULT_MODEL`` is not a valid Hub repository id.
+* ``textclass.W001``: a URL points at the retired ``api-inference.huggingface.co`` host.
+* ``textclass.W002``: a Hugging Face backend has no token.
+* ``textclass.W003``: ``TEXTCLASS`` has keys this version does not know.
+"""
+
+from django.core import checks
+
+from django_textclass.backends import load_backend_class
+from django_textclass.conf import app_settings
+from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
+from django_textclass.types import validate_model_id
+
+POSITIVE_SETTINGS = ("MAX_TEXT_LENGTH", "BATCH_SIZE", "MAX_ATTEMPTS", "LEASE_SECONDS")
+NON_NEGATIVE_SETTINGS = (
+    "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "RETRY_HINT_MAX", "DISPATCH_GRACE_SECONDS",
+)
+
+
+@checks.register()
+def check_settings(app_configs=None, **kwargs):
+    """Check the ``TEXTCLASS`` setting and every configured backend."""
+    messages = []
+    unknown = app_settings.unknown_keys()
+    if unknown:
+        messages.append(checks.Warning(
+            f"TEXTCLASS has unknown keys: {', '.join(unknown)}.",
+            hint="See docs/settings.md for the supported keys.", id="textclass.W003",
+        ))
+    for name in POSITIVE_SETTINGS + NON_NEGATIVE_SETTINGS:
+        value = getattr(app_settings, name)
+        minimum = 1 if name in POSITIVE_SETTINGS else 0
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            messages.append(checks.Error(
+                f"TEXTCLASS[{name!r}] must be a number >= {minimum}, not {value!r}.",
+                id="textclass.E004",
+            ))
+    ttl = app_settings.CACHE_TTL
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0):
+        messages.append(checks.Error(
+            f"TEXTCLASS['CACHE_TTL'] must be None or a number >= 0, not {ttl!r}.",
+            id="textclass.E004",
+        ))
+    try:
+        validate_model_id(app_settings.DEFAULT_MODEL)
+    except InvalidInputError:
+        messages.append(checks.Error(
+            f"TEXTCLASS['DEFAULT_MODEL'] {app_settings.DEFAULT_MODEL!r} is not a valid "
+            "Hugging Face repository id.", id="textclass.E005",
+        ))
+    backends = app_settings.BACKENDS
+    if app_settings.DEFAULT_BACKEND not in backends:
+        messages.append(checks.Error(
+            f"TEXTCLASS['DEFAULT_BACKEND'] is {app_settings.DEFAULT_BACKEND!r}, "
+            "which is not an alias in TEXTCLASS['BACKENDS'].", id="textclass.E002",
+        ))
+    for alias, config in backends.items():
+        messages.extend(_check_backend(alias, config))
+    return messages
+
+
+def _check_backend(alias, config):
+    path = config.get("BACKEND", "") if isinstance(config, dict) else ""
+    try:
+        backend_class = load_backend_class(path)
+    except TextClassConfigurationError as exc:
+        return [checks.Error(
+            f"TEXTCLASS backend {alias!r}: {exc}",
+            hint="BACKEND must be the dotted path of a backend class, e.g. "
+            "'django_textclass.backends.huggingface.Backend'.", id="textclass.E001",
+        )]
+    options = config.get("OPTIONS", {})
+    messages = []
+    url = str(options.get("API_URL", ""))
+    if "api-inference.huggingface.co" in url:
+        messages.append(checks.Warning(
+            f"TEXTCLASS backend {alias!r} uses the retired host api-inference.huggingface.co, "
+            "which no longer answers.",
+            hint="Use 'https://router.huggingface.co/hf-inference/models/{model_id}'.",
+            id="textclass.W001",
+        ))
+    try:
+        backend = backend_class(alias=alias, **options)
+    except (TextClassConfigurationError, TypeError) as exc:
+        messages.append(checks.Error(
+            f"TEXTCLASS backend {alias!r} rejects its OPTIONS: {exc}", id="textclass.E003",
+        ))
+        return messages
+    if getattr(backend, "has_token", True) is False:
+        messages.append(checks.Warning(
+            f"TEXTCLASS backend {alias!r} has no Hugging Face token.",
+            hint="Set the HF_TOKEN environment variable or OPTIONS['TOKEN'] "
+            "(a fine-grained token with the 'Make calls to Inference Providers' permission).",
+            id="textclass.W002",
+        ))
+    backend.close()
+    return messages

@@ -1,0 +1,96 @@
+"""The one ``TEXTCLASS`` setting, read lazily.
+
+Every key and its default is listed in :data:`DEFAULTS` and documented in
+``docs/settings.md``. Values are read on first access and dropped again whenever
+Django sends ``setting_changed`` for ``TEXTCLASS`` (``override_settings`` in tests),
+so nothing here is ever captured at import time.
+
+    from django_textclass.conf import app_settings
+    app_settings.BATCH_SIZE
+"""
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+DEFAULT_MODEL = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+
+DEFAULTS = {
+    # Backends by alias, the way CACHES is configured.
+    "BACKENDS": {
+        "default": {
+            "BACKEND": "django_textclass.backends.huggingface.Backend",
+            "OPTIONS": {},
+        },
+    },
+    "DEFAULT_BACKEND": "default",
+    "DEFAULT_MODEL": DEFAULT_MODEL,
+    # Longest text accepted by submit(), in characters.
+    "MAX_TEXT_LENGTH": 20_000,
+    # Most requests one worker task claims at once (a backend may send fewer per call).
+    "BATCH_SIZE": 32,
+    # Attempts per request (the first call included) before it fails for good.
+    "MAX_ATTEMPTS": 5,
+    # Exponential backoff: BASE * 2**(attempt - 1), capped at MAX, with full jitter.
+    "RETRY_BACKOFF_BASE": 2.0,
+    "RETRY_BACKOFF_MAX": 300.0,
+    # Cap on a server's own delay hint (estimated_time, Retry-After, RateLimit).
+    "RETRY_HINT_MAX": 300.0,
+    # Reuse a stored result for the same text, model and parameters for this many
+    # seconds; None keeps results forever, 0 turns the cache off.
+    "CACHE_TTL": 7 * 24 * 3600,
+    # A running request whose worker has not finished within this many seconds is
+    # handed back to the queue by the sweep (its worker is presumed dead).
+    "LEASE_SECONDS": 300,
+    # The sweep re-sends pending requests that have been due for this long.
+    "DISPATCH_GRACE_SECONDS": 30,
+    # Celery queue for the app's tasks; None uses the project's default queue.
+    "QUEUE": None,
+}
+
+
+class AppSettings:
+    """Attribute access to ``TEXTCLASS``, with defaults, cached until settings change."""
+
+    def __init__(self, defaults=None):
+        self._defaults = defaults or DEFAULTS
+        self._cached = set()
+
+    @property
+    def user_settings(self):
+        if not hasattr(self, "_user_settings"):
+            self._user_settings = getattr(settings, "TEXTCLASS", None) or {}
+        return self._user_settings
+
+    def __getattr__(self, name):
+        if name not in self._defaults:
+            raise AttributeError(f"Invalid TEXTCLASS setting: {name!r}")
+        value = self.user_settings.get(name, self._defaults[name])
+        self._cached.add(name)
+        setattr(self, name, value)
+        return value
+
+    def unknown_keys(self):
+        """Return the keys of ``TEXTCLASS`` that this version does not know."""
+        return sorted(set(self.user_settings) - set(self._defaults))
+
+    def reload(self):
+        """Forget every cached value; the next access reads settings again."""
+        for name in self._cached:
+            delattr(self, name)
+        self._cached.clear()
+        if hasattr(self, "_user_settings"):
+            del self._user_settings
+
+
+app_settings = AppSettings()
+
+
+def _reload(*, setting, **kwargs):
+    if setting == "TEXTCLASS":
+        app_settings.reload()
+        from django_textclass.backends import reset_backends
+
+        reset_backends()
+
+
+setting_changed.connect(_reload)

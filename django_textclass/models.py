@@ -1,0 +1,194 @@
+"""Classification requests and the ``{label, score}`` rows of their answers."""
+
+import hashlib
+import uuid
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from django_textclass.querysets import ClassificationRequestQuerySet
+from django_textclass.types import FUNCTIONS_TO_APPLY, Parameters
+
+
+def text_hash(text):
+    """The SHA-256 hex digest of ``text`` (UTF-8), used to find identical texts."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", _("pending")
+    RUNNING = "running", _("running")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
+    CANCELLED = "cancelled", _("cancelled")
+
+
+TERMINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+
+class ClassificationRequest(models.Model):
+    """One text to classify with one model, from submission to its final state.
+
+    The row is the source of truth: it exists, with a status, from the moment the
+    text is submitted; the Celery broker only carries wake-up calls. State changes
+    go through :mod:`django_textclass.services`, never through direct writes.
+    """
+
+    Status = Status
+
+    uuid = models.UUIDField(
+        _("public id"), default=uuid.uuid4, unique=True, editable=False,
+        help_text=_("Identifier shown in URLs and APIs; the numeric id stays internal."),
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+        related_name="textclass_requests", verbose_name=_("owner"),
+        help_text=_("User who submitted the text; empty for background classification."),
+    )
+    model_id = models.CharField(
+        _("model"), max_length=200,
+        help_text=_("Hugging Face Hub repository id of the classifier, e.g. owner/name."),
+    )
+    function_to_apply = models.CharField(
+        _("function to apply"), max_length=8, blank=True,
+        choices=[(name, name) for name in FUNCTIONS_TO_APPLY],
+        help_text=_("sigmoid, softmax or none; empty uses the model's default."),
+    )
+    top_k = models.PositiveSmallIntegerField(
+        _("top k"), null=True, blank=True,
+        help_text=_("Keep only the K most probable labels; empty keeps them all."),
+    )
+    use_cache = models.BooleanField(
+        _("use cache"), default=True,
+        help_text=_("Reuse a stored result for the same text, and let the API use its cache."),
+    )
+    text = models.TextField(_("text"))
+    text_hash = models.CharField(
+        _("text hash"), max_length=64, editable=False,
+        help_text=_("SHA-256 of the text; identical texts share a cached result."),
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING,
+    )
+    attempts = models.PositiveSmallIntegerField(
+        _("attempts"), default=0, help_text=_("Calls started for this request so far."),
+    )
+    error_code = models.CharField(
+        _("error code"), max_length=64, blank=True,
+        help_text=_("Why the last attempt failed, e.g. http_503, timeout, retries_exhausted."),
+    )
+    error_message = models.TextField(_("error message"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    started_at = models.DateTimeField(
+        _("started"), null=True, blank=True, help_text=_("When the last attempt started."),
+    )
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        _("next attempt"), null=True, blank=True, default=timezone.now,
+        help_text=_("A pending request is not sent before this time (retry backoff)."),
+    )
+    lease_expires_at = models.DateTimeField(
+        _("lease expires"), null=True, blank=True,
+        help_text=_("A running request still running after this is handed back by the sweep."),
+    )
+    claim_token = models.UUIDField(
+        _("claim token"), null=True, blank=True, editable=False,
+        help_text=_("Which worker run owns the request while it is running."),
+    )
+    top_label = models.CharField(_("top label"), max_length=200, blank=True)
+    top_score = models.FloatField(_("top score"), null=True, blank=True)
+    backend = models.CharField(
+        _("backend"), max_length=100, blank=True,
+        help_text=_("Alias of the TEXTCLASS backend that serves the request."),
+    )
+    backend_ms = models.PositiveIntegerField(
+        _("backend time (ms)"), null=True, blank=True,
+        help_text=_("Duration of the backend call that answered, in milliseconds."),
+    )
+    reused_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("reused from"),
+        help_text=_("The earlier request whose stored result answered this one (cache hit)."),
+    )
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, null=True, blank=True,
+        verbose_name=_("source type"),
+    )
+    object_id = models.CharField(_("source id"), max_length=64, blank=True)
+    source_field = models.CharField(
+        _("source field"), max_length=100, blank=True,
+        help_text=_("Field of the source object that held the text."),
+    )
+    source = GenericForeignKey("content_type", "object_id")
+
+    objects = ClassificationRequestQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("classification request")
+        verbose_name_plural = _("classification requests")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="textclass_req_status_due"),
+            models.Index(fields=["-created_at"], name="textclass_req_created"),
+            models.Index(fields=["owner", "-created_at"], name="textclass_req_owner_created"),
+            models.Index(fields=["model_id", "-created_at"], name="textclass_req_model_created"),
+            models.Index(fields=["model_id", "top_label"], name="textclass_req_model_label"),
+            models.Index(fields=["content_type", "object_id"], name="textclass_req_source"),
+            models.Index(
+                fields=["text_hash", "model_id", "-finished_at"],
+                condition=models.Q(status="succeeded"),
+                name="textclass_req_cache",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.model_id} {self.uuid} ({self.status})"
+
+    @property
+    def parameters(self):
+        """The request's :class:`~django_textclass.types.Parameters`."""
+        return Parameters(self.function_to_apply or None, self.top_k)
+
+    @property
+    def labels(self):
+        """The answer as the API's own objects, best first: ``[{"label", "score"}, ...]``."""
+        return [{"label": row.label, "score": row.score} for row in self.scores.all()]
+
+    @property
+    def is_finished(self):
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def duration(self):
+        """Time from the last start to the finish, as a timedelta, or None."""
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class ClassificationScore(models.Model):
+    """One ``{label, score}`` of an answer; ``rank`` 0 is the best label."""
+
+    request = models.ForeignKey(
+        ClassificationRequest, on_delete=models.CASCADE, related_name="scores",
+        verbose_name=_("request"),
+    )
+    rank = models.PositiveSmallIntegerField(_("rank"), help_text=_("0 is the most probable label."))
+    label = models.CharField(_("label"), max_length=200)
+    score = models.FloatField(_("score"))
+
+    class Meta:
+        verbose_name = _("label score")
+        verbose_name_plural = _("label scores")
+        ordering = ["request", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "rank"], name="textclass_score_rank_uniq"),
+        ]
+        indexes = [models.Index(fields=["label", "score"], name="textclass_score_label")]
+
+    def __str__(self):
+        return f"{self.label}: {self.score:.4f}"

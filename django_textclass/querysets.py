@@ -1,0 +1,41 @@
+"""Query helpers for classification requests: what is due, stale, or cached."""
+
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import Q
+
+
+class ClassificationRequestQuerySet(models.QuerySet):
+    """Queries the pipeline and the sweep run; every one is a single indexed query."""
+
+    def due(self, now):
+        """Pending requests whose backoff has passed."""
+        return self.filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status="pending"
+        )
+
+    def overdue(self, now, grace_seconds):
+        """Pending requests due for longer than the grace period: their wake-up was lost."""
+        return self.due(now - timedelta(seconds=grace_seconds))
+
+    def lease_expired(self, now):
+        """Running requests whose worker has not finished within its lease."""
+        return self.filter(status="running", lease_expires_at__lt=now)
+
+    def cached_results(self, *, model_id, parameters, hashes, since):
+        """Succeeded requests for these text hashes, model and parameters, newest first.
+
+        Args:
+            since: oldest ``finished_at`` accepted, or None for no age limit.
+        """
+        queryset = self.filter(
+            status="succeeded",
+            model_id=model_id,
+            text_hash__in=hashes,
+            function_to_apply=parameters.function_to_apply or "",
+            top_k=parameters.top_k,
+        )
+        if since is not None:
+            queryset = queryset.filter(finished_at__gte=since)
+        return queryset.order_by("-finished_at")

@@ -1,0 +1,455 @@
+"""Every state change of a classification request happens here.
+
+Tasks, views, admin actions and commands call these functions; none of them
+writes a status field itself. The life of a request::
+
+    submit() -> pending --claim--> running --complete--> succeeded
+                  ^                   |  \\--fail------> failed
+                  |                   |
+                  +--- reschedule ----+   (transient error, attempts left)
+    pending --cancel--> cancelled;  failed/cancelled --retry--> pending
+
+A worker owns a running request through its ``claim_token``: every write after
+the claim is guarded by it, so a run that lost its lease (and was replaced by
+another) can never overwrite or duplicate results.
+"""
+
+import logging
+import random
+import time
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from django_textclass import dispatch
+from django_textclass.backends import backend_config, get_backend
+from django_textclass.conf import app_settings
+from django_textclass.exceptions import (
+    InvalidInputError,
+    PermanentBackendError,
+    TextClassConfigurationError,
+    TransientBackendError,
+)
+from django_textclass.models import (
+    ClassificationRequest,
+    ClassificationScore,
+    Status,
+    text_hash,
+)
+from django_textclass.types import Parameters, validate_model_id
+
+logger = logging.getLogger("django_textclass")
+
+
+# --- submission ------------------------------------------------------------------------
+
+
+def validate_text(text, field="text"):
+    """Return ``text`` if it may be classified, else raise :class:`InvalidInputError`."""
+    if not isinstance(text, str):
+        raise InvalidInputError(field, "must be a string")
+    if not text.strip():
+        raise InvalidInputError(field, "must not be empty or only whitespace")
+    if "\x00" in text:
+        raise InvalidInputError(field, "must not contain NUL characters")
+    limit = app_settings.MAX_TEXT_LENGTH
+    if len(text) > limit:
+        raise InvalidInputError(field, f"is {len(text)} characters long; the maximum is {limit}")
+    return text
+
+
+def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None, source=None,
+           source_field="", use_cache=True, backend=None):
+    """Store texts for classification and wake a worker once the transaction commits.
+
+    The rows are written in the caller's transaction (a rollback leaves nothing
+    and sends nothing). The wake-up is sent after commit; if the broker is down
+    the rows simply wait for the sweep.
+
+    Args:
+        texts: one string, or a list of strings.
+        model: Hub repository id; default ``TEXTCLASS["DEFAULT_MODEL"]``.
+        function_to_apply: ``"sigmoid"``, ``"softmax"``, ``"none"`` or None.
+        top_k: keep the K best labels, or None.
+        owner: the user the requests belong to, or None.
+        source: a model instance the text came from (stored as a generic link).
+        source_field: the field of ``source`` that held the text.
+        use_cache: False bypasses stored results and the API's cache.
+        backend: a ``TEXTCLASS["BACKENDS"]`` alias; default ``DEFAULT_BACKEND``.
+
+    Returns:
+        A :class:`ClassificationRequest` for a string, a list of them for a list.
+
+    Raises:
+        InvalidInputError: a text, the model id or a parameter is not acceptable
+            (nothing is stored).
+        TextClassConfigurationError: the backend alias is not configured.
+    """
+    single = isinstance(texts, str)
+    items = [texts] if single else list(texts)
+    if not items:
+        raise InvalidInputError("texts", "must not be empty")
+    for text in items:
+        validate_text(text)
+    model_id = validate_model_id(model or app_settings.DEFAULT_MODEL)
+    parameters = Parameters(function_to_apply, top_k)
+    alias = backend or app_settings.DEFAULT_BACKEND
+    backend_config(alias)
+    source_fields = {}
+    if source is not None:
+        source_fields = {
+            "content_type": ContentType.objects.get_for_model(source),
+            "object_id": str(source.pk),
+            "source_field": source_field,
+        }
+    now = timezone.now()
+    rows = [
+        ClassificationRequest(
+            owner=owner, model_id=model_id, text=text, text_hash=text_hash(text),
+            function_to_apply=parameters.function_to_apply or "", top_k=parameters.top_k,
+            use_cache=use_cache, backend=alias, created_at=now, next_attempt_at=now,
+            **source_fields,
+        )
+        for text in items
+    ]
+    with transaction.atomic():
+        rows = ClassificationRequest.objects.bulk_create(rows)
+        dispatch.on_commit([row.pk for row in rows])
+    return rows[0] if single else rows
+
+
+def cancel(request):
+    """Cancel a pending request. Returns True if it was pending (now cancelled)."""
+    updated = ClassificationRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(
+        status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None,
+    )
+    return bool(updated)
+
+
+def retry(request):
+    """Send a failed or cancelled request again, with a fresh attempt budget.
+
+    Returns True if the request was failed or cancelled (now pending).
+    """
+    with transaction.atomic():
+        updated = ClassificationRequest.objects.filter(
+            pk=request.pk, status__in=[Status.FAILED, Status.CANCELLED]
+        ).update(
+            status=Status.PENDING, attempts=0, error_code="", error_message="",
+            started_at=None, finished_at=None, next_attempt_at=timezone.now(),
+        )
+        if updated:
+            dispatch.on_commit([request.pk])
+    return bool(updated)
+
+
+# --- the worker's side ------------------------------------------------------------------
+
+
+def claim(ids, *, now=None):
+    """Take ownership of the due pending requests among ``ids``.
+
+    On PostgreSQL the rows are locked with ``SKIP LOCKED``, so two workers never
+    wait on or own the same row; elsewhere the guarded ``UPDATE ... WHERE
+    status = 'pending'`` alone decides (SQLite serialises writers).
+
+    Returns:
+        ``(token, rows)``: the claim token and the claimed rows, oldest first.
+    """
+    now = now or timezone.now()
+    token = uuid.uuid4()
+    with transaction.atomic():
+        candidates = ClassificationRequest.objects.filter(pk__in=ids).due(now)
+        if connection.features.has_select_for_update_skip_locked:
+            locked = list(
+                candidates.select_for_update(skip_locked=True).values_list("pk", flat=True)
+            )
+            candidates = ClassificationRequest.objects.filter(pk__in=locked, status=Status.PENDING)
+        candidates.update(
+            status=Status.RUNNING, claim_token=token, attempts=F("attempts") + 1,
+            started_at=now, finished_at=None,
+            lease_expires_at=now + timedelta(seconds=app_settings.LEASE_SECONDS),
+        )
+    rows = list(
+        ClassificationRequest.objects.filter(claim_token=token, status=Status.RUNNING).order_by("pk")
+    )
+    return token, rows
+
+
+def process(ids):
+    """Claim and classify the requests ``ids``; the body of the worker task.
+
+    Requests are grouped by backend, model and parameters; texts already answered
+    (same hash, model and parameters, within ``CACHE_TTL``) reuse the stored
+    result; the rest go to the backend in calls of at most its batch size, one
+    call per distinct text. Safe to run twice with the same ids.
+
+    Returns:
+        The number of requests this run claimed.
+    """
+    token, rows = claim(ids)
+    groups = defaultdict(list)
+    for row in rows:
+        key = (row.backend, row.model_id, row.function_to_apply, row.top_k, row.use_cache)
+        groups[key].append(row)
+    for (alias, model_id, _, _, use_cache), group in groups.items():
+        _process_group(token, alias, model_id, group[0].parameters, use_cache, group)
+    _rewake_early(ids)
+    return len(rows)
+
+
+def _process_group(token, alias, model_id, parameters, use_cache, rows):
+    try:
+        backend = get_backend(alias)
+    except TextClassConfigurationError as exc:
+        logger.error("Backend %r is misconfigured; failing %d request(s): %s", alias, len(rows), exc)
+        fail(token, rows, code="configuration", message=str(exc))
+        return
+    if use_cache:
+        rows = _answer_from_cache(token, model_id, parameters, rows)
+    by_hash = defaultdict(list)
+    for row in rows:
+        by_hash[row.text_hash].append(row)
+    distinct = list(by_hash.values())
+    for start in range(0, len(distinct), backend.batch_size):
+        chunk = distinct[start : start + backend.batch_size]
+        chunk_rows = [row for same_text in chunk for row in same_text]
+        wait_for_model = any(row.error_code == "http_503" for row in chunk_rows)
+        _renew_lease(token)
+        started = time.monotonic()
+        try:
+            rankings = backend.classify(
+                [same_text[0].text for same_text in chunk], parameters, model_id=model_id,
+                use_cache=use_cache, wait_for_model=wait_for_model,
+            )
+        except TransientBackendError as exc:
+            reschedule(token, chunk_rows, exc)
+        except PermanentBackendError as exc:
+            fail(token, chunk_rows, code=exc.code, message=str(exc))
+        except TextClassConfigurationError as exc:
+            fail(token, chunk_rows, code="configuration", message=str(exc))
+        else:
+            elapsed_ms = round((time.monotonic() - started) * 1000)
+            answers = [
+                (row, ranking) for same_text, ranking in zip(chunk, rankings) for row in same_text
+            ]
+            complete(token, answers, backend_ms=elapsed_ms)
+
+
+def _renew_lease(token):
+    """Extend the lease of the run's requests before a call, so a long run keeps them."""
+    ClassificationRequest.objects.filter(claim_token=token, status=Status.RUNNING).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=app_settings.LEASE_SECONDS)
+    )
+
+
+def _answer_from_cache(token, model_id, parameters, rows):
+    """Complete the rows whose text already has a fresh stored result; return the rest."""
+    ttl = app_settings.CACHE_TTL
+    if ttl == 0:
+        return rows
+    since = None if ttl is None else timezone.now() - timedelta(seconds=ttl)
+    cached = {}
+    hits = ClassificationRequest.objects.cached_results(
+        model_id=model_id, parameters=parameters, hashes={row.text_hash for row in rows},
+        since=since,
+    ).prefetch_related("scores")
+    for hit in hits:
+        cached.setdefault(hit.text_hash, hit)
+    answered, rest = [], []
+    for row in rows:
+        hit = cached.get(row.text_hash)
+        # A hash collision is astronomically unlikely; comparing the text makes it impossible.
+        if hit is not None and hit.text == row.text:
+            answered.append((row, _ranking_of(hit), hit))
+        else:
+            rest.append(row)
+    if answered:
+        complete(token, [(row, ranking) for row, ranking, _ in answered],
+                 reused_from={row.pk: hit.pk for row, _, hit in answered})
+    return rest
+
+
+def _ranking_of(request):
+    from django_textclass.types import LabelScore, Ranking
+
+    return Ranking(tuple(LabelScore(s.label, s.score) for s in request.scores.all()))
+
+
+def complete(token, answers, *, backend_ms=None, reused_from=None):
+    """Store the rankings of requests this run still owns and mark them succeeded.
+
+    Args:
+        token: the claim token of the run.
+        answers: ``(request, ranking)`` pairs.
+        backend_ms: duration of the backend call that produced them.
+        reused_from: ``{request pk: source request pk}`` for cache hits.
+
+    Returns:
+        How many requests were completed (those whose claim was lost are skipped).
+    """
+    reused_from = reused_from or {}
+    now = timezone.now()
+    with transaction.atomic():
+        owned = set(
+            ClassificationRequest.objects.select_for_update()
+            .filter(pk__in=[row.pk for row, _ in answers], claim_token=token, status=Status.RUNNING)
+            .values_list("pk", flat=True)
+        )
+        if not owned:
+            return 0
+        mine = [(row, ranking) for row, ranking in answers if row.pk in owned]
+        # A run that died after inserting scores but before its status update leaves
+        # nothing behind (same transaction), but be strict: replace, never append.
+        ClassificationScore.objects.filter(request_id__in=owned).delete()
+        ClassificationScore.objects.bulk_create(
+            ClassificationScore(request_id=row.pk, rank=rank, label=item.label, score=item.score)
+            for row, ranking in mine
+            for rank, item in enumerate(ranking.scores)
+        )
+        for row, ranking in mine:
+            row.status = Status.SUCCEEDED
+            row.top_label = ranking.top.label
+            row.top_score = ranking.top.score
+            row.finished_at = now
+            row.backend_ms = backend_ms
+            row.reused_from_id = reused_from.get(row.pk)
+            row.error_code = row.error_message = ""
+            row.lease_expires_at = row.next_attempt_at = row.claim_token = None
+        ClassificationRequest.objects.bulk_update(
+            [row for row, _ in mine],
+            ["status", "top_label", "top_score", "finished_at", "backend_ms", "reused_from",
+             "error_code", "error_message", "lease_expires_at", "next_attempt_at", "claim_token"],
+        )
+    logger.info("Completed %d request(s)%s", len(mine), " from cache" if reused_from else "")
+    return len(mine)
+
+
+def fail(token, rows, *, code, message):
+    """Mark requests this run still owns as failed for good. Returns how many."""
+    updated = ClassificationRequest.objects.filter(
+        pk__in=[row.pk for row in rows], claim_token=token, status=Status.RUNNING
+    ).update(
+        status=Status.FAILED, error_code=code[:64], error_message=message,
+        finished_at=timezone.now(), lease_expires_at=None, next_attempt_at=None, claim_token=None,
+    )
+    if updated:
+        logger.warning("Failed %d request(s): %s", updated, code)
+    return updated
+
+
+def retry_delay(attempts, hint=None):
+    """Seconds to wait before attempt ``attempts + 1``.
+
+    Exponential backoff ``BASE * 2**(attempts - 1)`` capped at ``RETRY_BACKOFF_MAX``,
+    with "equal jitter" (a random value between half and all of it). A server's
+    own hint (capped at ``RETRY_HINT_MAX``) is a floor: we never call earlier
+    than we were told to.
+    """
+    backoff = min(
+        app_settings.RETRY_BACKOFF_MAX,
+        app_settings.RETRY_BACKOFF_BASE * 2 ** max(0, attempts - 1),
+    )
+    delay = random.uniform(backoff / 2, backoff)
+    if hint is not None:
+        delay = max(delay, min(float(hint), app_settings.RETRY_HINT_MAX))
+    return delay
+
+
+def reschedule(token, rows, exc):
+    """After a transient error: send the rows again later, or fail those out of attempts."""
+    exhausted = [row for row in rows if row.attempts >= app_settings.MAX_ATTEMPTS]
+    if exhausted:
+        fail(
+            token, exhausted, code="retries_exhausted",
+            message=f"gave up after {exhausted[0].attempts} attempt(s); last error: {exc}",
+        )
+    again = [row for row in rows if row.attempts < app_settings.MAX_ATTEMPTS]
+    if not again:
+        return
+    # Rows of one call share the attempt count in practice; the smallest is the kindest.
+    delay = retry_delay(min(row.attempts for row in again), exc.retry_after)
+    updated = ClassificationRequest.objects.filter(
+        pk__in=[row.pk for row in again], claim_token=token, status=Status.RUNNING
+    ).update(
+        status=Status.PENDING, error_code=exc.code[:64], error_message=str(exc),
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        lease_expires_at=None, claim_token=None,
+    )
+    if updated:
+        logger.info("Will retry %d request(s) in %.1f s after %s", updated, delay, exc.code)
+        dispatch.send([row.pk for row in again], countdown=delay)
+
+
+def _rewake_early(ids):
+    """Re-send the wake-up for requests among ``ids`` that are pending but not yet due.
+
+    A wake-up can arrive a little before the row's ``next_attempt_at`` (clock
+    rounding, or a duplicate from the sweep); without this the row would wait
+    for the sweep.
+    """
+    now = timezone.now()
+    waiting = (
+        ClassificationRequest.objects.filter(
+            pk__in=ids, status=Status.PENDING, next_attempt_at__gt=now
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", "next_attempt_at")
+    )
+    waiting = list(waiting)
+    if waiting:
+        countdown = (waiting[0][1] - now).total_seconds()
+        dispatch.send([pk for pk, _ in waiting], countdown=countdown)
+
+
+# --- recovery --------------------------------------------------------------------------
+
+
+def sweep(*, now=None, limit=10_000):
+    """Recover requests a lost message or a dead worker left behind.
+
+    Running requests past their lease go back to pending (or fail, when their
+    attempts are used up); pending requests that have been due for longer than
+    ``DISPATCH_GRACE_SECONDS`` get a new wake-up.
+
+    Returns:
+        ``{"requeued": n, "failed": n, "dispatched": n}``.
+    """
+    now = now or timezone.now()
+    expired = ClassificationRequest.objects.lease_expired(now)
+    failed = expired.filter(attempts__gte=app_settings.MAX_ATTEMPTS).update(
+        status=Status.FAILED, error_code="lease_expired",
+        error_message="the worker did not finish within its lease, and no attempts are left",
+        finished_at=now, lease_expires_at=None, claim_token=None, next_attempt_at=None,
+    )
+    requeue_ids = list(expired.values_list("pk", flat=True)[:limit])
+    requeued = ClassificationRequest.objects.filter(
+        pk__in=requeue_ids, status=Status.RUNNING, lease_expires_at__lt=now
+    ).update(
+        status=Status.PENDING, error_code="lease_expired",
+        error_message="the worker did not finish within its lease; sent again",
+        lease_expires_at=None, claim_token=None, next_attempt_at=now,
+    )
+    overdue_ids = list(
+        ClassificationRequest.objects.overdue(now, app_settings.DISPATCH_GRACE_SECONDS)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    # Mark them as freshly due, so the next sweep waits another grace period
+    # before sending them again while a backlog drains.
+    ClassificationRequest.objects.filter(pk__in=overdue_ids, status=Status.PENDING).update(
+        next_attempt_at=now
+    )
+    dispatched = requeue_ids + overdue_ids
+    if dispatched:
+        dispatch.send(dispatched)
+    if failed or requeued or overdue_ids:
+        logger.info(
+            "Sweep: %d requeued, %d failed, %d re-dispatched", requeued, failed, len(overdue_ids)
+        )
+    return {"requeued": requeued, "failed": failed, "dispatched": len(dispatched)}

@@ -1,0 +1,22 @@
+"""Celery tasks: thin envelopes around :mod:`django_textclass.services`.
+
+They take request ids only (never text or tokens), acknowledge late (a worker
+killed mid-run leaves its message to be delivered again), and are safe to run
+twice: the claim decides which run owns a request.
+"""
+
+from celery import shared_task
+
+from django_textclass import services
+
+
+@shared_task(name="django_textclass.run_batch", acks_late=True, ignore_result=True)
+def run_batch(request_ids):
+    """Classify the pending requests among ``request_ids``. Returns how many were claimed."""
+    return services.process(request_ids)
+
+
+@shared_task(name="django_textclass.sweep", ignore_result=True)
+def sweep():
+    """Re-dispatch stuck requests; schedule it with Celery beat (see docs/reliability.md)."""
+    return services.sweep()

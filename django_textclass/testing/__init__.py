@@ -1,0 +1,21 @@
+"""Helpers for testing code that uses django_textclass, with no Django models imported.
+
+``InferenceAPIEmulator`` is a loopback HTTP server that speaks the Hugging Face
+Inference API text-classification contract; ``Reply`` scripts its failures.
+Both are re-exported lazily so that ``python -m django_textclass.testing.emulator``
+does not import its own module twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["InferenceAPIEmulator", "ReceivedRequest", "Reply"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from django_textclass.testing import emulator
+
+        return getattr(emulator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,648 @@
+"""A loopback HTTP server that speaks the Inference API text-classification contract.
+
+``InferenceAPIEmulator`` is a real HTTP server on 127.0.0.1 (standard library
+only, no Django). It answers ``POST /models/{model_id}`` the way the
+hf-inference router does (``shape="nested"``) or the way TEI and dedicated
+endpoints do (``shape="flat"``), with scores from the deterministic rule in
+:mod:`django_textclass.testing.rules` (not a model). Failures are scripted:
+``emu.script(Reply.loading(), Reply.normal())`` makes the next classification
+request answer 503 "loading" and the one after answer normally.
+
+Other processes (a Celery worker, a benchmark) reach it over HTTP; they can
+also script it and read its log through the control routes
+``POST /_emulator/script``, ``GET /_emulator/requests``,
+``POST /_emulator/reset`` and ``GET /_emulator/health``.
+
+Run it alone with ``python -m django_textclass.testing.emulator --port 8765``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import hmac
+import json
+import math
+import re
+import signal
+import sys
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from django_textclass.testing import rules
+
+__all__ = ["InferenceAPIEmulator", "ReceivedRequest", "Reply", "main"]
+
+SHAPES = ("nested", "flat")
+_MODEL_ROUTE = re.compile(r"/models/([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?)")
+_CONTROL_PREFIX = "/_emulator/"
+_JSON = "application/json"
+_TEXT = "text/plain; charset=utf-8"
+_HTML = "text/html; charset=utf-8"
+# (status, headers, body) of one answer.
+_Answer = tuple[int, dict[str, str], bytes]
+_REPLY_KEYS = frozenset({"status", "json", "headers", "body", "delay", "normal"})
+
+
+def _fill(value: Any, model_id: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("{model_id}", model_id)
+    if isinstance(value, list):
+        return [_fill(item, model_id) for item in value]
+    if isinstance(value, dict):
+        return {key: _fill(item, model_id) for key, item in value.items()}
+    return value
+
+
+@dataclasses.dataclass
+class Reply:
+    """One scripted answer, consumed by one classification request.
+
+    ``body`` (raw text) wins over ``json``; with neither the body is empty.
+    ``{model_id}`` inside ``body`` or inside a string of ``json`` is replaced
+    by the requested model id. ``delay`` seconds are slept first. With
+    ``passthrough=True`` the request then gets the normal answer instead (the
+    JSON form calls this key ``normal``; a ``normal`` field could not coexist
+    with the ``Reply.normal()`` constructor).
+    """
+
+    status: int = 200
+    json: Any = None
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    body: str | None = None
+    delay: float = 0.0
+    passthrough: bool = False
+
+    @classmethod
+    def normal(cls) -> Reply:
+        """Let one request through to the normal answer (e.g. in the middle of a script)."""
+        return cls(passthrough=True)
+
+    @classmethod
+    def loading(cls, estimated_time: float = 20.0) -> Reply:
+        """503 "Model ... is currently loading" with ``estimated_time`` (legacy cold start)."""
+        message = "Model {model_id} is currently loading"
+        return cls(503, {"error": message, "estimated_time": float(estimated_time)})
+
+    @classmethod
+    def rate_limited(
+        cls, retry_after: float | None = 1, ratelimit: tuple[int, float] | None = None
+    ) -> Reply:
+        """429 "Rate limit reached", with ``Retry-After`` and optionally ``RateLimit``.
+
+        Args:
+            retry_after: Seconds for ``Retry-After`` (rounded up); None omits it.
+            ratelimit: ``(remaining, reset_secs)`` for ``RateLimit: "api";r=..;t=..``.
+        """
+        headers = {}
+        if retry_after is not None:
+            # Retry-After carries whole delay-seconds; round up so a client never retries early.
+            headers["Retry-After"] = str(math.ceil(retry_after))
+        if ratelimit is not None:
+            remaining, reset = ratelimit
+            headers["RateLimit"] = f'"api";r={remaining};t={math.ceil(reset)}'
+        return cls(
+            429,
+            {"error": "Rate limit reached. You reached free usage limit (reset hourly)."},
+            headers,
+        )
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> Reply:
+        """A 5xx: HTML for 502 and 504 (gateways), else ``{"error": "unknown error"}``."""
+        if status in (502, 504):
+            phrase = f"{status} {HTTPStatus(status).phrase}"
+            page = f"<html><body><h1>{phrase}</h1></body></html>"
+            return cls(status, headers={"Content-Type": _HTML}, body=page)
+        return cls(status, {"error": "unknown error"})
+
+    @classmethod
+    def unavailable(cls) -> Reply:
+        """503 "Service Temporarily Unavailable", without ``estimated_time``."""
+        return cls(503, {"error": "Service Temporarily Unavailable"})
+
+    @classmethod
+    def malformed(cls) -> Reply:
+        """200 whose body claims to be JSON but does not parse."""
+        return cls(200, headers={"Content-Type": _JSON}, body='{"not": "a ranking"')
+
+    @classmethod
+    def wrong_shape(cls) -> Reply:
+        """200 with valid JSON that is not a ranking."""
+        return cls(200, {"label": "X"})
+
+    @classmethod
+    def error(cls, status: int, message: str) -> Reply:
+        """``status`` with ``{"error": message}``."""
+        return cls(status, {"error": message})
+
+    @classmethod
+    def plain(cls, status: int, text: str) -> Reply:
+        """``status`` with a plain-text body (e.g. the router's 404 ``Not Found``)."""
+        return cls(status, headers={"Content-Type": _TEXT}, body=text)
+
+    @classmethod
+    def hang(cls, seconds: float) -> Reply:
+        """Sleep ``seconds`` and then answer normally (to trip client timeouts)."""
+        return cls(delay=float(seconds), passthrough=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form accepted by ``POST /_emulator/script``."""
+        data = dataclasses.asdict(self)
+        data["normal"] = data.pop("passthrough")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reply:
+        """Build a reply from its JSON form.
+
+        Raises:
+            ValueError: On unknown keys or values of the wrong type.
+        """
+        if not isinstance(data, dict):
+            raise ValueError("a reply must be a JSON object")
+        unknown = set(data) - _REPLY_KEYS
+        if unknown:
+            raise ValueError(f"unknown reply keys: {sorted(unknown)}")
+        fields = dict(data)
+        fields["passthrough"] = bool(fields.pop("normal", False))
+        reply = cls(**fields)
+        if (
+            not isinstance(reply.status, int)
+            or not 100 <= reply.status <= 599
+            or not isinstance(reply.headers, dict)
+            or not (reply.body is None or isinstance(reply.body, str))
+            or not isinstance(reply.delay, (int, float))
+            or reply.delay < 0
+        ):
+            raise ValueError(f"invalid reply: {data!r}")
+        return reply
+
+
+@dataclasses.dataclass(frozen=True)
+class ReceivedRequest:
+    """One request the emulator answered (control routes are not logged).
+
+    Attributes:
+        method: The HTTP method.
+        path: The request path, query string included.
+        model_id: The model id from ``/models/{model_id}``; None on other paths.
+        headers: Header names lower-cased.
+        body: The parsed JSON body, or None when it did not parse.
+        raw: The body bytes.
+        received_at: ``time.monotonic()`` when the request arrived.
+        status: The status code answered.
+    """
+
+    method: str
+    path: str
+    model_id: str | None
+    headers: dict[str, str]
+    body: Any
+    raw: bytes
+    received_at: float
+    status: int
+
+    @property
+    def inputs(self) -> list[str]:
+        """The input texts: one item for a string, [] when ``inputs`` is unusable."""
+        value = self.body.get("inputs") if isinstance(self.body, dict) else None
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return list(value)
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form served by ``GET /_emulator/requests``."""
+        data = dataclasses.asdict(self)
+        data["raw"] = self.raw.decode("utf-8", "replace")
+        return data
+
+
+class _ValidationError(Exception):
+    def __init__(self, status: int, payload: Any) -> None:
+        super().__init__(status)
+        self.status = status
+        self.payload = payload
+
+
+class InferenceAPIEmulator:
+    """A real HTTP server on loopback that answers text-classification requests.
+
+    Args:
+        host: The address to bind.
+        port: The port; 0 picks a free one (read it back from ``url``).
+        latency: Seconds slept before answering each request on the model route.
+        max_batch: Longest accepted list of inputs (422 beyond); None for no limit.
+        shape: ``"nested"`` (hf-inference: ``[[...]]`` for one string) or
+            ``"flat"`` (TEI: ``[...]`` for one string). Lists always get ``[[...], ...]``.
+        token: When set, requests without ``Authorization: Bearer <token>`` get 401.
+        labels: Labels per model id; other models use POSITIVE/NEGATIVE.
+
+    ``latency``, ``max_batch`` and ``shape`` may be changed while it runs.
+    Every method is safe to call from any thread.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        latency: float = 0.0,
+        max_batch: int | None = None,
+        shape: str = "nested",
+        token: str | None = None,
+        labels: dict[str, list[str]] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.latency = latency
+        self.max_batch = max_batch
+        self.shape = shape
+        self.token = token
+        self.labels = {model: list(names) for model, names in (labels or {}).items()}
+        if any(not names for names in self.labels.values()):
+            raise ValueError("every model in `labels` needs at least one label")
+        self._lock = threading.Lock()
+        self._logged = threading.Condition(self._lock)
+        self._script: collections.deque[Reply] = collections.deque()
+        self._log: list[ReceivedRequest] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        # Set by stop() so that hanging replies end with the server.
+        self._stopping = threading.Event()
+
+    # Run-time settings are validated on every assignment, not only in __init__.
+    @property
+    def latency(self) -> float:
+        """Seconds slept before answering each request on the model route."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, value: float) -> None:
+        if value < 0:
+            raise ValueError("latency must be >= 0")
+        self._latency = float(value)
+
+    @property
+    def max_batch(self) -> int | None:
+        """Longest accepted list of inputs; None for no limit."""
+        return self._max_batch
+
+    @max_batch.setter
+    def max_batch(self, value: int | None) -> None:
+        if value is not None and value < 1:
+            raise ValueError("max_batch must be None or >= 1")
+        self._max_batch = value
+
+    @property
+    def shape(self) -> str:
+        """``"nested"`` or ``"flat"``: how a single string's ranking is wrapped."""
+        return self._shape
+
+    @shape.setter
+    def shape(self, value: str) -> None:
+        if value not in SHAPES:
+            raise ValueError(f"shape must be one of {SHAPES}, not {value!r}")
+        self._shape = value
+
+    # Lifecycle.
+    def start(self) -> InferenceAPIEmulator:
+        """Bind and serve in a daemon thread.
+
+        Returns:
+            The emulator itself.
+
+        Raises:
+            RuntimeError: If it is already running.
+            OSError: If the address cannot be bound.
+        """
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        self._stopping.clear()
+        server = _Server((self.host, self.port), _Handler)
+        server.emulator = self
+        self._server = server
+        # A short poll interval makes stop() (and so each test's teardown) near-instant.
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name=f"inference-api-emulator-{self.url}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port. Calling it twice is harmless."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> InferenceAPIEmulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL, ``http://host:port``; the model route is ``{url}/models/{model_id}``."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def model_url(self, model_id: str) -> str:
+        """Return the classification URL for ``model_id``."""
+        return f"{self.url}/models/{model_id}"
+
+    # Script and log.
+    def script(self, *replies: Reply) -> None:
+        """Queue replies; each classification request consumes the oldest one."""
+        for reply in replies:
+            if not isinstance(reply, Reply):
+                raise TypeError(f"expected a Reply, got {type(reply).__name__}")
+        with self._lock:
+            self._script.extend(replies)
+
+    @property
+    def pending_replies(self) -> int:
+        """How many scripted replies are still queued."""
+        with self._lock:
+            return len(self._script)
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        """A snapshot of the log, in the order the requests were answered."""
+        with self._lock:
+            return list(self._log)
+
+    def reset(self) -> None:
+        """Forget the script and the log; the configuration is kept."""
+        with self._lock:
+            self._script.clear()
+            self._log.clear()
+
+    def texts_seen(self) -> list[str]:
+        """Every input text sent to the model route, in order, across requests."""
+        return [text for req in self.requests if req.model_id is not None for text in req.inputs]
+
+    def wait_for_requests(self, n: int, timeout: float = 10) -> list[ReceivedRequest]:
+        """Block until at least ``n`` requests were answered.
+
+        Returns:
+            A snapshot of the log.
+
+        Raises:
+            TimeoutError: If fewer than ``n`` arrived within ``timeout`` seconds.
+        """
+        with self._logged:
+            if not self._logged.wait_for(lambda: len(self._log) >= n, timeout=timeout):
+                raise TimeoutError(f"{len(self._log)} of {n} requests seen after {timeout}s")
+            return list(self._log)
+
+    def _next_reply(self) -> Reply | None:
+        with self._lock:
+            return self._script.popleft() if self._script else None
+
+    def _record(self, request: ReceivedRequest) -> None:
+        with self._logged:
+            self._log.append(request)
+            self._logged.notify_all()
+
+    # Answering.
+    def _classify(self, model_id: str, headers: dict[str, str], body: Any) -> _Answer:
+        if self.token is not None:
+            sent = headers.get("authorization", "").encode()
+            if not hmac.compare_digest(sent, f"Bearer {self.token}".encode()):
+                return _json_answer(401, {"error": "Invalid credentials in Authorization header"})
+        reply = self._next_reply()
+        delay = self.latency + (reply.delay if reply else 0.0)
+        if delay:
+            self._stopping.wait(delay)
+        if reply is not None and not reply.passthrough:
+            return _render(reply, model_id)
+        try:
+            inputs, parameters = _validate(body)
+            max_batch = self.max_batch
+            if isinstance(inputs, list) and max_batch is not None and len(inputs) > max_batch:
+                raise _ValidationError(422, {
+                    "error": f"batch size {len(inputs)} exceeds the maximum of {max_batch}",
+                    "error_type": "Validation",
+                })
+        except _ValidationError as exc:
+            return _json_answer(exc.status, exc.payload)
+        labels = self.labels.get(model_id, list(rules.DEFAULT_LABELS))
+        texts = [inputs] if isinstance(inputs, str) else inputs
+        rankings = [rules.rank(labels, text, **parameters) for text in texts]
+        if isinstance(inputs, str) and self.shape == "flat":
+            return _json_answer(200, rankings[0])
+        return _json_answer(200, rankings)
+
+    def _control(self, method: str, path: str, body: Any) -> _Answer:
+        route = (method, path[len(_CONTROL_PREFIX):])
+        if route == ("GET", "health"):
+            return _json_answer(200, {"status": "ok"})
+        if route == ("GET", "requests"):
+            return _json_answer(200, [req.to_dict() for req in self.requests])
+        if route == ("POST", "reset"):
+            self.reset()
+            return _json_answer(200, {"reset": True})
+        if route == ("POST", "script"):
+            if not isinstance(body, list):
+                return _json_answer(400, {"error": "expected a JSON list of replies"})
+            try:
+                replies = [Reply.from_dict(item) for item in body]
+            except (TypeError, ValueError) as exc:
+                return _json_answer(400, {"error": str(exc)})
+            self.script(*replies)
+            return _json_answer(200, {"scripted": len(replies), "pending": self.pending_replies})
+        return _plain_answer(404, "Not Found")
+
+
+def _json_answer(status: int, payload: Any) -> _Answer:
+    return status, {"Content-Type": _JSON}, json.dumps(payload).encode()
+
+
+def _plain_answer(status: int, text: str) -> _Answer:
+    return status, {"Content-Type": _TEXT}, text.encode()
+
+
+def _render(reply: Reply, model_id: str) -> _Answer:
+    headers = {"Content-Type": _JSON} if reply.body is None and reply.json is not None else {}
+    headers.update(reply.headers)
+    if reply.body is not None:
+        headers.setdefault("Content-Type", _TEXT)
+        return reply.status, headers, _fill(reply.body, model_id).encode()
+    if reply.json is None:
+        return reply.status, headers, b""
+    return reply.status, headers, json.dumps(_fill(reply.json, model_id)).encode()
+
+
+def _validate(body: Any) -> tuple[str | list[str], dict[str, Any]]:
+    """Check a classification body; return ``(inputs, rank() keyword arguments)``."""
+    if body is None:
+        raise _ValidationError(400, {"error": "the request body is not valid JSON"})
+    if not isinstance(body, dict) or "inputs" not in body:
+        raise _ValidationError(400, {"error": "the body must be a JSON object with `inputs`"})
+    inputs = body["inputs"]
+    if isinstance(inputs, str):
+        if not inputs:
+            raise _ValidationError(400, {"error": "`inputs` must not be empty"})
+    elif isinstance(inputs, list) and inputs:
+        if not all(isinstance(item, str) and item for item in inputs):
+            message = "each item of `inputs` must be a non-empty string"
+            raise _ValidationError(400, {"error": message})
+    else:
+        message = "`inputs` must be a non-empty string or a non-empty list of strings"
+        raise _ValidationError(400, {"error": message})
+    # Parameter errors use the legacy list shape: {"error": ["...: received `x` in `parameters`"]}.
+    parameters = body.get("parameters", {})
+    if not isinstance(parameters, dict):
+        message = f"`parameters` must be an object: received `{parameters!r}`"
+        raise _ValidationError(400, {"error": [message]})
+    errors = []
+    for key in sorted(set(parameters) - {"function_to_apply", "top_k"}):
+        errors.append(f"unknown parameter: received `{key}` in `parameters`")
+    function = parameters.get("function_to_apply")
+    if "function_to_apply" in parameters and function not in rules.FUNCTIONS:
+        errors.append(
+            f"`function_to_apply` must be one of {', '.join(rules.FUNCTIONS)}: "
+            f"received `{function!r}` in `parameters`"
+        )
+    top_k = parameters.get("top_k")
+    if "top_k" in parameters and (type(top_k) is not int or top_k < 1):
+        errors.append(f"`top_k` must be a positive integer: received `{top_k!r}` in `parameters`")
+    if errors:
+        raise _ValidationError(400, {"error": errors})
+    return inputs, {"function_to_apply": function, "top_k": top_k}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    emulator: InferenceAPIEmulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out and hung up is expected here, not an error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    # HTTP/1.1 keeps connections alive, as a pooled client session expects.
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # The request log is the emulator's; stderr stays quiet.
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _dispatch(self) -> None:
+        started = time.monotonic()
+        emulator = self.server.emulator
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            self.close_connection = True
+            self._send(411, {"Content-Type": _TEXT}, b"Length Required")
+            return
+        raw = self.rfile.read(int(headers.get("content-length") or 0))
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        path = urlsplit(self.path).path
+        if path.startswith(_CONTROL_PREFIX):
+            self._send(*emulator._control(self.command, path, body))
+            return
+        match = _MODEL_ROUTE.fullmatch(path)
+        model_id = match.group(1) if match else None
+        if model_id is None:
+            status, out_headers, payload = _plain_answer(404, "Not Found")
+        elif self.command != "POST":
+            status, out_headers, payload = _plain_answer(405, "Method Not Allowed")
+            out_headers["Allow"] = "POST"
+        else:
+            status, out_headers, payload = emulator._classify(model_id, headers, body)
+            elapsed_ms = (time.monotonic() - started) * 1000
+            out_headers = {"x-compute-time": str(round(elapsed_ms)), **out_headers}
+        # Logged before the answer leaves, so a client that has its answer also finds its entry.
+        emulator._record(ReceivedRequest(
+            method=self.command, path=self.path, model_id=model_id, headers=headers,
+            body=body, raw=raw, received_at=started, status=status,
+        ))
+        self._send(status, out_headers, payload)
+
+    def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                if name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except ConnectionError:
+            self.close_connection = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve from the command line until Ctrl-C or SIGTERM.
+
+    Args:
+        argv: Command-line arguments without the program name; None reads ``sys.argv``.
+
+    Returns:
+        The exit status, 0.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m django_textclass.testing.emulator",
+        description="Loopback Hugging Face Inference API emulator (text-classification).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (printed)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument("--max-batch", type=int, default=None)
+    parser.add_argument("--shape", choices=SHAPES, default="nested")
+    parser.add_argument("--token", default=None, help="require Authorization: Bearer TOKEN")
+    args = parser.parse_args(argv)
+    emulator = InferenceAPIEmulator(
+        args.host, args.port, latency=args.latency, max_batch=args.max_batch,
+        shape=args.shape, token=args.token,
+    )
+    done = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (what a supervisor or Popen.terminate() sends) is a clean stop too.
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with emulator:
+        route = "/models/{model_id}"
+        print(f"Inference API emulator listening on {emulator.url} (route: {route})", flush=True)
+        try:
+            while not done.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

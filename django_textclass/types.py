@@ -1,0 +1,109 @@
+"""Plain values that cross the backend boundary (no ORM objects)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from django_textclass.exceptions import InvalidInputError, InvalidResponseError
+
+FUNCTIONS_TO_APPLY = ("sigmoid", "softmax", "none")
+
+# A Hub repository id: "name" or "owner/name"; letters, digits, "-", "_", ".",
+# no leading/trailing punctuation, no "..", at most 96 characters per part.
+_REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+_MODEL_ID_RE = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$")
+
+
+def validate_model_id(model_id):
+    """Return ``model_id`` if it is a valid Hub repository id, else raise.
+
+    Raises:
+        InvalidInputError: (field ``model``) for URLs, paths, spaces, ``..``.
+    """
+    if not isinstance(model_id, str) or not _MODEL_ID_RE.match(model_id) or ".." in model_id:
+        raise InvalidInputError("model", "not a valid Hugging Face repository id (owner/name)")
+    return model_id
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """The text-classification ``parameters`` object.
+
+    Attributes:
+        function_to_apply: ``"sigmoid"``, ``"softmax"``, ``"none"`` or None (the
+            model's default).
+        top_k: keep only the K best labels; None keeps what the server sends.
+    """
+
+    function_to_apply: str | None = None
+    top_k: int | None = None
+
+    def __post_init__(self):
+        if self.function_to_apply is not None and self.function_to_apply not in FUNCTIONS_TO_APPLY:
+            raise InvalidInputError(
+                "function_to_apply", f"must be one of {', '.join(FUNCTIONS_TO_APPLY)}"
+            )
+        if self.top_k is not None and (
+            isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or not 1 <= self.top_k <= 1000
+        ):
+            raise InvalidInputError("top_k", "must be an integer from 1 to 1000")
+
+    def as_payload(self):
+        """The ``parameters`` object to send; keys left at None are omitted."""
+        payload = {}
+        if self.function_to_apply is not None:
+            payload["function_to_apply"] = self.function_to_apply
+        if self.top_k is not None:
+            payload["top_k"] = self.top_k
+        return payload
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """One ``{label, score}`` pair of an answer."""
+
+    label: str
+    score: float
+
+    def as_dict(self):
+        return {"label": self.label, "score": self.score}
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Every label a backend returned for one text, best first."""
+
+    scores: tuple[LabelScore, ...] = field(default_factory=tuple)
+
+    @property
+    def top(self):
+        return self.scores[0] if self.scores else None
+
+    def as_list(self):
+        return [item.as_dict() for item in self.scores]
+
+    @classmethod
+    def from_objects(cls, objects):
+        """Build a ranking from the API's list of ``{"label", "score"}`` objects.
+
+        The list is sorted best first (servers already do; we do not rely on it).
+
+        Raises:
+            InvalidResponseError: if an item is not a label/score object.
+        """
+        if not isinstance(objects, list):
+            raise InvalidResponseError("expected a list of {label, score} objects")
+        scores = []
+        for item in objects:
+            if not isinstance(item, dict):
+                raise InvalidResponseError("expected a {label, score} object in the ranking")
+            label, score = item.get("label"), item.get("score")
+            if not isinstance(label, str) or not label:
+                raise InvalidResponseError("a ranking item has no string label")
+            if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+                raise InvalidResponseError("a ranking item has no finite numeric score")
+            scores.append(LabelScore(label, float(score)))
+        scores.sort(key=lambda item: (-item.score, item.label))
+        return cls(tuple(scores))

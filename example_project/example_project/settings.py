@@ -1,0 +1,268 @@
+"""Settings of the example project.
+
+Everything that differs between a laptop demo and a real deployment comes from the
+environment. With nothing set, the project runs with no service at all: SQLite in
+``var/db.sqlite3``, kombu's ``filesystem://`` broker in ``var/broker/``, and the offline
+lexicon backend (no network, no token).
+
+Environment variables:
+
+``DATABASE_URL``
+    ``postgres://user:password@host:5432/name`` (or ``postgresql://``; query parameters
+    such as ``?sslmode=require`` become ``OPTIONS``), or ``sqlite:///relative/path.sqlite3``
+    (relative to this project's folder) / ``sqlite:////absolute/path.sqlite3``.
+``CELERY_BROKER_URL``
+    e.g. ``redis://127.0.0.1:6379/0`` or ``amqp://guest:guest@127.0.0.1//``.
+    Default: ``filesystem://`` (one host only; see docs on its limits).
+``TEXTCLASS_BACKEND``
+    ``huggingface`` or ``offline``. Default: ``huggingface`` if ``HF_TOKEN`` is set,
+    else ``offline``.
+``HF_TOKEN``
+    The Hugging Face token. The huggingface backend reads it from the environment itself;
+    it is never copied into these settings.
+``TEXTCLASS_API_URL``
+    The BASE URL of the Inference API, e.g. ``https://router.huggingface.co/hf-inference``
+    or a loopback emulator ``http://127.0.0.1:8765``; ``/models/{model_id}`` is appended.
+``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` (default on), ``DJANGO_ALLOWED_HOSTS``
+    (comma-separated, default ``127.0.0.1,localhost``).
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent  # the example_project/ folder
+VAR_DIR = BASE_DIR / "var"  # git-ignored: database, broker folders, beat schedule
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_bool(name, default):
+    """Read a yes/no environment variable (1/true/yes/on, case-insensitive)."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+# --- Core ---------------------------------------------------------------------------
+
+# DEMO ONLY: this default key is public. Set DJANGO_SECRET_KEY anywhere that matters.
+SECRET_KEY = os.environ.get(
+    "DJANGO_SECRET_KEY", "django-insecure-DEMO-ONLY-do-not-use-this-key-in-production"
+)
+DEBUG = env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+    if host.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_textclass",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example_project.urls"
+WSGI_APPLICATION = "example_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Database -----------------------------------------------------------------------
+
+# SQLite shared by the web process and a separate worker process: wait for the lock
+# instead of failing at once, let readers run beside the single writer (WAL), and take
+# the write lock when a transaction starts so that a read->write upgrade cannot fail
+# with "database is locked" (transaction_mode needs Django >= 5.1).
+SQLITE_OPTIONS = {
+    "timeout": 20,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
+def database_from_url(url):
+    """Turn a ``DATABASE_URL`` into a ``DATABASES`` entry (no third-party parser).
+
+    Args:
+        url: ``postgres://`` / ``postgresql://user:password@host:port/name[?opt=val]``,
+            ``sqlite:///relative/path`` (relative to this project's folder),
+            ``sqlite:////absolute/path`` or ``sqlite://:memory:``.
+
+    Returns:
+        A dict for ``DATABASES["default"]``.
+
+    Raises:
+        ImproperlyConfigured: for any other scheme, or a URL without a database name.
+            The message never repeats the URL, which may hold a password.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in {"postgres", "postgresql", "pgsql"}:
+        name = unquote(parts.path.lstrip("/"))
+        if not name:
+            raise ImproperlyConfigured("DATABASE_URL: a postgres URL needs a database name.")
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": unquote(parts.hostname or ""),
+            "PORT": str(parts.port or ""),
+            "OPTIONS": dict(parse_qsl(parts.query)),
+        }
+    if scheme == "sqlite":
+        if parts.netloc == ":memory:" or parts.path in {"", "/", "/:memory:"}:
+            return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+        # sqlite:///rel/path -> path "/rel/path"; sqlite:////abs/path -> path "//abs/path".
+        path = Path(unquote(parts.path[1:]))
+        if not path.is_absolute():
+            path = BASE_DIR / path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": path,
+            "OPTIONS": dict(SQLITE_OPTIONS),
+        }
+    raise ImproperlyConfigured(
+        f"DATABASE_URL: unsupported scheme {scheme!r}; use postgres://... or sqlite:///..."
+    )
+
+
+DATABASES = {
+    "default": database_from_url(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{(VAR_DIR / 'db.sqlite3').as_posix()}"
+    )
+}
+
+# --- Celery -------------------------------------------------------------------------
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport: producer and consumer meet in ONE folder, so "in" and
+    # "out" are the same path. It creates none of them itself. Its limits (no redelivery
+    # after a SIGKILL, polling) are why the app's sweep re-dispatches stuck requests.
+    BROKER_DIR = VAR_DIR / "broker"
+    BROKER_QUEUE_DIR = BROKER_DIR / "queue"
+    for folder in (BROKER_QUEUE_DIR, BROKER_DIR / "processed", BROKER_DIR / "control"):
+        folder.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_QUEUE_DIR),
+        "data_folder_out": str(BROKER_QUEUE_DIR),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+        # Exchange tables; kombu's default is a "control" folder in the current directory.
+        "control_folder": str(BROKER_DIR / "control"),
+        "polling_interval": 0.5,
+    }
+    # Remote control (celery inspect/control) rides on fanout queues whose unread
+    # messages pile up as files with this transport; the demo does not need it.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# The database row is the result; no result backend is configured.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    # Finds requests whose wake-up message was lost and dispatches them again.
+    "textclass-sweep": {"task": "django_textclass.sweep", "schedule": 30.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- django-textclass ---------------------------------------------------------------
+
+_default_backend = "huggingface" if os.environ.get("HF_TOKEN") else "offline"
+TEXTCLASS_BACKEND_NAME = (os.environ.get("TEXTCLASS_BACKEND") or _default_backend).strip().lower()
+if TEXTCLASS_BACKEND_NAME not in {"huggingface", "offline"}:
+    raise ImproperlyConfigured(
+        f"TEXTCLASS_BACKEND must be 'huggingface' or 'offline', not {TEXTCLASS_BACKEND_NAME!r}."
+    )
+
+_textclass_options = {}
+if TEXTCLASS_BACKEND_NAME == "huggingface" and os.environ.get("TEXTCLASS_API_URL"):
+    # The app wants a URL template; the environment gives the base URL.
+    _textclass_options["API_URL"] = (
+        os.environ["TEXTCLASS_API_URL"].strip().rstrip("/") + "/models/{model_id}"
+    )
+
+TEXTCLASS = {
+    "BACKENDS": {
+        "default": {
+            "BACKEND": f"django_textclass.backends.{TEXTCLASS_BACKEND_NAME}.Backend",
+            "OPTIONS": _textclass_options,
+        },
+    },
+}
+
+# --- REST framework -----------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- Logging ------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "console": {
+            "format": "[{asctime}] {levelname} {name} ({processName}): {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "console"},
+    },
+    "loggers": {
+        # propagate=False: the Celery worker also puts a handler on the root logger.
+        "django_textclass": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}

@@ -1,0 +1,132 @@
+"""Settings for the test suite and for the Celery worker the integration tests start.
+
+Environment:
+    TEXTCLASS_TEST_DB: ``sqlite`` (default) or ``postgres`` (127.0.0.1:5432, user postgres).
+    TEXTCLASS_TEST_BROKER: ``filesystem`` (default, no server), ``redis`` or ``amqp``.
+    TEXTCLASS_TEST_API_URL: base URL of the loopback Inference API emulator (set by the
+        fixture that starts the worker).
+    TEXTCLASS_TEST_WORKER: set in the worker process, which must use the test database.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+# One directory per test run, shared with the worker processes through the environment.
+RUN_DIR = Path(os.environ.setdefault("TEXTCLASS_TEST_RUN_DIR", tempfile.mkdtemp(prefix="textclass-")))
+IN_WORKER = bool(os.environ.get("TEXTCLASS_TEST_WORKER"))
+DB_KIND = os.environ.get("TEXTCLASS_TEST_DB", "sqlite")
+BROKER_KIND = os.environ.get("TEXTCLASS_TEST_BROKER", "filesystem")
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"  # the app pins its own; this proves it
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "rest_framework",
+    "django_textclass",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "APP_DIRS": True,
+    "OPTIONS": {"context_processors": [
+        "django.template.context_processors.request",
+        "django.contrib.auth.context_processors.auth",
+        "django.contrib.messages.context_processors.messages",
+    ]},
+}]
+
+if DB_KIND == "postgres":
+    _test_name = "test_textclass"
+    DATABASES = {"default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": _test_name if IN_WORKER else "test",
+        "USER": os.environ.get("TEXTCLASS_TEST_PG_USER", "postgres"),
+        "HOST": "127.0.0.1",
+        "PORT": 5432,
+        "TEST": {"NAME": _test_name},
+    }}
+elif DB_KIND == "sqlite":
+    # A file, not :memory:, so the worker process sees the same database.
+    _test_file = str(RUN_DIR / "test.sqlite3")
+    DATABASES = {"default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": _test_file if IN_WORKER else str(RUN_DIR / "main.sqlite3"),
+        "OPTIONS": {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+        "TEST": {"NAME": _test_file},
+    }}
+else:
+    raise RuntimeError(f"TEXTCLASS_TEST_DB must be sqlite or postgres, not {DB_KIND!r}")
+
+if BROKER_KIND == "filesystem":
+    _queue = RUN_DIR / "broker"
+    _queue.mkdir(exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue), "data_folder_out": str(_queue), "polling_interval": 0.1,
+    }
+elif BROKER_KIND == "redis":
+    CELERY_BROKER_URL = os.environ.get("TEXTCLASS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+elif BROKER_KIND == "amqp":
+    CELERY_BROKER_URL = os.environ.get(
+        "TEXTCLASS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"
+    )
+else:
+    raise RuntimeError(f"TEXTCLASS_TEST_BROKER must be filesystem, redis or amqp, not {BROKER_KIND!r}")
+
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+TEXTCLASS = {
+    "BACKENDS": {
+        "default": {
+            "BACKEND": "django_textclass.backends.huggingface.Backend",
+            "OPTIONS": {
+                "API_URL": os.environ.get("TEXTCLASS_TEST_API_URL", "http://127.0.0.1:9")
+                + "/models/{model_id}",
+                "TOKEN": "hf_test_token_not_secret",
+                "MAX_BATCH_SIZE": 8,
+                "READ_TIMEOUT": 5,
+            },
+        },
+        "offline": {"BACKEND": "django_textclass.backends.offline.Backend"},
+    },
+    # Short waits so retry scenarios finish in seconds.
+    "MAX_ATTEMPTS": 4,
+    "RETRY_BACKOFF_BASE": 0.2,
+    "RETRY_BACKOFF_MAX": 1.0,
+    "RETRY_HINT_MAX": 5.0,
+    "LEASE_SECONDS": 60,
+    "DISPATCH_GRACE_SECONDS": 2,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_textclass": {"handlers": ["console"], "level": "INFO"}},
+}
