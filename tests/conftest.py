@@ -6,6 +6,7 @@ broker and database. Nothing here skips: a missing service is an error.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -76,6 +77,7 @@ class Worker:
              "--loglevel=INFO", "--concurrency=2", "--without-gossip", "--without-mingle",
              "--without-heartbeat", f"--hostname=textclass-test-{os.getpid()}@%h"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() reaches the pool too
         )
         wait_for(self._ready, timeout=timeout, message="the Celery worker to be ready")
 
@@ -87,15 +89,22 @@ class Worker:
     def tail(self, lines=40):
         return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
 
+    def kill(self):
+        """SIGKILL the worker and its pool processes, as a crash or the OOM killer would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        self.log.close()
+
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
 
 
 @pytest.fixture(scope="session")

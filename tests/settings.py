@@ -94,6 +94,8 @@ elif BROKER_KIND == "amqp":
 else:
     raise RuntimeError(f"TEXTCLASS_TEST_BROKER must be filesystem, redis or amqp, not {BROKER_KIND!r}")
 
+# A process whose broker is down (the broker-outage test points this at a closed port).
+CELERY_BROKER_URL = os.environ.get("TEXTCLASS_TEST_BROKER_URL", CELERY_BROKER_URL)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
@@ -129,4 +131,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"django_textclass": {"handlers": ["console"], "level": "INFO"}},
+}
+
+# The sweep, as a project schedules it; the beat test shortens the interval.
+CELERY_BEAT_SCHEDULE = {
+    "textclass-sweep": {
+        "task": "django_textclass.sweep",
+        "schedule": float(os.environ.get("TEXTCLASS_TEST_BEAT_INTERVAL", "30")),
+    },
 }

@@ -480,15 +480,23 @@ def _plain_answer(status: int, text: str) -> _Answer:
     return status, {"Content-Type": _TEXT}, text.encode()
 
 
+def _has_header(headers: dict[str, str], name: str) -> bool:
+    return any(key.lower() == name for key in headers)
+
+
 def _render(reply: Reply, model_id: str) -> _Answer:
-    headers = {"Content-Type": _JSON} if reply.body is None and reply.json is not None else {}
-    headers.update(reply.headers)
+    headers = dict(reply.headers)
     if reply.body is not None:
-        headers.setdefault("Content-Type", _TEXT)
-        return reply.status, headers, _fill(reply.body, model_id).encode()
-    if reply.json is None:
+        payload = _fill(reply.body, model_id).encode()
+        default_type = _TEXT
+    elif reply.json is not None:
+        payload = json.dumps(_fill(reply.json, model_id)).encode()
+        default_type = _JSON
+    else:
         return reply.status, headers, b""
-    return reply.status, headers, json.dumps(_fill(reply.json, model_id)).encode()
+    if not _has_header(headers, "content-type"):
+        headers["Content-Type"] = default_type
+    return reply.status, headers, payload
 
 
 def _validate(body: Any) -> tuple[str | list[str], dict[str, Any]]:
@@ -584,7 +592,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             status, out_headers, payload = emulator._classify(model_id, headers, body)
             elapsed_ms = (time.monotonic() - started) * 1000
-            out_headers = {"x-compute-time": str(round(elapsed_ms)), **out_headers}
+            if not _has_header(out_headers, "x-compute-time"):
+                out_headers = {"x-compute-time": str(round(elapsed_ms)), **out_headers}
         # Logged before the answer leaves, so a client that has its answer also finds its entry.
         emulator._record(ReceivedRequest(
             method=self.command, path=self.path, model_id=model_id, headers=headers,

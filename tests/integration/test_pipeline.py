@@ -38,3 +38,126 @@ def test_classify__worker_stores_the_ranking(worker):
     )
     assert row.attempts == 1
     assert row.started_at and row.finished_at and row.backend_ms is not None
+
+
+def test_loading_503__retries_after_estimated_time_with_wait_for_model(worker, emulator):
+    emulator.script(Reply.loading(estimated_time=1.0))
+    request = django_textclass.classify("a good day", model=MODEL)
+
+    (row,) = finished(request)
+
+    assert row.status == Status.SUCCEEDED
+    first, second = emulator.requests
+    assert "x-wait-for-model" not in first.headers
+    assert second.headers["x-wait-for-model"] == "true"
+    assert second.received_at - first.received_at >= 1.0
+    assert row.attempts == 2
+
+
+def test_rate_limited_429__no_request_before_retry_after(worker, emulator):
+    emulator.script(Reply.rate_limited(retry_after=2))
+    request = django_textclass.classify("a bad day", model=MODEL)
+
+    (row,) = finished(request)
+
+    assert row.status == Status.SUCCEEDED
+    first, second = emulator.requests
+    assert first.status == 429 and second.status == 200
+    assert second.received_at - first.received_at >= 2.0
+    assert "x-wait-for-model" not in second.headers
+
+
+def test_server_errors__retried_until_success(worker, emulator):
+    emulator.script(Reply.server_error(500), Reply.server_error(502), Reply.server_error(504))
+    request = django_textclass.classify("great stuff", model=MODEL)
+
+    (row,) = finished(request)
+
+    assert row.status == Status.SUCCEEDED
+    assert [r.status for r in emulator.requests] == [500, 502, 504, 200]
+    assert row.attempts == 4
+    assert row.error_code == ""
+
+
+@pytest.mark.parametrize(
+    ("reply", "code"),
+    [
+        (Reply.error(401, "Invalid credentials in Authorization header"), "http_401"),
+        (Reply.error(402, "You have exceeded your monthly included credits"), "http_402"),
+        (Reply.plain(404, "Not Found"), "http_404"),
+        (Reply.malformed(), "invalid_response"),
+    ],
+)
+def test_permanent_error__one_call_and_failed_row(worker, emulator, reply, code):
+    emulator.script(reply)
+    request = django_textclass.classify("anything", model=MODEL)
+
+    (row,) = finished(request)
+
+    assert row.status == Status.FAILED
+    assert row.error_code == code
+    assert row.attempts == 1
+    assert len(emulator.requests) == 1
+    assert "hf_test_token_not_secret" not in row.error_message
+
+
+def test_retry_budget_exhausted__failed_with_reason(worker, emulator, settings):
+    attempts = settings.TEXTCLASS["MAX_ATTEMPTS"]
+    emulator.script(*[Reply.server_error(500)] * attempts)
+    request = django_textclass.classify("doomed", model=MODEL)
+
+    (row,) = finished(request)
+
+    assert row.status == Status.FAILED
+    assert row.error_code == "retries_exhausted"
+    assert f"after {attempts} attempt" in row.error_message
+    assert "HTTP 500" in row.error_message
+    assert len(emulator.requests) == attempts
+
+
+def test_duplicates__each_unique_text_sent_once(worker, emulator):
+    texts = ["I love it", "I hate it", "I love it", "meh", "I hate it"]
+    first = django_textclass.classify(texts, model=MODEL)
+    finished(*first)
+    again = django_textclass.classify(["I love it", "meh"], model=MODEL)
+    rows = finished(*again)
+
+    assert sorted(emulator.texts_seen()) == ["I hate it", "I love it", "meh"]
+    assert all(row.status == Status.SUCCEEDED for row in rows)
+    assert all(row.reused_from_id is not None for row in rows)
+
+
+def test_use_cache_false__calls_again_with_no_cache_header(worker, emulator):
+    finished(django_textclass.classify("fresh please", model=MODEL))
+    request = django_textclass.classify("fresh please", model=MODEL, use_cache=False)
+
+    (row,) = finished(request)
+
+    assert emulator.texts_seen() == ["fresh please", "fresh please"]
+    assert emulator.requests[1].headers["x-use-cache"] == "false"
+    assert row.reused_from_id is None
+
+
+def test_batch_answer__mapped_back_to_the_right_rows(worker, emulator):
+    emulator.latency = 0.2  # keeps the rows together in one claimed batch
+    texts = ["I love this", "terrible service", "not good", "the best ever", "boring and bad"]
+    requests = django_textclass.classify(texts, model=MODEL, function_to_apply="sigmoid")
+
+    rows = finished(*requests)
+
+    assert any(len(r.inputs) > 1 for r in emulator.requests)
+    assert sorted(emulator.texts_seen()) == sorted(texts)
+    for row in rows:
+        expected = emulator_rank(["POSITIVE", "NEGATIVE"], row.text, "sigmoid")
+        assert row.labels == expected
+        assert row.top_label == expected[0]["label"]
+
+
+def test_flat_answer_shape__parsed_like_the_nested_one(worker, emulator):
+    emulator.shape = "flat"
+    request = django_textclass.classify("I love flat lists", model=MODEL, top_k=1)
+
+    (row,) = finished(request)
+
+    assert row.status == Status.SUCCEEDED
+    assert row.labels == emulator_rank(["POSITIVE", "NEGATIVE"], row.text, None, 1)
