@@ -75,7 +75,11 @@ def _check_backend(alias, config):
             hint="BACKEND must be the dotted path of a backend class, e.g. "
             "'django_textclass.backends.huggingface.Backend'.", id="textclass.E001",
         )]
-    options = config.get("OPTIONS", {})
+    options = config.get("OPTIONS") or {}
+    if not isinstance(options, dict):
+        return [checks.Error(
+            f"TEXTCLASS backend {alias!r}: OPTIONS must be a dict.", id="textclass.E003",
+        )]
     messages = []
     url = str(options.get("API_URL", ""))
     if "api-inference.huggingface.co" in url:

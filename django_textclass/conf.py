@@ -30,7 +30,8 @@ DEFAULTS = {
     "BATCH_SIZE": 32,
     # Attempts per request (the first call included) before it fails for good.
     "MAX_ATTEMPTS": 5,
-    # Exponential backoff: BASE * 2**(attempt - 1), capped at MAX, with full jitter.
+    # Exponential backoff: BASE * 2**(attempt - 1), capped at MAX, then a random
+    # value between half and all of it ("equal jitter").
     "RETRY_BACKOFF_BASE": 2.0,
     "RETRY_BACKOFF_MAX": 300.0,
     # Cap on a server's own delay hint (estimated_time, Retry-After, RateLimit).

@@ -23,14 +23,15 @@ class ClassificationRequestQuerySet(models.QuerySet):
         """Running requests whose worker has not finished within its lease."""
         return self.filter(status="running", lease_expires_at__lt=now)
 
-    def cached_results(self, *, model_id, parameters, hashes, since):
-        """Succeeded requests for these text hashes, model and parameters, newest first.
+    def cached_results(self, *, backend, model_id, parameters, hashes, since):
+        """Succeeded requests for these text hashes, backend, model and parameters, newest first.
 
         Args:
             since: oldest ``finished_at`` accepted, or None for no age limit.
         """
         queryset = self.filter(
             status="succeeded",
+            backend=backend,
             model_id=model_id,
             text_hash__in=hashes,
             function_to_apply=parameters.function_to_apply or "",

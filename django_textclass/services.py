@@ -45,6 +45,9 @@ from django_textclass.types import Parameters, validate_model_id
 
 logger = logging.getLogger("django_textclass")
 
+#: Error codes after which the next call asks the server to wait for the model.
+WAIT_FOR_MODEL_CODES = ("http_503", "model_loading")
+
 
 # --- submission ------------------------------------------------------------------------
 
@@ -91,12 +94,14 @@ def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None,
         TextClassConfigurationError: the backend alias is not configured.
     """
     single = isinstance(texts, str)
+    if not single and not isinstance(texts, (list, tuple)):
+        raise InvalidInputError("texts", "must be a string or a list of strings")
     items = [texts] if single else list(texts)
     if not items:
         raise InvalidInputError("texts", "must not be empty")
     for text in items:
         validate_text(text)
-    model_id = validate_model_id(model or app_settings.DEFAULT_MODEL)
+    model_id = validate_model_id(app_settings.DEFAULT_MODEL if model is None else model)
     parameters = Parameters(function_to_apply, top_k)
     alias = backend or app_settings.DEFAULT_BACKEND
     backend_config(alias)
@@ -199,7 +204,8 @@ def process(ids):
         groups[key].append(row)
     for (alias, model_id, _, _, use_cache), group in groups.items():
         _process_group(token, alias, model_id, group[0].parameters, use_cache, group)
-    _rewake_early(ids)
+    claimed = {row.pk for row in rows}
+    _rewake_early([pk for pk in ids if pk not in claimed])
     return len(rows)
 
 
@@ -211,7 +217,7 @@ def _process_group(token, alias, model_id, parameters, use_cache, rows):
         fail(token, rows, code="configuration", message=str(exc))
         return
     if use_cache:
-        rows = _answer_from_cache(token, model_id, parameters, rows)
+        rows = _answer_from_cache(token, alias, model_id, parameters, rows)
     by_hash = defaultdict(list)
     for row in rows:
         by_hash[row.text_hash].append(row)
@@ -219,7 +225,7 @@ def _process_group(token, alias, model_id, parameters, use_cache, rows):
     for start in range(0, len(distinct), backend.batch_size):
         chunk = distinct[start : start + backend.batch_size]
         chunk_rows = [row for same_text in chunk for row in same_text]
-        wait_for_model = any(row.error_code == "http_503" for row in chunk_rows)
+        wait_for_model = any(row.error_code in WAIT_FOR_MODEL_CODES for row in chunk_rows)
         _renew_lease(token)
         started = time.monotonic()
         try:
@@ -233,6 +239,11 @@ def _process_group(token, alias, model_id, parameters, use_cache, rows):
             fail(token, chunk_rows, code=exc.code, message=str(exc))
         except TextClassConfigurationError as exc:
             fail(token, chunk_rows, code="configuration", message=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a backend bug must not strand the rows
+            logger.exception("Backend %r raised an unexpected error", alias)
+            reschedule(token, chunk_rows, TransientBackendError(
+                f"unexpected {type(exc).__name__} in backend {alias!r}", code="backend_exception"
+            ))
         else:
             elapsed_ms = round((time.monotonic() - started) * 1000)
             answers = [
@@ -248,7 +259,7 @@ def _renew_lease(token):
     )
 
 
-def _answer_from_cache(token, model_id, parameters, rows):
+def _answer_from_cache(token, alias, model_id, parameters, rows):
     """Complete the rows whose text already has a fresh stored result; return the rest."""
     ttl = app_settings.CACHE_TTL
     if ttl == 0:
@@ -256,7 +267,7 @@ def _answer_from_cache(token, model_id, parameters, rows):
     since = None if ttl is None else timezone.now() - timedelta(seconds=ttl)
     cached = {}
     hits = ClassificationRequest.objects.cached_results(
-        model_id=model_id, parameters=parameters, hashes={row.text_hash for row in rows},
+        backend=alias, model_id=model_id, parameters=parameters, hashes={row.text_hash for row in rows},
         since=since,
     ).prefetch_related("scores")
     for hit in hits:
@@ -374,10 +385,13 @@ def reschedule(token, rows, exc):
         return
     # Rows of one call share the attempt count in practice; the smallest is the kindest.
     delay = retry_delay(min(row.attempts for row in again), exc.retry_after)
+    code = exc.code
+    if exc.model_loading and code not in WAIT_FOR_MODEL_CODES:
+        code = "model_loading"
     updated = ClassificationRequest.objects.filter(
         pk__in=[row.pk for row in again], claim_token=token, status=Status.RUNNING
     ).update(
-        status=Status.PENDING, error_code=exc.code[:64], error_message=str(exc),
+        status=Status.PENDING, error_code=code[:64], error_message=str(exc),
         next_attempt_at=timezone.now() + timedelta(seconds=delay),
         lease_expires_at=None, claim_token=None,
     )

@@ -13,7 +13,7 @@ FUNCTIONS_TO_APPLY = ("sigmoid", "softmax", "none")
 # A Hub repository id: "name" or "owner/name"; letters, digits, "-", "_", ".",
 # no leading/trailing punctuation, no "..", at most 96 characters per part.
 _REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-_MODEL_ID_RE = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$")
+_MODEL_ID_RE = re.compile(rf"(?:{_REPO_PART}/)?{_REPO_PART}")
 
 
 def validate_model_id(model_id):
@@ -22,7 +22,7 @@ def validate_model_id(model_id):
     Raises:
         InvalidInputError: (field ``model``) for URLs, paths, spaces, ``..``.
     """
-    if not isinstance(model_id, str) or not _MODEL_ID_RE.match(model_id) or ".." in model_id:
+    if not isinstance(model_id, str) or not _MODEL_ID_RE.fullmatch(model_id) or ".." in model_id:
         raise InvalidInputError("model", "not a valid Hugging Face repository id (owner/name)")
     return model_id
 

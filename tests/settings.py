@@ -84,6 +84,7 @@ if BROKER_KIND == "filesystem":
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue), "data_folder_out": str(_queue), "polling_interval": 0.1,
+        "control_folder": str(RUN_DIR / "broker-control"),
     }
 elif BROKER_KIND == "redis":
     CELERY_BROKER_URL = os.environ.get("TEXTCLASS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

@@ -41,7 +41,7 @@ def test_user_values__override_defaults_key_by_key(fresh):
     with override_settings(TEXTCLASS={"BATCH_SIZE": 4, "QUEUE": "textclass"}):
         assert fresh.BATCH_SIZE == 4
         assert fresh.QUEUE == "textclass"
-        assert fresh.MAX_ATTEMPTS == DEFAULTS["MAX_ATTEMPTS"]
+        assert fresh.MAX_ATTEMPTS == 5  # the default
 
 
 def test_user_values__from_the_test_settings():
@@ -49,7 +49,7 @@ def test_user_values__from_the_test_settings():
     assert app_settings.MAX_ATTEMPTS == 4
     assert app_settings.RETRY_BACKOFF_BASE == 0.2
     assert set(app_settings.BACKENDS) == {"default", "offline"}
-    assert app_settings.BATCH_SIZE == DEFAULTS["BATCH_SIZE"]
+    assert app_settings.BATCH_SIZE == 32  # not set there: the default
 
 
 def test_unknown_attribute__raises_attribute_error(fresh):
@@ -88,13 +88,17 @@ def test_reload__values_are_cached_until_reload(fresh):
         assert fresh.BATCH_SIZE == 6
 
 
-def test_reload__other_settings_do_not_reload(fresh):
-    with override_settings(TEXTCLASS={"BATCH_SIZE": 3}):
-        assert fresh.BATCH_SIZE == 3
-    # ``fresh`` is not the connected instance; the module-level one is.
-    assert fresh.BATCH_SIZE == 3
+def test_reload__only_textclass_changes_reload(monkeypatch):
+    calls = []
+    monkeypatch.setattr(app_settings, "reload", lambda: calls.append("reload"))
+
     with override_settings(DEBUG=True):
-        assert app_settings.BATCH_SIZE == 32
+        pass
+    assert calls == []
+
+    with override_settings(TEXTCLASS={"BATCH_SIZE": 3}):
+        pass
+    assert calls == ["reload", "reload"]  # on enter and on exit
 
 
 def test_unknown_keys__lists_keys_this_version_does_not_know(fresh):

@@ -74,11 +74,6 @@ def test_validate_model_id__non_str(model_id):
         validate_model_id(model_id)
 
 
-@pytest.mark.xfail(
-    reason="BUG: types.validate_model_id uses _MODEL_ID_RE.match with a '$' anchor, which "
-    "also matches before a trailing newline, so 'gpt2\\n' passes (use fullmatch or \\Z)",
-    strict=True,
-)
 @pytest.mark.parametrize("model_id", ["gpt2\n", "ProsusAI/finbert\n"])
 def test_validate_model_id__trailing_newline_is_invalid(model_id):
     with pytest.raises(InvalidInputError):
@@ -141,7 +136,10 @@ def test_parameters__are_frozen_and_hashable():
         (Parameters(), {}),
         (Parameters(function_to_apply="none"), {"function_to_apply": "none"}),
         (Parameters(top_k=5), {"top_k": 5}),
-        (Parameters(function_to_apply="sigmoid", top_k=1), {"function_to_apply": "sigmoid", "top_k": 1}),
+        (
+            Parameters(function_to_apply="sigmoid", top_k=1),
+            {"function_to_apply": "sigmoid", "top_k": 1},
+        ),
     ],
 )
 def test_parameters__as_payload_omits_unset_keys(parameters, expected):

@@ -54,7 +54,12 @@ def get_backend(alias=None):
         if backend is None:
             config = backend_config(alias)
             backend_class = load_backend_class(config["BACKEND"])
-            backend = backend_class(alias=alias, **config.get("OPTIONS", {}))
+            options = config.get("OPTIONS") or {}
+            if not isinstance(options, dict):
+                raise TextClassConfigurationError(
+                    f"TEXTCLASS backend {alias!r}: OPTIONS must be a dict."
+                )
+            backend = backend_class(alias=alias, **options)
             _backends[alias] = backend
         return backend
 

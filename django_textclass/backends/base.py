@@ -59,6 +59,8 @@ class BaseBackend:
             raise InvalidResponseError(
                 f"expected {len(texts)} rankings, got {len(rankings)}"
             )
+        if any(not ranking.scores for ranking in rankings):
+            raise InvalidResponseError("a ranking is empty")
         return rankings
 
     def classify_texts(self, texts, parameters, *, model_id, use_cache, wait_for_model):

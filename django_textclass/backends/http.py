@@ -24,8 +24,17 @@ from django_textclass.exceptions import (
 
 logger = logging.getLogger("django_textclass.http")
 
-#: Statuses worth another try: rate limits, server errors, gateways, loading.
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+#: Statuses worth another try besides 5xx: request timeout and rate limiting.
+TRANSIENT_CLIENT_STATUSES = frozenset({408, 429})
+#: Server errors that another try will not fix.
+PERMANENT_SERVER_STATUSES = frozenset({501, 505})
+
+
+def is_transient(status):
+    """Whether an error status is worth another try (408, 429, and 5xx but 501/505)."""
+    if status in TRANSIENT_CLIENT_STATUSES:
+        return True
+    return 500 <= status <= 599 and status not in PERMANENT_SERVER_STATUSES
 
 #: What to do next, per permanent status, appended to the error message.
 STATUS_ADVICE = {
@@ -39,6 +48,9 @@ STATUS_ADVICE = {
     422: "the endpoint could not process the input (too long for the model?)",
     424: "the model failed on this input",
 }
+
+#: How much of the server's own error text a message keeps.
+DETAIL_CHARS = 300
 
 _RATELIMIT_RESET = re.compile(r"(?:^|;)\s*t=(\d+)")
 
@@ -56,7 +68,14 @@ class HTTPBackend(BaseBackend):
 
     def __init__(self, *, CONNECT_TIMEOUT=5.0, READ_TIMEOUT=30.0, HEADERS=None, **options):
         super().__init__(**options)
-        self.timeout = (float(CONNECT_TIMEOUT), float(READ_TIMEOUT))
+        self.timeout = (
+            positive_number(self.alias, "CONNECT_TIMEOUT", CONNECT_TIMEOUT),
+            positive_number(self.alias, "READ_TIMEOUT", READ_TIMEOUT),
+        )
+        if not isinstance(HEADERS or {}, dict):
+            raise TextClassConfigurationError(
+                f"TEXTCLASS backend {self.alias!r}: HEADERS must be a dict."
+            )
         self.extra_headers = dict(HEADERS or {})
         self._session = None
         self._secrets = ()
@@ -121,18 +140,18 @@ class HTTPBackend(BaseBackend):
         except ValueError as exc:
             raise InvalidResponseError(
                 f"HTTP {response.status_code} answer is not JSON",
-                status_code=response.status_code, body=self._scrub(response.text),
+                status_code=response.status_code, body=self._scrub(response.text[:2000]),
             ) from exc
 
     def error_for(self, response):
         """Map an error response to a transient or permanent backend error."""
         status = response.status_code
-        detail = self._scrub(_error_detail(response))
+        detail = self._scrub(_error_detail(response))[:DETAIL_CHARS]
         message = f"HTTP {status} from {_host(response.url)}"
         if detail:
             message = f"{message}: {detail}"
         kwargs = {"code": f"http_{status}", "status_code": status}
-        if status in TRANSIENT_STATUSES:
+        if is_transient(status):
             return TransientBackendError(
                 message, retry_after=retry_after_hint(response), model_loading=status == 503,
                 **kwargs,
@@ -148,6 +167,19 @@ class HTTPBackend(BaseBackend):
             if secret:
                 text = text.replace(secret, "***")
         return text
+
+
+def positive_number(alias, name, value, kind=float):
+    """``value`` as a positive ``kind``, or a configuration error naming the option."""
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, bool) or number <= 0:
+        raise TextClassConfigurationError(
+            f"TEXTCLASS backend {alias!r}: {name} must be a positive number, not {value!r}."
+        )
+    return number
 
 
 def retry_after_hint(response):
@@ -195,10 +227,10 @@ def _error_detail(response):
         if isinstance(error, list):
             error = "; ".join(str(item) for item in error)
         if error:
-            return str(error)[:300]
+            return str(error)
     text = response.text.strip()
     if text and not text.lstrip().startswith("<"):
-        return text[:300]
+        return text
     return ""
 
 

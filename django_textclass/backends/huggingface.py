@@ -8,7 +8,7 @@ inputs is answered with one ranking per input. Both shapes are accepted.
 
 import os
 
-from django_textclass.backends.http import HTTPBackend
+from django_textclass.backends.http import HTTPBackend, positive_number
 from django_textclass.exceptions import InvalidResponseError, TextClassConfigurationError
 from django_textclass.types import Ranking
 
@@ -42,7 +42,7 @@ class Backend(HTTPBackend):
         self._token = TOKEN if TOKEN is not None else os.environ.get("HF_TOKEN", "")
         self._secrets = (self._token,)
         self.supports_batch = bool(BATCH)
-        self.max_batch_size = int(MAX_BATCH_SIZE)
+        self.max_batch_size = positive_number(self.alias, "MAX_BATCH_SIZE", MAX_BATCH_SIZE, int)
 
     def __repr__(self):
         return f"<huggingface.Backend alias={self.alias!r} url={self.api_url!r}>"

@@ -303,7 +303,9 @@ def test_request__user_agent_names_the_package_version(make_backend):
     [({}, (5.0, 30.0)), ({"CONNECT_TIMEOUT": 2, "READ_TIMEOUT": 7.5}, (2.0, 7.5))],
     ids=["defaults", "configured"],
 )
-def test_request__connect_read_timeout_tuple_is_passed(monkeypatch, make_backend, options, expected):
+def test_request__connect_read_timeout_tuple_is_passed(
+    monkeypatch, make_backend, options, expected
+):
     _, fake = classify(monkeypatch, make_backend(**options), [POS_NEG])
 
     assert fake.call["timeout"] == expected
@@ -384,13 +386,6 @@ def test_options__non_http_api_url_raises_configuration_error(url):
         Backend(alias="hf", TOKEN=TOKEN, API_URL=url)
 
 
-@pytest.mark.xfail(
-    reason="BUG: numeric OPTIONS are converted with float()/int() unchecked, so a bad value "
-    "raises ValueError instead of TextClassConfigurationError (http.py HTTPBackend.__init__, "
-    "huggingface.py Backend.__init__)",
-    raises=ValueError,
-    strict=True,
-)
 @pytest.mark.parametrize(
     "options",
     [{"READ_TIMEOUT": "soon"}, {"CONNECT_TIMEOUT": "x"}, {"MAX_BATCH_SIZE": "many"}],
@@ -401,11 +396,6 @@ def test_options__non_numeric_value_raises_configuration_error(options):
         Backend(TOKEN=TOKEN, **options)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a timeout <= 0 is accepted at construction and only fails at request time "
-    "with a raw ValueError from requests (http.py HTTPBackend.__init__)",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "options", [{"READ_TIMEOUT": 0}, {"CONNECT_TIMEOUT": -1}], ids=["read_zero", "connect_negative"]
 )

@@ -3,8 +3,13 @@
 import pytest
 from django.test import override_settings
 
-from django_textclass.backends import backend_config, get_backend, reset_backends
-from django_textclass.backends import huggingface, offline
+from django_textclass.backends import (
+    backend_config,
+    get_backend,
+    huggingface,
+    offline,
+    reset_backends,
+)
 from django_textclass.exceptions import TextClassConfigurationError
 from tests.backends.helpers import block_network
 

@@ -39,6 +39,7 @@ def test_worker_killed_mid_call__sweep_hands_the_request_to_a_new_worker(
     finally:
         doomed.stop()
     emulator.latency = 0.0
+    emulator.wait_for_requests(1)  # the killed call is still answered, to a closed socket
     row = ClassificationRequest.objects.get(pk=request.pk)
     assert row.status == Status.RUNNING  # the killed run left it claimed
 
@@ -53,6 +54,7 @@ def test_worker_killed_mid_call__sweep_hands_the_request_to_a_new_worker(
     assert row.status == Status.SUCCEEDED
     assert row.attempts == 2
     assert ClassificationScore.objects.filter(request=row).count() == 2
+    assert emulator.texts_seen() == ["I love resilient systems"] * 2
 
 
 def test_same_wake_up_delivered_twice__one_call_one_set_of_results(worker, emulator):

@@ -1,0 +1,257 @@
+"""System checks on TEXTCLASS: stable ids, what they say."""
+
+import copy
+
+import pytest
+from django.conf import settings
+from django.core import checks
+from django.core.management import call_command
+from django.test import override_settings
+
+from django_textclass.checks import check_settings
+
+HF = "django_textclass.backends.huggingface.Backend"
+OFFLINE = "django_textclass.backends.offline.Backend"
+ROUTER = "https://router.huggingface.co/hf-inference/models/{model_id}"
+RETIRED = "https://api-inference.huggingface.co/models/{model_id}"
+
+
+def clean_config(**overrides):
+    """A copy of the test settings' TEXTCLASS (which has a token) with ``overrides``."""
+    config = copy.deepcopy(settings.TEXTCLASS)
+    config.update(overrides)
+    return config
+
+
+def run_checks(config):
+    with override_settings(TEXTCLASS=config):
+        return check_settings()
+
+
+def ids(messages):
+    return [message.id for message in messages]
+
+
+def test_check__clean_test_settings_give_no_messages():
+    assert check_settings() == []
+
+
+def test_check__clean_minimal_config_gives_no_messages():
+    config = {"BACKENDS": {"default": {"BACKEND": HF, "OPTIONS": {"TOKEN": "hf_x"}}}}
+
+    assert run_checks(config) == []
+
+
+def test_check__registered_with_django():
+    assert check_settings in checks.registry.registry.get_checks()
+
+
+def test_call_command_check__passes_on_the_test_settings(capsys):
+    call_command("check")
+
+    assert "System check identified no issues" in capsys.readouterr().out
+
+
+# Errors.
+
+
+@pytest.mark.parametrize(
+    "backend",
+    ["django_textclass.backends.nope.Backend", "django_textclass.backends.offline.Nope",
+     "nodots", ""],
+)
+def test_check__e001_unimportable_backend(backend):
+    config = clean_config(BACKENDS={"default": {"BACKEND": backend}})
+
+    messages = run_checks(config)
+
+    assert ids(messages) == ["textclass.E001"]
+    assert isinstance(messages[0], checks.Error)
+    assert "TEXTCLASS backend 'default'" in messages[0].msg
+    assert "dotted path" in messages[0].hint
+
+
+def test_check__e001_backend_config_without_backend_key():
+    messages = run_checks(clean_config(BACKENDS={"default": {"OPTIONS": {}}}))
+
+    assert ids(messages) == ["textclass.E001"]
+
+
+def test_check__e002_default_backend_not_configured():
+    messages = run_checks(clean_config(DEFAULT_BACKEND="missing"))
+
+    assert ids(messages) == ["textclass.E002"]
+    assert "'missing'" in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    ("backend", "options", "words"),
+    [
+        (HF, {"TOKEN": "hf_x", "BATCHSIZE": 4}, "BATCHSIZE"),
+        (HF, {"TOKEN": "hf_x", "API_URL": "ftp://example.com/{model_id}"}, "API_URL"),
+        (OFFLINE, {"TOKEN": "hf_x"}, "TOKEN"),
+    ],
+    ids=["unknown_option", "bad_url", "offline_unknown_option"],
+)
+def test_check__e003_bad_options(backend, options, words):
+    config = clean_config(BACKENDS={"default": {"BACKEND": backend, "OPTIONS": options}})
+
+    messages = run_checks(config)
+
+    assert ids(messages) == ["textclass.E003"]
+    assert messages[0].msg.startswith("TEXTCLASS backend 'default' rejects its OPTIONS:")
+    assert words in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    "options", [{"READ_TIMEOUT": "soon"}, {"MAX_BATCH_SIZE": "many"}], ids=["timeout", "batch"]
+)
+def test_check__e003_non_numeric_option(options):
+    config = clean_config(
+        BACKENDS={"default": {"BACKEND": HF, "OPTIONS": {"TOKEN": "hf_x", **options}}}
+    )
+
+    assert ids(run_checks(config)) == ["textclass.E003"]
+
+
+@pytest.mark.parametrize("options", [["TOKEN"], "TOKEN=x"], ids=["list", "str"])
+def test_check__e003_options_not_a_dict(options):
+    config = clean_config(BACKENDS={"default": {"BACKEND": OFFLINE, "OPTIONS": options}})
+
+    assert ids(run_checks(config)) == ["textclass.E003"]
+
+
+def test_check__options_none_means_no_options():
+    config = clean_config(BACKENDS={"default": {"BACKEND": OFFLINE, "OPTIONS": None}})
+
+    assert run_checks(config) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAX_ATTEMPTS", 0),
+        ("MAX_ATTEMPTS", -1),
+        ("MAX_ATTEMPTS", True),
+        ("MAX_ATTEMPTS", "5"),
+        ("BATCH_SIZE", 0),
+        ("MAX_TEXT_LENGTH", None),
+        ("LEASE_SECONDS", 0.5),
+        ("RETRY_BACKOFF_BASE", -0.1),
+        ("RETRY_BACKOFF_MAX", "300"),
+        ("RETRY_HINT_MAX", -1),
+        ("DISPATCH_GRACE_SECONDS", -5),
+    ],
+)
+def test_check__e004_bad_numbers(name, value):
+    messages = run_checks(clean_config(**{name: value}))
+
+    assert ids(messages) == ["textclass.E004"]
+    assert f"TEXTCLASS[{name!r}] must be a number >=" in messages[0].msg
+    assert repr(value) in messages[0].msg
+
+
+@pytest.mark.parametrize("value", [-1, -0.5, "1h", False])
+def test_check__e004_bad_cache_ttl(value):
+    messages = run_checks(clean_config(CACHE_TTL=value))
+
+    assert ids(messages) == ["textclass.E004"]
+    assert "CACHE_TTL" in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CACHE_TTL", None), ("CACHE_TTL", 0), ("RETRY_BACKOFF_BASE", 0), ("MAX_ATTEMPTS", 1)],
+)
+def test_check__e004_boundary_values_are_fine(name, value):
+    assert run_checks(clean_config(**{name: value})) == []
+
+
+def test_check__e004_one_message_per_bad_number():
+    messages = run_checks(clean_config(MAX_ATTEMPTS=0, CACHE_TTL=-1, BATCH_SIZE=0))
+
+    assert ids(messages) == ["textclass.E004"] * 3
+
+
+@pytest.mark.parametrize("model", ["../admin", "http://x/y", "", None])
+def test_check__e005_bad_default_model(model):
+    messages = run_checks(clean_config(DEFAULT_MODEL=model))
+
+    assert ids(messages) == ["textclass.E005"]
+    assert repr(model) in messages[0].msg
+
+
+# Warnings.
+
+
+def test_check__w001_retired_api_inference_host():
+    options = {"TOKEN": "hf_x", "API_URL": RETIRED}
+    config = clean_config(BACKENDS={"default": {"BACKEND": HF, "OPTIONS": options}})
+
+    messages = run_checks(config)
+
+    assert ids(messages) == ["textclass.W001"]
+    assert isinstance(messages[0], checks.Warning)
+    assert "api-inference.huggingface.co" in messages[0].msg
+    assert ROUTER in messages[0].hint
+
+
+def test_check__w002_hf_backend_without_token(monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    config = clean_config(BACKENDS={"default": {"BACKEND": HF}})
+
+    messages = run_checks(config)
+
+    assert ids(messages) == ["textclass.W002"]
+    assert "'default' has no Hugging Face token" in messages[0].msg
+    assert "HF_TOKEN" in messages[0].hint
+    assert "Make calls to Inference Providers" in messages[0].hint
+
+
+def test_check__w002_not_raised_when_hf_token_env_is_set(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_from_environment")
+    config = clean_config(BACKENDS={"default": {"BACKEND": HF}})
+
+    assert run_checks(config) == []
+
+
+def test_check__w002_not_raised_for_the_offline_backend(monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    config = clean_config(BACKENDS={"default": {"BACKEND": OFFLINE}})
+
+    assert run_checks(config) == []
+
+
+def test_check__w003_unknown_keys():
+    messages = run_checks(clean_config(BATCHSIZE=8, RETRIES=3))
+
+    assert ids(messages) == ["textclass.W003"]
+    assert "BATCHSIZE, RETRIES" in messages[0].msg
+
+
+def test_check__several_problems_are_all_reported(monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    config = {
+        "UNKNOWN": 1,
+        "MAX_ATTEMPTS": 0,
+        "DEFAULT_MODEL": "a..b",
+        "DEFAULT_BACKEND": "nope",
+        "BACKENDS": {
+            "retired": {"BACKEND": HF, "OPTIONS": {"API_URL": RETIRED}},
+            "broken": {"BACKEND": "no.such.Backend"},
+        },
+    }
+
+    assert sorted(ids(run_checks(config))) == [
+        "textclass.E001", "textclass.E002", "textclass.E004", "textclass.E005",
+        "textclass.W001", "textclass.W002", "textclass.W003",
+    ]
+
+
+def test_call_command_check__fails_on_errors():
+    from django.core.management.base import SystemCheckError
+
+    with override_settings(TEXTCLASS=clean_config(MAX_ATTEMPTS=0)), pytest.raises(
+        SystemCheckError, match="textclass.E004"
+    ):
+        call_command("check")

@@ -1,0 +1,164 @@
+"""Wake-up messages: chunking, options, and a broker that is down."""
+
+import logging
+
+import pytest
+from kombu.exceptions import OperationalError
+
+from django_textclass import dispatch
+from django_textclass.tasks import run_batch
+from tests.fakes import textclass_settings
+
+
+class Publisher:
+    """Stands in for ``run_batch.apply_async``; can refuse from the n-th message on."""
+
+    def __init__(self, fail_from=None):
+        self.calls = []
+        self.fail_from = fail_from
+
+    def __call__(self, args=None, **options):
+        if self.fail_from is not None and len(self.calls) >= self.fail_from:
+            raise OperationalError("[Errno 111] Connection refused")
+        self.calls.append((args, options))
+
+    @property
+    def chunks(self):
+        return [args[0] for args, _ in self.calls]
+
+
+@pytest.fixture
+def publisher(monkeypatch):
+    recorder = Publisher()
+    monkeypatch.setattr(run_batch, "apply_async", recorder)
+    return recorder
+
+
+def test_send__chunks_ids_by_batch_size(publisher):
+    with textclass_settings(BATCH_SIZE=2):
+        assert dispatch.send([1, 2, 3, 4, 5]) == 3
+
+    assert publisher.chunks == [[1, 2], [3, 4], [5]]
+
+
+def test_send__one_message_when_ids_fit_in_a_batch(publisher):
+    with textclass_settings(BATCH_SIZE=32):
+        assert dispatch.send(list(range(32))) == 1
+
+    assert publisher.chunks == [list(range(32))]
+
+
+def test_send__nothing_for_no_ids(publisher):
+    assert dispatch.send([]) == 0
+    assert publisher.calls == []
+
+
+def test_send__message_carries_only_ids(publisher):
+    dispatch.send([7, 8])
+
+    ((args, _),) = publisher.calls
+    assert args == [[7, 8]]
+
+
+def test_send__passes_countdown(publisher):
+    dispatch.send([1], countdown=3.5)
+
+    ((_, options),) = publisher.calls
+    assert options["countdown"] == 3.5
+
+
+def test_send__no_countdown_by_default(publisher):
+    dispatch.send([1])
+
+    ((_, options),) = publisher.calls
+    assert "countdown" not in options
+
+
+def test_send__negative_countdown_becomes_zero(publisher):
+    dispatch.send([1], countdown=-2.0)
+
+    ((_, options),) = publisher.calls
+    assert options["countdown"] == 0.0
+
+
+def test_send__passes_the_queue(publisher):
+    with textclass_settings(QUEUE="textclass", BATCH_SIZE=1):
+        dispatch.send([1, 2])
+
+    assert [options["queue"] for _, options in publisher.calls] == ["textclass", "textclass"]
+
+
+def test_send__default_queue_when_none_is_set(publisher):
+    with textclass_settings(QUEUE=None):
+        dispatch.send([1])
+
+    ((_, options),) = publisher.calls
+    assert "queue" not in options
+
+
+def test_send__fails_fast_when_publishing(publisher):
+    dispatch.send([1])
+
+    ((_, options),) = publisher.calls
+    assert options["retry_policy"]["max_retries"] <= 1
+
+
+@pytest.mark.django_db
+def test_send__broker_down_is_swallowed_and_logged_without_the_text(monkeypatch, caplog):
+    from django_textclass.models import ClassificationRequest, text_hash
+
+    secret_text = "my private diary entry"
+    request = ClassificationRequest.objects.create(
+        model_id="acme/m", text=secret_text, text_hash=text_hash(secret_text)
+    )
+    publisher = Publisher(fail_from=0)
+    monkeypatch.setattr(run_batch, "apply_async", publisher)
+
+    with caplog.at_level(logging.WARNING, logger="django_textclass.dispatch"):
+        assert dispatch.send([request.pk]) == 0
+
+    (record,) = [r for r in caplog.records if r.name == "django_textclass.dispatch"]
+    assert record.levelno == logging.WARNING
+    assert "OperationalError" in record.getMessage()
+    assert "sweep" in record.getMessage()
+    assert secret_text not in caplog.text
+
+
+def test_send__stops_at_the_first_refused_chunk(monkeypatch, caplog):
+    publisher = Publisher(fail_from=1)
+    monkeypatch.setattr(run_batch, "apply_async", publisher)
+
+    with textclass_settings(BATCH_SIZE=2), caplog.at_level(logging.WARNING):
+        assert dispatch.send([1, 2, 3, 4, 5]) == 1
+
+    assert publisher.chunks == [[1, 2]]
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+@pytest.mark.parametrize("error", [ConnectionRefusedError("refused"), TimeoutError("slow")])
+def test_send__any_publishing_error_is_swallowed(monkeypatch, error):
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(run_batch, "apply_async", refuse)
+
+    assert dispatch.send([1]) == 0
+
+
+@pytest.mark.django_db
+def test_on_commit__sends_after_commit(publisher, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        dispatch.on_commit([1, 2])
+        assert publisher.calls == []
+
+    assert len(callbacks) == 1
+    assert publisher.chunks == [[1, 2]]
+
+
+@pytest.mark.django_db
+def test_on_commit__nothing_for_no_ids(publisher, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        dispatch.on_commit([])
+
+    assert callbacks == []
+    assert publisher.calls == []
