@@ -12,4 +12,5 @@ class TextClassConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        """Register the system checks."""
         from django_textclass import checks  # noqa: F401  (registers the checks)

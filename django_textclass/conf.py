@@ -58,6 +58,7 @@ class AppSettings:
 
     @property
     def user_settings(self):
+        """The project's ``TEXTCLASS`` dict (empty when unset)."""
         if not hasattr(self, "_user_settings"):
             self._user_settings = getattr(settings, "TEXTCLASS", None) or {}
         return self._user_settings

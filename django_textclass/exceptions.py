@@ -4,12 +4,13 @@ A backend raises exactly one of two families, and the family decides what the
 pipeline does next:
 
 * :class:`TransientBackendError`: try again later (timeouts, connection errors,
-  408, 429, 5xx other than 501/505, 503 "loading"); ``retry_after`` carries the server's own delay hint.
+  408, 429, 5xx other than 501/505, 503 "loading"); ``retry_after`` carries the
+  server's own delay hint.
 * :class:`PermanentBackendError`: fail the request now (other 4xx, an answer we
   cannot parse). :class:`InvalidResponseError` is the unparsable-answer case.
 
-Configuration problems raise :class:`TextClassConfigurationError`, an
-``ImproperlyConfigured``: they are never retried and never swallowed.
+Configuration problems raise :class:`TextClassConfigurationError`
+(an ``ImproperlyConfigured``): they are never retried and never swallowed.
 
 No message here ever contains the API token or the text being classified.
 """

@@ -20,6 +20,8 @@ def text_hash(text):
 
 
 class Status(models.TextChoices):
+    """Where a request is in its life; succeeded, failed and cancelled are final."""
+
     PENDING = "pending", _("pending")
     RUNNING = "running", _("running")
     SUCCEEDED = "succeeded", _("succeeded")
@@ -160,6 +162,7 @@ class ClassificationRequest(models.Model):
 
     @property
     def is_finished(self):
+        """Whether the request reached a final status."""
         return self.status in TERMINAL_STATUSES
 
     @property

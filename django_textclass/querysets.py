@@ -27,6 +27,10 @@ class ClassificationRequestQuerySet(models.QuerySet):
         """Succeeded requests for these text hashes, backend, model and parameters, newest first.
 
         Args:
+            backend: the backend alias that produced the result.
+            model_id: the Hub repository id.
+            parameters: the :class:`~django_textclass.types.Parameters` of the request.
+            hashes: text hashes to look for.
             since: oldest ``finished_at`` accepted, or None for no age limit.
         """
         queryset = self.filter(

@@ -1,10 +1,10 @@
-"""Every state change of a classification request happens here.
+r"""Every state change of a classification request happens here.
 
 Tasks, views, admin actions and commands call these functions; none of them
 writes a status field itself. The life of a request::
 
     submit() -> pending --claim--> running --complete--> succeeded
-                  ^                   |  \\--fail------> failed
+                  ^                   |  \--fail------> failed
                   |                   |
                   +--- reschedule ----+   (transient error, attempts left)
     pending --cancel--> cancelled;  failed/cancelled --retry--> pending
@@ -181,7 +181,8 @@ def claim(ids, *, now=None):
             lease_expires_at=now + timedelta(seconds=app_settings.LEASE_SECONDS),
         )
     rows = list(
-        ClassificationRequest.objects.filter(claim_token=token, status=Status.RUNNING).order_by("pk")
+        ClassificationRequest.objects.filter(claim_token=token, status=Status.RUNNING)
+        .order_by("pk")
     )
     return token, rows
 
@@ -213,7 +214,9 @@ def _process_group(token, alias, model_id, parameters, use_cache, rows):
     try:
         backend = get_backend(alias)
     except TextClassConfigurationError as exc:
-        logger.error("Backend %r is misconfigured; failing %d request(s): %s", alias, len(rows), exc)
+        logger.error(
+            "Backend %r is misconfigured; failing %d request(s): %s", alias, len(rows), exc
+        )
         fail(token, rows, code="configuration", message=str(exc))
         return
     if use_cache:
@@ -247,7 +250,9 @@ def _process_group(token, alias, model_id, parameters, use_cache, rows):
         else:
             elapsed_ms = round((time.monotonic() - started) * 1000)
             answers = [
-                (row, ranking) for same_text, ranking in zip(chunk, rankings) for row in same_text
+                (row, ranking)
+                for same_text, ranking in zip(chunk, rankings, strict=True)
+                for row in same_text
             ]
             complete(token, answers, backend_ms=elapsed_ms)
 
@@ -267,7 +272,8 @@ def _answer_from_cache(token, alias, model_id, parameters, rows):
     since = None if ttl is None else timezone.now() - timedelta(seconds=ttl)
     cached = {}
     hits = ClassificationRequest.objects.cached_results(
-        backend=alias, model_id=model_id, parameters=parameters, hashes={row.text_hash for row in rows},
+        backend=alias, model_id=model_id, parameters=parameters,
+        hashes={row.text_hash for row in rows},
         since=since,
     ).prefetch_related("scores")
     for hit in hits:

@@ -41,12 +41,14 @@ class Parameters:
     top_k: int | None = None
 
     def __post_init__(self):
-        if self.function_to_apply is not None and self.function_to_apply not in FUNCTIONS_TO_APPLY:
+        function = self.function_to_apply
+        if function is not None and function not in FUNCTIONS_TO_APPLY:
             raise InvalidInputError(
                 "function_to_apply", f"must be one of {', '.join(FUNCTIONS_TO_APPLY)}"
             )
-        if self.top_k is not None and (
-            isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or not 1 <= self.top_k <= 1000
+        top_k = self.top_k
+        if top_k is not None and (
+            isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 1000
         ):
             raise InvalidInputError("top_k", "must be an integer from 1 to 1000")
 
@@ -68,6 +70,7 @@ class LabelScore:
     score: float
 
     def as_dict(self):
+        """The API's own ``{"label", "score"}`` object."""
         return {"label": self.label, "score": self.score}
 
 
@@ -79,9 +82,11 @@ class Ranking:
 
     @property
     def top(self):
+        """The best :class:`LabelScore`, or None for an empty ranking."""
         return self.scores[0] if self.scores else None
 
     def as_list(self):
+        """The ranking as the API's list of ``{"label", "score"}`` objects."""
         return [item.as_dict() for item in self.scores]
 
     @classmethod
@@ -102,7 +107,8 @@ class Ranking:
             label, score = item.get("label"), item.get("score")
             if not isinstance(label, str) or not label:
                 raise InvalidResponseError("a ranking item has no string label")
-            if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            numeric = isinstance(score, (int, float)) and not isinstance(score, bool)
+            if not numeric or not math.isfinite(score):
                 raise InvalidResponseError("a ranking item has no finite numeric score")
             scores.append(LabelScore(label, float(score)))
         scores.sort(key=lambda item: (-item.score, item.label))

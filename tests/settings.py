@@ -13,7 +13,9 @@ import tempfile
 from pathlib import Path
 
 # One directory per test run, shared with the worker processes through the environment.
-RUN_DIR = Path(os.environ.setdefault("TEXTCLASS_TEST_RUN_DIR", tempfile.mkdtemp(prefix="textclass-")))
+RUN_DIR = Path(
+    os.environ.setdefault("TEXTCLASS_TEST_RUN_DIR", tempfile.mkdtemp(prefix="textclass-"))
+)
 IN_WORKER = bool(os.environ.get("TEXTCLASS_TEST_WORKER"))
 DB_KIND = os.environ.get("TEXTCLASS_TEST_DB", "sqlite")
 BROKER_KIND = os.environ.get("TEXTCLASS_TEST_BROKER", "filesystem")
@@ -93,7 +95,7 @@ elif BROKER_KIND == "amqp":
         "TEXTCLASS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"
     )
 else:
-    raise RuntimeError(f"TEXTCLASS_TEST_BROKER must be filesystem, redis or amqp, not {BROKER_KIND!r}")
+    raise RuntimeError(f"TEXTCLASS_TEST_BROKER must be filesystem, redis or amqp: {BROKER_KIND!r}")
 
 # A process whose broker is down (the broker-outage test points this at a closed port).
 CELERY_BROKER_URL = os.environ.get("TEXTCLASS_TEST_BROKER_URL", CELERY_BROKER_URL)

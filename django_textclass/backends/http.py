@@ -82,6 +82,7 @@ class HTTPBackend(BaseBackend):
 
     @property
     def session(self):
+        """The pooled ``requests.Session``, created on first use."""
         if self._session is None:
             session = requests.Session()
             # Retries belong to the pipeline, which knows the attempt budget.
@@ -93,6 +94,7 @@ class HTTPBackend(BaseBackend):
         return self._session
 
     def close(self):
+        """Close the pooled session; a new one is opened on next use."""
         if self._session is not None:
             self._session.close()
             self._session = None
@@ -195,7 +197,8 @@ def retry_after_hint(response):
         body = None
     if isinstance(body, dict):
         estimated = body.get("estimated_time")
-        if isinstance(estimated, (int, float)) and not isinstance(estimated, bool) and estimated >= 0:
+        valid = isinstance(estimated, (int, float)) and not isinstance(estimated, bool)
+        if valid and estimated >= 0:
             return float(estimated)
     retry_after = response.headers.get("Retry-After", "").strip()
     if retry_after:

@@ -49,6 +49,7 @@ class Backend(HTTPBackend):
 
     @property
     def has_token(self):
+        """Whether a token is configured (the token itself is never exposed)."""
         return bool(self._token)
 
     def endpoint(self, model_id):
@@ -66,6 +67,7 @@ class Backend(HTTPBackend):
         return payload
 
     def build_headers(self, *, use_cache, wait_for_model):
+        """Auth and the legacy cache/wait headers, each sent only when it changes something."""
         headers = {"Accept": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
@@ -76,6 +78,7 @@ class Backend(HTTPBackend):
         return headers
 
     def classify_texts(self, texts, parameters, *, model_id, use_cache, wait_for_model):
+        """One POST for all ``texts``; see :meth:`BaseBackend.classify`."""
         data = self.post_json(
             self.endpoint(model_id),
             self.build_payload(texts, parameters),

@@ -36,6 +36,7 @@ class Backend(BaseBackend):
 
     @property
     def analyzer(self):
+        """VADER's analyzer, loaded on first use (it reads its lexicon file)."""
         with self._lock:
             if self._analyzer is None:
                 try:
@@ -49,6 +50,7 @@ class Backend(BaseBackend):
             return self._analyzer
 
     def classify_texts(self, texts, parameters, *, model_id, use_cache, wait_for_model):
+        """Rank each text in process; ``model_id`` and the cache flags do not apply."""
         return [self.rank(text, parameters) for text in texts]
 
     def rank(self, text, parameters):

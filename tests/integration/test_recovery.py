@@ -31,7 +31,9 @@ def test_worker_killed_mid_call__sweep_hands_the_request_to_a_new_worker(
         emulator.latency = 3.0
         request = django_textclass.classify("I love resilient systems", model=MODEL)
         wait_for(
-            lambda: ClassificationRequest.objects.filter(pk=request.pk, status=Status.RUNNING).exists(),
+            lambda: ClassificationRequest.objects.filter(
+                pk=request.pk, status=Status.RUNNING
+            ).exists(),
             message="the worker to claim the request",
         )
         time.sleep(0.5)  # the HTTP call is under way
@@ -71,14 +73,14 @@ def test_same_wake_up_delivered_twice__one_call_one_set_of_results(worker, emula
     assert ClassificationScore.objects.filter(request=row).count() == 2
 
 
-SUBMIT_SCRIPT = """
+SUBMIT_SCRIPT = f"""
 import time
 import tests.celery_app  # sets up Django and the Celery app, as a project's __init__ does
 import django_textclass
 started = time.monotonic()
-request = django_textclass.classify("I love the sweep", model="%s")
+request = django_textclass.classify("I love the sweep", model="{MODEL}")
 print(request.pk, round(time.monotonic() - started, 2))
-""" % MODEL
+"""
 
 
 def test_broker_down__submit_succeeds_and_sweep_sends_later(worker, emulator):
