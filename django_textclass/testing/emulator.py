@@ -20,210 +20,34 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import hmac
 import json
-import math
 import re
 import signal
 import sys
 import threading
 import time
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from django_textclass.testing import rules
+from django_textclass.testing.replies import (
+    _TEXT,
+    ReceivedRequest,
+    Reply,
+    _Answer,
+    has_header,
+    json_answer,
+    plain_answer,
+    render,
+)
 
 __all__ = ["InferenceAPIEmulator", "ReceivedRequest", "Reply", "main"]
 
 SHAPES = ("nested", "flat")
 _MODEL_ROUTE = re.compile(r"/models/([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?)")
 _CONTROL_PREFIX = "/_emulator/"
-_JSON = "application/json"
-_TEXT = "text/plain; charset=utf-8"
-_HTML = "text/html; charset=utf-8"
-# (status, headers, body) of one answer.
-_Answer = tuple[int, dict[str, str], bytes]
-_REPLY_KEYS = frozenset({"status", "json", "headers", "body", "delay", "normal"})
-
-
-def _fill(value: Any, model_id: str) -> Any:
-    if isinstance(value, str):
-        return value.replace("{model_id}", model_id)
-    if isinstance(value, list):
-        return [_fill(item, model_id) for item in value]
-    if isinstance(value, dict):
-        return {key: _fill(item, model_id) for key, item in value.items()}
-    return value
-
-
-@dataclasses.dataclass
-class Reply:
-    """One scripted answer, consumed by one classification request.
-
-    ``body`` (raw text) wins over ``json``; with neither the body is empty.
-    ``{model_id}`` inside ``body`` or inside a string of ``json`` is replaced
-    by the requested model id. ``delay`` seconds are slept first. With
-    ``passthrough=True`` the request then gets the normal answer instead (the
-    JSON form calls this key ``normal``; a ``normal`` field could not coexist
-    with the ``Reply.normal()`` constructor).
-    """
-
-    status: int = 200
-    json: Any = None
-    headers: dict[str, str] = dataclasses.field(default_factory=dict)
-    body: str | None = None
-    delay: float = 0.0
-    passthrough: bool = False
-
-    @classmethod
-    def normal(cls) -> Reply:
-        """Let one request through to the normal answer (e.g. in the middle of a script)."""
-        return cls(passthrough=True)
-
-    @classmethod
-    def loading(cls, estimated_time: float = 20.0) -> Reply:
-        """503 "Model ... is currently loading" with ``estimated_time`` (legacy cold start)."""
-        message = "Model {model_id} is currently loading"
-        return cls(503, {"error": message, "estimated_time": float(estimated_time)})
-
-    @classmethod
-    def rate_limited(
-        cls, retry_after: float | None = 1, ratelimit: tuple[int, float] | None = None
-    ) -> Reply:
-        """429 "Rate limit reached", with ``Retry-After`` and optionally ``RateLimit``.
-
-        Args:
-            retry_after: Seconds for ``Retry-After`` (rounded up); None omits it.
-            ratelimit: ``(remaining, reset_secs)`` for ``RateLimit: "api";r=..;t=..``.
-        """
-        headers = {}
-        if retry_after is not None:
-            # Retry-After carries whole delay-seconds; round up so a client never retries early.
-            headers["Retry-After"] = str(math.ceil(retry_after))
-        if ratelimit is not None:
-            remaining, reset = ratelimit
-            headers["RateLimit"] = f'"api";r={remaining};t={math.ceil(reset)}'
-        return cls(
-            429,
-            {"error": "Rate limit reached. You reached free usage limit (reset hourly)."},
-            headers,
-        )
-
-    @classmethod
-    def server_error(cls, status: int = 500) -> Reply:
-        """A 5xx: HTML for 502 and 504 (gateways), else ``{"error": "unknown error"}``."""
-        if status in (502, 504):
-            phrase = f"{status} {HTTPStatus(status).phrase}"
-            page = f"<html><body><h1>{phrase}</h1></body></html>"
-            return cls(status, headers={"Content-Type": _HTML}, body=page)
-        return cls(status, {"error": "unknown error"})
-
-    @classmethod
-    def unavailable(cls) -> Reply:
-        """503 "Service Temporarily Unavailable", without ``estimated_time``."""
-        return cls(503, {"error": "Service Temporarily Unavailable"})
-
-    @classmethod
-    def malformed(cls) -> Reply:
-        """200 whose body claims to be JSON but does not parse."""
-        return cls(200, headers={"Content-Type": _JSON}, body='{"not": "a ranking"')
-
-    @classmethod
-    def wrong_shape(cls) -> Reply:
-        """200 with valid JSON that is not a ranking."""
-        return cls(200, {"label": "X"})
-
-    @classmethod
-    def error(cls, status: int, message: str) -> Reply:
-        """``status`` with ``{"error": message}``."""
-        return cls(status, {"error": message})
-
-    @classmethod
-    def plain(cls, status: int, text: str) -> Reply:
-        """``status`` with a plain-text body (e.g. the router's 404 ``Not Found``)."""
-        return cls(status, headers={"Content-Type": _TEXT}, body=text)
-
-    @classmethod
-    def hang(cls, seconds: float) -> Reply:
-        """Sleep ``seconds`` and then answer normally (to trip client timeouts)."""
-        return cls(delay=float(seconds), passthrough=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form accepted by ``POST /_emulator/script``."""
-        data = dataclasses.asdict(self)
-        data["normal"] = data.pop("passthrough")
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Reply:
-        """Build a reply from its JSON form.
-
-        Raises:
-            ValueError: On unknown keys or values of the wrong type.
-        """
-        if not isinstance(data, dict):
-            raise ValueError("a reply must be a JSON object")
-        unknown = set(data) - _REPLY_KEYS
-        if unknown:
-            raise ValueError(f"unknown reply keys: {sorted(unknown)}")
-        fields = dict(data)
-        fields["passthrough"] = bool(fields.pop("normal", False))
-        reply = cls(**fields)
-        if (
-            not isinstance(reply.status, int)
-            or not 100 <= reply.status <= 599
-            or not isinstance(reply.headers, dict)
-            or not (reply.body is None or isinstance(reply.body, str))
-            or not isinstance(reply.delay, (int, float))
-            or reply.delay < 0
-        ):
-            raise ValueError(f"invalid reply: {data!r}")
-        return reply
-
-
-@dataclasses.dataclass(frozen=True)
-class ReceivedRequest:
-    """One request the emulator answered (control routes are not logged).
-
-    Attributes:
-        method: The HTTP method.
-        path: The request path, query string included.
-        model_id: The model id from ``/models/{model_id}``; None on other paths.
-        headers: Header names lower-cased.
-        body: The parsed JSON body, or None when it did not parse.
-        raw: The body bytes.
-        received_at: ``time.monotonic()`` when the request arrived.
-        status: The status code answered.
-    """
-
-    method: str
-    path: str
-    model_id: str | None
-    headers: dict[str, str]
-    body: Any
-    raw: bytes
-    received_at: float
-    status: int
-
-    @property
-    def inputs(self) -> list[str]:
-        """The input texts: one item for a string, [] when ``inputs`` is unusable."""
-        value = self.body.get("inputs") if isinstance(self.body, dict) else None
-        if isinstance(value, str):
-            return [value]
-        if isinstance(value, list) and all(isinstance(item, str) for item in value):
-            return list(value)
-        return []
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form served by ``GET /_emulator/requests``."""
-        data = dataclasses.asdict(self)
-        data["raw"] = self.raw.decode("utf-8", "replace")
-        return data
-
 
 class _ValidationError(Exception):
     def __init__(self, status: int, payload: Any) -> None:
@@ -427,13 +251,13 @@ class InferenceAPIEmulator:
         if self.token is not None:
             sent = headers.get("authorization", "").encode()
             if not hmac.compare_digest(sent, f"Bearer {self.token}".encode()):
-                return _json_answer(401, {"error": "Invalid credentials in Authorization header"})
+                return json_answer(401, {"error": "Invalid credentials in Authorization header"})
         reply = self._next_reply()
         delay = self.latency + (reply.delay if reply else 0.0)
         if delay:
             self._stopping.wait(delay)
         if reply is not None and not reply.passthrough:
-            return _render(reply, model_id)
+            return render(reply, model_id)
         try:
             inputs, parameters = _validate(body)
             max_batch = self.max_batch
@@ -443,60 +267,33 @@ class InferenceAPIEmulator:
                     "error_type": "Validation",
                 })
         except _ValidationError as exc:
-            return _json_answer(exc.status, exc.payload)
+            return json_answer(exc.status, exc.payload)
         labels = self.labels.get(model_id, list(rules.DEFAULT_LABELS))
         texts = [inputs] if isinstance(inputs, str) else inputs
         rankings = [rules.rank(labels, text, **parameters) for text in texts]
         if isinstance(inputs, str) and self.shape == "flat":
-            return _json_answer(200, rankings[0])
-        return _json_answer(200, rankings)
+            return json_answer(200, rankings[0])
+        return json_answer(200, rankings)
 
     def _control(self, method: str, path: str, body: Any) -> _Answer:
         route = (method, path[len(_CONTROL_PREFIX):])
         if route == ("GET", "health"):
-            return _json_answer(200, {"status": "ok"})
+            return json_answer(200, {"status": "ok"})
         if route == ("GET", "requests"):
-            return _json_answer(200, [req.to_dict() for req in self.requests])
+            return json_answer(200, [req.to_dict() for req in self.requests])
         if route == ("POST", "reset"):
             self.reset()
-            return _json_answer(200, {"reset": True})
+            return json_answer(200, {"reset": True})
         if route == ("POST", "script"):
             if not isinstance(body, list):
-                return _json_answer(400, {"error": "expected a JSON list of replies"})
+                return json_answer(400, {"error": "expected a JSON list of replies"})
             try:
                 replies = [Reply.from_dict(item) for item in body]
             except (TypeError, ValueError) as exc:
-                return _json_answer(400, {"error": str(exc)})
+                return json_answer(400, {"error": str(exc)})
             self.script(*replies)
-            return _json_answer(200, {"scripted": len(replies), "pending": self.pending_replies})
-        return _plain_answer(404, "Not Found")
-
-
-def _json_answer(status: int, payload: Any) -> _Answer:
-    return status, {"Content-Type": _JSON}, json.dumps(payload).encode()
-
-
-def _plain_answer(status: int, text: str) -> _Answer:
-    return status, {"Content-Type": _TEXT}, text.encode()
-
-
-def _has_header(headers: dict[str, str], name: str) -> bool:
-    return any(key.lower() == name for key in headers)
-
-
-def _render(reply: Reply, model_id: str) -> _Answer:
-    headers = dict(reply.headers)
-    if reply.body is not None:
-        payload = _fill(reply.body, model_id).encode()
-        default_type = _TEXT
-    elif reply.json is not None:
-        payload = json.dumps(_fill(reply.json, model_id)).encode()
-        default_type = _JSON
-    else:
-        return reply.status, headers, b""
-    if not _has_header(headers, "content-type"):
-        headers["Content-Type"] = default_type
-    return reply.status, headers, payload
+            return json_answer(200, {"scripted": len(replies), "pending": self.pending_replies})
+        return plain_answer(404, "Not Found")
 
 
 def _validate(body: Any) -> tuple[str | list[str], dict[str, Any]]:
@@ -585,14 +382,14 @@ class _Handler(BaseHTTPRequestHandler):
         match = _MODEL_ROUTE.fullmatch(path)
         model_id = match.group(1) if match else None
         if model_id is None:
-            status, out_headers, payload = _plain_answer(404, "Not Found")
+            status, out_headers, payload = plain_answer(404, "Not Found")
         elif self.command != "POST":
-            status, out_headers, payload = _plain_answer(405, "Method Not Allowed")
+            status, out_headers, payload = plain_answer(405, "Method Not Allowed")
             out_headers["Allow"] = "POST"
         else:
             status, out_headers, payload = emulator._classify(model_id, headers, body)
             elapsed_ms = (time.monotonic() - started) * 1000
-            if not _has_header(out_headers, "x-compute-time"):
+            if not has_header(out_headers, "x-compute-time"):
                 out_headers = {"x-compute-time": str(round(elapsed_ms)), **out_headers}
         # Logged before the answer leaves, so a client that has its answer also finds its entry.
         emulator._record(ReceivedRequest(

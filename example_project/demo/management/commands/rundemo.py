@@ -90,8 +90,10 @@ class Command(BaseCommand):
         self._print_box(f"Admin: http://127.0.0.1:{port}/admin/  user: admin  password: {password}")
 
         # SIGTERM would otherwise kill this process without running `finally`, leaving
-        # the worker and beat behind.
+        # the worker and beat behind; SIGINT is set explicitly because a shell starts
+        # background jobs with it ignored.
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
         self._stopping = threading.Event()
         children = []
         try:

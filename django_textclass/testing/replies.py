@@ -1,0 +1,229 @@
+"""What the emulator answers: scripted replies and the log of received requests.
+
+``Reply`` describes one scripted answer (``Reply.loading()``, ``Reply.rate_limited()``,
+...); ``ReceivedRequest`` is one entry of the emulator's request log. Standard
+library only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from http import HTTPStatus
+from typing import Any
+
+__all__ = ["ReceivedRequest", "Reply", "has_header", "json_answer", "plain_answer", "render"]
+
+_JSON = "application/json"
+_TEXT = "text/plain; charset=utf-8"
+_HTML = "text/html; charset=utf-8"
+# (status, headers, body) of one answer.
+_Answer = tuple[int, dict[str, str], bytes]
+_REPLY_KEYS = frozenset({"status", "json", "headers", "body", "delay", "normal"})
+
+def _fill(value: Any, model_id: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("{model_id}", model_id)
+    if isinstance(value, list):
+        return [_fill(item, model_id) for item in value]
+    if isinstance(value, dict):
+        return {key: _fill(item, model_id) for key, item in value.items()}
+    return value
+
+
+@dataclasses.dataclass
+class Reply:
+    """One scripted answer, consumed by one classification request.
+
+    ``body`` (raw text) wins over ``json``; with neither the body is empty.
+    ``{model_id}`` inside ``body`` or inside a string of ``json`` is replaced
+    by the requested model id. ``delay`` seconds are slept first. With
+    ``passthrough=True`` the request then gets the normal answer instead (the
+    JSON form calls this key ``normal``; a ``normal`` field could not coexist
+    with the ``Reply.normal()`` constructor).
+    """
+
+    status: int = 200
+    json: Any = None
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    body: str | None = None
+    delay: float = 0.0
+    passthrough: bool = False
+
+    @classmethod
+    def normal(cls) -> Reply:
+        """Let one request through to the normal answer (e.g. in the middle of a script)."""
+        return cls(passthrough=True)
+
+    @classmethod
+    def loading(cls, estimated_time: float = 20.0) -> Reply:
+        """503 "Model ... is currently loading" with ``estimated_time`` (legacy cold start)."""
+        message = "Model {model_id} is currently loading"
+        return cls(503, {"error": message, "estimated_time": float(estimated_time)})
+
+    @classmethod
+    def rate_limited(
+        cls, retry_after: float | None = 1, ratelimit: tuple[int, float] | None = None
+    ) -> Reply:
+        """429 "Rate limit reached", with ``Retry-After`` and optionally ``RateLimit``.
+
+        Args:
+            retry_after: Seconds for ``Retry-After`` (rounded up); None omits it.
+            ratelimit: ``(remaining, reset_secs)`` for ``RateLimit: "api";r=..;t=..``.
+        """
+        headers = {}
+        if retry_after is not None:
+            # Retry-After carries whole delay-seconds; round up so a client never retries early.
+            headers["Retry-After"] = str(math.ceil(retry_after))
+        if ratelimit is not None:
+            remaining, reset = ratelimit
+            headers["RateLimit"] = f'"api";r={remaining};t={math.ceil(reset)}'
+        return cls(
+            429,
+            {"error": "Rate limit reached. You reached free usage limit (reset hourly)."},
+            headers,
+        )
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> Reply:
+        """A 5xx: HTML for 502 and 504 (gateways), else ``{"error": "unknown error"}``."""
+        if status in (502, 504):
+            phrase = f"{status} {HTTPStatus(status).phrase}"
+            page = f"<html><body><h1>{phrase}</h1></body></html>"
+            return cls(status, headers={"Content-Type": _HTML}, body=page)
+        return cls(status, {"error": "unknown error"})
+
+    @classmethod
+    def unavailable(cls) -> Reply:
+        """503 "Service Temporarily Unavailable", without ``estimated_time``."""
+        return cls(503, {"error": "Service Temporarily Unavailable"})
+
+    @classmethod
+    def malformed(cls) -> Reply:
+        """200 whose body claims to be JSON but does not parse."""
+        return cls(200, headers={"Content-Type": _JSON}, body='{"not": "a ranking"')
+
+    @classmethod
+    def wrong_shape(cls) -> Reply:
+        """200 with valid JSON that is not a ranking."""
+        return cls(200, {"label": "X"})
+
+    @classmethod
+    def error(cls, status: int, message: str) -> Reply:
+        """``status`` with ``{"error": message}``."""
+        return cls(status, {"error": message})
+
+    @classmethod
+    def plain(cls, status: int, text: str) -> Reply:
+        """``status`` with a plain-text body (e.g. the router's 404 ``Not Found``)."""
+        return cls(status, headers={"Content-Type": _TEXT}, body=text)
+
+    @classmethod
+    def hang(cls, seconds: float) -> Reply:
+        """Sleep ``seconds`` and then answer normally (to trip client timeouts)."""
+        return cls(delay=float(seconds), passthrough=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form accepted by ``POST /_emulator/script``."""
+        data = dataclasses.asdict(self)
+        data["normal"] = data.pop("passthrough")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reply:
+        """Build a reply from its JSON form.
+
+        Raises:
+            ValueError: On unknown keys or values of the wrong type.
+        """
+        if not isinstance(data, dict):
+            raise ValueError("a reply must be a JSON object")
+        unknown = set(data) - _REPLY_KEYS
+        if unknown:
+            raise ValueError(f"unknown reply keys: {sorted(unknown)}")
+        fields = dict(data)
+        fields["passthrough"] = bool(fields.pop("normal", False))
+        reply = cls(**fields)
+        if (
+            not isinstance(reply.status, int)
+            or not 100 <= reply.status <= 599
+            or not isinstance(reply.headers, dict)
+            or not (reply.body is None or isinstance(reply.body, str))
+            or not isinstance(reply.delay, (int, float))
+            or reply.delay < 0
+        ):
+            raise ValueError(f"invalid reply: {data!r}")
+        return reply
+
+
+@dataclasses.dataclass(frozen=True)
+class ReceivedRequest:
+    """One request the emulator answered (control routes are not logged).
+
+    Attributes:
+        method: The HTTP method.
+        path: The request path, query string included.
+        model_id: The model id from ``/models/{model_id}``; None on other paths.
+        headers: Header names lower-cased.
+        body: The parsed JSON body, or None when it did not parse.
+        raw: The body bytes.
+        received_at: ``time.monotonic()`` when the request arrived.
+        status: The status code answered.
+    """
+
+    method: str
+    path: str
+    model_id: str | None
+    headers: dict[str, str]
+    body: Any
+    raw: bytes
+    received_at: float
+    status: int
+
+    @property
+    def inputs(self) -> list[str]:
+        """The input texts: one item for a string, [] when ``inputs`` is unusable."""
+        value = self.body.get("inputs") if isinstance(self.body, dict) else None
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return list(value)
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form served by ``GET /_emulator/requests``."""
+        data = dataclasses.asdict(self)
+        data["raw"] = self.raw.decode("utf-8", "replace")
+        return data
+
+
+def json_answer(status: int, payload: Any) -> _Answer:
+    """A JSON answer."""
+    return status, {"Content-Type": _JSON}, json.dumps(payload).encode()
+
+
+def plain_answer(status: int, text: str) -> _Answer:
+    """A plain-text answer."""
+    return status, {"Content-Type": _TEXT}, text.encode()
+
+
+def has_header(headers: dict[str, str], name: str) -> bool:
+    """Whether ``headers`` has ``name`` (lower-case), whatever the case of its keys."""
+    return any(key.lower() == name for key in headers)
+
+
+def render(reply: Reply, model_id: str) -> _Answer:
+    """The (status, headers, body) of a scripted reply, ``{model_id}`` filled in."""
+    headers = dict(reply.headers)
+    if reply.body is not None:
+        payload = _fill(reply.body, model_id).encode()
+        default_type = _TEXT
+    elif reply.json is not None:
+        payload = json.dumps(_fill(reply.json, model_id)).encode()
+        default_type = _JSON
+    else:
+        return reply.status, headers, b""
+    if not has_header(headers, "content-type"):
+        headers["Content-Type"] = default_type
+    return reply.status, headers, payload
