@@ -10,13 +10,15 @@ from celery import shared_task
 from django_textclass import services
 
 
-@shared_task(name="django_textclass.run_batch", acks_late=True, ignore_result=True)
+@shared_task(
+    name="django_textclass.run_batch", acks_late=True, ignore_result=True, serializer="json"
+)
 def run_batch(request_ids):
     """Classify the pending requests among ``request_ids``. Returns how many were claimed."""
     return services.process(request_ids)
 
 
-@shared_task(name="django_textclass.sweep", ignore_result=True)
+@shared_task(name="django_textclass.sweep", ignore_result=True, serializer="json")
 def sweep():
-    """Re-dispatch stuck requests; schedule it with Celery beat (see docs/reliability.md)."""
+    """Re-dispatch stuck requests; schedule it with Celery beat (see docs/pipeline.md)."""
     return services.sweep()
