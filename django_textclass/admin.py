@@ -8,6 +8,8 @@ from django_textclass.models import ClassificationRequest, ClassificationScore
 
 
 class ClassificationScoreInline(admin.TabularInline):
+    """Every ``{label, score}`` of the answer, best first."""
+
     model = ClassificationScore
     fields = ["rank", "label", "score"]
     readonly_fields = fields
