@@ -16,6 +16,9 @@ from pathlib import Path
 RUN_DIR = Path(
     os.environ.setdefault("TEXTCLASS_TEST_RUN_DIR", tempfile.mkdtemp(prefix="textclass-"))
 )
+# Several runs may share one PostgreSQL and one broker (parallel tox envs, two checkouts):
+# each run gets its own test database and its own queue.
+RUN_ID = os.environ.setdefault("TEXTCLASS_TEST_RUN_ID", RUN_DIR.name.rsplit("-", 1)[-1][:12])
 IN_WORKER = bool(os.environ.get("TEXTCLASS_TEST_WORKER"))
 DB_KIND = os.environ.get("TEXTCLASS_TEST_DB", "sqlite")
 BROKER_KIND = os.environ.get("TEXTCLASS_TEST_BROKER", "filesystem")
@@ -55,7 +58,7 @@ TEMPLATES = [{
 }]
 
 if DB_KIND == "postgres":
-    _test_name = "test_textclass"
+    _test_name = f"test_textclass_{RUN_ID}".lower()
     DATABASES = {"default": {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": _test_name if IN_WORKER else "test",
@@ -99,6 +102,7 @@ else:
 
 # A process whose broker is down (the broker-outage test points this at a closed port).
 CELERY_BROKER_URL = os.environ.get("TEXTCLASS_TEST_BROKER_URL", CELERY_BROKER_URL)
+CELERY_TASK_DEFAULT_QUEUE = f"textclass-test-{RUN_ID}"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
