@@ -118,7 +118,7 @@ TEXTCLASS = {
                 "API_URL": os.environ.get("TEXTCLASS_TEST_API_URL", "http://127.0.0.1:9")
                 + "/models/{model_id}",
                 "TOKEN": "hf_test_token_not_secret",
-                "MAX_BATCH_SIZE": 8,
+                "MAX_BATCH_SIZE": int(os.environ.get("TEXTCLASS_TEST_MAX_BATCH", "8")),
                 "READ_TIMEOUT": 5,
             },
         },
