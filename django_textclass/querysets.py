@@ -24,7 +24,10 @@ class ClassificationRequestQuerySet(models.QuerySet):
         return self.filter(status="running", lease_expires_at__lt=now)
 
     def cached_results(self, *, backend, model_id, parameters, hashes, since):
-        """Succeeded requests for these text hashes, backend, model and parameters, newest first.
+        """Stored answers for these text hashes, backend, model and parameters, newest first.
+
+        Only requests the backend answered itself count (not earlier cache hits), so a
+        text classified a thousand times still yields one row per TTL window.
 
         Args:
             backend: the backend alias that produced the result.
@@ -35,6 +38,7 @@ class ClassificationRequestQuerySet(models.QuerySet):
         """
         queryset = self.filter(
             status="succeeded",
+            reused_from__isnull=True,
             backend=backend,
             model_id=model_id,
             text_hash__in=hashes,

@@ -41,7 +41,7 @@ from django_textclass.models import (
     Status,
     text_hash,
 )
-from django_textclass.types import Parameters, validate_model_id
+from django_textclass.types import LabelScore, Parameters, Ranking, validate_model_id
 
 logger = logging.getLogger("django_textclass")
 
@@ -191,7 +191,7 @@ def process(ids):
     """Claim and classify the requests ``ids``; the body of the worker task.
 
     Requests are grouped by backend, model and parameters; texts already answered
-    (same hash, model and parameters, within ``CACHE_TTL``) reuse the stored
+    (same text, backend, model and parameters, within ``CACHE_TTL``) reuse the stored
     result; the rest go to the backend in calls of at most its batch size, one
     call per distinct text. Safe to run twice with the same ids.
 
@@ -293,8 +293,6 @@ def _answer_from_cache(token, alias, model_id, parameters, rows):
 
 
 def _ranking_of(request):
-    from django_textclass.types import LabelScore, Ranking
-
     return Ranking(tuple(LabelScore(s.label, s.score) for s in request.scores.all()))
 
 
