@@ -6,7 +6,7 @@ this package never imports Django models (which would fail before apps are ready
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "classify"]
+__all__ = ["__version__", "classify", "register", "unregister"]
 
 
 def classify(texts, model=None, **kwargs):
@@ -18,3 +18,21 @@ def classify(texts, model=None, **kwargs):
     from django_textclass.services import submit
 
     return submit(texts, model=model, **kwargs)
+
+
+def register(model, fields, models=None, **options):
+    """Classify ``fields`` of ``model`` in the background whenever their text changes.
+
+    A thin alias of :meth:`django_textclass.registry.Registry.register` on the
+    default registry; see there (and docs/content.md) for the options.
+    """
+    from django_textclass.registry import site
+
+    return site.register(model, fields, models, **options)
+
+
+def unregister(model):
+    """Stop classifying ``model`` (registered with :func:`register`)."""
+    from django_textclass.registry import site
+
+    return site.unregister(model)

@@ -12,5 +12,8 @@ class TextClassConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        """Register the system checks."""
+        """Register the system checks; load ``TEXTCLASS["REGISTRY"]`` (connects receivers)."""
         from django_textclass import checks  # noqa: F401  (registers the checks)
+        from django_textclass.registry import site
+
+        site.load_settings()

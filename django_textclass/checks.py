@@ -5,19 +5,27 @@
 * ``textclass.E003``: a backend rejects its ``OPTIONS``.
 * ``textclass.E004``: a numeric setting is out of range.
 * ``textclass.E005``: ``DEFAULT_MODEL`` is not a valid Hub repository id.
+* ``textclass.E006``: ``BACKENDS`` is not a dict of backend configurations.
 * ``textclass.W001``: a URL points at the retired ``api-inference.huggingface.co`` host.
 * ``textclass.W002``: a Hugging Face backend has no token.
 * ``textclass.W003``: ``TEXTCLASS`` has keys this version does not know.
+* ``textclass.E010``-``E019`` and ``W010``-``W019``: the REST API settings, checked by
+  :mod:`django_textclass.api.checks` (registered by the import below).
+* ``textclass.E020``-``E029`` and ``W020``: registered content (``TEXTCLASS["REGISTRY"]``
+  and ``django_textclass.register``), built by :meth:`django_textclass.registry.Registry.check`
+  and listed in docs/content.md.
 """
 
 from django.core import checks
 
+from django_textclass.api import checks as _api_checks  # noqa: F401 (registers the API checks)
 from django_textclass.backends import load_backend_class
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
 from django_textclass.types import validate_model_id
 
-POSITIVE_SETTINGS = ("MAX_TEXT_LENGTH", "BATCH_SIZE", "MAX_ATTEMPTS", "LEASE_SECONDS")
+INTEGER_SETTINGS = ("MAX_TEXT_LENGTH", "BATCH_SIZE", "MAX_ATTEMPTS")
+POSITIVE_SETTINGS = (*INTEGER_SETTINGS, "LEASE_SECONDS")
 NON_NEGATIVE_SETTINGS = (
     "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "RETRY_HINT_MAX", "DISPATCH_GRACE_SECONDS",
 )
@@ -36,9 +44,11 @@ def check_settings(app_configs=None, **kwargs):
     for name in POSITIVE_SETTINGS + NON_NEGATIVE_SETTINGS:
         value = getattr(app_settings, name)
         minimum = 1 if name in POSITIVE_SETTINGS else 0
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        kinds = int if name in INTEGER_SETTINGS else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
+            kind = "an integer" if name in INTEGER_SETTINGS else "a number"
             messages.append(checks.Error(
-                f"TEXTCLASS[{name!r}] must be a number >= {minimum}, not {value!r}.",
+                f"TEXTCLASS[{name!r}] must be {kind} >= {minimum}, not {value!r}.",
                 id="textclass.E004",
             ))
     ttl = app_settings.CACHE_TTL
@@ -55,6 +65,12 @@ def check_settings(app_configs=None, **kwargs):
             "Hugging Face repository id.", id="textclass.E005",
         ))
     backends = app_settings.BACKENDS
+    if not isinstance(backends, dict) or not all(isinstance(c, dict) for c in backends.values()):
+        messages.append(checks.Error(
+            "TEXTCLASS['BACKENDS'] must be a dict of aliases to {'BACKEND': ..., 'OPTIONS': ...}.",
+            id="textclass.E006",
+        ))
+        return messages
     if app_settings.DEFAULT_BACKEND not in backends:
         messages.append(checks.Error(
             f"TEXTCLASS['DEFAULT_BACKEND'] is {app_settings.DEFAULT_BACKEND!r}, "
@@ -105,3 +121,11 @@ def _check_backend(alias, config):
         ))
     backend.close()
     return messages
+
+
+@checks.register()
+def check_registry(app_configs=None, **kwargs):
+    """Check every registration of background classification (E020-E029, W020)."""
+    from django_textclass.registry import site
+
+    return site.check()

@@ -44,8 +44,43 @@ DEFAULTS = {
     "LEASE_SECONDS": 300,
     # The sweep re-sends pending requests that have been due for this long.
     "DISPATCH_GRACE_SECONDS": 30,
+    # --- background classification of your models (docs/content.md) ---
+    # Registrations by "app_label.Model": {"FIELDS": [...], "MODELS": [...], ...}.
+    "REGISTRY": {},
+    # Deleting a registered object cancels its pending requests; True also deletes
+    # its whole classification history.
+    "DELETE_HISTORY_WITH_SOURCE": False,
+    # Long-text policy of registrations that set none: a name (reject, truncate,
+    # truncate_head_tail, split, split_max) or a dict with POLICY and options.
+    "LONG_TEXT_POLICY": "truncate",
     # Celery queue for the app's tasks; None uses the project's default queue.
     "QUEUE": None,
+    # --- REST API (django_textclass.api; documented in docs/api.md) ---
+    # Most texts in one POST /classifications/ or one drop-in call.
+    "API_MAX_BATCH": 100,
+    # Largest request body the API parses, in bytes (413 beyond).
+    "API_MAX_BODY_BYTES": 2 * 1024 * 1024,
+    # Cap on the "wait" a client may ask for on POST /classifications/, in seconds.
+    "API_MAX_WAIT_SECONDS": 30.0,
+    # How often a waiting request looks at the database, in seconds.
+    "API_WAIT_POLL_SECONDS": 0.1,
+    # Cursor pagination of GET /classifications/ (page_size may not exceed the max).
+    "API_PAGE_SIZE": 50,
+    "API_MAX_PAGE_SIZE": 200,
+    # Access checks of every endpoint (dotted paths); rows stay scoped to their owner.
+    "API_PERMISSION_CLASSES": ["django_textclass.api.permissions.IsOwnerOrStaff"],
+    # Staff users see (and may retry or cancel) every user's requests.
+    "API_STAFF_SEES_ALL": True,
+    # Per-user rate of the submitting endpoints ("60/minute"); None turns it off.
+    "API_THROTTLE_RATE": "60/minute",
+    # CACHES alias holding the throttle counters; share it between processes.
+    "API_THROTTLE_CACHE": "default",
+    # Seconds an Idempotency-Key is remembered.
+    "API_IDEMPOTENCY_TTL": 24 * 3600,
+    # Drop-in endpoint: how long it waits for the worker before answering 503, in
+    # seconds, and how long with the header x-wait-for-model: true.
+    "INFERENCE_WAIT_SECONDS": 10.0,
+    "INFERENCE_WAIT_FOR_MODEL_SECONDS": 60.0,
 }
 
 

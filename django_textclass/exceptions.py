@@ -56,8 +56,9 @@ class TransientBackendError(BackendError):
     Attributes:
         retry_after: seconds the server asked us to wait (``estimated_time``,
             ``Retry-After`` or ``RateLimit``), or None when it gave no hint.
-        model_loading: True for the API's 503 "model is loading" answer, after
-            which the next attempt asks the server to wait for the model.
+        model_loading: True after a 503 (the API's "model is loading" answer, or any
+            other unavailability); the next attempt then asks the server to wait for
+            the model, as the API's documentation advises (only after a 503).
     """
 
     default_code = "transient"

@@ -125,6 +125,29 @@ class ClassificationRequest(models.Model):
         _("source field"), max_length=100, blank=True,
         help_text=_("Field of the source object that held the text."),
     )
+    # --- background classification of registered content (docs/content.md) ---
+    source_hash = models.CharField(
+        _("source text hash"), max_length=64, blank=True, editable=False,
+        help_text=_("SHA-256 of the source text before any long-text policy; a save with the "
+                    "same hash is not classified again."),
+    )
+    source_length = models.PositiveIntegerField(
+        _("source length"), null=True, blank=True,
+        help_text=_("Length of the source text in characters, before any long-text policy."),
+    )
+    long_text_policy = models.CharField(
+        _("long-text policy"), max_length=32, blank=True,
+        help_text=_("Policy the text was submitted under: reject, truncate_head, "
+                    "truncate_head_tail, split_mean or split_max; empty for none."),
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="chunks",
+        verbose_name=_("split from"),
+        help_text=_("The long text this request is one chunk of (split policy)."),
+    )
+    chunk_index = models.PositiveSmallIntegerField(
+        _("chunk"), null=True, blank=True, help_text=_("Position of the chunk, from 0."),
+    )
     source = GenericForeignKey("content_type", "object_id")
 
     objects = ClassificationRequestQuerySet.as_manager()
@@ -228,3 +251,56 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class RuleFiring(models.Model):
+    """One firing of a threshold rule on one result, kept for audit.
+
+    A rule fires at most once per request (unique ``rule`` + ``request_uuid``), and
+    the record survives the request's deletion (the link is set to NULL; the
+    request's public id, the source and the score stay).
+    """
+
+    class Outcome(models.TextChoices):
+        STARTED = "started", _("started")
+        OK = "ok", _("ok")
+        ERROR = "error", _("error")
+
+    rule = models.CharField(_("rule"), max_length=200, help_text=_("The rule's name."))
+    request = models.ForeignKey(
+        ClassificationRequest, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="rule_firings", verbose_name=_("request"),
+    )
+    request_uuid = models.UUIDField(_("request id"), help_text=_("Public id of the request."))
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+        verbose_name=_("source type"),
+    )
+    object_id = models.CharField(_("source id"), max_length=64, blank=True)
+    model_id = models.CharField(_("model"), max_length=200)
+    label = models.CharField(_("label"), max_length=200)
+    score = models.FloatField(_("score"))
+    min_score = models.FloatField(_("threshold"))
+    action = models.CharField(_("action"), max_length=300, help_text=_("Dotted path called."))
+    outcome = models.CharField(
+        _("outcome"), max_length=8, choices=Outcome.choices, default=Outcome.STARTED,
+    )
+    error = models.TextField(_("error"), blank=True)
+    fired_at = models.DateTimeField(_("fired"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("rule firing")
+        verbose_name_plural = _("rule firings")
+        ordering = ["-fired_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "request_uuid"], name="textclass_firing_once_uniq"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"], name="textclass_firing_source"),
+            models.Index(fields=["-fired_at"], name="textclass_firing_fired"),
+        ]
+
+    def __str__(self):
+        return f"{self.rule}: {self.label} {self.score:.4f}"

@@ -26,11 +26,12 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from django_textclass import dispatch
+from django_textclass import dispatch, outcomes, policies
 from django_textclass.backends import backend_config, get_backend
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import (
     InvalidInputError,
+    InvalidResponseError,
     PermanentBackendError,
     TextClassConfigurationError,
     TransientBackendError,
@@ -44,6 +45,9 @@ from django_textclass.models import (
 from django_textclass.types import LabelScore, Parameters, Ranking, validate_model_id
 
 logger = logging.getLogger("django_textclass")
+
+#: Batch errors that one text can cause (bad input, too large, too long): retry one by one.
+SPLIT_BATCH_STATUSES = (400, 413, 422)
 
 #: Error codes after which the next call asks the server to wait for the model.
 WAIT_FOR_MODEL_CODES = ("http_503", "model_loading")
@@ -67,7 +71,7 @@ def validate_text(text, field="text"):
 
 
 def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None, source=None,
-           source_field="", use_cache=True, backend=None):
+           source_field="", use_cache=True, backend=None, long_text=None):
     """Store texts for classification and wake a worker once the transaction commits.
 
     The rows are written in the caller's transaction (a rollback leaves nothing
@@ -84,6 +88,9 @@ def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None,
         source_field: the field of ``source`` that held the text.
         use_cache: False bypasses stored results and the API's cache.
         backend: a ``TEXTCLASS["BACKENDS"]`` alias; default ``DEFAULT_BACKEND``.
+        long_text: a long-text policy (object, name or dict; see
+            :mod:`django_textclass.policies`) applied to each text and recorded on
+            its request; None keeps the plain ``MAX_TEXT_LENGTH`` check.
 
     Returns:
         A :class:`ClassificationRequest` for a string, a list of them for a list.
@@ -99,8 +106,12 @@ def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None,
     items = [texts] if single else list(texts)
     if not items:
         raise InvalidInputError("texts", "must not be empty")
-    for text in items:
-        validate_text(text)
+    plans = None
+    if long_text is None:
+        for text in items:
+            validate_text(text)
+    else:
+        plans = [policies.from_spec(long_text).prepare(text) for text in items]
     model_id = validate_model_id(app_settings.DEFAULT_MODEL if model is None else model)
     parameters = Parameters(function_to_apply, top_k)
     alias = backend or app_settings.DEFAULT_BACKEND
@@ -123,8 +134,11 @@ def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None,
         for text in items
     ]
     with transaction.atomic():
-        rows = ClassificationRequest.objects.bulk_create(rows)
-        dispatch.on_commit([row.pk for row in rows])
+        if plans is None:
+            rows = wake = ClassificationRequest.objects.bulk_create(rows)
+        else:  # truncated texts, and split texts stored as a parent with chunks
+            rows, wake = policies.store(rows, plans)
+        dispatch.on_commit([row.pk for row in wake])
     return rows[0] if single else rows
 
 
@@ -227,34 +241,56 @@ def _process_group(token, alias, model_id, parameters, use_cache, rows):
     distinct = list(by_hash.values())
     for start in range(0, len(distinct), backend.batch_size):
         chunk = distinct[start : start + backend.batch_size]
-        chunk_rows = [row for same_text in chunk for row in same_text]
-        wait_for_model = any(row.error_code in WAIT_FOR_MODEL_CODES for row in chunk_rows)
-        _renew_lease(token)
-        started = time.monotonic()
-        try:
-            rankings = backend.classify(
-                [same_text[0].text for same_text in chunk], parameters, model_id=model_id,
-                use_cache=use_cache, wait_for_model=wait_for_model,
+        _call_backend(token, backend, model_id, parameters, use_cache, chunk)
+
+
+def _call_backend(token, backend, model_id, parameters, use_cache, chunk):
+    """One backend call for ``chunk`` (a list of row lists, one list per distinct text)."""
+    alias = backend.alias
+    chunk_rows = [row for same_text in chunk for row in same_text]
+    wait_for_model = any(row.error_code in WAIT_FOR_MODEL_CODES for row in chunk_rows)
+    _renew_lease(token)
+    started = time.monotonic()
+    try:
+        rankings = backend.classify(
+            [same_text[0].text for same_text in chunk], parameters, model_id=model_id,
+            use_cache=use_cache, wait_for_model=wait_for_model,
+        )
+    except TransientBackendError as exc:
+        reschedule(token, chunk_rows, exc)
+    except PermanentBackendError as exc:
+        if len(chunk) > 1 and _may_be_one_text(exc):
+            # One text may be the cause (too long for the model), or the endpoint may
+            # not take a list of inputs: each text alone gets its own answer.
+            logger.warning(
+                "Backend %r refused a batch of %d texts (%s); sending them one by one. "
+                "Set OPTIONS['BATCH'] = False if the endpoint never takes lists.",
+                alias, len(chunk), exc.code,
             )
-        except TransientBackendError as exc:
-            reschedule(token, chunk_rows, exc)
-        except PermanentBackendError as exc:
-            fail(token, chunk_rows, code=exc.code, message=str(exc))
-        except TextClassConfigurationError as exc:
-            fail(token, chunk_rows, code="configuration", message=str(exc))
-        except Exception as exc:  # noqa: BLE001 - a backend bug must not strand the rows
-            logger.exception("Backend %r raised an unexpected error", alias)
-            reschedule(token, chunk_rows, TransientBackendError(
-                f"unexpected {type(exc).__name__} in backend {alias!r}", code="backend_exception"
-            ))
-        else:
-            elapsed_ms = round((time.monotonic() - started) * 1000)
-            answers = [
-                (row, ranking)
-                for same_text, ranking in zip(chunk, rankings, strict=True)
-                for row in same_text
-            ]
-            complete(token, answers, backend_ms=elapsed_ms)
+            for same_text in chunk:
+                _call_backend(token, backend, model_id, parameters, use_cache, [same_text])
+            return
+        fail(token, chunk_rows, code=exc.code, message=str(exc))
+    except TextClassConfigurationError as exc:
+        fail(token, chunk_rows, code="configuration", message=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a backend bug must not strand the rows
+        logger.exception("Backend %r raised an unexpected error", alias)
+        reschedule(token, chunk_rows, TransientBackendError(
+            f"unexpected {type(exc).__name__} in backend {alias!r}", code="backend_exception"
+        ))
+    else:
+        elapsed_ms = round((time.monotonic() - started) * 1000)
+        answers = [
+            (row, ranking)
+            for same_text, ranking in zip(chunk, rankings, strict=True)
+            for row in same_text
+        ]
+        complete(token, answers, backend_ms=elapsed_ms)
+
+
+def _may_be_one_text(exc):
+    """Whether a permanent error on a batch may come from one text or from the list itself."""
+    return isinstance(exc, InvalidResponseError) or exc.status_code in SPLIT_BATCH_STATUSES
 
 
 def _renew_lease(token):
@@ -341,18 +377,29 @@ def complete(token, answers, *, backend_ms=None, reused_from=None):
             ["status", "top_label", "top_score", "finished_at", "backend_ms", "reused_from",
              "error_code", "error_message", "lease_expires_at", "next_attempt_at", "claim_token"],
         )
+        # This run won running -> succeeded: signals and rules, once, after commit.
+        outcomes.finished([row for row, _ in mine], outcomes.SUCCEEDED)
     logger.info("Completed %d request(s)%s", len(mine), " from cache" if reused_from else "")
     return len(mine)
 
 
 def fail(token, rows, *, code, message):
     """Mark requests this run still owns as failed for good. Returns how many."""
-    updated = ClassificationRequest.objects.filter(
-        pk__in=[row.pk for row in rows], claim_token=token, status=Status.RUNNING
-    ).update(
-        status=Status.FAILED, error_code=code[:64], error_message=message,
-        finished_at=timezone.now(), lease_expires_at=None, next_attempt_at=None, claim_token=None,
-    )
+    with transaction.atomic():
+        # Lock first, so the rows this run fails are known (for the failure signal).
+        owned = set(
+            ClassificationRequest.objects.select_for_update()
+            .filter(pk__in=[row.pk for row in rows], claim_token=token, status=Status.RUNNING)
+            .values_list("pk", flat=True)
+        )
+        updated = ClassificationRequest.objects.filter(
+            pk__in=owned, claim_token=token, status=Status.RUNNING
+        ).update(
+            status=Status.FAILED, error_code=code[:64], error_message=message,
+            finished_at=timezone.now(), lease_expires_at=None, next_attempt_at=None,
+            claim_token=None,
+        )
+        outcomes.finished([row for row in rows if row.pk in owned], outcomes.FAILED)
     if updated:
         logger.warning("Failed %d request(s): %s", updated, code)
     return updated
@@ -440,11 +487,22 @@ def sweep(*, now=None, limit=10_000):
     """
     now = now or timezone.now()
     expired = ClassificationRequest.objects.lease_expired(now)
-    failed = expired.filter(attempts__gte=app_settings.MAX_ATTEMPTS).update(
-        status=Status.FAILED, error_code="lease_expired",
-        error_message="the worker did not finish within its lease, and no attempts are left",
-        finished_at=now, lease_expires_at=None, claim_token=None, next_attempt_at=None,
-    )
+    with transaction.atomic():
+        # Locked and listed, so the failure signal goes to exactly the rows failed here.
+        failed_ids = list(
+            expired.filter(attempts__gte=app_settings.MAX_ATTEMPTS).select_for_update()
+            .values_list("pk", flat=True)
+        )
+        failed = ClassificationRequest.objects.filter(
+            pk__in=failed_ids, status=Status.RUNNING, lease_expires_at__lt=now
+        ).update(
+            status=Status.FAILED, error_code="lease_expired",
+            error_message="the worker did not finish within its lease, and no attempts are left",
+            finished_at=now, lease_expires_at=None, claim_token=None, next_attempt_at=None,
+        )
+        outcomes.finished_ids(failed_ids, outcomes.FAILED)
+    # Split texts whose chunks were made final elsewhere (cancelled by hand, say).
+    outcomes.settle_stuck_parents(limit)
     requeue_ids = list(expired.values_list("pk", flat=True)[:limit])
     requeued = ClassificationRequest.objects.filter(
         pk__in=requeue_ids, status=Status.RUNNING, lease_expires_at__lt=now
@@ -463,7 +521,7 @@ def sweep(*, now=None, limit=10_000):
     ClassificationRequest.objects.filter(pk__in=overdue_ids, status=Status.PENDING).update(
         next_attempt_at=now
     )
-    dispatched = requeue_ids + overdue_ids
+    dispatched = list(dict.fromkeys(requeue_ids + overdue_ids))
     if dispatched:
         dispatch.send(dispatched)
     if failed or requeued or overdue_ids:
@@ -471,3 +529,85 @@ def sweep(*, now=None, limit=10_000):
             "Sweep: %d requeued, %d failed, %d re-dispatched", requeued, failed, len(overdue_ids)
         )
     return {"requeued": requeued, "failed": failed, "dispatched": len(dispatched)}
+
+
+# --- bulk operations (admin actions) ------------------------------------------------------
+
+#: Rows per UPDATE / INSERT when a bulk operation works through a list of ids.
+BULK_CHUNK = 500
+RETRYABLE_STATUSES = (Status.FAILED, Status.CANCELLED)
+
+
+def _selected(queryset):
+    """``queryset``'s rows as a plain pk filter: no ordering, slicing or DISTINCT to trip on."""
+    return ClassificationRequest.objects.filter(pk__in=queryset.order_by().values("pk"))
+
+
+def _chunks(ids):
+    for start in range(0, len(ids), BULK_CHUNK):
+        yield ids[start : start + BULK_CHUNK]
+
+
+def cancel_many(queryset):
+    """Cancel the pending requests among ``queryset`` (one UPDATE). Returns how many.
+
+    Requests in any other status are left as they are.
+    """
+    return _selected(queryset).filter(status=Status.PENDING).update(
+        status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None,
+    )
+
+
+def retry_many(queryset):
+    """Send the failed and cancelled requests among ``queryset`` again, like :func:`retry`.
+
+    The rows are locked, updated a chunk at a time and woken once the transaction
+    commits. Requests in any other status are left as they are.
+
+    Returns:
+        The number of requests now pending again.
+    """
+    updated = 0
+    with transaction.atomic():
+        ids = list(
+            _selected(queryset).filter(status__in=RETRYABLE_STATUSES)
+            .select_for_update().order_by("pk").values_list("pk", flat=True)
+        )
+        now = timezone.now()
+        for chunk in _chunks(ids):
+            updated += ClassificationRequest.objects.filter(
+                pk__in=chunk, status__in=RETRYABLE_STATUSES
+            ).update(
+                status=Status.PENDING, attempts=0, error_code="", error_message="",
+                started_at=None, finished_at=None, next_attempt_at=now,
+            )
+        dispatch.on_commit(ids)
+    return updated
+
+
+def reclassify(queryset):
+    """Submit the texts of ``queryset`` again: new requests that bypass every cache.
+
+    Each new request has the same text, model, parameters, backend, owner and source
+    as its original, and ``use_cache=False`` (no stored result is reused, and the API
+    is asked not to answer from its cache). The originals are not changed.
+
+    Returns:
+        The number of requests created; their wake-ups go out after commit.
+    """
+    fields = ["owner_id", "model_id", "function_to_apply", "top_k", "text", "text_hash",
+              "backend", "content_type_id", "object_id", "source_field"]
+    created = []
+    with transaction.atomic():
+        ids = list(_selected(queryset).order_by("pk").values_list("pk", flat=True))
+        for chunk in _chunks(ids):
+            now = timezone.now()
+            rows = ClassificationRequest.objects.bulk_create(
+                ClassificationRequest(**values, use_cache=False, created_at=now,
+                                      next_attempt_at=now)
+                for values in ClassificationRequest.objects.filter(pk__in=chunk)
+                .order_by("pk").values(*fields)
+            )
+            created.extend(row.pk for row in rows)
+        dispatch.on_commit(created)
+    return len(created)

@@ -29,6 +29,7 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 ALLOWED_HOSTS = ["*"]
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "/static/"  # pytest-django's live_server needs one
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"  # the app pins its own; this proves it
 
 INSTALLED_APPS = [
@@ -38,7 +39,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "django_textclass",
+    "tests.testapp",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -132,6 +136,21 @@ TEXTCLASS = {
     "LEASE_SECONDS": 60,
     "DISPATCH_GRACE_SECONDS": 2,
 }
+
+# The REST API (django_textclass.api): session + token authentication as a project would
+# have; the throttle counters in a cache every process of the run shares (the live server
+# thread, the test process) without a server.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+CACHES = {"default": {
+    "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+    "LOCATION": str(RUN_DIR / "cache"),
+}}
 
 LOGGING = {
     "version": 1,

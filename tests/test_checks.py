@@ -121,6 +121,13 @@ def test_check__e003_options_not_a_dict(options):
     assert ids(run_checks(config)) == ["textclass.E003"]
 
 
+@pytest.mark.parametrize("backends", [None, ["default"], {"default": "offline"}])
+def test_check__e006_backends_not_a_dict_of_dicts(backends):
+    messages = run_checks(clean_config(BACKENDS=backends))
+
+    assert ids(messages) == ["textclass.E006"]
+
+
 def test_check__options_none_means_no_options():
     config = clean_config(BACKENDS={"default": {"BACKEND": OFFLINE, "OPTIONS": None}})
 
@@ -136,6 +143,8 @@ def test_check__options_none_means_no_options():
         ("MAX_ATTEMPTS", "5"),
         ("BATCH_SIZE", 0),
         ("MAX_TEXT_LENGTH", None),
+        ("BATCH_SIZE", 2.5),
+        ("MAX_ATTEMPTS", 3.0),
         ("LEASE_SECONDS", 0.5),
         ("RETRY_BACKOFF_BASE", -0.1),
         ("RETRY_BACKOFF_MAX", "300"),
@@ -147,7 +156,8 @@ def test_check__e004_bad_numbers(name, value):
     messages = run_checks(clean_config(**{name: value}))
 
     assert ids(messages) == ["textclass.E004"]
-    assert f"TEXTCLASS[{name!r}] must be a number >=" in messages[0].msg
+    kind = "an integer" if name in {"MAX_TEXT_LENGTH", "BATCH_SIZE", "MAX_ATTEMPTS"} else "a number"
+    assert f"TEXTCLASS[{name!r}] must be {kind} >=" in messages[0].msg
     assert repr(value) in messages[0].msg
 
 

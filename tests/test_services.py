@@ -9,6 +9,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
@@ -779,20 +780,88 @@ def test_process__permanent_error_fails_at_once(backend, sent):
     assert scores_of(request) == []
 
 
-def test_process__wrong_number_of_rankings_fails_as_invalid_response(backend):
+def test_process__wrong_number_of_rankings_sends_the_texts_one_by_one(backend):
     backend.script = [[rank("only one")]]
     requests = services.submit(["one", "two"])
 
     services.process(pks(requests))
 
+    assert [call.texts for call in backend.calls] == [["one", "two"], ["one"], ["two"]]
     for request in requests:
         row = fresh(request)
-        assert row.status == Status.FAILED
-        assert row.error_code == "invalid_response"
+        assert row.status == Status.SUCCEEDED
+        assert row.labels == rank(row.text).as_list()
+
+
+def test_process__a_wrong_answer_for_one_text_fails_only_that_text(backend):
+    backend.script = [[rank("only one")], [Ranking(())], None]
+    requests = services.submit(["one", "two"])
+
+    services.process(pks(requests))
+
+    first, second = (fresh(request) for request in requests)
+    assert first.status == Status.FAILED and first.error_code == "invalid_response"
+    assert second.status == Status.SUCCEEDED
+
+
+@pytest.mark.parametrize("status", [400, 413, 422])
+def test_process__batch_refused_for_its_input_is_split(backend, status):
+    refused = PermanentBackendError(f"HTTP {status}", code=f"http_{status}", status_code=status)
+    too_long = PermanentBackendError("too long", code="http_422", status_code=422)
+    backend.script = [refused, None, too_long]
+    requests = services.submit(["fine", "far too long"])
+
+    services.process(pks(requests))
+
+    fine, long_one = (fresh(request) for request in requests)
+    assert len(backend.calls) == 3
+    assert fine.status == Status.SUCCEEDED
+    assert long_one.status == Status.FAILED and long_one.error_code == "http_422"
+
+
+def test_process__batch_refused_for_auth_is_not_split(backend):
+    backend.script = [PermanentBackendError("HTTP 401", code="http_401", status_code=401)]
+    requests = services.submit(["one", "two"])
+
+    services.process(pks(requests))
+
+    assert len(backend.calls) == 1
+    assert {fresh(request).error_code for request in requests} == {"http_401"}
 
 
 def test_process__empty_ranking_fails_as_invalid_response(backend):
     backend.script = [[Ranking(())]]
+    request = services.submit("a good day")
+
+    services.process([request.pk])
+
+    row = fresh(request)
+    assert row.status == Status.FAILED
+    assert row.error_code == "invalid_response"
+
+
+def test_process__unexpected_backend_exception_is_retried_then_fails(backend, sent):
+    attempts = settings.TEXTCLASS["MAX_ATTEMPTS"]
+    backend.script = [ZeroDivisionError("bug in a custom backend")] * attempts
+    request = services.submit("a good day")
+
+    services.process([request.pk])
+
+    row = fresh(request)
+    assert row.status == Status.PENDING
+    assert row.error_code == "backend_exception"
+    assert "ZeroDivisionError" in row.error_message
+    for _ in range(attempts - 1):
+        ClassificationRequest.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
+        services.process([request.pk])
+    row = fresh(request)
+    assert row.status == Status.FAILED
+    assert row.error_code == "retries_exhausted"
+    assert len(backend.calls) == attempts
+
+
+def test_process__label_longer_than_the_column_fails_as_invalid_response(backend, sent):
+    backend.script = [[Ranking((LabelScore("x" * 201, 1.0),))]]
     request = services.submit("a good day")
 
     services.process([request.pk])

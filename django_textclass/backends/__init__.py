@@ -59,7 +59,12 @@ def get_backend(alias=None):
                 raise TextClassConfigurationError(
                     f"TEXTCLASS backend {alias!r}: OPTIONS must be a dict."
                 )
-            backend = backend_class(alias=alias, **options)
+            try:
+                backend = backend_class(alias=alias, **options)
+            except TypeError as exc:
+                raise TextClassConfigurationError(
+                    f"TEXTCLASS backend {alias!r} rejects its OPTIONS: {exc}"
+                ) from exc
             _backends[alias] = backend
         return backend
 

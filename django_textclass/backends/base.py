@@ -2,6 +2,9 @@
 
 from django_textclass.exceptions import InvalidResponseError, TextClassConfigurationError
 
+#: Longest label stored (the ``label`` columns are 200 characters wide).
+MAX_LABEL_LENGTH = 200
+
 
 class BaseBackend:
     """Classifies texts with one model and returns one ranking per text.
@@ -59,8 +62,11 @@ class BaseBackend:
             raise InvalidResponseError(
                 f"expected {len(texts)} rankings, got {len(rankings)}"
             )
-        if any(not ranking.scores for ranking in rankings):
-            raise InvalidResponseError("a ranking is empty")
+        for ranking in rankings:
+            if not ranking.scores:
+                raise InvalidResponseError("a ranking is empty")
+            if any(len(item.label) > MAX_LABEL_LENGTH for item in ranking.scores):
+                raise InvalidResponseError(f"a label is longer than {MAX_LABEL_LENGTH} characters")
         return rankings
 
     def classify_texts(self, texts, parameters, *, model_id, use_cache, wait_for_model):

@@ -140,9 +140,13 @@ class HTTPBackend(BaseBackend):
         try:
             return response.json()
         except ValueError as exc:
+            # The body is not kept: a server that echoes its input would put the
+            # user's text into the stored error message.
+            content_type = response.headers.get("Content-Type", "no content type")
             raise InvalidResponseError(
-                f"HTTP {response.status_code} answer is not JSON",
-                status_code=response.status_code, body=self._scrub(response.text[:2000]),
+                f"HTTP {response.status_code} answer is not JSON "
+                f"({content_type}, {len(response.content)} bytes)",
+                status_code=response.status_code,
             ) from exc
 
     def error_for(self, response):

@@ -9,7 +9,11 @@ inputs is answered with one ranking per input. Both shapes are accepted.
 import os
 
 from django_textclass.backends.http import HTTPBackend, positive_number
-from django_textclass.exceptions import InvalidResponseError, TextClassConfigurationError
+from django_textclass.exceptions import (
+    InvalidResponseError,
+    PermanentBackendError,
+    TextClassConfigurationError,
+)
 from django_textclass.types import Ranking
 
 DEFAULT_API_URL = "https://router.huggingface.co/hf-inference/models/{model_id}"
@@ -79,8 +83,15 @@ class Backend(HTTPBackend):
 
     def classify_texts(self, texts, parameters, *, model_id, use_cache, wait_for_model):
         """One POST for all ``texts``; see :meth:`BaseBackend.classify`."""
+        url = self.endpoint(model_id)
+        if RETIRED_HOST in url:
+            # It no longer answers at all (404, then 410, then no DNS): retrying is pointless.
+            raise PermanentBackendError(
+                f"{RETIRED_HOST} is retired; set API_URL to {DEFAULT_API_URL!r}",
+                code="retired_host",
+            )
         data = self.post_json(
-            self.endpoint(model_id),
+            url,
             self.build_payload(texts, parameters),
             self.build_headers(use_cache=use_cache, wait_for_model=wait_for_model),
         )

@@ -23,6 +23,9 @@ Environment variables:
 ``TEXTCLASS_API_URL``
     The BASE URL of the Inference API, e.g. ``https://router.huggingface.co/hf-inference``
     or a loopback emulator ``http://127.0.0.1:8765``; ``/models/{model_id}`` is appended.
+``REDIS_URL``
+    e.g. ``redis://127.0.0.1:6379/1``: the cache (the API's throttle counters). Default: a
+    file cache in ``var/cache/``.
 ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` (default on), ``DJANGO_ALLOWED_HOSTS``
     (comma-separated, default ``127.0.0.1,localhost``).
 """
@@ -67,8 +70,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",  # tokens for the API (manage.py drf_create_token)
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI / Redoc files served locally, no CDN
     "django_textclass",
     "demo",
+    "reviews",
 ]
 
 MIDDLEWARE = [
@@ -242,10 +249,34 @@ TEXTCLASS = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "django-textclass API",
+    "DESCRIPTION": "Classify texts in the background, read results, history and statistics; "
+    "POST /api/models/{model_id} speaks the Hugging Face Inference API's own format.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# The API's per-user throttle counts in this cache, which every web process must share:
+# Redis when REDIS_URL is set, else files under var/ (one host, no server needed).
+if os.environ.get("REDIS_URL"):
+    CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ["REDIS_URL"],
+    }}
+else:
+    CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache"),
+    }}
 
 # --- Logging ------------------------------------------------------------------------
 

@@ -1,12 +1,17 @@
-"""URLs of the example project: the admin, and (soon) the REST API."""
+"""URLs of the example project: the admin, the REST API and its browsable documentation."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # The REST API, once django_textclass.api exists:
-    # path("api/", include("django_textclass.api.urls")),  (and import `include` above)
+    # The REST API; its OpenAPI schema is /api/schema/ (name "textclass_api:schema").
+    path("api/", include("django_textclass.api.urls")),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="textclass_api:schema"),
+         name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="textclass_api:schema"),
+         name="api-redoc"),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

@@ -11,7 +11,11 @@ import pytest
 from django_textclass import __version__
 from django_textclass.backends.base import BaseBackend
 from django_textclass.backends.huggingface import DEFAULT_API_URL, Backend, parse_rankings
-from django_textclass.exceptions import InvalidResponseError, TextClassConfigurationError
+from django_textclass.exceptions import (
+    InvalidResponseError,
+    PermanentBackendError,
+    TextClassConfigurationError,
+)
 from django_textclass.types import LabelScore, Parameters, Ranking
 from tests.backends.helpers import MODEL, TOKEN, block_network, install_post, make_response
 
@@ -445,3 +449,15 @@ def test_base__batch_size_is_1_without_batch_support():
     assert backend.batch_size == 1
     with pytest.raises(NotImplementedError):
         backend.classify(["t"], Parameters(), model_id=MODEL)
+
+
+def test_retired_host__fails_without_calling(monkeypatch):
+    backend = Backend(API_URL="https://api-inference.huggingface.co/models/{model_id}", TOKEN="t")
+    post = install_post(monkeypatch, backend, make_response(200, json=[[]]))
+
+    with pytest.raises(PermanentBackendError) as info:
+        backend.classify(["x"], Parameters(), model_id="gpt2")
+
+    assert info.value.code == "retired_host"
+    assert "router.huggingface.co" in str(info.value)
+    assert post.calls == []

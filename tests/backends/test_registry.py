@@ -107,3 +107,13 @@ def test_get_backend__bad_options_raise_configuration_error():
     ):
         get_backend("default")
 
+
+
+def test_get_backend__constructor_type_error_is_a_configuration_error():
+    # timedelta() takes no ``alias`` keyword: a TypeError, as from a backend with a bad signature.
+    broken = {"default": {"BACKEND": "datetime.timedelta", "OPTIONS": {}}}
+    with override_settings(TEXTCLASS={"BACKENDS": broken}):
+        reset_backends()
+        with pytest.raises(TextClassConfigurationError, match="rejects its OPTIONS"):
+            get_backend("default")
+    reset_backends()

@@ -161,3 +161,17 @@ def test_flat_answer_shape__parsed_like_the_nested_one(worker, emulator):
 
     assert row.status == Status.SUCCEEDED
     assert row.labels == emulator_rank(["POSITIVE", "NEGATIVE"], row.text, None, 1)
+
+
+def test_batch_over_the_endpoint_limit__split_into_single_calls(worker, emulator):
+    emulator.max_batch = 2  # the backend sends up to 8: the emulator answers 422
+    emulator.latency = 0.2
+    texts = ["I love one", "I hate two", "good three", "bad four"]
+    requests = django_textclass.classify(texts, model=MODEL)
+
+    rows = finished(*requests)
+
+    assert all(row.status == Status.SUCCEEDED for row in rows)
+    assert 422 in [r.status for r in emulator.requests]
+    answered = [text for r in emulator.requests if r.status == 200 for text in r.inputs]
+    assert sorted(answered) == sorted(texts)

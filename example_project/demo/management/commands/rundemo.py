@@ -86,6 +86,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Backend:  {describe_backend()}")
 
         call_command("migrate", interactive=False, verbosity=1)
+        self._seed_reviews()
         password = self._reset_admin()
         self._print_box(f"Admin: http://127.0.0.1:{port}/admin/  user: admin  password: {password}")
 
@@ -138,6 +139,14 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"Port {port} on 127.0.0.1 is busy ({exc.strerror}); try --port 8123."
                 ) from exc
+
+    def _seed_reviews(self):
+        """A few product reviews, classified by the worker once it starts (first run only)."""
+        from reviews.seed import seed
+
+        if seeded := seed():
+            self.stdout.write(f"Seeded {seeded} product reviews with comments: see "
+                              "Product reviews in the admin (a very negative comment is hidden).")
 
     def _reset_admin(self):
         user_model = get_user_model()

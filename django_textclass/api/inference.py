@@ -1,0 +1,259 @@
+"""``POST /models/{model_id}``: the Hugging Face Inference API's own contract.
+
+Code written for the Inference API (``requests.post(API_URL, headers={"Authorization":
+f"Bearer {token}"}, json={"inputs": ...})``, or ``huggingface_hub.InferenceClient``
+pointed at this URL) works unchanged against the site. Each input is stored as a
+classification request like any other (history, result cache, quotas), the view
+waits for the worker, and answers in the API's shape:
+
+* 200 ``[[{label, score}, ...]]``: one ranking per input (a single string too);
+* 503 ``{"error": ..., "estimated_time": seconds}`` when the answer is not ready in
+  ``INFERENCE_WAIT_SECONDS`` (``INFERENCE_WAIT_FOR_MODEL_SECONDS`` with the header
+  ``x-wait-for-model: true``), as the API does while a model loads. Calling again
+  with the same inputs waits for the same stored requests, it does not add more;
+* every error as ``{"error": "..."}``.
+"""
+
+from django.apps import apps
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from django_textclass import services
+from django_textclass.api import inference_schema
+from django_textclass.api.fields import (
+    ModelIdField,
+    StrictBooleanField,
+    StrictSerializer,
+    TextField,
+)
+from django_textclass.api.serializers import ParametersSerializer
+from django_textclass.api.views import TextClassAPIView
+from django_textclass.api.waiting import wait_until_finished
+from django_textclass.conf import app_settings
+from django_textclass.exceptions import InvalidInputError
+from django_textclass.models import ClassificationRequest, Status, text_hash
+from django_textclass.types import Parameters
+
+#: Failure codes answered with the upstream's own status; any other failure is a 502.
+PASSED_THROUGH = {"http_400": 400, "http_413": 413, "http_422": 422}
+REQUESTS_HEADER = "X-Textclass-Requests"
+
+
+class BearerTokenAuthentication(TokenAuthentication):
+    """DRF token authentication with the ``Authorization: Bearer <token>`` keyword.
+
+    The Inference API's clients send ``Bearer``; DRF's stock class expects ``Token``.
+    Needs ``rest_framework.authtoken`` in ``INSTALLED_APPS`` (check ``textclass.W011``).
+    """
+
+    keyword = "Bearer"
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Documents :class:`BearerTokenAuthentication` as an HTTP bearer scheme."""
+
+    target_class = BearerTokenAuthentication
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        """``{"type": "http", "scheme": "bearer"}``."""
+        return {"type": "http", "scheme": "bearer", "description": "A DRF auth token."}
+
+
+@extend_schema_field(inference_schema.INPUTS)
+class InputsField(serializers.Field):
+    """``inputs``: one string, or a list of them (at most ``API_MAX_BATCH``)."""
+
+    default_error_messages = {
+        "type": "Must be a string or a list of strings.",
+        "empty": "Must not be an empty list.",
+        "too_many": "Has {count} items; the maximum is {limit}.",
+    }
+
+    def to_internal_value(self, data):
+        """Validate every text with the pipeline's rules; list errors carry the index."""
+        if isinstance(data, str):
+            return TextField().run_validation(data)
+        if not isinstance(data, list):
+            self.fail("type")
+        if not data:
+            self.fail("empty")
+        limit = app_settings.API_MAX_BATCH
+        if len(data) > limit:
+            self.fail("too_many", count=len(data), limit=limit)
+        errors, texts = {}, []
+        for index, item in enumerate(data):
+            try:
+                texts.append(TextField().run_validation(item))
+            except ValidationError as exc:
+                errors[index] = exc.detail
+        if errors:
+            raise ValidationError(errors)
+        return texts
+
+
+class OptionsSerializer(StrictSerializer):
+    """The legacy ``options`` object (the headers replaced it; both work)."""
+
+    use_cache = StrictBooleanField(required=False)
+    wait_for_model = StrictBooleanField(required=False)
+
+
+class InferenceSerializer(StrictSerializer):
+    """The Inference API's text-classification request body."""
+
+    inputs = InputsField(help_text="A string, or a list of strings.")
+    parameters = ParametersSerializer(required=False)
+    options = OptionsSerializer(required=False)
+
+
+@inference_schema.inference_view(InferenceSerializer)
+class InferenceView(TextClassAPIView, APIView):
+    """The Inference API's text-classification call, answered by the site's workers."""
+
+    renderer_classes = [JSONRenderer]
+    throttled_actions = True
+
+    def get_authenticators(self):
+        """``Bearer`` tokens first (so a missing token answers 401), then the project's."""
+        classes = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+        if apps.is_installed("rest_framework.authtoken"):
+            classes.insert(0, BearerTokenAuthentication)
+        return [cls() for cls in classes]
+
+    def post(self, request, model_id):
+        """Classify ``inputs`` with ``model_id``; see the module docstring for the answers."""
+        try:
+            ModelIdField().run_validation(model_id)
+        except ValidationError as exc:
+            raise ValidationError({"model_id": exc.detail}) from None
+        body = InferenceSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        options = data.get("options") or {}
+        use_cache = _header_flag(request, "x-use-cache", options.get("use_cache", True))
+        wait_for_model = _header_flag(
+            request, "x-wait-for-model", options.get("wait_for_model", False)
+        )
+        parameters = data.get("parameters") or {}
+        single = isinstance(data["inputs"], str)
+        texts = [data["inputs"]] if single else data["inputs"]
+        rows = _requests_for(
+            request.user, texts, model_id,
+            Parameters(parameters.get("function_to_apply"), parameters.get("top_k")), use_cache,
+        )
+        timeout = (
+            app_settings.INFERENCE_WAIT_FOR_MODEL_SECONDS if wait_for_model
+            else app_settings.INFERENCE_WAIT_SECONDS
+        )
+        ready = wait_until_finished(list({row.pk for row in rows}), timeout)
+        fresh = ClassificationRequest.objects.prefetch_related("scores").in_bulk(
+            [row.pk for row in rows]
+        )
+        rows = [fresh[row.pk] for row in rows]
+        headers = {REQUESTS_HEADER: ",".join(str(row.uuid) for row in rows)}
+        if not ready:
+            estimate = _estimated_time(rows)
+            headers["Retry-After"] = str(max(1, round(estimate)))
+            return Response(
+                {"error": f"Model {model_id} is currently loading", "estimated_time": estimate},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers,
+            )
+        failed = next((row for row in rows if row.status != Status.SUCCEEDED), None)
+        if failed is not None:
+            return _failure(failed, headers)
+        return Response([row.labels for row in rows], headers=headers)
+
+    def handle_exception(self, exc):
+        """Every error body as the API's ``{"error": "..."}``."""
+        response = super().handle_exception(exc)
+        response.data = {"error": _flatten(response.data)}
+        return response
+
+
+def _header_flag(request, name, default):
+    value = request.headers.get(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValidationError({name: ["Must be true or false."]})
+
+
+def _requests_for(user, texts, model_id, parameters, use_cache):
+    """One stored request per input: in-flight identical ones are reused, the rest submitted.
+
+    A client that got a 503 calls again with the same inputs (that is what the API
+    asks for). Waiting on the requests still in flight, rather than storing new
+    ones each time, keeps the retry loop from piling up calls to the backend.
+    """
+    owner = user if user.is_authenticated else None
+    alias = app_settings.DEFAULT_BACKEND
+    reuse = {}
+    if use_cache and owner is not None:
+        in_flight = ClassificationRequest.objects.filter(
+            owner=owner, status__in=[Status.PENDING, Status.RUNNING], backend=alias,
+            model_id=model_id, function_to_apply=parameters.function_to_apply or "",
+            top_k=parameters.top_k, use_cache=True,
+            text_hash__in={text_hash(text) for text in texts},
+        ).order_by("created_at")
+        for row in in_flight:
+            reuse.setdefault(row.text, row)
+    missing = [text for text in texts if text not in reuse]
+    if missing:
+        try:
+            created = services.submit(
+                missing, model_id, function_to_apply=parameters.function_to_apply,
+                top_k=parameters.top_k, owner=owner, use_cache=use_cache,
+            )
+        except InvalidInputError as exc:  # the serializer checks first; this is the net
+            raise ValidationError({exc.field: [exc.reason]}) from None
+        fresh = iter(created)
+        return [reuse[text] if text in reuse else next(fresh) for text in texts]
+    return [reuse[text] for text in texts]
+
+
+def _estimated_time(rows):
+    """Seconds until the latest scheduled attempt among unfinished rows (at least 1)."""
+    now = timezone.now()
+    waits = [
+        (row.next_attempt_at - now).total_seconds()
+        for row in rows
+        if not row.is_finished and row.next_attempt_at is not None
+    ]
+    return round(max([1.0, *waits]), 1)
+
+
+def _failure(row, headers):
+    if row.status == Status.CANCELLED:
+        return Response(
+            {"error": "The request was cancelled."}, status=status.HTTP_409_CONFLICT,
+            headers=headers,
+        )
+    code = PASSED_THROUGH.get(row.error_code, status.HTTP_502_BAD_GATEWAY)
+    return Response(
+        {"error": f"Classification failed ({row.error_code}): {row.error_message}"},
+        status=code, headers=headers,
+    )
+
+
+def _flatten(detail):
+    """DRF's error detail (a string, list or per-field dict) as one line of text."""
+    if isinstance(detail, dict):
+        if set(detail) == {"detail"}:
+            return _flatten(detail["detail"])
+        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+    if isinstance(detail, list):
+        return " ".join(_flatten(item) for item in detail)
+    return str(detail)

@@ -1,0 +1,151 @@
+"""The classification endpoints: submit, read, list, retry, cancel.
+
+Every state change goes through :mod:`django_textclass.services`; these views
+validate, call it, and describe the result. Querysets are always scoped to the
+caller (:func:`~django_textclass.api.permissions.scope_to_user`), so another
+user's request id answers 404.
+"""
+
+from django.http import Http404
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+
+from django_textclass import services
+from django_textclass.api import idempotency, schema
+from django_textclass.api.exceptions import Conflict
+from django_textclass.api.filters import HistoryFilter
+from django_textclass.api.pagination import HistoryPagination
+from django_textclass.api.parsers import BoundedJSONParser
+from django_textclass.api.permissions import get_permissions, scope_to_user
+from django_textclass.api.serializers import ClassificationSerializer, SubmitSerializer
+from django_textclass.api.throttling import SubmitRateThrottle
+from django_textclass.api.waiting import wait_until_finished
+from django_textclass.exceptions import InvalidInputError
+from django_textclass.models import ClassificationRequest
+
+#: Actions that cost a backend call, and so count against the submit rate.
+THROTTLED_ACTIONS = ("create", "retry")
+
+
+class TextClassAPIView:
+    """What every endpoint of the app shares: parser, permissions, throttles.
+
+    Subclasses list their throttled actions in ``throttled_actions`` (or set it
+    to True for all of them).
+    """
+
+    parser_classes = [BoundedJSONParser]
+    throttled_actions = ()
+
+    def get_permissions(self):
+        """``TEXTCLASS["API_PERMISSION_CLASSES"]``, read at each request."""
+        return get_permissions()
+
+    def get_throttles(self):
+        """The submit throttle on the actions that cost a backend call."""
+        name = getattr(self, "action", None)
+        if self.throttled_actions is True or name in self.throttled_actions:
+            return [SubmitRateThrottle()]
+        return []
+
+
+@schema.classification_viewset
+class ClassificationViewSet(
+    TextClassAPIView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Classification requests of the caller (all of them for staff)."""
+
+    serializer_class = ClassificationSerializer
+    pagination_class = HistoryPagination
+    filter_backends = [HistoryFilter]
+    lookup_field = "uuid"
+    lookup_url_kwarg = "id"
+    throttled_actions = THROTTLED_ACTIONS
+
+    def get_queryset(self):
+        """The caller's requests, with what the serializer reads loaded up front."""
+        queryset = ClassificationRequest.objects.select_related(
+            "owner", "content_type"
+        ).prefetch_related("scores")
+        return scope_to_user(self.request, queryset)
+
+    def get_object(self):
+        """The caller's request by its public id; 404 alike for unknown, malformed and others'."""
+        try:
+            return super().get_object()
+        except Http404:
+            raise NotFound("No such classification request.") from None
+
+    def create(self, request, *args, **kwargs):
+        """Store one text or a batch; 202 (or 200 once ready, with ``wait``)."""
+        serializer = SubmitSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        kwargs = serializer.submit_kwargs()
+        single = isinstance(kwargs["texts"], str)
+
+        def submit():
+            try:
+                rows = services.submit(owner=_owner(request), **kwargs)
+            except InvalidInputError as exc:  # the serializer checks first; this is the net
+                raise _field_error(exc) from None
+            return [rows] if single else rows
+
+        key = idempotency.key_from(request)
+        replayed = False
+        if key is None:
+            rows = submit()
+        else:
+            rows, replayed = idempotency.submit_once(request.user, key, request.data, submit)
+        ready = wait_until_finished([row.pk for row in rows], serializer.validated_data["wait"])
+        rows = self._fresh(rows)
+        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        code = status.HTTP_200_OK if ready else status.HTTP_202_ACCEPTED
+        if single:
+            data = self.get_serializer(rows[0]).data
+            headers["Location"] = data["url"]
+            return Response(data, status=code, headers=headers)
+        return Response(
+            {"results": self.get_serializer(rows, many=True).data}, status=code, headers=headers
+        )
+
+    @action(detail=True, methods=["post"])
+    def retry(self, request, *args, **kwargs):
+        """Send a failed or cancelled request again; 409 for any other status."""
+        row = self.get_object()
+        if not services.retry(row):
+            row.refresh_from_db(fields=["status"])
+            raise Conflict(
+                f"Only failed or cancelled requests can be retried; this one is {row.status}.",
+                code="not_retryable", current_status=row.status,
+            )
+        data = self.get_serializer(self._fresh([row])[0]).data
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, *args, **kwargs):
+        """Cancel a pending request; 409 for any other status."""
+        row = self.get_object()
+        if not services.cancel(row):
+            row.refresh_from_db(fields=["status"])
+            raise Conflict(
+                f"Only pending requests can be cancelled; this one is {row.status}.",
+                code="not_cancellable", current_status=row.status,
+            )
+        return Response(self.get_serializer(self._fresh([row])[0]).data)
+
+    def _fresh(self, rows):
+        """``rows`` read again (status, scores), in the same order."""
+        by_pk = ClassificationRequest.objects.select_related(
+            "owner", "content_type"
+        ).prefetch_related("scores").in_bulk([row.pk for row in rows])
+        return [by_pk[row.pk] for row in rows]
+
+
+def _owner(request):
+    return request.user if request.user.is_authenticated else None
+
+
+def _field_error(exc):
+    return ValidationError({exc.field: [exc.reason]})

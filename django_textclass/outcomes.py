@@ -1,0 +1,156 @@
+"""What happens once a request's result is final: signals, threshold rules, split parents.
+
+``services`` calls :func:`finished` inside the transaction of the guarded
+transition that made requests final (``running -> succeeded`` in ``complete()``,
+``running -> failed`` in ``fail()`` and the sweep). Only the run that won that
+transition gets here, so everything below happens once per result, even when the
+same task runs twice:
+
+1. split parents whose last chunk just became final are settled, in the same
+   transaction (see :mod:`django_textclass.policies`);
+2. after commit, for each top-level request, the signal is sent
+   (:mod:`django_textclass.signals`) and, for a success from registered content,
+   the threshold rules run (:mod:`django_textclass.rules`).
+
+Nothing here raises into the pipeline: a failure is logged.
+"""
+
+import logging
+from collections import defaultdict
+from functools import partial
+
+from django.db import transaction
+
+from django_textclass import policies, rules, signals
+
+logger = logging.getLogger("django_textclass.outcomes")
+
+SUCCEEDED, FAILED = "succeeded", "failed"
+
+
+def finished(requests, outcome):
+    """Record that ``requests`` just became final with ``outcome``; call in the transaction.
+
+    Args:
+        requests: the requests this run made final (objects with ``pk`` and
+            ``parent_id``).
+        outcome: ``"succeeded"`` or ``"failed"``.
+    """
+    top = [row.pk for row in requests if row.parent_id is None]
+    notify = {SUCCEEDED: [], FAILED: []}
+    notify[outcome].extend(top)
+    parent_ids = {row.parent_id for row in requests if row.parent_id is not None}
+    if parent_ids:
+        _add_settled(notify, policies.settle_parents(parent_ids))
+    _schedule(notify)
+
+
+def settle_stuck_parents(limit=10_000):
+    """Settle split parents left waiting, and notify their results after commit.
+
+    See :func:`django_textclass.policies.settle_stuck_parents`. Returns how many
+    were settled.
+    """
+    with transaction.atomic():
+        settled = policies.settle_stuck_parents(limit)
+        notify = {SUCCEEDED: [], FAILED: []}
+        _add_settled(notify, settled)
+        _schedule(notify)
+    return len(settled)
+
+
+def _add_settled(notify, settled):
+    for parent_id, status in settled:
+        if status in notify:
+            notify[status].append(parent_id)
+
+
+def _schedule(notify):
+    if notify[SUCCEEDED] or notify[FAILED]:
+        transaction.on_commit(partial(_notify_safely, notify), robust=True)
+
+
+def finished_ids(ids, outcome):
+    """:func:`finished` for requests known by id only (one query for their parents)."""
+    from django_textclass.models import ClassificationRequest
+
+    if ids:
+        finished(list(ClassificationRequest.objects.filter(pk__in=ids).only("pk", "parent_id")),
+                 outcome)
+
+
+def _notify_safely(notify):
+    try:
+        notify_now(notify)
+    except Exception:  # noqa: BLE001 - the result is stored; never fail the task over this
+        logger.exception("Could not send the signals or run the rules of a result")
+
+
+def notify_now(notify):
+    """Send the signals and run the rules for ``{"succeeded": ids, "failed": ids}``.
+
+    Requests, their scores and their sources are loaded in a few queries, and
+    only when a receiver or a rule is waiting for them.
+    """
+    from django_textclass.models import ClassificationRequest
+    from django_textclass.registry import site
+
+    sender = ClassificationRequest
+    for outcome, signal in ((SUCCEEDED, signals.classification_succeeded),
+                            (FAILED, signals.classification_failed)):
+        ids = notify.get(outcome) or []
+        if not ids:
+            continue
+        with_rules = outcome == SUCCEEDED and any(reg.rules for reg in site)
+        if not signal.has_listeners(sender) and not with_rules:
+            continue
+        requests = list(
+            ClassificationRequest.objects.filter(pk__in=ids).select_related("content_type")
+            .prefetch_related("scores").order_by("pk")
+        )
+        sources = load_sources(requests)
+        for request in requests:
+            source = sources.get((request.content_type_id, request.object_id))
+            if outcome == SUCCEEDED:
+                results = signal.send_robust(sender, request=request, source=source,
+                                             labels=request.labels)
+            else:
+                results = signal.send_robust(sender, request=request, source=source,
+                                             error_code=request.error_code,
+                                             error_message=request.error_message)
+            for receiver, result in results:
+                if isinstance(result, Exception):
+                    logger.error("A %s receiver %r raised %s: %s", outcome, receiver,
+                                 type(result).__name__, result)
+            if with_rules:
+                _run_rules(site, request, source)
+
+
+def _run_rules(site, request, source):
+    registration = site.for_content_type(request.content_type)
+    if registration is None or not registration.rules:
+        return
+    if source is None:
+        logger.info("Rules skipped for request %s: its source is gone", request.uuid)
+        return
+    rules.run_rules(registration, request, source)
+
+
+def load_sources(requests):
+    """The source objects of ``requests``, one query per content type.
+
+    Returns:
+        ``{(content_type_id, object_id): obj}``; deleted objects are absent.
+    """
+    wanted = defaultdict(set)
+    for request in requests:
+        if request.content_type_id and request.object_id:
+            wanted[request.content_type].add(request.object_id)
+    found = {}
+    for content_type, object_ids in wanted.items():
+        model = content_type.model_class()
+        if model is None:
+            continue
+        for obj in model._default_manager.filter(pk__in=list(object_ids)):
+            found[(content_type.pk, str(obj.pk))] = obj
+    return found

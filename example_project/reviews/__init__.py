@@ -1,0 +1,1 @@
+"""Product reviews with comments, classified for sentiment as they are saved."""

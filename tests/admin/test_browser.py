@@ -1,0 +1,130 @@
+"""A real browser opens the dashboard of the running example project.
+
+Headless Chromium (Debian's ``chromium`` package) loads the page served by
+``example_project/manage.py runserver`` over a throw-away SQLite database with seeded
+history, logged in through a session cookie (see ``browser.py`` for why the DevTools
+pipe). The test checks the charts and their tables are in the rendered DOM and that
+the screenshot is a real image. Outside CI a missing Chromium skips this one test;
+with ``CI=true`` it fails.
+
+Set ``TEXTCLASS_SAVE_SCREENSHOT=docs/img/dashboard.png`` to keep the screenshot.
+"""
+
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.admin.browser import Browser, find_chromium
+
+ROOT = Path(__file__).resolve().parents[2]
+# All time: the seeded history spans two weeks; the default view is the past week.
+DASHBOARD = ("/admin/django_textclass/classificationrequest/dashboard/"
+             "?created_at__gte=1970-01-01+00%3A00%3A00%2B00%3A00")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    path = find_chromium()
+    if path is None:
+        reason = "Chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}, and CI=true requires the browser test to run.")
+        pytest.skip(reason)
+    return path
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def example_site(tmp_path_factory):
+    """The example project on a free port with seeded history; yields (url, cookie)."""
+    folder = tmp_path_factory.mktemp("example-site")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
+        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "example_project"), str(ROOT)]),
+        "TEXTCLASS_BACKEND": "offline",
+        "CELERY_BROKER_URL": "memory://",
+    }
+    env.pop("HF_TOKEN", None)
+    seeded = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "admin" / "example_seed.py")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert seeded.returncode == 0, seeded.stderr[-3000:]
+    session = json.loads(seeded.stdout.strip().splitlines()[-1])
+    port = free_port()
+    log = open(folder / "server.log", "wb")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "example_project" / "manage.py"), "runserver",
+         "--noreload", f"127.0.0.1:{port}"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/admin/login/", timeout=2).close()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("runserver did not come up:\n"
+                                + (folder / "server.log").read_text(errors="replace")[-3000:])
+                time.sleep(0.2)
+        cookie = {"name": session["cookie_name"], "value": session["session_key"],
+                  "domain": "127.0.0.1", "path": "/", "httpOnly": True}
+        yield base, cookie
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)
+        log.close()
+
+
+def png_size(data):
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_dashboard_in_a_real_browser__charts_and_tables_rendered(chromium, example_site):
+    base, cookie = example_site
+    browser = Browser(chromium)
+    try:
+        html, png = browser.open_page(base + DASHBOARD, cookies=[cookie])
+    finally:
+        browser.close()
+
+    assert "<title>Label distributions" in html, html[:500]  # logged in, not the login page
+    assert html.count('<svg class="textclass-chart" role="img"') == 6
+    assert html.count('<table class="textclass-table">') == 6
+    for title in ("Share of each top label", "Top labels over time", "Confidence of the top label",
+                  "Requests by status", "Latency percentiles", "Throughput"):
+        assert title in html
+    assert "No data for these filters." not in html  # every chart has bars
+    assert html.count("<rect ") > 50
+    assert 'id="changelist-filter"' in html  # the same filters as the changelist
+    width, height = png_size(png)
+    assert (width, height) == (1400, 2200)
+    assert len(png) > 40_000  # a blank page compresses to a few kB
+    target = os.environ.get("TEXTCLASS_SAVE_SCREENSHOT")
+    if target:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_bytes(png)

@@ -1,0 +1,215 @@
+"""Signals and threshold rules: once per result, after commit, never breaking the pipeline.
+
+The worker's body (``services.process``) runs in-process against the scripted
+backend; on-commit callbacks are captured and run as a commit would run them.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from django_textclass import outcomes, services
+from django_textclass.exceptions import PermanentBackendError, TransientBackendError
+from django_textclass.models import ClassificationRequest, RuleFiring, Status
+from django_textclass.signals import classification_succeeded
+from tests.content.conftest import OTHER, SENTIMENT, requests_of
+from tests.fakes import rank, textclass_settings
+from tests.testapp.models import Comment, SignalLog
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def run(backend, sent, django_capture_on_commit_callbacks):
+    """``run(ids=None)``: process (all pending) requests, then run the commit callbacks."""
+
+    def _run(ids=None):
+        with django_capture_on_commit_callbacks(execute=True):
+            ids = ids or list(ClassificationRequest.objects.filter(status="pending")
+                              .values_list("pk", flat=True))
+            return services.process(ids)
+
+    return _run
+
+
+@pytest.fixture
+def comment(sent, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        return Comment.objects.create(title="a title", body="bad service")
+
+
+def logs(kind):
+    return list(SignalLog.objects.filter(kind=kind).order_by("pk"))
+
+
+def test_success__one_signal_per_result_with_its_arguments(comment, run):
+    run()
+
+    rows = requests_of(comment)
+    received = logs("succeeded")
+    assert sorted(log.request_uuid for log in received) == sorted(r.uuid for r in rows)
+    assert all(log.has_source and log.object_id == str(comment.pk) for log in received)
+    body = next(r for r in rows if r.source_field == "body" and r.model_id == SENTIMENT)
+    assert next(log for log in received if log.request_uuid == body.uuid).label == "NEGATIVE"
+
+
+def test_success__signal_only_after_commit(comment, backend, sent):
+    ids = [r.pk for r in requests_of(comment)]
+
+    services.process(ids)  # the test's transaction never commits
+
+    assert all(r.status == Status.SUCCEEDED for r in requests_of(comment))
+    assert logs("succeeded") == []
+    assert not RuleFiring.objects.exists()
+
+
+def test_rules__fire_once_and_are_recorded(comment, run):
+    run()
+
+    body = next(r for r in requests_of(comment)
+                if r.source_field == "body" and r.model_id == SENTIMENT)
+    firings = {f.rule: f for f in RuleFiring.objects.all()}
+    assert set(firings) == {"hide negative", "explodes"}  # only SENTIMENT x body is watched
+    hide = firings["hide negative"]
+    assert (hide.request_id, hide.request_uuid, hide.object_id) == (body.pk, body.uuid,
+                                                                    str(comment.pk))
+    assert (hide.label, hide.min_score, hide.outcome) == ("NEGATIVE", 0.9, "ok")
+    assert hide.score == pytest.approx(rank("bad service").top.score)
+    assert hide.action == "tests.testapp.actions.hide"
+    comment.refresh_from_db()
+    assert comment.hidden is True
+
+
+def test_rules__a_failing_action_is_recorded_rolled_back_and_harmless(comment, run, caplog):
+    run()
+
+    firing = RuleFiring.objects.get(rule="explodes")
+    assert firing.outcome == "error"
+    assert firing.error == "RuntimeError: the action broke"
+    assert firing.action == "tests.testapp.actions.explode"
+    comment.refresh_from_db()
+    assert comment.title == "a title"  # the action's own write was rolled back
+    assert "Rule 'explodes' failed" in caplog.text
+    # Nothing the failing action did classified anything again.
+    assert len(requests_of(comment)) == 4
+
+
+def test_rules__below_the_threshold_nothing_fires(sent, run, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        Comment.objects.create(title="t", body="a good day")  # POSITIVE
+
+    run()
+
+    assert not RuleFiring.objects.exists()
+    assert len(logs("succeeded")) == 4
+
+
+def test_notified_twice__rules_still_fire_once(comment, run):
+    run()
+    body = next(r for r in requests_of(comment)
+                if r.source_field == "body" and r.model_id == SENTIMENT)
+
+    outcomes.notify_now({"succeeded": [body.pk]})
+
+    assert RuleFiring.objects.count() == 2
+
+
+def test_task_runs_twice__second_run_claims_nothing_and_sends_nothing(comment, run):
+    ids = [r.pk for r in requests_of(comment)]
+    assert run(ids) == 4
+
+    assert run(ids) == 0
+
+    assert len(logs("succeeded")) == 4
+    assert RuleFiring.objects.count() == 2
+
+
+def test_run_that_lost_its_lease__its_late_answer_sends_nothing(comment, run):
+    body = next(r for r in requests_of(comment) if r.source_field == "body"
+                and r.model_id == OTHER)
+    token, (claimed,) = services.claim([body.pk])
+    ClassificationRequest.objects.filter(pk=body.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1))
+    services.sweep()  # hands it back; another run completes it
+    run([body.pk])
+
+    late = services.complete(token, [(claimed, rank(claimed.text))])
+
+    assert late == 0
+    assert [log.request_uuid for log in logs("succeeded")] == [body.uuid]
+
+
+def test_permanent_failure__failed_signal_with_code(comment, backend, run):
+    error = PermanentBackendError("HTTP 401: bad token", code="http_401")
+    backend.script = [error, error]  # one call per model
+
+    run()
+
+    failed = logs("failed")
+    assert len(failed) == 4
+    assert {log.error_code for log in failed} == {"http_401"}
+    assert logs("succeeded") == []
+    assert not RuleFiring.objects.exists()
+
+
+def test_retries_exhausted__failed_signal_once(comment, backend, run):
+    with textclass_settings(MAX_ATTEMPTS=1):
+        backend.script = [TransientBackendError("HTTP 503", code="http_503")] * 2
+        run()
+
+    assert {log.error_code for log in logs("failed")} == {"retries_exhausted"}
+    assert len(logs("failed")) == 4
+
+
+def test_lease_expired_without_attempts__sweep_sends_failed_signal(
+    comment, sent, django_capture_on_commit_callbacks
+):
+    ids = [r.pk for r in requests_of(comment)]
+    with textclass_settings(MAX_ATTEMPTS=1):
+        services.claim(ids)
+        ClassificationRequest.objects.filter(pk__in=ids).update(
+            lease_expires_at=timezone.now() - timedelta(seconds=1))
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.sweep()["failed"] == 4
+
+    assert {log.error_code for log in logs("failed")} == {"lease_expired"}
+
+
+def test_plain_classify__signal_without_source(run, sent):
+    request = services.submit("nice", model=SENTIMENT)
+
+    run([request.pk])
+
+    (log,) = logs("succeeded")
+    assert (log.request_uuid, log.has_source, log.object_id) == (request.uuid, False, "")
+
+
+def test_source_deleted_before_the_result__signal_without_source_and_no_rules(
+    comment, backend, sent, django_capture_on_commit_callbacks
+):
+    ids = [r.pk for r in requests_of(comment)]
+    token, rows = services.claim(ids)  # running: deleting the comment does not cancel them
+    Comment.objects.filter(pk=comment.pk).delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.complete(token, [(row, rank(row.text)) for row in rows])
+
+    assert len(logs("succeeded")) == 4
+    assert {log.has_source for log in logs("succeeded")} == {False}
+    assert not RuleFiring.objects.exists()
+
+
+def test_a_raising_receiver__logged_and_the_others_still_run(comment, run, caplog):
+    def broken(sender, **kwargs):
+        raise ValueError("receiver bug")
+
+    classification_succeeded.connect(broken, dispatch_uid="broken-receiver")
+    try:
+        run()
+    finally:
+        classification_succeeded.disconnect(dispatch_uid="broken-receiver")
+
+    assert len(logs("succeeded")) == 4
+    assert "receiver bug" in caplog.text
+    assert all(r.status == Status.SUCCEEDED for r in requests_of(comment))

@@ -1,0 +1,1 @@
+"""A small app whose models the content tests register: comments, posts, tickets, notes."""
