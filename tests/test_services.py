@@ -362,7 +362,7 @@ def test_claim__skips_finished_rows(status):
 
 def test_process__stores_the_ranking_and_timings(monkeypatch):
     ticks = iter([100.0, 100.25])
-    monkeypatch.setattr(services, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
+    monkeypatch.setattr(services.worker, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
     request = services.submit("a good day")
     expected = rank("a good day")
 
@@ -936,7 +936,7 @@ def test_retry_delay__backoff_grows_and_is_capped(monkeypatch, attempts, backoff
         bounds.append((low, high))
         return high
 
-    monkeypatch.setattr(services.random, "uniform", uniform)
+    monkeypatch.setattr(services.worker.random, "uniform", uniform)
 
     assert services.retry_delay(attempts) == pytest.approx(backoff)
     assert bounds == [(pytest.approx(backoff / 2), pytest.approx(backoff))]

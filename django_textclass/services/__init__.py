@@ -1,0 +1,38 @@
+r"""Every state change of a classification request happens here.
+
+Tasks, views, admin actions and commands call these functions; none of them
+writes a status field itself. The life of a request::
+
+    submit() -> pending --claim--> running --complete--> succeeded
+                  ^                   |  \--fail------> failed
+                  |                   |
+                  +--- reschedule ----+   (transient error, attempts left)
+    pending --cancel--> cancelled;  failed/cancelled --retry--> pending
+
+A worker owns a running request through its ``claim_token``: every write after
+the claim is guarded by it, so a run that lost its lease (and was replaced by
+another) can never overwrite or duplicate results.
+"""
+from django_textclass.services.recovery import sweep
+from django_textclass.services.submission import (
+    cancel,
+    cancel_many,
+    reclassify,
+    retry,
+    retry_many,
+    submit,
+    validate_text,
+)
+from django_textclass.services.worker import (
+    claim,
+    complete,
+    fail,
+    process,
+    reschedule,
+    retry_delay,
+)
+
+__all__ = [
+    "cancel", "cancel_many", "claim", "complete", "fail", "process", "reclassify",
+    "reschedule", "retry", "retry_delay", "retry_many", "submit", "sweep", "validate_text",
+]

@@ -1,0 +1,74 @@
+"""Recovery of requests that a lost message or a dead worker left behind."""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from django_textclass import dispatch, outcomes
+from django_textclass.conf import app_settings
+from django_textclass.models import (
+    ClassificationRequest,
+    Status,
+)
+
+logger = logging.getLogger("django_textclass")
+
+
+# --- recovery --------------------------------------------------------------------------
+
+
+def sweep(*, now=None, limit=10_000):
+    """Recover requests a lost message or a dead worker left behind.
+
+    Running requests past their lease go back to pending (or fail, when their
+    attempts are used up); pending requests that have been due for longer than
+    ``DISPATCH_GRACE_SECONDS`` get a new wake-up.
+
+    Returns:
+        ``{"requeued": n, "failed": n, "dispatched": n}``.
+    """
+    now = now or timezone.now()
+    expired = ClassificationRequest.objects.lease_expired(now)
+    with transaction.atomic():
+        # Locked and listed, so the failure signal goes to exactly the rows failed here.
+        failed_ids = list(
+            expired.filter(attempts__gte=app_settings.MAX_ATTEMPTS).select_for_update()
+            .values_list("pk", flat=True)
+        )
+        failed = ClassificationRequest.objects.filter(
+            pk__in=failed_ids, status=Status.RUNNING, lease_expires_at__lt=now
+        ).update(
+            status=Status.FAILED, error_code="lease_expired",
+            error_message="the worker did not finish within its lease, and no attempts are left",
+            finished_at=now, lease_expires_at=None, claim_token=None, next_attempt_at=None,
+        )
+        outcomes.finished_ids(failed_ids, outcomes.FAILED)
+    # Split texts whose chunks were made final elsewhere (cancelled by hand, say).
+    outcomes.settle_stuck_parents(limit)
+    requeue_ids = list(expired.values_list("pk", flat=True)[:limit])
+    requeued = ClassificationRequest.objects.filter(
+        pk__in=requeue_ids, status=Status.RUNNING, lease_expires_at__lt=now
+    ).update(
+        status=Status.PENDING, error_code="lease_expired",
+        error_message="the worker did not finish within its lease; sent again",
+        lease_expires_at=None, claim_token=None, next_attempt_at=now,
+    )
+    overdue_ids = list(
+        ClassificationRequest.objects.overdue(now, app_settings.DISPATCH_GRACE_SECONDS)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    # Mark them as freshly due, so the next sweep waits another grace period
+    # before sending them again while a backlog drains.
+    ClassificationRequest.objects.filter(pk__in=overdue_ids, status=Status.PENDING).update(
+        next_attempt_at=now
+    )
+    dispatched = list(dict.fromkeys(requeue_ids + overdue_ids))
+    if dispatched:
+        dispatch.send(dispatched)
+    if failed or requeued or overdue_ids:
+        logger.info(
+            "Sweep: %d requeued, %d failed, %d re-dispatched", requeued, failed, len(overdue_ids)
+        )
+    return {"requeued": requeued, "failed": failed, "dispatched": len(dispatched)}

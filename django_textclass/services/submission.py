@@ -1,0 +1,218 @@
+"""Submitting texts, and the state changes people ask for: cancel, retry, reclassify."""
+
+import logging
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.utils import timezone
+
+from django_textclass import dispatch, policies
+from django_textclass.backends import backend_config
+from django_textclass.conf import app_settings
+from django_textclass.exceptions import (
+    InvalidInputError,
+)
+from django_textclass.models import (
+    ClassificationRequest,
+    Status,
+    text_hash,
+)
+from django_textclass.types import Parameters, validate_model_id
+
+logger = logging.getLogger("django_textclass")
+
+
+# --- submission ------------------------------------------------------------------------
+
+
+def validate_text(text, field="text"):
+    """Return ``text`` if it may be classified, else raise :class:`InvalidInputError`."""
+    if not isinstance(text, str):
+        raise InvalidInputError(field, "must be a string")
+    if not text.strip():
+        raise InvalidInputError(field, "must not be empty or only whitespace")
+    if "\x00" in text:
+        raise InvalidInputError(field, "must not contain NUL characters")
+    limit = app_settings.MAX_TEXT_LENGTH
+    if len(text) > limit:
+        raise InvalidInputError(field, f"is {len(text)} characters long; the maximum is {limit}")
+    return text
+
+
+def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None, source=None,
+           source_field="", use_cache=True, backend=None, long_text=None):
+    """Store texts for classification and wake a worker once the transaction commits.
+
+    The rows are written in the caller's transaction (a rollback leaves nothing
+    and sends nothing). The wake-up is sent after commit; if the broker is down
+    the rows simply wait for the sweep.
+
+    Args:
+        texts: one string, or a list of strings.
+        model: Hub repository id; default ``TEXTCLASS["DEFAULT_MODEL"]``.
+        function_to_apply: ``"sigmoid"``, ``"softmax"``, ``"none"`` or None.
+        top_k: keep the K best labels, or None.
+        owner: the user the requests belong to, or None.
+        source: a model instance the text came from (stored as a generic link).
+        source_field: the field of ``source`` that held the text.
+        use_cache: False bypasses stored results and the API's cache.
+        backend: a ``TEXTCLASS["BACKENDS"]`` alias; default ``DEFAULT_BACKEND``.
+        long_text: a long-text policy (object, name or dict; see
+            :mod:`django_textclass.policies`) applied to each text and recorded on
+            its request; None keeps the plain ``MAX_TEXT_LENGTH`` check.
+
+    Returns:
+        A :class:`ClassificationRequest` for a string, a list of them for a list.
+
+    Raises:
+        InvalidInputError: a text, the model id or a parameter is not acceptable
+            (nothing is stored).
+        TextClassConfigurationError: the backend alias is not configured.
+    """
+    single = isinstance(texts, str)
+    if not single and not isinstance(texts, (list, tuple)):
+        raise InvalidInputError("texts", "must be a string or a list of strings")
+    items = [texts] if single else list(texts)
+    if not items:
+        raise InvalidInputError("texts", "must not be empty")
+    plans = None
+    if long_text is None:
+        for text in items:
+            validate_text(text)
+    else:
+        plans = [policies.from_spec(long_text).prepare(text) for text in items]
+    model_id = validate_model_id(app_settings.DEFAULT_MODEL if model is None else model)
+    parameters = Parameters(function_to_apply, top_k)
+    alias = backend or app_settings.DEFAULT_BACKEND
+    backend_config(alias)
+    source_fields = {}
+    if source is not None:
+        source_fields = {
+            "content_type": ContentType.objects.get_for_model(source),
+            "object_id": str(source.pk),
+            "source_field": source_field,
+        }
+    now = timezone.now()
+    rows = [
+        ClassificationRequest(
+            owner=owner, model_id=model_id, text=text, text_hash=text_hash(text),
+            function_to_apply=parameters.function_to_apply or "", top_k=parameters.top_k,
+            use_cache=use_cache, backend=alias, created_at=now, next_attempt_at=now,
+            **source_fields,
+        )
+        for text in items
+    ]
+    with transaction.atomic():
+        if plans is None:
+            rows = wake = ClassificationRequest.objects.bulk_create(rows)
+        else:  # truncated texts, and split texts stored as a parent with chunks
+            rows, wake = policies.store(rows, plans)
+        dispatch.on_commit([row.pk for row in wake])
+    return rows[0] if single else rows
+
+
+def cancel(request):
+    """Cancel a pending request. Returns True if it was pending (now cancelled)."""
+    updated = ClassificationRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(
+        status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None,
+    )
+    return bool(updated)
+
+
+def retry(request):
+    """Send a failed or cancelled request again, with a fresh attempt budget.
+
+    Returns True if the request was failed or cancelled (now pending).
+    """
+    with transaction.atomic():
+        updated = ClassificationRequest.objects.filter(
+            pk=request.pk, status__in=[Status.FAILED, Status.CANCELLED]
+        ).update(
+            status=Status.PENDING, attempts=0, error_code="", error_message="",
+            started_at=None, finished_at=None, next_attempt_at=timezone.now(),
+        )
+        if updated:
+            dispatch.on_commit([request.pk])
+    return bool(updated)
+
+
+# --- bulk operations (admin actions) ------------------------------------------------------
+
+#: Rows per UPDATE / INSERT when a bulk operation works through a list of ids.
+BULK_CHUNK = 500
+RETRYABLE_STATUSES = (Status.FAILED, Status.CANCELLED)
+
+
+def _selected(queryset):
+    """``queryset``'s rows as a plain pk filter: no ordering, slicing or DISTINCT to trip on."""
+    return ClassificationRequest.objects.filter(pk__in=queryset.order_by().values("pk"))
+
+
+def _chunks(ids):
+    for start in range(0, len(ids), BULK_CHUNK):
+        yield ids[start : start + BULK_CHUNK]
+
+
+def cancel_many(queryset):
+    """Cancel the pending requests among ``queryset`` (one UPDATE). Returns how many.
+
+    Requests in any other status are left as they are.
+    """
+    return _selected(queryset).filter(status=Status.PENDING).update(
+        status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None,
+    )
+
+
+def retry_many(queryset):
+    """Send the failed and cancelled requests among ``queryset`` again, like :func:`retry`.
+
+    The rows are locked, updated a chunk at a time and woken once the transaction
+    commits. Requests in any other status are left as they are.
+
+    Returns:
+        The number of requests now pending again.
+    """
+    updated = 0
+    with transaction.atomic():
+        ids = list(
+            _selected(queryset).filter(status__in=RETRYABLE_STATUSES)
+            .select_for_update().order_by("pk").values_list("pk", flat=True)
+        )
+        now = timezone.now()
+        for chunk in _chunks(ids):
+            updated += ClassificationRequest.objects.filter(
+                pk__in=chunk, status__in=RETRYABLE_STATUSES
+            ).update(
+                status=Status.PENDING, attempts=0, error_code="", error_message="",
+                started_at=None, finished_at=None, next_attempt_at=now,
+            )
+        dispatch.on_commit(ids)
+    return updated
+
+
+def reclassify(queryset):
+    """Submit the texts of ``queryset`` again: new requests that bypass every cache.
+
+    Each new request has the same text, model, parameters, backend, owner and source
+    as its original, and ``use_cache=False`` (no stored result is reused, and the API
+    is asked not to answer from its cache). The originals are not changed.
+
+    Returns:
+        The number of requests created; their wake-ups go out after commit.
+    """
+    fields = ["owner_id", "model_id", "function_to_apply", "top_k", "text", "text_hash",
+              "backend", "content_type_id", "object_id", "source_field"]
+    created = []
+    with transaction.atomic():
+        ids = list(_selected(queryset).order_by("pk").values_list("pk", flat=True))
+        for chunk in _chunks(ids):
+            now = timezone.now()
+            rows = ClassificationRequest.objects.bulk_create(
+                ClassificationRequest(**values, use_cache=False, created_at=now,
+                                      next_attempt_at=now)
+                for values in ClassificationRequest.objects.filter(pk__in=chunk)
+                .order_by("pk").values(*fields)
+            )
+            created.extend(row.pk for row in rows)
+        dispatch.on_commit(created)
+    return len(created)
