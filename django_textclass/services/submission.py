@@ -4,6 +4,7 @@ import logging
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from django_textclass import dispatch, policies
@@ -122,18 +123,10 @@ def cancel(request):
 def retry(request):
     """Send a failed or cancelled request again, with a fresh attempt budget.
 
-    Returns True if the request was failed or cancelled (now pending).
+    Returns True if the request was failed or cancelled (now pending, or, for a
+    text split into chunks, waiting for its failed chunks to be sent again).
     """
-    with transaction.atomic():
-        updated = ClassificationRequest.objects.filter(
-            pk=request.pk, status__in=[Status.FAILED, Status.CANCELLED]
-        ).update(
-            status=Status.PENDING, attempts=0, error_code="", error_message="",
-            started_at=None, finished_at=None, next_attempt_at=timezone.now(),
-        )
-        if updated:
-            dispatch.on_commit([request.pk])
-    return bool(updated)
+    return bool(retry_many(ClassificationRequest.objects.filter(pk=request.pk)))
 
 
 # --- bulk operations (admin actions) ------------------------------------------------------
@@ -167,17 +160,27 @@ def retry_many(queryset):
     """Send the failed and cancelled requests among ``queryset`` again, like :func:`retry`.
 
     The rows are locked, updated a chunk at a time and woken once the transaction
-    commits. Requests in any other status are left as they are.
+    commits. Requests in any other status are left as they are. A text split into
+    chunks is never sent whole: its failed and cancelled chunks are sent again and
+    it waits for them, as it did when it was submitted.
 
     Returns:
-        The number of requests now pending again.
+        The number of requests sent again (a split text counts once).
     """
     updated = 0
     with transaction.atomic():
-        ids = list(
+        rows = list(
             _selected(queryset).filter(status__in=RETRYABLE_STATUSES)
-            .select_for_update().order_by("pk").values_list("pk", flat=True)
+            .select_for_update().order_by("pk").annotate(has_chunks=_has_chunks())
+            .values_list("pk", "has_chunks")
         )
+        parents = [pk for pk, has_chunks in rows if has_chunks]
+        chunk_ids = list(
+            ClassificationRequest.objects.filter(
+                parent_id__in=parents, status__in=RETRYABLE_STATUSES
+            ).values_list("pk", flat=True)
+        )
+        ids = [pk for pk, has_chunks in rows if not has_chunks] + chunk_ids
         now = timezone.now()
         for chunk in _chunks(ids):
             updated += ClassificationRequest.objects.filter(
@@ -186,6 +189,15 @@ def retry_many(queryset):
                 status=Status.PENDING, attempts=0, error_code="", error_message="",
                 started_at=None, finished_at=None, next_attempt_at=now,
             )
+        # Back to waiting for its chunks: running, with no claim token and no lease.
+        updated += ClassificationRequest.objects.filter(
+            pk__in=parents, status__in=RETRYABLE_STATUSES
+        ).update(
+            status=Status.RUNNING, attempts=0, error_code="", error_message="",
+            started_at=now, finished_at=None, next_attempt_at=None, claim_token=None,
+            lease_expires_at=None,
+        )
+        updated -= len(chunk_ids)  # count the requests asked for, not the chunks behind them
         dispatch.on_commit(ids)
     return updated
 
@@ -197,22 +209,64 @@ def reclassify(queryset):
     as its original, and ``use_cache=False`` (no stored result is reused, and the API
     is asked not to answer from its cache). The originals are not changed.
 
+    A text split into chunks is copied with its chunks: the copy waits for the new
+    chunks, which are the requests sent. Chunks selected on their own are skipped.
+
     Returns:
-        The number of requests created; their wake-ups go out after commit.
+        The number of requests created (a split text counts once); their wake-ups go
+        out after commit.
     """
     fields = ["owner_id", "model_id", "function_to_apply", "top_k", "text", "text_hash",
-              "backend", "content_type_id", "object_id", "source_field"]
-    created = []
+              "backend", "content_type_id", "object_id", "source_field", "source_hash",
+              "source_length", "long_text_policy", "chunk_index"]
+    created, wake = 0, []
     with transaction.atomic():
-        ids = list(_selected(queryset).order_by("pk").values_list("pk", flat=True))
+        ids = list(
+            _selected(queryset).filter(parent__isnull=True).order_by("pk")
+            .values_list("pk", flat=True)
+        )
         for chunk in _chunks(ids):
             now = timezone.now()
-            rows = ClassificationRequest.objects.bulk_create(
-                ClassificationRequest(**values, use_cache=False, created_at=now,
-                                      next_attempt_at=now)
-                for values in ClassificationRequest.objects.filter(pk__in=chunk)
-                .order_by("pk").values(*fields)
+            originals = list(
+                ClassificationRequest.objects.filter(pk__in=chunk).order_by("pk")
+                .annotate(has_chunks=_has_chunks()).values("pk", "has_chunks", *fields)
             )
-            created.extend(row.pk for row in rows)
-        dispatch.on_commit(created)
-    return len(created)
+            copies = ClassificationRequest.objects.bulk_create(
+                _copy(values, fields, now, waiting=values["has_chunks"]) for values in originals
+            )
+            created += len(copies)
+            parents = {o["pk"]: c.pk for o, c in zip(originals, copies, strict=True)
+                       if o["has_chunks"]}
+            wake.extend(c.pk for o, c in zip(originals, copies, strict=True)
+                        if not o["has_chunks"])
+            old_chunks = ClassificationRequest.objects.filter(parent_id__in=parents).order_by(
+                "parent_id", "chunk_index"
+            ).values("parent_id", *fields)
+            children = ClassificationRequest.objects.bulk_create(
+                ClassificationRequest(**_copy_values(values, fields),
+                                      parent_id=parents[values["parent_id"]], use_cache=False,
+                                      created_at=now, next_attempt_at=now)
+                for values in old_chunks
+            )
+            wake.extend(child.pk for child in children)
+        dispatch.on_commit(wake)
+    return created
+
+
+def _has_chunks():
+    """An annotation: whether a request is a split text (it has chunks)."""
+    return Exists(ClassificationRequest.objects.filter(parent_id=OuterRef("pk")))
+
+
+def _copy_values(values, fields):
+    return {field: values[field] for field in fields}
+
+
+def _copy(values, fields, now, *, waiting):
+    """A fresh, cache-bypassing copy of a request; a split text starts waiting for chunks."""
+    if waiting:
+        return ClassificationRequest(**_copy_values(values, fields), use_cache=False,
+                                     created_at=now, status=Status.RUNNING, started_at=now,
+                                     next_attempt_at=None)
+    return ClassificationRequest(**_copy_values(values, fields), use_cache=False, created_at=now,
+                                 next_attempt_at=now)

@@ -165,6 +165,42 @@ def test_split__a_failed_chunk_fails_the_parent(sent, backend, register):
     assert not ClassificationScore.objects.filter(request=parent).exists()
 
 
+def test_split__retry_sends_the_failed_chunks_not_the_whole_text(sent, backend, register):
+    from django_textclass.exceptions import PermanentBackendError
+
+    register(Note, ["text"], [SENTIMENT], long_text=Split(max_length=40))
+    (parent,) = requests_of(Note.objects.create(text="good things happen " * 6))
+    backend.script = [PermanentBackendError("HTTP 401", code="http_401", status_code=401)]
+    process_all()
+    calls_before = len(backend.calls)
+
+    assert services.retry(ClassificationRequest.objects.get(pk=parent.pk)) is True
+    process_all()
+
+    parent.refresh_from_db()
+    assert parent.status == Status.SUCCEEDED
+    sent_texts = [text for call in backend.calls[calls_before:] for text in call.texts]
+    assert parent.text not in sent_texts
+    assert set(sent_texts) == set(parent.chunks.values_list("text", flat=True))
+
+
+def test_split__reclassify_copies_the_text_with_new_chunks(sent, backend, register):
+    register(Note, ["text"], [SENTIMENT], long_text=Split(max_length=40))
+    (parent,) = requests_of(Note.objects.create(text="good things happen " * 6))
+    process_all()
+    chunk_count = parent.chunks.count()
+
+    assert services.reclassify(ClassificationRequest.objects.filter(pk=parent.pk)) == 1
+    copy = ClassificationRequest.objects.filter(parent__isnull=True).exclude(pk=parent.pk).get()
+    assert copy.status == Status.RUNNING and copy.use_cache is False
+    assert copy.chunks.count() == chunk_count
+    process_all()
+
+    copy.refresh_from_db()
+    assert copy.status == Status.SUCCEEDED
+    assert all(call.use_cache is False for call in backend.calls[-1:])
+
+
 def test_split__parent_settled_by_the_sweep_when_a_chunk_was_cancelled_by_hand(sent, register):
     register(Note, ["text"], [SENTIMENT], long_text=Split(max_length=40))
     (parent,) = requests_of(Note.objects.create(text="good things happen " * 6))
