@@ -160,7 +160,13 @@ class ClassificationRequest(models.Model):
             models.Index(fields=["status", "next_attempt_at"], name="textclass_req_status_due"),
             models.Index(fields=["-created_at"], name="textclass_req_created"),
             models.Index(fields=["owner", "-created_at"], name="textclass_req_owner_created"),
-            models.Index(fields=["model_id", "-created_at"], name="textclass_req_model_created"),
+            # Serves per-model history (scanned backwards for newest first) and, holding
+            # every column the dashboard aggregates, lets its charts read the index alone.
+            models.Index(
+                fields=["model_id", "created_at", "status", "top_label", "top_score",
+                        "finished_at", "backend_ms"],
+                name="textclass_req_model_dash",
+            ),
             models.Index(fields=["model_id", "top_label"], name="textclass_req_model_label"),
             models.Index(fields=["content_type", "object_id"], name="textclass_req_source"),
             models.Index(

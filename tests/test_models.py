@@ -180,7 +180,7 @@ def test_meta__request_indexes_have_explicit_names():
         "textclass_req_status_due",
         "textclass_req_created",
         "textclass_req_owner_created",
-        "textclass_req_model_created",
+        "textclass_req_model_dash",
         "textclass_req_model_label",
         "textclass_req_source",
         "textclass_req_cache",
