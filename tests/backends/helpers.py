@@ -10,7 +10,7 @@ import socket
 import requests
 from requests.structures import CaseInsensitiveDict
 
-TOKEN = "hf_unitTestSecretToken0123456789abcdef"  # noqa: S105 - a fake token for the tests
+TOKEN = "hf_fake_unit_test_token_0123456789abcdef"  # noqa: S105 - a fake token for the tests
 MODEL = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
 ROUTER_URL = "https://router.huggingface.co/hf-inference/models/{model_id}"
 
