@@ -167,8 +167,8 @@ def retry_many(queryset):
     Returns:
         The number of requests sent again (a split text counts once).
     """
-    updated = 0
     with transaction.atomic():
+        # Locked: every row read here is updated below, so the count is len(rows).
         rows = list(
             _selected(queryset).filter(status__in=RETRYABLE_STATUSES)
             .select_for_update().order_by("pk").annotate(has_chunks=_has_chunks())
@@ -183,23 +183,22 @@ def retry_many(queryset):
         ids = [pk for pk, has_chunks in rows if not has_chunks] + chunk_ids
         now = timezone.now()
         for chunk in _chunks(ids):
-            updated += ClassificationRequest.objects.filter(
+            ClassificationRequest.objects.filter(
                 pk__in=chunk, status__in=RETRYABLE_STATUSES
             ).update(
                 status=Status.PENDING, attempts=0, error_code="", error_message="",
                 started_at=None, finished_at=None, next_attempt_at=now,
             )
         # Back to waiting for its chunks: running, with no claim token and no lease.
-        updated += ClassificationRequest.objects.filter(
+        ClassificationRequest.objects.filter(
             pk__in=parents, status__in=RETRYABLE_STATUSES
         ).update(
             status=Status.RUNNING, attempts=0, error_code="", error_message="",
             started_at=now, finished_at=None, next_attempt_at=None, claim_token=None,
             lease_expires_at=None,
         )
-        updated -= len(chunk_ids)  # count the requests asked for, not the chunks behind them
         dispatch.on_commit(ids)
-    return updated
+    return len(rows)
 
 
 def reclassify(queryset):
