@@ -4,7 +4,9 @@
 Creates a scratch PostgreSQL database, seeds it with N classification requests in one
 ``INSERT ... SELECT FROM generate_series`` (no ORM loop), then renders pages through
 Django's test client, several runs each, and prints the median and p95 time and the
-number of SQL queries per page. The scratch database is dropped at the end.
+number of SQL queries per page. The dashboard pages are measured twice: reading every
+row, then after the daily roll-up has summed the closed days (its run is timed too, and
+the two sets of statistics are compared). The scratch database is dropped at the end.
 
     python benchmarks/dashboard.py              # 1,000,000 rows (about a minute to seed)
     python benchmarks/dashboard.py --quick      # 20,000 rows: a smoke run for CI
@@ -262,10 +264,12 @@ def main():
         base = "/admin/django_textclass/classificationrequest/"
         model = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
         all_time = "created_at__gte=1970-01-01+00%3A00%3A00%2B00%3A00"
-        pages = [
+        lists = [
             ("changelist", base),
             ("changelist, model + status filter", f"{base}?model_id={model}&status__exact=failed"),
             ("changelist, text search", f"{base}?q=number+12345"),
+        ]
+        dashboards = [
             ("dashboard, default view (past 7 days)", f"{base}dashboard/"),
             ("dashboard, all time, all rows, per day",
              f"{base}dashboard/?{all_time}"),
@@ -277,10 +281,26 @@ def main():
             ("dashboard, one model, all time, per day",
              f"{base}dashboard/?model_id={model}&{all_time}"),
         ]
-        print(f"\n{'page':<48} {'median ms':>10} {'p95 ms':>9} {'queries':>8}")
-        for name, url in pages:
-            median, p95, queries = measure(client, url, args.runs)
-            print(f"{name:<48} {median:>10.0f} {p95:>9.0f} {queries:>8}")
+        print(f"\n{'page':<56} {'median ms':>10} {'p95 ms':>9} {'queries':>8}")
+        for name, url in lists:
+            print_row(name, *measure(client, url, args.runs))
+        live = {name: measure(client, url, args.runs) for name, url in dashboards}
+        before = stats_of_everything()
+        for name, _url in dashboards:
+            print_row(f"{name} [live]", *live[name])
+
+        from django_textclass import rollup
+
+        started = time.perf_counter()
+        days = rollup.roll()
+        print(f"\nRolled up {days} days in {time.perf_counter() - started:.1f} s; ", end="")
+        started = time.perf_counter()
+        rollup.verify()
+        print(f"verify() took {time.perf_counter() - started:.1f} s.")
+        compare(before, stats_of_everything())
+        print(f"\n{'page':<56} {'median ms':>10} {'p95 ms':>9} {'queries':>8}")
+        for name, url in dashboards:
+            print_row(f"{name} [rolled]", *measure(client, url, args.runs))
         print(f"\n{args.runs} timed runs per page after one warm-up; Django test client, "
               "in-process (no network).")
         print("Reproduce: python benchmarks/dashboard.py" + (
@@ -292,6 +312,32 @@ def main():
         if not args.keep:
             with admin_connection() as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{args.db_name}"')
+
+
+def print_row(name, median, p95, queries):
+    """One line of the results table."""
+    print(f"{name:<56} {median:>10.0f} {p95:>9.0f} {queries:>8}")
+
+
+def stats_of_everything():
+    """``compute_stats`` of every row, per day (what the all-time dashboard shows)."""
+    from django_textclass.models import ClassificationRequest
+    from django_textclass.stats import compute_stats
+
+    return compute_stats(ClassificationRequest.objects.all(), bucket="day")
+
+
+def compare(live, rolled):
+    """Print whether the counts agree exactly and how far the percentiles moved."""
+    percentile_keys = ("latency_ms", "backend_ms")
+    same = all(live[key] == rolled[key] for key in live
+               if key not in (*percentile_keys, "percentiles_estimated"))
+    worst = max(
+        abs(rolled[key][p] - live[key][p]) / live[key][p]
+        for key in percentile_keys for p in live[key] if live[key][p]
+    )
+    print(f"All-time statistics, live vs rolled: counts and shares "
+          f"{'identical' if same else 'DIFFERENT'}; percentiles within {worst * 100:.2f} %.")
 
 
 def _days_ago(days):

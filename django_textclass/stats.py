@@ -7,6 +7,10 @@ time window) by filtering the queryset it passes in::
     from django_textclass.stats import compute_stats
     compute_stats(ClassificationRequest.objects.filter(model_id=m), bucket="hour")
 
+Days of the window that the daily roll-up has summed are read from it instead of the
+requests table (:mod:`django_textclass.rollup`): then each chart is one grouped query
+over the roll-up plus one over the rows of the rest of the window.
+
 Percentiles use ``percentile_cont`` on PostgreSQL (one query for p50/p90/p99). Other
 databases get a portable fallback with the same definition (linear interpolation
 between the two closest ranks): one ``COUNT`` plus one ``ORDER BY ... LIMIT 2 OFFSET k``
@@ -18,24 +22,14 @@ docs/performance.md).
 """
 
 import math
+from collections import Counter
 from contextlib import contextmanager
 
 from django.db import connections, router, transaction
-from django.db.models import (
-    Aggregate,
-    Case,
-    Count,
-    DurationField,
-    ExpressionWrapper,
-    F,
-    FloatField,
-    Func,
-    IntegerField,
-    Value,
-    When,
-)
+from django.db.models import Aggregate, Count, DurationField, F, FloatField
 from django.db.models.functions import Trunc
 
+from django_textclass import rollup
 from django_textclass.models import Status
 
 #: Time buckets accepted by :func:`compute_stats`.
@@ -43,7 +37,7 @@ BUCKETS = ("hour", "day")
 #: Percentiles reported for latencies, as ``{key: fraction}``.
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 #: Number of equal-width bins of the top-score histogram over [0, 1].
-SCORE_BINS = 10
+SCORE_BINS = rollup.SCORE_BINS
 #: ``work_mem`` of the dashboard's transaction on PostgreSQL (see :func:`reporting_memory`).
 REPORT_WORK_MEM = "64MB"
 #: ``parallel_tuple_cost`` of the same transaction (see :func:`reporting_memory`).
@@ -73,8 +67,15 @@ def compute_stats(queryset, *, bucket="day"):
             backend_ms          {p50, p90, p99}           duration of the backend call
             throughput          [{bucket, count}]         requests that reached a final
                                                           status, by finish time
+            percentiles_estimated  bool                   see below
 
         Percentiles are None when no row qualifies.
+
+    When the query filters only by model, status, top label and a creation window, days
+    of the window that the daily roll-up has summed are read from it
+    (:mod:`django_textclass.rollup`), and only the rest from the requests table. Counts
+    and shares are exact either way; percentiles then come from logarithmic bins, within
+    1 % of the exact value, and ``percentiles_estimated`` is true.
 
     Raises:
         ValueError: ``bucket`` is not one of :data:`BUCKETS`.
@@ -83,18 +84,99 @@ def compute_stats(queryset, *, bucket="day"):
         raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}, not {bucket!r}")
     queryset = queryset.order_by()
     with reporting_memory(queryset.db):
-        status_counts = count_statuses(queryset)
-        latency_ms, backend_ms = latency_and_backend_percentiles(queryset)
-        return {
-            "label_distribution": label_distribution(queryset),
-            "labels_over_time": labels_over_time(queryset, bucket),
-            "score_histogram": score_histogram(queryset),
-            "status_counts": status_counts,
-            "failure_rate": failure_rate(status_counts),
-            "latency_ms": latency_ms,
-            "backend_ms": backend_ms,
-            "throughput": throughput(queryset, bucket),
-        }
+        cut = rollup.split(queryset)
+        if cut is not None:
+            try:
+                parts = rollup.rolled_parts(cut, bucket) + live_parts(
+                    cut.live, bucket, histograms=True
+                )
+            except rollup.OddOffset:
+                cut = None
+        if cut is None:
+            parts = live_parts(queryset, bucket, histograms=False)
+            latency_ms, backend_ms = latency_and_backend_percentiles(queryset)
+        else:
+            latency_ms, backend_ms = (
+                {key: _round(value) for key, value in
+                 rollup.histogram_percentiles(counts, PERCENTILES).items()}
+                for counts in (parts.latency, parts.backend)
+            )
+    return _report(parts, latency_ms, backend_ms, estimated=cut is not None)
+
+
+def _report(parts, latency_ms, backend_ms, *, estimated):
+    labels = sorted(parts.labels.items(), key=lambda item: (-item[1], item[0]))
+    total = sum(parts.labels.values())
+    edges = rollup.score_edges()
+    status_counts = {status: parts.statuses.get(status, 0) for status in Status.values}
+    return {
+        "label_distribution": [
+            {"label": label, "count": n, "share": n / total} for label, n in labels
+        ],
+        "labels_over_time": [
+            {"bucket": key.isoformat(), "label": label, "count": n}
+            for (key, label), n in sorted(parts.over_time.items())
+        ],
+        "score_histogram": [
+            {"lower": edges[i], "upper": edges[i + 1], "count": parts.score_bins.get(i, 0)}
+            for i in range(SCORE_BINS)
+        ],
+        "status_counts": status_counts,
+        "failure_rate": failure_rate(status_counts),
+        "latency_ms": latency_ms,
+        "backend_ms": backend_ms,
+        "throughput": [
+            {"bucket": key.isoformat(), "count": n} for key, n in sorted(parts.throughput.items())
+        ],
+        "percentiles_estimated": estimated,
+    }
+
+
+def live_parts(queryset, bucket, *, histograms):
+    """The additive :class:`~django_textclass.rollup.Parts` of ``queryset``, read from its rows.
+
+    One grouped query per chart. With ``histograms``, the two latencies are also
+    counted in the roll-up's logarithmic bins (to be merged with rolled days).
+    """
+    succeeded = _succeeded(queryset)
+    over_time = (
+        succeeded.annotate(bucket=Trunc("created_at", bucket)).values("bucket", "top_label")
+        .annotate(n=Count("*")).values_list("bucket", "top_label", "n")
+    )
+    scores = (
+        succeeded.filter(top_score__isnull=False).annotate(bin=rollup.score_bin())
+        .values("bin").annotate(n=Count("*")).values_list("bin", "n")
+    )
+    # No ORDER BY in SQL: PostgreSQL has no statistics on date_trunc(...), expects one
+    # group per row and, asked for bucket order, sorts every row (spilling to disk on a
+    # million); unordered, it hashes them into the few real groups. Python sorts them.
+    finished = (
+        queryset.filter(finished_at__isnull=False).annotate(bucket=Trunc("finished_at", bucket))
+        .values("bucket").annotate(n=Count("*")).values_list("bucket", "n")
+    )
+    latency, backend = Counter(), Counter()
+    if histograms:
+        vendor = connections[queryset.db].vendor
+        rows = queryset.filter(status=Status.SUCCEEDED)
+        for counts, subset, value in (
+            (latency, rows.filter(finished_at__isnull=False), rollup.elapsed_ms(vendor)),
+            (backend, rows.filter(backend_ms__isnull=False), F("backend_ms")),
+        ):
+            bins = subset.annotate(bin=rollup.log_bin(value)).values("bin").annotate(n=Count("*"))
+            counts.update({int(row["bin"]): row["n"] for row in bins})
+    return rollup.Parts(
+        labels=Counter(dict(
+            succeeded.values("top_label").annotate(n=Count("*")).values_list("top_label", "n")
+        )),
+        over_time=Counter({(key, label): n for key, label, n in over_time}),
+        score_bins=Counter(dict(scores)),
+        statuses=Counter(dict(
+            queryset.values("status").annotate(n=Count("*")).values_list("status", "n")
+        )),
+        throughput=Counter(dict(finished)),
+        latency=latency,
+        backend=backend,
+    )
 
 
 @contextmanager
@@ -129,65 +211,6 @@ def _succeeded(queryset):
     return queryset.order_by().filter(status=Status.SUCCEEDED).exclude(top_label="")
 
 
-def label_distribution(queryset):
-    """``[{label, count, share}]`` of the top labels of succeeded requests, most frequent first."""
-    rows = list(
-        _succeeded(queryset).values("top_label").annotate(count=Count("*"))
-        .order_by("-count", "top_label")
-    )
-    total = sum(row["count"] for row in rows)
-    return [
-        {"label": row["top_label"], "count": row["count"], "share": row["count"] / total}
-        for row in rows
-    ]
-
-
-def labels_over_time(queryset, bucket="day"):
-    """``[{bucket, label, count}]``: succeeded requests per creation bucket and top label.
-
-    Sorted by bucket, then label, here rather than by ``ORDER BY`` (see
-    :func:`_in_bucket_order`).
-    """
-    rows = (
-        _succeeded(queryset).annotate(bucket=Trunc("created_at", bucket))
-        .values("bucket", "top_label").annotate(count=Count("*"))
-    )
-    return [
-        {"bucket": row["bucket"].isoformat(), "label": row["top_label"], "count": row["count"]}
-        for row in _in_bucket_order(rows, "top_label")
-    ]
-
-
-def score_histogram(queryset):
-    """``[{lower, upper, count}]``: top scores of succeeded requests in equal bins over [0, 1].
-
-    Bin ``i`` holds ``lower <= score < upper``; the last bin also holds 1.0. The
-    bin edges are compared as SQL literals, so both databases agree exactly.
-    """
-    edges = [round(i / SCORE_BINS, 10) for i in range(SCORE_BINS + 1)]
-    bin_of = Case(
-        *[When(top_score__lt=edges[i + 1], then=Value(i)) for i in range(SCORE_BINS - 1)],
-        default=Value(SCORE_BINS - 1),
-        output_field=IntegerField(),
-    )
-    counts = dict(
-        _succeeded(queryset).filter(top_score__isnull=False).annotate(bin=bin_of)
-        .values("bin").annotate(count=Count("*")).values_list("bin", "count")
-    )
-    return [
-        {"lower": edges[i], "upper": edges[i + 1], "count": counts.get(i, 0)}
-        for i in range(SCORE_BINS)
-    ]
-
-
-def count_statuses(queryset):
-    """``{status: n}`` for all five statuses, zeros included."""
-    counts = dict(
-        queryset.order_by().values("status").annotate(n=Count("*")).values_list("status", "n")
-    )
-    return {status: counts.get(status, 0) for status in Status.values}
-
-
 def failure_rate(status_counts):
     """``failed / (succeeded + failed)`` from :func:`count_statuses`, or None when both are 0."""
     done = status_counts[Status.SUCCEEDED] + status_counts[Status.FAILED]
@@ -214,10 +237,10 @@ def latency_and_backend_percentiles(queryset):
     without a backend call drop out of the second set by themselves).
     """
     rows = queryset.order_by().filter(status=Status.SUCCEEDED)
-    elapsed = ExpressionWrapper(F("finished_at") - F("created_at"), output_field=DurationField())
+    elapsed = rollup.elapsed()
     if connections[queryset.db].vendor == "postgresql":
         result = rows.aggregate(
-            **{f"latency_{key}": PercentileCont(fraction, _EpochMilliseconds(elapsed))
+            **{f"latency_{key}": PercentileCont(fraction, rollup.EpochMilliseconds(elapsed))
                for key, fraction in PERCENTILES.items()},
             **{f"backend_{key}": PercentileCont(fraction, F("backend_ms"))
                for key, fraction in PERCENTILES.items()},
@@ -230,31 +253,6 @@ def latency_and_backend_percentiles(queryset):
         percentiles(rows.filter(finished_at__isnull=False), elapsed),
         percentiles(rows.filter(backend_ms__isnull=False), F("backend_ms")),
     )
-
-
-def throughput(queryset, bucket="day"):
-    """``[{bucket, count}]``: requests that reached a final status, per finish bucket."""
-    rows = (
-        queryset.order_by().filter(finished_at__isnull=False)
-        .annotate(bucket=Trunc("finished_at", bucket))
-        .values("bucket").annotate(count=Count("*"))
-    )
-    return [
-        {"bucket": row["bucket"].isoformat(), "count": row["count"]}
-        for row in _in_bucket_order(rows)
-    ]
-
-
-def _in_bucket_order(rows, *then):
-    """``rows`` (``{"bucket": ..., ...}`` dicts, a few per bucket) sorted by bucket, then ``then``.
-
-    Why not ``ORDER BY``: PostgreSQL expects one ``date_trunc`` group per row (it has
-    no statistics on the expression), so when asked for groups in bucket order it
-    sorts every row to group them, spilling to disk on a million rows; without
-    ``ORDER BY`` it hashes them into the few real groups. Labels then sort by code
-    point, as under the ``C`` collation and on SQLite.
-    """
-    return sorted(rows, key=lambda row: (row["bucket"], *(row[key] for key in then)))
 
 
 # --- percentiles --------------------------------------------------------------------------
@@ -273,20 +271,6 @@ class PercentileCont(Aggregate):
         super().__init__(expression, fraction=repr(float(fraction)), **extra)
 
 
-class _EpochMilliseconds(Func):
-    """An interval as milliseconds (double precision) on PostgreSQL.
-
-    The same value as ``(EXTRACT(EPOCH FROM x) * 1000.0)::double precision``, bit for
-    bit, without its ``numeric`` arithmetic (a third of the latency query's time on a
-    million rows): ``date_part`` gives the seconds as a double, close enough for
-    ``ROUND(... * 1e6)`` to recover the exact whole microseconds (for any interval
-    shorter than about 30 years), and one division by 1000 then rounds correctly.
-    """
-
-    template = "(ROUND(date_part('epoch', %(expressions)s) * 1000000.0) / 1000.0)"
-    output_field = FloatField()
-
-
 def percentiles(queryset, expression):
     """``{p50, p90, p99}`` of ``expression`` (a number of ms, or a duration) over ``queryset``.
 
@@ -296,7 +280,7 @@ def percentiles(queryset, expression):
     """
     is_duration = isinstance(getattr(expression, "output_field", None), DurationField)
     if connections[queryset.db].vendor == "postgresql":
-        value = _EpochMilliseconds(expression) if is_duration else expression
+        value = rollup.EpochMilliseconds(expression) if is_duration else expression
         result = queryset.aggregate(**{
             key: PercentileCont(fraction, value) for key, fraction in PERCENTILES.items()
         })

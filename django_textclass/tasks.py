@@ -22,3 +22,17 @@ def run_batch(request_ids):
 def sweep():
     """Re-dispatch stuck requests; schedule it with Celery beat (see docs/pipeline.md)."""
     return services.sweep()
+
+
+@shared_task(name="django_textclass.rollup", ignore_result=True, serializer="json")
+def roll_up(verify=False, max_days=31):
+    """Sum closed days into the dashboard's roll-up; schedule it with beat (docs/admin.md).
+
+    With ``verify``, first compare the rolled days with the table (a full scan: run
+    that variant daily). Returns how many days were summed (at most ``max_days``).
+    """
+    from django_textclass import rollup
+
+    if verify:
+        rollup.verify()
+    return rollup.roll(max_days=max_days)

@@ -146,11 +146,14 @@ def _statuses(stats):
 
 
 def _latency(stats):
+    title = _("Latency percentiles")
+    if stats["percentiles_estimated"]:
+        title = _("Latency percentiles (within 1 percent: read from the daily roll-up)")
     bars = [(f"{_('end to end')} {key}", stats["latency_ms"][key] or 0) for key in PERCENTILES]
     bars += [(f"{_('backend call')} {key}", stats["backend_ms"][key] or 0) for key in PERCENTILES]
     return {
         "id": "latency",
-        "title": _("Latency percentiles"),
+        "title": title,
         "svg": charts.hbars(
             bars, value_text=lambda ms: f"{ms:,.0f} ms",
             colours={label: charts.PALETTE[0 if i < 3 else 1] for i, (label, _v) in

@@ -95,6 +95,10 @@ class StatsSerializer(serializers.Serializer):
     backend_ms = _Percentiles()
     throughput = _rows("StatsThroughput", bucket=serializers.DateTimeField(),
                        count=serializers.IntegerField())
+    percentiles_estimated = serializers.BooleanField(
+        help_text="True when closed days were read from the daily roll-up: the percentiles "
+        "are then within 1 % of the exact values (counts are always exact)."
+    )
 
 
 class StatsView(TextClassAPIView, APIView):

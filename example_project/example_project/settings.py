@@ -216,6 +216,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     # Finds requests whose wake-up message was lost and dispatches them again.
     "textclass-sweep": {"task": "django_textclass.sweep", "schedule": 30.0},
+    # Sums closed days for the dashboard; once a day it also checks them against the table.
+    "textclass-rollup": {"task": "django_textclass.rollup", "schedule": 600.0},
+    "textclass-rollup-verify": {
+        "task": "django_textclass.rollup", "schedule": 86400.0, "kwargs": {"verify": True},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
