@@ -19,7 +19,7 @@ class ClassificationRequestQuerySet(models.QuerySet):
         from django_textclass import rollup
 
         self._for_write = True
-        days = rollup.changed_days(self)
+        days = rollup.changed_days(self) | rollup.days_of([kwargs.get("created_at")])
         if not days:
             return super().update(**kwargs)
         with transaction.atomic(using=self.db, savepoint=False):

@@ -194,9 +194,9 @@ def changed_days(queryset, now=None):
 
 
 def days_of(moments, now=None):
-    """UTC days before today among the datetimes ``moments`` (None is skipped)."""
+    """UTC days before today among ``moments`` (what is not a datetime is skipped)."""
     today = _today(now)
-    days = {moment.astimezone(UTC).date() for moment in moments if moment is not None}
+    days = {moment.astimezone(UTC).date() for moment in moments if isinstance(moment, datetime)}
     return {day for day in days if day < today}
 
 
@@ -585,6 +585,16 @@ def rolled_parts(split_, bucket):
     return Parts(
         labels=labels, over_time=over_time, score_bins=histograms["score"], statuses=statuses,
         throughput=throughput, latency=histograms["latency"], backend=histograms["backend"],
+    )
+
+
+def rolled_model_counts(split_):
+    """``{model_id: n}``: requests of the rolled days of ``split_``, per model."""
+    from django_textclass.models import RollupCount
+
+    return dict(
+        RollupCount.objects.using(split_.live.db).filter(split_.day_filter(), **split_.conditions)
+        .values("model_id").annotate(n=Sum("requests")).values_list("model_id", "n")
     )
 
 

@@ -104,6 +104,22 @@ def compute_stats(queryset, *, bucket="day"):
     return _report(parts, latency_ms, backend_ms, estimated=cut is not None)
 
 
+def requests_per_model(queryset):
+    """``[(model_id, n)]``: how many requests of ``queryset`` each model has, most first.
+
+    Rolled-up days are read from the roll-up, like :func:`compute_stats`.
+    """
+    queryset = queryset.order_by()
+    counts = Counter()
+    cut = rollup.split(queryset)
+    if cut is not None:
+        counts.update(rollup.rolled_model_counts(cut))
+        queryset = cut.live
+    counts.update(dict(queryset.values("model_id").annotate(n=Count("*"))
+                       .values_list("model_id", "n")))
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
 def _report(parts, latency_ms, backend_ms, *, estimated):
     labels = sorted(parts.labels.items(), key=lambda item: (-item[1], item[0]))
     total = sum(parts.labels.values())

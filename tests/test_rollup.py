@@ -226,6 +226,16 @@ def test_marking__rows_of_today_mark_nothing():
     assert dirty_days() == set()
 
 
+def test_marking__moving_a_row_into_a_past_day_marks_that_day():
+    row = ClassificationRequest.objects.create(model_id=MODELS[0], text="t", text_hash="h")
+
+    ClassificationRequest.objects.filter(pk=row.pk).update(
+        created_at=rollup.day_start(FIRST_DAY) + timedelta(hours=1)
+    )
+
+    assert dirty_days() == {FIRST_DAY}
+
+
 def test_marking__a_change_after_rolling_is_read_live_until_rolled_again():
     seed()
     rollup.roll(now=LATER)

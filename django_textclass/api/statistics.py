@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-from django.db.models import Count
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -19,7 +18,7 @@ from django_textclass.api.fields import BoundedDateTimeField, ModelIdField
 from django_textclass.api.permissions import scope_to_user
 from django_textclass.api.views import TextClassAPIView
 from django_textclass.models import ClassificationRequest
-from django_textclass.stats import BUCKETS, compute_stats
+from django_textclass.stats import BUCKETS, compute_stats, requests_per_model
 
 #: Default window per bucket width, when ``since`` is not given.
 DEFAULT_WINDOWS = {"hour": timedelta(hours=48), "day": timedelta(days=30)}
@@ -128,10 +127,7 @@ class StatsView(TextClassAPIView, APIView):
         queryset = scope_to_user(request, ClassificationRequest.objects.all()).filter(
             created_at__gte=params["since"], created_at__lt=params["until"]
         )
-        models = list(
-            queryset.order_by().values("model_id").annotate(count=Count("pk"))
-            .order_by("-count", "model_id")
-        )
+        models = requests_per_model(queryset)
         if "model" in params:
             queryset = queryset.filter(model_id=params["model"])
         return Response({
@@ -139,6 +135,6 @@ class StatsView(TextClassAPIView, APIView):
             "since": params["since"],
             "until": params["until"],
             "bucket": params["bucket"],
-            "models": [{"model": row["model_id"], "count": row["count"]} for row in models],
+            "models": [{"model": model, "count": count} for model, count in models],
             **compute_stats(queryset, bucket=params["bucket"]),
         })

@@ -101,3 +101,29 @@ def test_stats_anonymous__refused():
     from tests.api.conftest import client_for
 
     assert client_for(None).get(URL).status_code == 403
+
+
+def test_stats_staff__rolled_up_days__same_counts_estimated_percentiles(staff_api, history):
+    from django_textclass import rollup
+
+    ClassificationRequest.objects.update(created_at=timezone.now() - timedelta(days=3))
+    live = staff_api.get(URL).json()
+    assert live["percentiles_estimated"] is False
+
+    assert rollup.roll() == 1
+    rolled = staff_api.get(URL).json()
+
+    assert rolled["percentiles_estimated"] is True
+    for key in ("label_distribution", "labels_over_time", "score_histogram", "status_counts",
+                "failure_rate", "throughput", "models"):
+        assert rolled[key] == live[key], key
+    assert rolled["latency_ms"]["p50"] == pytest.approx(live["latency_ms"]["p50"], rel=0.01)
+
+
+def test_stats_user__never_rolled_up(api, history):
+    from django_textclass import rollup
+
+    ClassificationRequest.objects.update(created_at=timezone.now() - timedelta(days=3))
+    rollup.roll()
+
+    assert api.get(URL).json()["percentiles_estimated"] is False
