@@ -6,7 +6,8 @@ subprocess, against a throw-away SQLite file named by ``DATABASE_URL``)::
     PYTHONPATH=example_project:. DJANGO_SETTINGS_MODULE=example_project.settings \
         DATABASE_URL=sqlite:////tmp/x.sqlite3 python tests/admin/example_seed.py
 
-Prints one JSON line: ``{"cookie_name": ..., "session_key": ..., "rows": n}``. The
+Prints one JSON line: ``{"cookie_name": ..., "session_key": ..., "rows": n, "rolled_days":
+n}`` (the closed days are rolled up, as the beat task would have done). The
 session is created directly in the database, which is exactly what a login does; it
 spares the browser a login form it would need JavaScript-driven typing to fill.
 """
@@ -90,10 +91,12 @@ def main():
 
     call_command("migrate", interactive=False, verbosity=0)
     user = get_user_model().objects.create_superuser("browser", "browser@example.com", None)
+    from django_textclass import rollup
+
     rows = seed(timezone.now())
     print(json.dumps({
         "cookie_name": settings.SESSION_COOKIE_NAME, "session_key": login_session(user),
-        "rows": rows,
+        "rows": rows, "rolled_days": rollup.roll(),  # what the beat task would have done
     }))
 
 

@@ -118,6 +118,7 @@ def test_dashboard_in_a_real_browser__charts_and_tables_rendered(chromium, examp
     for title in ("Share of each top label", "Top labels over time", "Confidence of the top label",
                   "Requests by status", "Latency percentiles", "Throughput"):
         assert title in html
+    assert "read from the daily roll-up" in html  # the closed days of the week
     assert "No data for these filters." not in html  # every chart has bars
     assert html.count("<rect ") > 50
     assert 'id="changelist-filter"' in html  # the same filters as the changelist
