@@ -328,7 +328,7 @@ def stats_of_everything():
 
 
 def compare(live, rolled):
-    """Print whether the counts agree exactly and how far the percentiles moved."""
+    """Print whether the counts agree exactly and how far the percentiles moved; exit if wrong."""
     percentile_keys = ("latency_ms", "backend_ms")
     same = all(live[key] == rolled[key] for key in live
                if key not in (*percentile_keys, "percentiles_estimated"))
@@ -338,6 +338,9 @@ def compare(live, rolled):
     )
     print(f"All-time statistics, live vs rolled: counts and shares "
           f"{'identical' if same else 'DIFFERENT'}; percentiles within {worst * 100:.2f} %.")
+    if not same or worst > 0.01:
+        # Not a speed check: the roll-up gave wrong numbers, which no figure excuses.
+        raise SystemExit("The roll-up disagrees with the requests table.")
 
 
 def _days_ago(days):

@@ -29,7 +29,8 @@ bypass the ORM (raw SQL, cascades from deleting a user or a content type) are fo
 import math
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
+from datetime import timezone as dt_timezone
 from functools import reduce
 from operator import or_
 
@@ -54,6 +55,8 @@ from django.db.models.functions import Cast, Ceil, Greatest, Ln, Trunc, TruncDat
 from django.db.models.lookups import Exact, GreaterThanOrEqual, LessThan
 from django.db.models.sql.where import AND, WhereNode
 from django.utils import timezone
+
+UTC = dt_timezone.utc  # datetime.UTC needs Python 3.11
 
 #: How long after its end (UTC) a day may be rolled up. Writers mark a day changed
 #: only once it is over, so a write that began before midnight must have committed by

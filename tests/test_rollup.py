@@ -3,7 +3,8 @@
 import math
 import random
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.core.management import call_command
@@ -22,6 +23,8 @@ from django_textclass.models import (
 )
 from django_textclass.stats import compute_stats
 from django_textclass.tasks import roll_up
+
+UTC = dt_timezone.utc
 
 pytestmark = pytest.mark.django_db
 
