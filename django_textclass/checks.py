@@ -16,6 +16,7 @@
   and listed in docs/content.md.
 """
 
+from django.conf import settings
 from django.core import checks
 
 from django_textclass.api import checks as _api_checks  # noqa: F401 (registers the API checks)
@@ -35,6 +36,12 @@ NON_NEGATIVE_SETTINGS = (
 def check_settings(app_configs=None, **kwargs):
     """Check the ``TEXTCLASS`` setting and every configured backend."""
     messages = []
+    if not settings.USE_TZ:
+        messages.append(checks.Warning(
+            "The daily roll-up of django_textclass needs USE_TZ = True; without it the "
+            "dashboard and the statistics API read every row, and the rollup task does nothing.",
+            hint="Set USE_TZ = True (Django's default).", id="textclass.W004",
+        ))
     unknown = app_settings.unknown_keys()
     if unknown:
         messages.append(checks.Warning(

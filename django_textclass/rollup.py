@@ -34,6 +34,7 @@ from datetime import timezone as dt_timezone
 from functools import reduce
 from operator import or_
 
+from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import (
     Case,
@@ -68,8 +69,19 @@ GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 LN_GAMMA = math.log(GAMMA)
 #: Number of equal-width bins of the top-score histogram over [0, 1].
 SCORE_BINS = 10
+#: Days :func:`verify` compares per pair of queries.
+VERIFY_CHUNK_DAYS = 31
 #: Fields a query may filter on by equality and still be answered from the roll-up.
 SLICE_FIELDS = ("model_id", "status", "top_label")
+
+
+def enabled():
+    """Whether the roll-up is in use: it needs ``USE_TZ = True`` (check ``textclass.W004``).
+
+    With ``USE_TZ = False`` datetimes are naive and a UTC day has no meaning here; nothing
+    is marked or rolled, and every statistic is read from the rows.
+    """
+    return settings.USE_TZ
 
 
 def _models():
@@ -189,6 +201,8 @@ def _today(now=None):
 
 def changed_days(queryset, now=None):
     """UTC days before today of the rows in ``queryset``: what a write to them must mark."""
+    if not enabled():
+        return set()
     return set(
         queryset.order_by().filter(created_at__lt=day_start(_today(now)))
         .annotate(_day=TruncDate("created_at", tzinfo=UTC))
@@ -198,6 +212,8 @@ def changed_days(queryset, now=None):
 
 def days_of(moments, now=None):
     """UTC days before today among ``moments`` (what is not a datetime is skipped)."""
+    if not enabled():
+        return set()
     today = _today(now)
     days = {moment.astimezone(UTC).date() for moment in moments if isinstance(moment, datetime)}
     return {day for day in days if day < today}
@@ -226,8 +242,10 @@ def roll(*, now=None, max_days=None, using=None):
         using: the database alias (default: the router's choice for requests).
 
     Returns:
-        The number of days summed.
+        The number of days summed (0 when the roll-up is not :func:`enabled`).
     """
+    if not enabled():
+        return 0
     models = _models()
     using = using or router.db_for_write(models.ClassificationRequest)
     limit = ((now or timezone.now()) - SETTLE).astimezone(UTC).date()  # days before it are closed
@@ -373,37 +391,44 @@ def rebuild(*, now=None, using=None):
 def verify(*, using=None):
     """Compare every rolled day's counts with the requests table; mark the days that differ.
 
-    Finds writes that bypassed the ORM (raw SQL, cascaded deletes). One grouped scan of
-    the requests created on rolled days, so run it rarely (daily) on large tables.
+    Finds writes that bypassed the ORM (raw SQL, cascaded deletes). It reads every
+    request of a rolled day, VERIFY_CHUNK_DAYS days per pair of grouped queries (so its
+    memory stays bounded), so run it rarely (daily) on large tables.
 
     Returns:
         The sorted list of days marked changed.
     """
+    if not enabled():
+        return []
     models = _models()
     using = using or router.db_for_write(models.ClassificationRequest)
-    rolled = models.RollupDay.objects.using(using).filter(rolled_at__isnull=False)
-    bounds = rolled.aggregate(first=Min("day"), last=Max("day"))
-    if bounds["first"] is None:
-        return []
+    rolled = sorted(models.RollupDay.objects.using(using).filter(rolled_at__isnull=False)
+                    .values_list("day", flat=True))
+    differ = set()
+    for i in range(0, len(rolled), VERIFY_CHUNK_DAYS):
+        days = rolled[i : i + VERIFY_CHUNK_DAYS]
+        differ |= _differing_days(using, days[0], days[-1] + timedelta(days=1)) & set(days)
+    with transaction.atomic(using=using):
+        mark_changed(differ, using=using)
+    return sorted(differ)
+
+
+def _differing_days(using, first, stop):
+    """Days in ``[first, stop)`` whose counts per model, status and label differ from the rows."""
+    models = _models()
     keys = ("day", "model_id", "status", "top_label")
     stored = Counter({
         tuple(row[key] for key in keys): row["n"]
-        for row in models.RollupCount.objects.using(using).values(*keys)
-        .annotate(n=Sum("requests"))
+        for row in models.RollupCount.objects.using(using).filter(day__gte=first, day__lt=stop)
+        .values(*keys).annotate(n=Sum("requests"))
     })
     live = Counter({
         tuple(row[key] for key in keys): row["n"]
         for row in models.ClassificationRequest.objects.using(using).order_by().filter(
-            created_at__gte=day_start(bounds["first"]),
-            created_at__lt=day_start(bounds["last"] + timedelta(days=1)),
+            created_at__gte=day_start(first), created_at__lt=day_start(stop),
         ).annotate(day=TruncDate("created_at", tzinfo=UTC)).values(*keys).annotate(n=Count("*"))
     })
-    rolled_days = set(rolled.values_list("day", flat=True))
-    differ = {key[0] for key in (stored.keys() | live.keys()) if stored[key] != live[key]}
-    differ &= rolled_days
-    with transaction.atomic(using=using):
-        mark_changed(differ, using=using)
-    return sorted(differ)
+    return {key[0] for key in stored.keys() | live.keys() if stored[key] != live[key]}
 
 
 # --- reading: which part of a query the roll-up answers --------------------------------------
@@ -436,7 +461,7 @@ def split(queryset):
     when its window holds at least one rolled, unchanged day. Anything else (an owner,
     a text search) is read live in full.
     """
-    described = _describe(queryset)
+    described = _describe(queryset) if enabled() else None
     if described is None:
         return None
     conditions, start, end = described

@@ -239,6 +239,14 @@ def test_check__w003_unknown_keys():
     assert "BATCHSIZE, RETRIES" in messages[0].msg
 
 
+def test_check__w004_use_tz_off():
+    with override_settings(USE_TZ=False):
+        messages = run_checks(clean_config())
+
+    assert ids(messages) == ["textclass.W004"]
+    assert "USE_TZ = True" in messages[0].msg
+
+
 def test_check__several_problems_are_all_reported(monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     config = {

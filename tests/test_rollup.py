@@ -168,6 +168,19 @@ def test_verify__finds_raw_sql_changes_and_the_next_read_is_right():
     assert rollup.verify() == []
 
 
+def test_verify__in_chunks_of_days(monkeypatch):
+    monkeypatch.setattr(rollup, "VERIFY_CHUNK_DAYS", 2)
+    seed()
+    rollup.roll(now=LATER)
+    last_day = FIRST_DAY + timedelta(days=4)
+    table = ClassificationRequest._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET top_label = 'x' WHERE created_at >= %s "  # noqa: S608
+                       "AND status = 'succeeded'", [rollup.day_start(last_day)])
+
+    assert rollup.verify() == [last_day]
+
+
 def test_verify__nothing_rolled__nothing_to_compare():
     seed()
 
@@ -289,6 +302,22 @@ def test_marking__a_write_the_roll_did_not_see_leaves_its_marker():
     assert stats["status_counts"] == compute_stats(
         window(model_id=MODELS[0], owner__isnull=True)
     )["status_counts"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_use_tz_off__nothing_marked_or_rolled_and_stats_read_the_rows():
+    seed(rows=40)
+    rollup.roll(now=LATER)
+    with override_settings(USE_TZ=False):
+        ClassificationRequest.objects.filter(status="failed").update(status="cancelled")
+        ClassificationRequest.objects.filter(status="pending").delete()
+
+        assert dirty_days() == set()
+        assert rollup.split(window()) is None
+        assert rollup.roll() == 0 and rollup.verify() == []
+        stats = compute_stats(window())
+    assert stats["percentiles_estimated"] is False
+    assert stats["status_counts"]["failed"] == stats["status_counts"]["pending"] == 0
 
 
 # --- rolling ---------------------------------------------------------------------------------
