@@ -9,9 +9,10 @@ from django.db.models import Q
 class ClassificationRequestQuerySet(models.QuerySet):
     """Queries the pipeline and the sweep run; every one is a single indexed query.
 
-    Its writes (``update``, ``delete``, ``bulk_create``) also mark the days of the
-    daily roll-up that they change (:func:`django_textclass.rollup.mark_changed`), in
-    their own transaction; rows created today, the common case, cost one ``SELECT``.
+    Its writes (``update``, ``delete``, ``bulk_create``) also mark the past days of the
+    daily roll-up that they change (:func:`django_textclass.rollup.mark_changed`), in the
+    write's own transaction; when they touch only today's rows, the common case, that
+    costs one ``SELECT``.
     """
 
     def update(self, **kwargs):
