@@ -1,0 +1,23 @@
+"""The app's models: the classification history, and the daily roll-up of it."""
+
+from django_textclass.models.history import (
+    TERMINAL_STATUSES,
+    ClassificationRequest,
+    ClassificationScore,
+    IdempotencyKey,
+    RuleFiring,
+    Status,
+    text_hash,
+)
+from django_textclass.models.rollup import (
+    RollupCount,
+    RollupDay,
+    RollupDirtyDay,
+    RollupHistogram,
+)
+
+__all__ = [
+    "TERMINAL_STATUSES", "ClassificationRequest", "ClassificationScore", "IdempotencyKey",
+    "RollupCount", "RollupDay", "RollupDirtyDay", "RollupHistogram", "RuleFiring", "Status",
+    "text_hash",
+]
