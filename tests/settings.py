@@ -159,10 +159,15 @@ LOGGING = {
     "loggers": {"django_textclass": {"handlers": ["console"], "level": "INFO"}},
 }
 
-# The sweep, as a project schedules it; the beat test shortens the interval.
+# The sweep and the roll-up, as a project schedules them; the beat tests shorten the
+# intervals.
 CELERY_BEAT_SCHEDULE = {
     "textclass-sweep": {
         "task": "django_textclass.sweep",
         "schedule": float(os.environ.get("TEXTCLASS_TEST_BEAT_INTERVAL", "30")),
+    },
+    "textclass-rollup": {
+        "task": "django_textclass.rollup",
+        "schedule": float(os.environ.get("TEXTCLASS_TEST_BEAT_INTERVAL", "600")),
     },
 }
