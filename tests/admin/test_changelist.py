@@ -10,8 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from django_textclass.admin import ClassificationRequestAdmin
 from django_textclass.admin.changelist import CappedCountPaginator
 from django_textclass.admin.filters import ModelFilter, OwnerFilter, TopLabelFilter
+from django_textclass.models import ClassificationRequest
 from tests.admin.data import DAY1, MODEL, OTHER_MODEL, make_request
 
 URL = reverse("admin:django_textclass_classificationrequest_changelist")
@@ -133,6 +135,7 @@ def test_date_hierarchy__links_for_each_day_without_distinct_queries(admin_clien
 
 def test_count__is_capped_never_a_full_count(admin_client, history, monkeypatch):
     monkeypatch.setattr(CappedCountPaginator, "cap", 5)
+    monkeypatch.setattr(ClassificationRequestAdmin, "list_per_page", 2)  # more than a page
     with CaptureQueriesContext(connection) as queries:
         response = admin_client.get(URL)
 
@@ -140,6 +143,29 @@ def test_count__is_capped_never_a_full_count(admin_client, history, monkeypatch)
     assert counts and all("LIMIT" in sql.upper() for sql in counts)
     assert response.context["cl"].count_capped
     assert "More than 5 classification requests" in response.content.decode()
+
+
+def test_count__a_short_result_is_read_once_and_not_counted(admin_client, history):
+    table = ClassificationRequest._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(URL, {"q": "negative"})
+
+    reads = [q["sql"] for q in queries if f'FROM "{table}"' in q["sql"] and "LIKE" in q["sql"]]
+    assert len(reads) == 1 and "COUNT(" not in reads[0].upper(), reads
+    assert response.context["cl"].result_count == 3
+    assert len(response.context["cl"].result_list) == 3
+    assert "3 classification requests" in response.content.decode()
+
+
+def test_count__page_two_of_a_long_result(admin_client, history, monkeypatch):
+    monkeypatch.setattr(ClassificationRequestAdmin, "list_per_page", 5)
+
+    first = admin_client.get(URL).context["cl"]
+    second = admin_client.get(URL, {"p": 2}).context["cl"]
+
+    assert first.result_count == second.result_count == 16
+    assert len(first.result_list) == len(second.result_list) == 5
+    assert not {row.pk for row in first.result_list} & {row.pk for row in second.result_list}
 
 
 def test_count__exact_below_the_cap(admin_client, history):
