@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from django_textclass import rollup
 from django_textclass.models import ClassificationRequest, Status
 from django_textclass.stats import compute_stats
 from tests.api.conftest import stored
@@ -104,8 +105,6 @@ def test_stats_anonymous__refused():
 
 
 def test_stats_staff__rolled_up_days__same_counts_estimated_percentiles(staff_api, history):
-    from django_textclass import rollup
-
     ClassificationRequest.objects.update(created_at=timezone.now() - timedelta(days=3))
     live = staff_api.get(URL).json()
     assert live["percentiles_estimated"] is False
@@ -121,8 +120,6 @@ def test_stats_staff__rolled_up_days__same_counts_estimated_percentiles(staff_ap
 
 
 def test_stats_user__never_rolled_up(api, history):
-    from django_textclass import rollup
-
     ClassificationRequest.objects.update(created_at=timezone.now() - timedelta(days=3))
     rollup.roll()
 
