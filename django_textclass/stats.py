@@ -228,22 +228,9 @@ def _succeeded(queryset):
 
 
 def failure_rate(status_counts):
-    """``failed / (succeeded + failed)`` from :func:`count_statuses`, or None when both are 0."""
+    """``failed / (succeeded + failed)`` from ``{status: n}``, or None when both are 0."""
     done = status_counts[Status.SUCCEEDED] + status_counts[Status.FAILED]
     return status_counts[Status.FAILED] / done if done else None
-
-
-def latency_percentiles(queryset):
-    """``{p50, p90, p99}`` of created -> finished, in ms, over succeeded requests."""
-    return latency_and_backend_percentiles(queryset)[0]
-
-
-def backend_percentiles(queryset):
-    """``{p50, p90, p99}`` of the backend call, in ms, over succeeded requests that made one.
-
-    Requests answered from the result cache made no call and are left out.
-    """
-    return latency_and_backend_percentiles(queryset)[1]
 
 
 def latency_and_backend_percentiles(queryset):
