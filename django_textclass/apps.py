@@ -12,8 +12,14 @@ class TextClassConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        """Register the system checks; load ``TEXTCLASS["REGISTRY"]`` (connects receivers)."""
-        from django_textclass import checks  # noqa: F401  (registers the checks)
+        """Register the system checks; load ``TEXTCLASS["REGISTRY"]`` (connects receivers).
+
+        The app config is the one place that wires the features to the core: importing
+        ``checks`` (core), ``api.checks`` and ``registry`` registers their system checks,
+        and the registry connects its own receivers.
+        """
+        from django_textclass import checks  # noqa: F401  (registers the core checks)
+        from django_textclass.api import checks as api_checks  # noqa: F401  (the API's)
         from django_textclass.registry import site
 
         site.load_settings()

@@ -19,7 +19,6 @@
 from django.conf import settings
 from django.core import checks
 
-from django_textclass.api import checks as _api_checks  # noqa: F401 (registers the API checks)
 from django_textclass.backends import load_backend_class
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
@@ -128,11 +127,3 @@ def _check_backend(alias, config):
         ))
     backend.close()
     return messages
-
-
-@checks.register()
-def check_registry(app_configs=None, **kwargs):
-    """Check every registration of background classification (E020-E029, W020)."""
-    from django_textclass.registry import site
-
-    return site.check()

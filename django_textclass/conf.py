@@ -106,6 +106,17 @@ class AppSettings:
         setattr(self, name, value)
         return value
 
+    def read(self, name):
+        """Return the current value of ``name``, from settings, bypassing the cache.
+
+        For ``setting_changed`` receivers of other modules: they may run before this
+        module's own receiver has dropped the cache.
+        """
+        if name not in self._defaults:
+            raise AttributeError(f"Invalid TEXTCLASS setting: {name!r}")
+        user_settings = getattr(settings, "TEXTCLASS", None) or {}
+        return user_settings.get(name, self._defaults[name])
+
     def unknown_keys(self):
         """Return the keys of ``TEXTCLASS`` that this version does not know."""
         return sorted(set(self.user_settings) - set(self._defaults))
@@ -123,11 +134,10 @@ app_settings = AppSettings()
 
 
 def _reload(*, setting, **kwargs):
+    # Only the cache of this module: every other module that keeps state built from
+    # TEXTCLASS (backends, the content registry) connects a receiver of its own.
     if setting == "TEXTCLASS":
         app_settings.reload()
-        from django_textclass.backends import reset_backends
-
-        reset_backends()
 
 
 setting_changed.connect(_reload)

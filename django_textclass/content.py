@@ -1,6 +1,6 @@
 """Registered content: classify objects when their text changes, read their results.
 
-Write side (called by :mod:`django_textclass.receivers` and the backfill command):
+Write side (called by the receivers in :mod:`django_textclass.registry` and the backfill command):
 :func:`classify_object`, :func:`classify_objects`, :func:`forget_object`.
 
 Read side, for your views and templates:
@@ -22,14 +22,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.db.models import CharField, Exists, F, OuterRef, Subquery, Window
 from django.db.models.functions import Cast, RowNumber
-from django.utils import timezone
 
-from django_textclass import dispatch, policies, services
+from django_textclass import services
 from django_textclass.backends import backend_config
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError
 from django_textclass.models import ClassificationRequest, Status, text_hash
-from django_textclass.types import Parameters, validate_model_id
+from django_textclass.services import chunks
+from django_textclass.types import Parameters
 
 logger = logging.getLogger("django_textclass.content")
 
@@ -150,7 +150,7 @@ def classify_objects(objects, registration, *, fields=None, model_ids=None, only
     latest = latest_requests(content_type, [obj.pk for obj in objects], fields, model_ids)
     policy = registration.policy
     options = registration.options()
-    parameters = Parameters(options["function_to_apply"], options["top_k"])
+    Parameters(options["function_to_apply"], options["top_k"])  # bad parameters raise here
     alias = options["backend"] or app_settings.DEFAULT_BACKEND
     backend_config(alias)  # a misconfigured alias raises before anything is counted
     todo = defaultdict(list)  # model_id -> [(obj, field, plan, cancel_pk)]
@@ -182,22 +182,13 @@ def classify_objects(objects, registration, *, fields=None, model_ids=None, only
         return counts
     with transaction.atomic():
         for model_id, items in todo.items():
-            validate_model_id(model_id)
             for *_, stale in items:
                 if stale is not None:
                     services.cancel(ClassificationRequest(pk=stale))
-            now = timezone.now()
-            rows = [
-                ClassificationRequest(
-                    model_id=model_id, text=text, text_hash=text_hash(text),
-                    function_to_apply=parameters.function_to_apply or "", top_k=parameters.top_k,
-                    backend=alias, created_at=now, next_attempt_at=now,
-                    content_type=content_type, object_id=str(obj.pk), source_field=field,
-                )
-                for obj, field, text, _, _ in items
-            ]
-            _, wake = policies.store(rows, [plan for _, _, _, plan, _ in items])
-            dispatch.on_commit([row.pk for row in wake])
+            services.submit_many(
+                [services.Item(text, obj, field) for obj, field, text, _, _ in items],
+                model_id, long_text=policy, **options,
+            )
     return counts
 
 
@@ -216,13 +207,13 @@ def forget_object(model, pk):
     cancelled = 0
     for request in own.filter(status=Status.PENDING).only("pk"):
         cancelled += services.cancel(request)
-    parent_ids = list(policies.waiting_parents().filter(
+    parent_ids = list(chunks.waiting_parents().filter(
         content_type=content_type, object_id=str(pk)).values_list("pk", flat=True))
     for chunk in ClassificationRequest.objects.filter(
         parent_id__in=parent_ids, status=Status.PENDING
     ).only("pk"):
         services.cancel(chunk)
-    cancelled += len(policies.settle_parents(parent_ids)) if parent_ids else 0
+    cancelled += len(chunks.settle_parents(parent_ids)) if parent_ids else 0
     deleted = 0
     if app_settings.DELETE_HISTORY_WITH_SOURCE:
         deleted = own.count()

@@ -8,11 +8,16 @@ periodic sweep sends them once the broker is back.
 import logging
 from functools import partial
 
+from celery import current_app
 from django.db import transaction
 
 from django_textclass.conf import app_settings
 
 logger = logging.getLogger("django_textclass.dispatch")
+
+#: Published by name, so this module never imports :mod:`django_textclass.tasks` (which
+#: sits above the services that call it).
+RUN_BATCH = "django_textclass.run_batch"
 
 # Fail fast when the broker is down: the database row is the queue of record.
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
@@ -31,8 +36,6 @@ def send(ids, countdown=None):
     Returns:
         The number of messages published (0 when the broker refused them).
     """
-    from django_textclass.tasks import run_batch
-
     size = max(1, app_settings.BATCH_SIZE)
     options = {"retry_policy": PUBLISH_RETRY_POLICY}
     if app_settings.QUEUE:
@@ -43,7 +46,7 @@ def send(ids, countdown=None):
     for start in range(0, len(ids), size):
         chunk = ids[start : start + size]
         try:
-            run_batch.apply_async(args=[chunk], **options)
+            current_app.send_task(RUN_BATCH, args=[chunk], **options)
         except Exception as exc:  # noqa: BLE001 - any broker failure must not reach the caller
             logger.warning(
                 "Could not publish a wake-up for %d request(s) (%s: %s); "

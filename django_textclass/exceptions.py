@@ -98,3 +98,11 @@ class InvalidInputError(TextClassError, ValueError):
 
 class TextClassConfigurationError(ImproperlyConfigured):
     """``TEXTCLASS`` or a backend's options are wrong. Never retried."""
+
+
+class RegistrationError(TextClassConfigurationError):
+    """A registration of content is invalid; ``check_id`` is the system check that reports it."""
+
+    def __init__(self, message, check_id="textclass.E020"):
+        super().__init__(message)
+        self.check_id = check_id

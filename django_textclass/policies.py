@@ -16,21 +16,16 @@ recorded on every request it produced (``long_text_policy``):
   (or the max) of its scores over the chunks, a label absent from a chunk's answer
   counting as 0. A failed chunk fails the parent (``chunk_failed``).
 
-The parent of a split is stored ``running`` with no claim token and no lease:
-``claim()`` takes only pending rows and the sweep requeues only running rows
-whose lease ran out, so no worker ever picks up a parent that only waits for its
-chunks. :func:`settle_parents` finishes it, inside the transaction that made its
-last chunk final.
+This module is pure: it plans and combines, and stores nothing. Storing a split
+text, and settling its parent once the chunks are final, is
+:mod:`django_textclass.services.chunks`.
 """
 
 from dataclasses import dataclass
 
-from django.db import transaction
-from django.db.models import Exists, OuterRef
-from django.utils import timezone
-
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
+from django_textclass.types import validate_text
 
 HEAD_TAIL_JOIN = " ... "
 # A cut looks back this fraction of a chunk for whitespace, so words stay whole.
@@ -89,8 +84,6 @@ class LongTextPolicy:
             InvalidInputError: the text is not a non-blank string without NUL
                 characters, or (``reject``) it is too long.
         """
-        from django_textclass.services import validate_text
-
         if not isinstance(text, str):
             raise InvalidInputError("text", "must be a string")
         if len(text) <= self.limit:
@@ -281,132 +274,3 @@ def combine(rankings, how):
         scores = [scores.get(label, 0.0) for scores in per_chunk]
         combined[label] = max(scores) if how == "max" else sum(scores) / len(scores)
     return sorted(combined.items(), key=lambda item: (-item[1], item[0]))
-
-
-# --- storage (called by services.submit inside its transaction) ------------------------
-
-
-def store(rows, plans):
-    """Insert ``rows`` shaped by ``plans``; create the chunks of split texts.
-
-    Args:
-        rows: unsaved requests built from the source texts, one per plan.
-        plans: the :class:`Plan` of each row.
-
-    Returns:
-        ``(rows, wake)``: the saved rows, and the rows a worker should be woken
-        for (everything except split parents, which wait for their chunks).
-    """
-    from django_textclass.models import ClassificationRequest, Status, text_hash
-
-    for row, plan in zip(rows, plans, strict=True):
-        row.source_hash = row.text_hash
-        row.source_length = plan.source_length
-        row.long_text_policy = plan.policy
-        if plan.text != row.text:
-            row.text = plan.text
-            row.text_hash = text_hash(plan.text)
-        if plan.chunks:
-            # Waiting for its chunks: not pending (never claimed), no lease (never requeued).
-            row.status = Status.RUNNING
-            row.started_at = row.created_at
-            row.next_attempt_at = None
-    rows = ClassificationRequest.objects.bulk_create(rows)
-    children = [
-        ClassificationRequest(
-            parent_id=row.pk, chunk_index=index, owner_id=row.owner_id, model_id=row.model_id,
-            text=chunk, text_hash=text_hash(chunk), source_hash=text_hash(chunk),
-            source_length=len(chunk), long_text_policy=plan.policy,
-            function_to_apply=row.function_to_apply, top_k=row.top_k, use_cache=row.use_cache,
-            backend=row.backend, created_at=row.created_at, next_attempt_at=row.created_at,
-        )
-        for row, plan in zip(rows, plans, strict=True)
-        for index, chunk in enumerate(plan.chunks)
-    ]
-    children = ClassificationRequest.objects.bulk_create(children) if children else []
-    wake = [row for row, plan in zip(rows, plans, strict=True) if not plan.chunks] + children
-    return rows, wake
-
-
-def waiting_parents():
-    """Split parents still waiting for chunks (``running`` with no claim token)."""
-    from django_textclass.models import ClassificationRequest, Status
-
-    return ClassificationRequest.objects.filter(
-        status=Status.RUNNING, claim_token__isnull=True, parent__isnull=True
-    )
-
-
-def settle_parents(parent_ids):
-    """Finish the split parents among ``parent_ids`` whose chunks are all final.
-
-    Each parent is locked first, so two workers finishing its last two chunks at
-    the same time settle it exactly once (the second sees it no longer waiting).
-    All chunks succeeded: the parent succeeds with the combined ranking. Any chunk
-    failed: the parent fails with ``chunk_failed``. Otherwise (a chunk was
-    cancelled): the parent is cancelled.
-
-    Returns:
-        ``[(parent_id, status), ...]`` for the parents settled here.
-    """
-    from django_textclass.models import ClassificationRequest, ClassificationScore, Status
-
-    settled = []
-    with transaction.atomic():
-        for parent_id in sorted(set(parent_ids)):
-            parent = waiting_parents().select_for_update().filter(pk=parent_id).first()
-            if parent is None:
-                continue
-            chunks = list(
-                ClassificationRequest.objects.filter(parent_id=parent_id)
-                .order_by("chunk_index").prefetch_related("scores")
-            )
-            if not chunks or any(not chunk.is_finished for chunk in chunks):
-                continue
-            now = timezone.now()
-            update = {"finished_at": now, "lease_expires_at": None, "next_attempt_at": None}
-            failed = [chunk for chunk in chunks if chunk.status == Status.FAILED]
-            if all(chunk.status == Status.SUCCEEDED for chunk in chunks):
-                how = "max" if parent.long_text_policy == "split_max" else "mean"
-                ranking = combine(
-                    [[(s.label, s.score) for s in chunk.scores.all()] for chunk in chunks], how
-                )
-                ClassificationScore.objects.filter(request_id=parent_id).delete()
-                ClassificationScore.objects.bulk_create(
-                    ClassificationScore(request_id=parent_id, rank=rank, label=label, score=score)
-                    for rank, (label, score) in enumerate(ranking)
-                )
-                update.update(status=Status.SUCCEEDED, top_label=ranking[0][0],
-                              top_score=ranking[0][1], error_code="", error_message="")
-            elif failed:
-                update.update(
-                    status=Status.FAILED, error_code="chunk_failed",
-                    error_message=f"chunk {failed[0].chunk_index} of {len(chunks)} failed: "
-                    f"{failed[0].error_code}",
-                )
-            else:
-                update.update(status=Status.CANCELLED)
-            waiting_parents().filter(pk=parent_id).update(**update)
-            settled.append((parent_id, update["status"]))
-    return settled
-
-
-def settle_stuck_parents(limit=10_000):
-    """Settle waiting parents whose chunks are all final (the sweep's safety net).
-
-    A chunk made final outside ``complete()``/``fail()`` (cancelled by hand, say)
-    leaves its parent waiting; this finds such parents.
-
-    Returns:
-        ``[(parent_id, status), ...]`` as :func:`settle_parents`.
-    """
-    from django_textclass.models import ClassificationRequest, Status
-
-    unfinished = ClassificationRequest.objects.filter(
-        parent_id=OuterRef("pk"), status__in=[Status.PENDING, Status.RUNNING]
-    )
-    ids = list(
-        waiting_parents().filter(chunks__isnull=False).exclude(Exists(unfinished))
-        .values_list("pk", flat=True).distinct()[:limit]
-    )
-    return settle_parents(ids) if ids else []

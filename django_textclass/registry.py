@@ -29,8 +29,13 @@ from django.core.signals import setting_changed
 from django.db.models.signals import post_delete, post_save
 from django.utils.module_loading import import_string
 
+from django_textclass import rules, signals
 from django_textclass.conf import app_settings
-from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
+from django_textclass.exceptions import (  # RegistrationError: re-exported, its old home
+    InvalidInputError,
+    RegistrationError,
+    TextClassConfigurationError,
+)
 from django_textclass.rules import Rule
 from django_textclass.types import validate_model_id
 
@@ -40,14 +45,6 @@ SETTINGS_KEYS = {
     "FIELDS", "MODELS", "CONDITION", "LONG_TEXT", "RULES", "BACKEND", "FUNCTION_TO_APPLY",
     "TOP_K", "DATE_FIELD",
 }
-
-
-class RegistrationError(TextClassConfigurationError):
-    """A registration is invalid; ``check_id`` is the system check that reports it."""
-
-    def __init__(self, message, check_id="textclass.E020"):
-        super().__init__(message)
-        self.check_id = check_id
 
 
 @dataclass(frozen=True)
@@ -228,6 +225,7 @@ class Registry:
                                     "textclass.E027")
         self._code[model] = registration
         _connect(model)
+        _sync_rules_receiver()
         return registration
 
     def unregister(self, model):
@@ -236,6 +234,7 @@ class Registry:
             return False
         if model not in self._settings:
             _disconnect(model)
+        _sync_rules_receiver()
         return True
 
     def load_settings(self):
@@ -247,8 +246,9 @@ class Registry:
             if model not in self._code:
                 _disconnect(model)
         self._settings = {}
-        entries = app_settings.REGISTRY
+        entries = app_settings.read("REGISTRY")  # never a stale cached value
         if not isinstance(entries, dict):
+            _sync_rules_receiver()
             return
         for label, spec in entries.items():
             try:
@@ -261,6 +261,7 @@ class Registry:
                 continue
             self._settings[registration.model] = registration
             _connect(registration.model)
+        _sync_rules_receiver()
 
     # --- reading --------------------------------------------------------------------
 
@@ -344,15 +345,74 @@ def _check_registration(registration):
     return messages
 
 
+# --- receivers ----------------------------------------------------------------------------
+# Connected per registered model (``sender=Model``), never for every model. Both run inside
+# the transaction of the save or delete, so a rollback undoes what they did; the work
+# itself is in :mod:`django_textclass.content`.
+
+
+def on_save(sender, instance, created=False, raw=False, update_fields=None, **kwargs):
+    """Classify the registered fields of ``instance`` whose text changed.
+
+    Fixture loading (``raw``) is skipped, and so is a ``save(update_fields=...)``
+    that touches none of the registered fields (no query at all).
+    """
+    if raw:
+        return
+    registration = site.get(sender)
+    if registration is None:
+        return
+    fields = set(registration.fields)
+    concrete = {field.name for field in sender._meta.concrete_fields}
+    # A registered property may read any field, so only plain fields allow the shortcut.
+    if update_fields is not None and fields <= concrete and not fields & set(update_fields):
+        return
+    from django_textclass.content import classify_object
+
+    classify_object(instance, registration, created=created)
+
+
+def on_delete(sender, instance, **kwargs):
+    """Cancel the pending work of a deleted object (and delete its history if asked)."""
+    if site.get(sender) is None:
+        return
+    from django_textclass.content import forget_object
+
+    forget_object(sender, instance.pk)
+
+
+def run_rules(sender, *, request, source, **kwargs):
+    """``classification_succeeded`` receiver: fire the threshold rules of the request's source.
+
+    Connected only while some registration has rules, so results from a site without
+    rules are not even loaded for it.
+    """
+    registration = site.for_content_type(request.content_type)
+    if registration is None or not registration.rules:
+        return
+    if source is None:
+        logger.info("Rules skipped for request %s: its source is gone", request.uuid)
+        return
+    rules.run_rules(registration, request, source)
+
+
+RULES_UID = "django_textclass.rules"
+
+
+def _sync_rules_receiver():
+    if any(registration.rules for registration in site):
+        signals.classification_succeeded.connect(run_rules, weak=False, dispatch_uid=RULES_UID)
+    else:
+        signals.classification_succeeded.disconnect(dispatch_uid=RULES_UID)
+
+
 def _uid(kind, model):
     return f"django_textclass.{kind}.{model._meta.label_lower}"
 
 
 def _connect(model):
-    from django_textclass import receivers
-
-    post_save.connect(receivers.on_save, sender=model, weak=False, dispatch_uid=_uid("save", model))
-    post_delete.connect(receivers.on_delete, sender=model, weak=False,
+    post_save.connect(on_save, sender=model, weak=False, dispatch_uid=_uid("save", model))
+    post_delete.connect(on_delete, sender=model, weak=False,
                         dispatch_uid=_uid("delete", model))
 
 
@@ -365,9 +425,15 @@ def _disconnect(model):
 site = Registry()
 
 
+@checks.register()
+def check_registry(app_configs=None, **kwargs):
+    """Check every registration of background classification (E020-E029, W020)."""
+    return site.check()
+
+
 def _reload(*, setting, **kwargs):
-    # conf's own receiver (connected first, at its import) has already dropped the
-    # cached settings, so app_settings.REGISTRY is the new value here.
+    # load_settings() reads the setting itself, so this works whether or not conf's own
+    # receiver has already dropped its cache.
     if setting == "TEXTCLASS" and apps.ready:
         site.load_settings()
 

@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError, InvalidResponseError
 
 FUNCTIONS_TO_APPLY = ("sigmoid", "softmax", "none")
@@ -113,3 +114,17 @@ class Ranking:
             scores.append(LabelScore(label, float(score)))
         scores.sort(key=lambda item: (-item.score, item.label))
         return cls(tuple(scores))
+
+
+def validate_text(text, field="text"):
+    """Return ``text`` if it may be classified, else raise :class:`InvalidInputError`."""
+    if not isinstance(text, str):
+        raise InvalidInputError(field, "must be a string")
+    if not text.strip():
+        raise InvalidInputError(field, "must not be empty or only whitespace")
+    if "\x00" in text:
+        raise InvalidInputError(field, "must not contain NUL characters")
+    limit = app_settings.MAX_TEXT_LENGTH
+    if len(text) > limit:
+        raise InvalidInputError(field, f"is {len(text)} characters long; the maximum is {limit}")
+    return text

@@ -3,6 +3,7 @@
 import logging
 
 import pytest
+from celery import current_app
 from kombu.exceptions import OperationalError
 
 from django_textclass import dispatch
@@ -11,13 +12,14 @@ from tests.fakes import textclass_settings
 
 
 class Publisher:
-    """Stands in for ``run_batch.apply_async``; can refuse from the n-th message on."""
+    """Stands in for the Celery app's ``send_task``; can refuse from the n-th message on."""
 
     def __init__(self, fail_from=None):
         self.calls = []
         self.fail_from = fail_from
 
-    def __call__(self, args=None, **options):
+    def __call__(self, name, args=None, **options):
+        assert name == run_batch.name  # published by name: the task's own
         if self.fail_from is not None and len(self.calls) >= self.fail_from:
             raise OperationalError("[Errno 111] Connection refused")
         self.calls.append((args, options))
@@ -30,7 +32,7 @@ class Publisher:
 @pytest.fixture
 def publisher(monkeypatch):
     recorder = Publisher()
-    monkeypatch.setattr(run_batch, "apply_async", recorder)
+    monkeypatch.setattr(current_app, "send_task", recorder)
     return recorder
 
 
@@ -112,7 +114,7 @@ def test_send__broker_down_is_swallowed_and_logged_without_the_text(monkeypatch,
         model_id="acme/m", text=secret_text, text_hash=text_hash(secret_text)
     )
     publisher = Publisher(fail_from=0)
-    monkeypatch.setattr(run_batch, "apply_async", publisher)
+    monkeypatch.setattr(current_app, "send_task", publisher)
 
     with caplog.at_level(logging.WARNING, logger="django_textclass.dispatch"):
         assert dispatch.send([request.pk]) == 0
@@ -126,7 +128,7 @@ def test_send__broker_down_is_swallowed_and_logged_without_the_text(monkeypatch,
 
 def test_send__stops_at_the_first_refused_chunk(monkeypatch, caplog):
     publisher = Publisher(fail_from=1)
-    monkeypatch.setattr(run_batch, "apply_async", publisher)
+    monkeypatch.setattr(current_app, "send_task", publisher)
 
     with textclass_settings(BATCH_SIZE=2), caplog.at_level(logging.WARNING):
         assert dispatch.send([1, 2, 3, 4, 5]) == 1
@@ -140,7 +142,7 @@ def test_send__any_publishing_error_is_swallowed(monkeypatch, error):
     def refuse(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(run_batch, "apply_async", refuse)
+    monkeypatch.setattr(current_app, "send_task", refuse)
 
     assert dispatch.send([1]) == 0
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from celery import current_app
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -23,7 +24,6 @@ from django_textclass.exceptions import (
     TransientBackendError,
 )
 from django_textclass.models import ClassificationRequest, ClassificationScore, Status
-from django_textclass.tasks import run_batch
 from django_textclass.types import LabelScore, Parameters, Ranking
 from tests.fakes import (
     SCRIPTED,
@@ -163,6 +163,35 @@ def test_submit__source_stores_content_type_object_id_and_field(django_user_mode
     assert row.source == user
 
 
+def test_submit_many__each_item_keeps_its_own_source_in_one_wake_up(
+    django_user_model, sent, django_capture_on_commit_callbacks
+):
+    ann = django_user_model.objects.create_user("ann")
+    bob = django_user_model.objects.create_user("bob")
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        rows = services.submit_many(
+            [services.Item("a good day", ann, "bio"), services.Item("a bad day", bob, "motto"),
+             services.Item("no source")],
+            MODEL, long_text="truncate",
+        )
+
+    stored = [fresh(row) for row in rows]
+    assert [(row.source, row.source_field) for row in stored] == [
+        (ann, "bio"), (bob, "motto"), (None, "")]
+    assert {row.model_id for row in stored} == {MODEL}
+    assert {row.long_text_policy for row in stored} == {"truncate_head"}
+    assert len(callbacks) == 1 and sent.ids == pks(rows)
+
+
+def test_submit_many__one_bad_text_stores_nothing(sent):
+    with pytest.raises(InvalidInputError):
+        services.submit_many([services.Item("fine"), services.Item("  ")], MODEL)
+
+    assert not ClassificationRequest.objects.exists()
+    assert sent.calls == []
+
+
 @pytest.mark.parametrize(
     ("texts", "field"),
     [
@@ -278,7 +307,7 @@ def test_submit__broker_down_never_fails_and_rows_stay_pending(
         published.append(kwargs.get("args"))
         raise OperationalError("[Errno 111] Connection refused")
 
-    monkeypatch.setattr(run_batch, "apply_async", refuse)
+    monkeypatch.setattr(current_app, "send_task", refuse)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         requests = services.submit(["a good day", "a bad day"])

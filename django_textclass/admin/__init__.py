@@ -29,8 +29,8 @@ from django_textclass.admin.changelist import (
     FilterOnlyChangeList,
     HistoryChangeList,
 )
+from django_textclass.admin.charts import STATUS_COLOURS
 from django_textclass.admin.filters import BackendFilter, ModelFilter, OwnerFilter, TopLabelFilter
-from django_textclass.charts import STATUS_COLOURS
 from django_textclass.models import ClassificationRequest
 from django_textclass.stats import BUCKETS
 

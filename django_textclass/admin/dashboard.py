@@ -3,7 +3,7 @@
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from django_textclass import charts
+from django_textclass.admin import charts
 from django_textclass.stats import PERCENTILES, compute_stats
 
 #: Labels drawn as their own bar or series; the rest are summed as "other".

@@ -4,7 +4,7 @@ DRF's stock fields are forgiving (``5`` becomes ``"5"``, ``"5"`` becomes ``5``,
 surrounding whitespace is trimmed). A classification API should store exactly the
 text it was given and reject the wrong type with a clear reason, so these fields
 do, reusing the pipeline's own checks
-(:func:`django_textclass.services.validate_text`,
+(:func:`django_textclass.types.validate_text`,
 :func:`django_textclass.types.validate_model_id`).
 """
 
@@ -16,7 +16,7 @@ from rest_framework import serializers
 
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError
-from django_textclass.types import validate_model_id
+from django_textclass.types import validate_model_id, validate_text
 
 
 class StrictSerializer(serializers.Serializer):
@@ -53,8 +53,6 @@ class TextField(serializers.CharField):
 
     def to_internal_value(self, data):
         """Return ``data`` unchanged if it may be classified, else fail with the reason."""
-        from django_textclass.services import validate_text
-
         if not isinstance(data, str):
             self.fail("not_a_string")
         try:

@@ -8,6 +8,7 @@ when ``TEXTCLASS`` changes.
 
 import threading
 
+from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from django_textclass.conf import app_settings
@@ -75,3 +76,13 @@ def reset_backends():
         for backend in _backends.values():
             backend.close()
         _backends.clear()
+
+
+def _reset_on_change(*, setting, **kwargs):
+    # Instances are rebuilt lazily from app_settings at their next use, so this works
+    # whichever TEXTCLASS receiver runs first.
+    if setting == "TEXTCLASS":
+        reset_backends()
+
+
+setting_changed.connect(_reset_on_change)

@@ -10,26 +10,16 @@ from django.db import models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from django_textclass.querysets import ClassificationRequestQuerySet
+from django_textclass.models.querysets import ClassificationRequestQuerySet
+from django_textclass.models.rollup import RollupDirtyDay
+from django_textclass.models.status import TERMINAL_STATUSES, Status
+from django_textclass.rollup.days import days_of
 from django_textclass.types import FUNCTIONS_TO_APPLY, Parameters
 
 
 def text_hash(text):
     """The SHA-256 hex digest of ``text`` (UTF-8), used to find identical texts."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-class Status(models.TextChoices):
-    """Where a request is in its life; succeeded, failed and cancelled are final."""
-
-    PENDING = "pending", _("pending")
-    RUNNING = "running", _("running")
-    SUCCEEDED = "succeeded", _("succeeded")
-    FAILED = "failed", _("failed")
-    CANCELLED = "cancelled", _("cancelled")
-
-
-TERMINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
 
 class ClassificationRequest(models.Model):
@@ -195,15 +185,13 @@ class ClassificationRequest(models.Model):
     delete.alters_data = True
 
     def _mark_rollup(self, write, using):
-        from django_textclass import rollup
-
-        days = rollup.days_of([self.created_at])
+        days = days_of([self.created_at])
         if not days:
             return write()
         using = using or router.db_for_write(type(self), instance=self)
         with transaction.atomic(using=using, savepoint=False):
             result = write()
-            rollup.mark_changed(days, using=using)
+            RollupDirtyDay.mark(days, using=using)
         return result
 
     @property

@@ -4,7 +4,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from django_textclass.models.history import Status
+from django_textclass.models.status import Status
 
 
 class RollupDay(models.Model):
@@ -43,6 +43,14 @@ class RollupDirtyDay(models.Model):
 
     def __str__(self):
         return str(self.day)
+
+    @classmethod
+    def mark(cls, days, *, using):
+        """Mark ``days`` changed (read live until rolled again), in the caller's transaction."""
+        if days:
+            cls.objects.using(using).bulk_create(
+                [cls(day=day) for day in days], ignore_conflicts=True
+            )
 
 
 class RollupCount(models.Model):

@@ -15,8 +15,8 @@ they were rolled), which :mod:`django_textclass.stats` reads live as before.
 **Keeping it right.** A day is rolled only once it ended :data:`SETTLE` ago. Any later
 write to its requests through the ORM (``QuerySet.update``/``delete``/``bulk_create``,
 ``Model.save``/``delete``) inserts a :class:`~django_textclass.models.RollupDirtyDay`
-marker *in the same transaction* (:func:`mark_changed`), and a marked day is read live
-until the next :func:`roll` sums it again. :func:`roll_day` deletes the marker *before*
+marker *in the same transaction* (``RollupDirtyDay.mark``), and a marked day is read
+live until the next :func:`roll` sums it again. :func:`roll_day` deletes the marker *before*
 it reads the day, so a change it did not see leaves its marker behind. Writes that
 bypass the ORM (raw SQL, cascades from deleting a user or a content type) are found by
 :func:`verify`, which compares every rolled day's counts with the table.
@@ -41,6 +41,7 @@ from django_textclass.rollup.bins import (
     score_bin,
     score_edges,
 )
+from django_textclass.rollup.days import UTC, changed_days, day_start, days_of, enabled
 from django_textclass.rollup.reads import (
     SLICE_FIELDS,
     OddOffset,
@@ -52,12 +53,7 @@ from django_textclass.rollup.reads import (
 )
 from django_textclass.rollup.writes import (
     SETTLE,
-    UTC,
     VERIFY_CHUNK_DAYS,
-    changed_days,
-    day_start,
-    days_of,
-    enabled,
     mark_changed,
     rebuild,
     roll,

@@ -1,18 +1,15 @@
 """Writing the roll-up: marking changed days, rolling days up, verifying them."""
 
 from collections import Counter
-from datetime import datetime, time, timedelta
-from datetime import timezone as dt_timezone
+from datetime import timedelta
 
-from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import Trunc, TruncDate
 from django.utils import timezone
 
 from django_textclass.rollup.bins import elapsed_ms, log_bin, score_bin
-
-UTC = dt_timezone.utc  # datetime.UTC needs Python 3.11
+from django_textclass.rollup.days import UTC, day_start, enabled
 
 #: How long after its end (UTC) a day may be rolled up. Writers mark a day changed
 #: only once it is over, so a write that began before midnight must have committed by
@@ -22,60 +19,11 @@ SETTLE = timedelta(hours=1)
 VERIFY_CHUNK_DAYS = 31
 
 
-def enabled():
-    """Whether the roll-up is in use: it needs ``USE_TZ = True`` (check ``textclass.W004``).
-
-    With ``USE_TZ = False`` datetimes are naive and a UTC day has no meaning here; nothing
-    is marked or rolled, and every statistic is read from the rows.
-    """
-    return settings.USE_TZ
-
-
 def app_models():
-    """The app's models module, imported when first needed (models import this package)."""
+    """The app's models module, imported when first needed."""
     from django_textclass import models
 
     return models
-
-
-# --- marking changed days -------------------------------------------------------------------
-
-
-def day_start(day):
-    """Midnight UTC that starts ``day``."""
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-def _today(now=None):
-    return (now or timezone.now()).astimezone(UTC).date()
-
-
-def changed_days(queryset, now=None):
-    """UTC days before today of the rows in ``queryset``: what a write to them must mark."""
-    if not enabled():
-        return set()
-    return set(
-        queryset.order_by().filter(created_at__lt=day_start(_today(now)))
-        .annotate(_day=TruncDate("created_at", tzinfo=UTC))
-        .values_list("_day", flat=True).distinct()
-    )
-
-
-def days_of(moments, now=None):
-    """UTC days before today among ``moments`` (what is not a datetime is skipped)."""
-    if not enabled():
-        return set()
-    today = _today(now)
-    days = {moment.astimezone(UTC).date() for moment in moments if isinstance(moment, datetime)}
-    return {day for day in days if day < today}
-
-
-def mark_changed(days, *, using):
-    """Mark ``days`` changed (read live until rolled again), in the caller's transaction."""
-    if days:
-        app_models().RollupDirtyDay.objects.using(using).bulk_create(
-            [app_models().RollupDirtyDay(day=day) for day in days], ignore_conflicts=True
-        )
 
 
 # --- rolling days up ------------------------------------------------------------------------
@@ -280,3 +228,8 @@ def _differing_days(using, first, stop):
         ).annotate(day=TruncDate("created_at", tzinfo=UTC)).values(*keys).annotate(n=Count("*"))
     })
     return {key[0] for key in stored.keys() | live.keys() if stored[key] != live[key]}
+
+
+def mark_changed(days, *, using):
+    """Mark ``days`` changed; see :meth:`~django_textclass.models.RollupDirtyDay.mark`."""
+    app_models().RollupDirtyDay.mark(days, using=using)

@@ -15,13 +15,14 @@ another) can never overwrite or duplicate results.
 """
 from django_textclass.services.recovery import sweep
 from django_textclass.services.submission import (
+    Item,
     cancel,
     cancel_many,
     reclassify,
     retry,
     retry_many,
     submit,
-    validate_text,
+    submit_many,
 )
 from django_textclass.services.worker import (
     claim,
@@ -31,8 +32,10 @@ from django_textclass.services.worker import (
     reschedule,
     retry_delay,
 )
+from django_textclass.types import validate_text  # re-exported: its old home
 
 __all__ = [
-    "cancel", "cancel_many", "claim", "complete", "fail", "process", "reclassify",
-    "reschedule", "retry", "retry_delay", "retry_many", "submit", "sweep", "validate_text",
+    "Item", "cancel", "cancel_many", "claim", "complete", "fail", "process", "reclassify",
+    "reschedule", "retry", "retry_delay", "retry_many", "submit", "submit_many", "sweep",
+    "validate_text",
 ]

@@ -1,6 +1,7 @@
 """Submitting texts, and the state changes people ask for: cancel, retry, reclassify."""
 
 import logging
+from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -18,26 +19,13 @@ from django_textclass.models import (
     Status,
     text_hash,
 )
-from django_textclass.types import Parameters, validate_model_id
+from django_textclass.services import chunks
+from django_textclass.types import Parameters, validate_model_id, validate_text
 
 logger = logging.getLogger("django_textclass")
 
 
 # --- submission ------------------------------------------------------------------------
-
-
-def validate_text(text, field="text"):
-    """Return ``text`` if it may be classified, else raise :class:`InvalidInputError`."""
-    if not isinstance(text, str):
-        raise InvalidInputError(field, "must be a string")
-    if not text.strip():
-        raise InvalidInputError(field, "must not be empty or only whitespace")
-    if "\x00" in text:
-        raise InvalidInputError(field, "must not contain NUL characters")
-    limit = app_settings.MAX_TEXT_LENGTH
-    if len(text) > limit:
-        raise InvalidInputError(field, f"is {len(text)} characters long; the maximum is {limit}")
-    return text
 
 
 def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None, source=None,
@@ -76,40 +64,75 @@ def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None,
     items = [texts] if single else list(texts)
     if not items:
         raise InvalidInputError("texts", "must not be empty")
+    rows = submit_many(
+        [Item(text, source, source_field) for text in items], model,
+        function_to_apply=function_to_apply, top_k=top_k, owner=owner, use_cache=use_cache,
+        backend=backend, long_text=long_text,
+    )
+    return rows[0] if single else rows
+
+
+@dataclass(frozen=True)
+class Item:
+    """One text for :func:`submit_many`, with the object it came from (if any)."""
+
+    text: str
+    source: object = None
+    source_field: str = ""
+
+
+def submit_many(items, model=None, *, function_to_apply=None, top_k=None, owner=None,
+                use_cache=True, backend=None, long_text=None):
+    """Store many texts, each with its own source, in one transaction; the one submit path.
+
+    :func:`submit` and the registered-content backfill both come here. The arguments
+    are those of :func:`submit`, with ``items`` (:class:`Item`) in place of the texts
+    and their source.
+
+    Returns:
+        The stored requests, in the order of ``items`` (split texts: their parent).
+
+    Raises:
+        InvalidInputError, TextClassConfigurationError: as :func:`submit`; nothing is stored.
+    """
     plans = None
     if long_text is None:
-        for text in items:
-            validate_text(text)
+        for item in items:
+            validate_text(item.text)
     else:
-        plans = [policies.from_spec(long_text).prepare(text) for text in items]
+        policy = policies.from_spec(long_text)
+        plans = [policy.prepare(item.text) for item in items]
     model_id = validate_model_id(app_settings.DEFAULT_MODEL if model is None else model)
     parameters = Parameters(function_to_apply, top_k)
     alias = backend or app_settings.DEFAULT_BACKEND
     backend_config(alias)
-    source_fields = {}
-    if source is not None:
-        source_fields = {
-            "content_type": ContentType.objects.get_for_model(source),
-            "object_id": str(source.pk),
-            "source_field": source_field,
-        }
     now = timezone.now()
     rows = [
         ClassificationRequest(
-            owner=owner, model_id=model_id, text=text, text_hash=text_hash(text),
+            owner=owner, model_id=model_id, text=item.text, text_hash=text_hash(item.text),
             function_to_apply=parameters.function_to_apply or "", top_k=parameters.top_k,
             use_cache=use_cache, backend=alias, created_at=now, next_attempt_at=now,
-            **source_fields,
+            **_source_fields(item),
         )
-        for text in items
+        for item in items
     ]
     with transaction.atomic():
         if plans is None:
             rows = wake = ClassificationRequest.objects.bulk_create(rows)
         else:  # truncated texts, and split texts stored as a parent with chunks
-            rows, wake = policies.store(rows, plans)
+            rows, wake = chunks.store(rows, plans)
         dispatch.on_commit([row.pk for row in wake])
-    return rows[0] if single else rows
+    return rows
+
+
+def _source_fields(item):
+    if item.source is None:
+        return {}
+    return {
+        "content_type": ContentType.objects.get_for_model(item.source),
+        "object_id": str(item.source.pk),
+        "source_field": item.source_field,
+    }
 
 
 def cancel(request):
@@ -189,14 +212,10 @@ def retry_many(queryset):
                 status=Status.PENDING, attempts=0, error_code="", error_message="",
                 started_at=None, finished_at=None, next_attempt_at=now,
             )
-        # Back to waiting for its chunks: running, with no claim token and no lease.
+        # Back to waiting for its chunks.
         ClassificationRequest.objects.filter(
             pk__in=parents, status__in=RETRYABLE_STATUSES
-        ).update(
-            status=Status.RUNNING, attempts=0, error_code="", error_message="",
-            started_at=now, finished_at=None, next_attempt_at=None, claim_token=None,
-            lease_expires_at=None,
-        )
+        ).update(attempts=0, error_code="", error_message="", **chunks.waiting(now))
         dispatch.on_commit(ids)
     return len(rows)
 
@@ -265,7 +284,6 @@ def _copy(values, fields, now, *, waiting):
     """A fresh, cache-bypassing copy of a request; a split text starts waiting for chunks."""
     if waiting:
         return ClassificationRequest(**_copy_values(values, fields), use_cache=False,
-                                     created_at=now, status=Status.RUNNING, started_at=now,
-                                     next_attempt_at=None)
+                                     created_at=now, **chunks.waiting(now))
     return ClassificationRequest(**_copy_values(values, fields), use_cache=False, created_at=now,
                                  next_attempt_at=now)

@@ -4,7 +4,7 @@
 only, no Django). It answers ``POST /models/{model_id}`` the way the
 hf-inference router does (``shape="nested"``) or the way TEI and dedicated
 endpoints do (``shape="flat"``), with scores from the deterministic rule in
-:mod:`django_textclass.testing.rules` (not a model). Failures are scripted:
+:mod:`django_textclass.testing.scoring` (not a model). Failures are scripted:
 ``emu.script(Reply.loading(), Reply.normal())`` makes the next classification
 request answer 503 "loading" and the one after answer normally.
 
@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from django_textclass.testing import rules
+from django_textclass.testing import scoring
 from django_textclass.testing.replies import (
     _TEXT,
     ReceivedRequest,
@@ -269,9 +269,9 @@ class InferenceAPIEmulator:
                 })
         except _ValidationError as exc:
             return json_answer(exc.status, exc.payload)
-        labels = self.labels.get(model_id, list(rules.DEFAULT_LABELS))
+        labels = self.labels.get(model_id, list(scoring.DEFAULT_LABELS))
         texts = [inputs] if isinstance(inputs, str) else inputs
-        rankings = [rules.rank(labels, text, **parameters) for text in texts]
+        rankings = [scoring.rank(labels, text, **parameters) for text in texts]
         if isinstance(inputs, str) and self.shape == "flat":
             return json_answer(200, rankings[0])
         return json_answer(200, rankings)
@@ -323,9 +323,9 @@ def _validate(body: Any) -> tuple[str | list[str], dict[str, Any]]:
     for key in sorted(set(parameters) - {"function_to_apply", "top_k"}):
         errors.append(f"unknown parameter: received `{key}` in `parameters`")
     function = parameters.get("function_to_apply")
-    if "function_to_apply" in parameters and function not in rules.FUNCTIONS:
+    if "function_to_apply" in parameters and function not in scoring.FUNCTIONS:
         errors.append(
-            f"`function_to_apply` must be one of {', '.join(rules.FUNCTIONS)}: "
+            f"`function_to_apply` must be one of {', '.join(scoring.FUNCTIONS)}: "
             f"received `{function!r}` in `parameters`"
         )
     top_k = parameters.get("top_k")

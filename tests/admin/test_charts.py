@@ -2,7 +2,7 @@
 
 from datetime import date, datetime, timezone
 
-from django_textclass import charts
+from django_textclass.admin import charts
 
 
 def test_hbars__escapes_labels_and_has_an_accessible_name():

@@ -2,7 +2,7 @@
 
 ``live_server`` serves the test database on a real port; the ``worker`` fixture runs a
 real Celery worker process that classifies through the loopback Inference API
-emulator, whose answers follow :func:`django_textclass.testing.rules.rank`. The
+emulator, whose answers follow :func:`django_textclass.testing.scoring.rank`. The
 clients are the real ones: ``requests`` posting the seed's payload, and
 ``huggingface_hub.InferenceClient`` with this site's URL as its model.
 """
@@ -21,7 +21,7 @@ from rest_framework.authtoken.models import Token
 from django_textclass import services
 from django_textclass.models import ClassificationRequest, Status
 from django_textclass.testing.emulator import Reply
-from django_textclass.testing.rules import rank
+from django_textclass.testing.scoring import rank
 from tests.api.conftest import MODEL, stored
 from tests.conftest import wait_for
 

@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from django_textclass import outcomes, services
+from django_textclass import services
 from django_textclass.exceptions import PermanentBackendError, TransientBackendError
 from django_textclass.models import ClassificationRequest, RuleFiring, Status
+from django_textclass.services import outcomes
 from django_textclass.signals import classification_succeeded
 from tests.content.conftest import OTHER, SENTIMENT, requests_of
 from tests.fakes import rank, textclass_settings

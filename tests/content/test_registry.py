@@ -1,14 +1,17 @@
 """Registration in code and in settings, and the system checks E020-E029 / W020."""
 
 import pytest
+from django.conf import settings as django_settings
 from django.core import checks
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 
 import django_textclass
-from django_textclass.checks import check_registry
-from django_textclass.registry import RegistrationError, site
+from django_textclass import registry
+from django_textclass.conf import app_settings
+from django_textclass.registry import RegistrationError, check_registry, site
 from django_textclass.rules import Rule
+from django_textclass.signals import classification_succeeded
 from tests.content.conftest import SENTIMENT, requests_of
 from tests.fakes import textclass_settings
 from tests.testapp.models import Comment, Note
@@ -77,6 +80,46 @@ def test_settings_registration__loaded_connected_and_dropped_with_the_setting(se
     assert site.get(Note) is None
     assert not post_save.has_listeners(Note)
     assert requests_of(Note.objects.create(text="not any more")) == []
+
+
+def rules_receiver_connected():
+    return any(entry[0][0] == registry.RULES_UID for entry in classification_succeeded.receivers)
+
+
+def test_rules_receiver__connected_only_while_a_registration_has_rules(sent):
+    saved = {model: site._code.pop(model) for model in list(site._code)}
+    try:
+        site.load_settings()
+        assert not rules_receiver_connected()
+        django_textclass.register(Note, ["text"], [SENTIMENT])
+        assert not rules_receiver_connected()  # a registration without rules
+        django_textclass.unregister(Note)
+        django_textclass.register(
+            Note, ["text"], [SENTIMENT], rules=[Rule("NEGATIVE", 0.9, "tests.testapp.actions.hide")]
+        )
+        assert rules_receiver_connected()
+        django_textclass.unregister(Note)
+        assert not rules_receiver_connected()
+    finally:
+        site._code.update(saved)
+        site.load_settings()
+    assert rules_receiver_connected()  # the test app's Comment rules again
+
+
+def test_reload__reads_the_new_registry_even_before_conf_drops_its_cache(sent, monkeypatch):
+    assert app_settings.REGISTRY == {}  # cached now
+    changed = {**django_settings.TEXTCLASS, "REGISTRY": {"testapp.Note": NOTE_SPEC}}
+    # Changed without setting_changed, then the registry's receiver alone: as if it ran
+    # before conf's own.
+    monkeypatch.setattr(django_settings, "TEXTCLASS", changed)
+    try:
+        registry._reload(setting="TEXTCLASS")
+        assert app_settings.REGISTRY == {}  # conf's cache is still the old value
+        assert site.get(Note) is not None
+    finally:
+        monkeypatch.undo()
+        site.load_settings()
+    assert site.get(Note) is None
 
 
 @pytest.mark.parametrize(("registry", "expected"), [

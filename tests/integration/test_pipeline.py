@@ -5,7 +5,7 @@ import pytest
 import django_textclass
 from django_textclass.models import ClassificationRequest, Status
 from django_textclass.testing.emulator import Reply
-from django_textclass.testing.rules import rank as emulator_rank
+from django_textclass.testing.scoring import rank as emulator_rank
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

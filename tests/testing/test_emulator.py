@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from django_textclass.testing import InferenceAPIEmulator, ReceivedRequest, Reply
-from django_textclass.testing.rules import rank
+from django_textclass.testing.scoring import rank
 
 MODEL = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
 REPO_ROOT = Path(__file__).resolve().parents[2]

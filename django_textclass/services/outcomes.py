@@ -1,4 +1,4 @@
-"""What happens once a request's result is final: signals, threshold rules, split parents.
+"""What happens once a request's result is final: split parents settled, signals sent.
 
 ``services`` calls :func:`finished` inside the transaction of the guarded
 transition that made requests final (``running -> succeeded`` in ``complete()``,
@@ -7,10 +7,11 @@ transition gets here, so everything below happens once per result, even when the
 same task runs twice:
 
 1. split parents whose last chunk just became final are settled, in the same
-   transaction (see :mod:`django_textclass.policies`);
+   transaction (see :mod:`django_textclass.services.chunks`);
 2. after commit, for each top-level request, the signal is sent
-   (:mod:`django_textclass.signals`) and, for a success from registered content,
-   the threshold rules run (:mod:`django_textclass.rules`).
+   (:mod:`django_textclass.signals`). Features built on the core listen to it: the
+   content registry runs its threshold rules from a ``classification_succeeded``
+   receiver, so nothing here knows about registered content.
 
 Nothing here raises into the pipeline: a failure is logged.
 """
@@ -21,7 +22,8 @@ from functools import partial
 
 from django.db import transaction
 
-from django_textclass import policies, rules, signals
+from django_textclass import signals
+from django_textclass.services import chunks
 
 logger = logging.getLogger("django_textclass.outcomes")
 
@@ -41,18 +43,18 @@ def finished(requests, outcome):
     notify[outcome].extend(top)
     parent_ids = {row.parent_id for row in requests if row.parent_id is not None}
     if parent_ids:
-        _add_settled(notify, policies.settle_parents(parent_ids))
+        _add_settled(notify, chunks.settle_parents(parent_ids))
     _schedule(notify)
 
 
 def settle_stuck_parents(limit=10_000):
     """Settle split parents left waiting, and notify their results after commit.
 
-    See :func:`django_textclass.policies.settle_stuck_parents`. Returns how many
+    See :func:`django_textclass.services.chunks.settle_stuck_parents`. Returns how many
     were settled.
     """
     with transaction.atomic():
-        settled = policies.settle_stuck_parents(limit)
+        settled = chunks.settle_stuck_parents(limit)
         notify = {SUCCEEDED: [], FAILED: []}
         _add_settled(notify, settled)
         _schedule(notify)
@@ -87,13 +89,12 @@ def _notify_safely(notify):
 
 
 def notify_now(notify):
-    """Send the signals and run the rules for ``{"succeeded": ids, "failed": ids}``.
+    """Send the signals for ``{"succeeded": ids, "failed": ids}``.
 
     Requests, their scores and their sources are loaded in a few queries, and
-    only when a receiver or a rule is waiting for them.
+    only when a receiver is waiting for them.
     """
     from django_textclass.models import ClassificationRequest
-    from django_textclass.registry import site
 
     sender = ClassificationRequest
     for outcome, signal in ((SUCCEEDED, signals.classification_succeeded),
@@ -101,8 +102,7 @@ def notify_now(notify):
         ids = notify.get(outcome) or []
         if not ids:
             continue
-        with_rules = outcome == SUCCEEDED and any(reg.rules for reg in site)
-        if not signal.has_listeners(sender) and not with_rules:
+        if not signal.has_listeners(sender):
             continue
         requests = list(
             ClassificationRequest.objects.filter(pk__in=ids).select_related("content_type")
@@ -122,18 +122,6 @@ def notify_now(notify):
                 if isinstance(result, Exception):
                     logger.error("A %s receiver %r raised %s: %s", outcome, receiver,
                                  type(result).__name__, result)
-            if with_rules:
-                _run_rules(site, request, source)
-
-
-def _run_rules(site, request, source):
-    registration = site.for_content_type(request.content_type)
-    if registration is None or not registration.rules:
-        return
-    if source is None:
-        logger.info("Rules skipped for request %s: its source is gone", request.uuid)
-        return
-    rules.run_rules(registration, request, source)
 
 
 def load_sources(requests):

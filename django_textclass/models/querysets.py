@@ -5,44 +5,44 @@ from datetime import timedelta
 from django.db import models, transaction
 from django.db.models import Q
 
+from django_textclass.models.rollup import RollupDirtyDay
+from django_textclass.models.status import Status
+from django_textclass.rollup.days import changed_days, days_of
+
 
 class ClassificationRequestQuerySet(models.QuerySet):
     """Queries the pipeline and the sweep run; every one is a single indexed query.
 
     Its writes (``update``, ``delete``, ``bulk_create``) also mark the past days of the
-    daily roll-up that they change (:func:`django_textclass.rollup.mark_changed`), in the
+    daily roll-up that they change (:meth:`~django_textclass.models.RollupDirtyDay.mark`), in the
     write's own transaction; when they touch only today's rows, the common case, that
     costs one ``SELECT``.
     """
 
     def update(self, **kwargs):
         """``QuerySet.update``, marking the rolled-up days of the rows it changes."""
-        from django_textclass import rollup
-
         self._for_write = True
-        days = rollup.changed_days(self) | rollup.days_of([kwargs.get("created_at")])
+        days = changed_days(self) | days_of([kwargs.get("created_at")])
         if not days:
             return super().update(**kwargs)
         with transaction.atomic(using=self.db, savepoint=False):
             rows = super().update(**kwargs)
-            rollup.mark_changed(days, using=self.db)
+            RollupDirtyDay.mark(days, using=self.db)
         return rows
 
     update.alters_data = True
 
     def delete(self):
         """``QuerySet.delete``, marking the rolled-up days of the rows it deletes."""
-        from django_textclass import rollup
-
         if self.query.is_sliced:
             return super().delete()  # which refuses, as Django does
         self._for_write = True
-        days = rollup.changed_days(self)
+        days = changed_days(self)
         if not days:
             return super().delete()
         with transaction.atomic(using=self.db, savepoint=False):
             result = super().delete()
-            rollup.mark_changed(days, using=self.db)
+            RollupDirtyDay.mark(days, using=self.db)
         return result
 
     delete.alters_data = True
@@ -50,22 +50,20 @@ class ClassificationRequestQuerySet(models.QuerySet):
 
     def bulk_create(self, objs, *args, **kwargs):
         """``QuerySet.bulk_create``, marking rolled-up days when rows are dated in the past."""
-        from django_textclass import rollup
-
         objs = list(objs)
-        days = rollup.days_of(obj.created_at for obj in objs)
+        days = days_of(obj.created_at for obj in objs)
         if not days:
             return super().bulk_create(objs, *args, **kwargs)
         self._for_write = True
         with transaction.atomic(using=self.db, savepoint=False):
             created = super().bulk_create(objs, *args, **kwargs)
-            rollup.mark_changed(days, using=self.db)
+            RollupDirtyDay.mark(days, using=self.db)
         return created
 
     def due(self, now):
         """Pending requests whose backoff has passed."""
         return self.filter(
-            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status="pending"
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status=Status.PENDING
         )
 
     def overdue(self, now, grace_seconds):
@@ -74,7 +72,7 @@ class ClassificationRequestQuerySet(models.QuerySet):
 
     def lease_expired(self, now):
         """Running requests whose worker has not finished within its lease."""
-        return self.filter(status="running", lease_expires_at__lt=now)
+        return self.filter(status=Status.RUNNING, lease_expires_at__lt=now)
 
     def cached_results(self, *, backend, model_id, parameters, hashes, since):
         """Stored answers for these text hashes, backend, model and parameters, newest first.
@@ -90,7 +88,7 @@ class ClassificationRequestQuerySet(models.QuerySet):
             since: oldest ``finished_at`` accepted, or None for no age limit.
         """
         queryset = self.filter(
-            status="succeeded",
+            status=Status.SUCCEEDED,
             reused_from__isnull=True,
             backend=backend,
             model_id=model_id,
