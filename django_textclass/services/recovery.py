@@ -5,13 +5,12 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from django_textclass import dispatch
 from django_textclass.conf import app_settings
 from django_textclass.models import (
     ClassificationRequest,
     Status,
 )
-from django_textclass.services import outcomes
+from django_textclass.services import dispatch, outcomes
 
 logger = logging.getLogger("django_textclass")
 

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from django_textclass import dispatch, policies
+from django_textclass import policies
 from django_textclass.backends import backend_config
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import (
@@ -19,7 +19,7 @@ from django_textclass.models import (
     Status,
     text_hash,
 )
-from django_textclass.services import chunks
+from django_textclass.services import chunks, dispatch
 from django_textclass.types import Parameters, validate_model_id, validate_text
 
 logger = logging.getLogger("django_textclass")

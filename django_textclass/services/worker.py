@@ -11,7 +11,6 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from django_textclass import dispatch
 from django_textclass.backends import get_backend
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import (
@@ -25,7 +24,7 @@ from django_textclass.models import (
     ClassificationScore,
     Status,
 )
-from django_textclass.services import outcomes
+from django_textclass.services import dispatch, outcomes
 from django_textclass.types import LabelScore, Ranking
 
 logger = logging.getLogger("django_textclass")
