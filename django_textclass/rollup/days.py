@@ -1,4 +1,4 @@
-"""Day maths of the roll-up: which UTC days a write touches. Pure: imports no models.
+"""Day maths of the roll-up: which UTC days a write touches. Imports none of our models.
 
 The models' write overrides (``ClassificationRequestQuerySet``) call these to know which
 rolled days to mark changed, so this module sits below the models.

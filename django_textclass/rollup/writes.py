@@ -208,7 +208,7 @@ def verify(*, using=None):
         days = rolled[i : i + VERIFY_CHUNK_DAYS]
         differ |= _differing_days(using, days[0], days[-1] + timedelta(days=1)) & set(days)
     with transaction.atomic(using=using):
-        mark_changed(differ, using=using)
+        app_models().RollupDirtyDay.mark(differ, using=using)
     return sorted(differ)
 
 
@@ -228,8 +228,3 @@ def _differing_days(using, first, stop):
         ).annotate(day=TruncDate("created_at", tzinfo=UTC)).values(*keys).annotate(n=Count("*"))
     })
     return {key[0] for key in stored.keys() | live.keys() if stored[key] != live[key]}
-
-
-def mark_changed(days, *, using):
-    """Mark ``days`` changed; see :meth:`~django_textclass.models.RollupDirtyDay.mark`."""
-    app_models().RollupDirtyDay.mark(days, using=using)
