@@ -10,7 +10,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
+from django.db.models import F
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from django_textclass import rollup
 from django_textclass.models import (
@@ -250,6 +253,69 @@ def test_marking__moving_a_row_into_a_past_day_marks_that_day():
     )
 
     assert dirty_days() == {FIRST_DAY}
+
+
+def rollup_questions(queries):
+    """The roll-up's own ``SELECT DISTINCT`` of changed days among captured queries."""
+    return [query["sql"] for query in queries if "DISTINCT" in query["sql"]]
+
+
+def test_marking__a_write_of_no_rolled_field_marks_and_asks_nothing():
+    row = past_row(status="running")
+    RollupDirtyDay.objects.all().delete()
+
+    with CaptureQueriesContext(connection) as queries:
+        ClassificationRequest.objects.filter(pk=row.pk).update(
+            lease_expires_at=timezone.now(), attempts=F("attempts") + 1, claim_token=None
+        )
+
+    assert rollup_questions(queries) == []
+    assert dirty_days() == set()
+
+
+def test_marking__bulk_update_takes_the_days_from_the_objects():
+    rows = [past_row(), past_row(day=FIRST_DAY + timedelta(days=2))]
+    RollupDirtyDay.objects.all().delete()
+    for row in rows:
+        row.status = "cancelled"
+
+    with CaptureQueriesContext(connection) as queries:
+        ClassificationRequest.objects.bulk_update(rows, ["status"])
+
+    assert rollup_questions(queries) == []
+    assert dirty_days() == {FIRST_DAY, FIRST_DAY + timedelta(days=2)}
+
+
+def test_marking__bulk_update_of_deferred_created_at_asks_the_database():
+    past_row()
+    RollupDirtyDay.objects.all().delete()
+    rows = list(ClassificationRequest.objects.defer("created_at"))
+    for row in rows:
+        row.status = "cancelled"
+
+    with CaptureQueriesContext(connection) as queries:
+        ClassificationRequest.objects.bulk_update(rows, ["status"])
+
+    assert len(rollup_questions(queries)) == 1
+    assert dirty_days() == {FIRST_DAY}
+
+
+def test_marking__created_at_among_marks_the_days_it_was_told():
+    row = past_row()
+    RollupDirtyDay.objects.all().delete()
+    today = timezone.now()
+
+    with CaptureQueriesContext(connection) as queries:
+        ClassificationRequest.objects.filter(pk=row.pk).created_at_among([today]).update(
+            status="cancelled"
+        )
+        # The promise survives further filtering (a clone keeps it).
+        ClassificationRequest.objects.created_at_among([row.created_at]).filter(pk=row.pk).update(
+            status="failed"
+        )
+
+    assert rollup_questions(queries) == []
+    assert dirty_days() == {FIRST_DAY}  # only the second write was told of a past day
 
 
 def test_marking__a_change_after_rolling_is_read_live_until_rolled_again():

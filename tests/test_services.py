@@ -12,7 +12,8 @@ import pytest
 from celery import current_app
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -408,6 +409,23 @@ def test_process__stores_the_ranking_and_timings(monkeypatch):
     assert row.next_attempt_at is None
     assert row.reused_from is None
     assert row.error_code == ""
+
+
+@pytest.mark.parametrize(("step", "status"), [
+    (None, Status.SUCCEEDED),
+    (TransientBackendError("busy", status_code=503), Status.PENDING),
+    (PermanentBackendError("no such model", status_code=404), Status.FAILED),
+], ids=["succeeded", "rescheduled", "failed"])
+def test_process__writes_to_todays_rows_ask_the_rollup_nothing(backend, step, status):
+    backend.script = [step]
+    requests = services.submit_many([services.Item(f"text {i}") for i in range(5)])
+
+    with CaptureQueriesContext(connection) as queries:
+        services.process(pks(requests))
+
+    assert {fresh(request).status for request in requests} == {status}
+    # The roll-up's question is a SELECT DISTINCT of days; the worker's writes skip it.
+    assert [query["sql"] for query in queries if "DISTINCT" in query["sql"]] == []
 
 
 def test_process__stores_scores_in_rank_order(backend):

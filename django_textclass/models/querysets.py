@@ -7,22 +7,51 @@ from django.db.models import Q
 
 from django_textclass.models.rollup import RollupDirtyDay
 from django_textclass.models.status import Status
-from django_textclass.rollup.days import changed_days, days_of
+from django_textclass.rollup.days import ROLLED_FIELDS, changed_days, days_of
 
 
 class ClassificationRequestQuerySet(models.QuerySet):
     """Queries the pipeline and the sweep run; every one is a single indexed query.
 
-    Its writes (``update``, ``delete``, ``bulk_create``) also mark the past days of the
-    daily roll-up that they change (:meth:`~django_textclass.models.RollupDirtyDay.mark`), in the
-    write's own transaction; when they touch only today's rows, the common case, that
-    costs one ``SELECT``.
+    Its writes (``update``, ``bulk_update``, ``delete``, ``bulk_create``) also mark the past
+    days of the daily roll-up that they change
+    (:meth:`~django_textclass.models.RollupDirtyDay.mark`), in the write's own transaction.
+    Finding those days costs one ``SELECT`` unless the write sets no rolled field, or the
+    caller said when its rows were created (:meth:`created_at_among`); the worker does both,
+    so its writes to today's rows cost nothing more.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._created_at = None
+
+    def _clone(self):
+        clone = super()._clone()
+        clone._created_at = self._created_at
+        return clone
+
+    def created_at_among(self, moments):
+        """This queryset, with the caller's word that each row it matches was created at one
+        of ``moments``: its writes take the days to mark from them instead of the database.
+
+        Only for a caller that holds the rows it writes (the worker holds the rows it
+        claimed); a wrong promise leaves a rolled day stale until ``verify()`` finds it.
+        """
+        clone = self._chain()
+        clone._created_at = frozenset(moments)
+        return clone
+
+    def _changed_days(self):
+        if self._created_at is not None:
+            return days_of(self._created_at)
+        return changed_days(self)
 
     def update(self, **kwargs):
         """``QuerySet.update``, marking the rolled-up days of the rows it changes."""
         self._for_write = True
-        days = changed_days(self) | days_of([kwargs.get("created_at")])
+        if ROLLED_FIELDS.isdisjoint(kwargs):
+            return super().update(**kwargs)
+        days = self._changed_days() | days_of([kwargs.get("created_at")])
         if not days:
             return super().update(**kwargs)
         with transaction.atomic(using=self.db, savepoint=False):
@@ -37,7 +66,7 @@ class ClassificationRequestQuerySet(models.QuerySet):
         if self.query.is_sliced:
             return super().delete()  # which refuses, as Django does
         self._for_write = True
-        days = changed_days(self)
+        days = self._changed_days()
         if not days:
             return super().delete()
         with transaction.atomic(using=self.db, savepoint=False):
@@ -47,6 +76,18 @@ class ClassificationRequestQuerySet(models.QuerySet):
 
     delete.alters_data = True
     delete.queryset_only = True
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        """``QuerySet.bulk_update``; the objects' own ``created_at`` tell which days to mark."""
+        objs = list(objs)
+        queryset = self
+        if all("created_at" in obj.__dict__ for obj in objs):  # none of them deferred
+            queryset = self.created_at_among(obj.created_at for obj in objs)
+        return super(ClassificationRequestQuerySet, queryset).bulk_update(
+            objs, fields, batch_size=batch_size
+        )
+
+    bulk_update.alters_data = True
 
     def bulk_create(self, objs, *args, **kwargs):
         """``QuerySet.bulk_create``, marking rolled-up days when rows are dated in the past."""

@@ -13,6 +13,12 @@ from django.utils import timezone
 
 UTC = dt_timezone.utc  # datetime.UTC needs Python 3.11
 
+#: The request fields a day's roll-up is summed from: a write that sets none of them
+#: (a lease renewal, say) changes no rolled day.
+ROLLED_FIELDS = frozenset(
+    {"created_at", "finished_at", "model_id", "status", "top_label", "top_score", "backend_ms"}
+)
+
 
 def enabled():
     """Whether the roll-up is in use: it needs ``USE_TZ = True`` (check ``textclass.W004``).

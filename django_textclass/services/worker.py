@@ -53,11 +53,12 @@ def claim(ids, *, now=None):
     with transaction.atomic():
         candidates = ClassificationRequest.objects.filter(pk__in=ids).due(now)
         if connection.features.has_select_for_update_skip_locked:
-            locked = list(
-                candidates.select_for_update(skip_locked=True).values_list("pk", flat=True)
-            )
-            candidates = ClassificationRequest.objects.filter(pk__in=locked, status=Status.PENDING)
-        candidates.update(
+            candidates = candidates.select_for_update(skip_locked=True)
+        # Read when each was created, so the claim's UPDATE need not ask the roll-up's question.
+        created = dict(candidates.values_list("pk", "created_at"))
+        ClassificationRequest.objects.filter(pk__in=created).due(now).created_at_among(
+            created.values()
+        ).update(
             status=Status.RUNNING, claim_token=token, attempts=F("attempts") + 1,
             started_at=now, finished_at=None,
             lease_expires_at=now + timedelta(seconds=app_settings.LEASE_SECONDS),
@@ -262,7 +263,7 @@ def fail(token, rows, *, code, message):
         )
         updated = ClassificationRequest.objects.filter(
             pk__in=owned, claim_token=token, status=Status.RUNNING
-        ).update(
+        ).created_at_among(row.created_at for row in rows).update(
             status=Status.FAILED, error_code=code[:64], error_message=message,
             finished_at=timezone.now(), lease_expires_at=None, next_attempt_at=None,
             claim_token=None,
@@ -309,7 +310,7 @@ def reschedule(token, rows, exc):
         code = "model_loading"
     updated = ClassificationRequest.objects.filter(
         pk__in=[row.pk for row in again], claim_token=token, status=Status.RUNNING
-    ).update(
+    ).created_at_among(row.created_at for row in again).update(
         status=Status.PENDING, error_code=code[:64], error_message=str(exc),
         next_attempt_at=timezone.now() + timedelta(seconds=delay),
         lease_expires_at=None, claim_token=None,
