@@ -23,16 +23,16 @@ def classify(texts, model=None, **kwargs):
 def register(model, fields, models=None, **options):
     """Classify ``fields`` of ``model`` in the background whenever their text changes.
 
-    A thin alias of :meth:`django_textclass.registry.Registry.register` on the
+    A thin alias of :meth:`django_textclass.content.registry.Registry.register` on the
     default registry; see there (and docs/content.md) for the options.
     """
-    from django_textclass.registry import site
+    from django_textclass.content.registry import site
 
     return site.register(model, fields, models, **options)
 
 
 def unregister(model):
     """Stop classifying ``model`` (registered with :func:`register`)."""
-    from django_textclass.registry import site
+    from django_textclass.content.registry import site
 
     return site.unregister(model)

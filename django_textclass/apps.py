@@ -20,6 +20,6 @@ class TextClassConfig(AppConfig):
         """
         from django_textclass import checks  # noqa: F401  (registers the core checks)
         from django_textclass.api import checks as api_checks  # noqa: F401  (the API's)
-        from django_textclass.registry import site
+        from django_textclass.content.registry import site
 
         site.load_settings()

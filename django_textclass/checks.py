@@ -12,8 +12,8 @@
 * ``textclass.E010``-``E019`` and ``W010``-``W019``: the REST API settings, checked by
   :mod:`django_textclass.api.checks` (registered by the import below).
 * ``textclass.E020``-``E029`` and ``W020``: registered content (``TEXTCLASS["REGISTRY"]``
-  and ``django_textclass.register``), built by :meth:`django_textclass.registry.Registry.check`
-  and listed in docs/content.md.
+  and ``django_textclass.register``), built by
+  :meth:`django_textclass.content.registry.Registry.check` and listed in docs/content.md.
 """
 
 from django.conf import settings

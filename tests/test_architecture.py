@@ -116,3 +116,20 @@ def test_imports__the_checks_see_lazy_imports():
     edges = import_edges()
     assert "django_textclass.rollup" in edges["django_textclass.tasks"]  # inside roll_up()
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_old_import_paths__name_the_same_objects():
+    """The documented paths from before the split keep working, and are not copies."""
+    from django_textclass import content, dispatch, registry, rules
+    from django_textclass.content import reading
+    from django_textclass.content import registry as content_registry
+    from django_textclass.content import rules as content_rules
+    from django_textclass.services import dispatch as services_dispatch
+
+    assert registry is content_registry and registry.site is content_registry.site
+    assert rules is content_rules and rules.Rule is content_rules.Rule
+    assert dispatch is services_dispatch
+    assert content.ClassificationResults is reading.ClassificationResults
+    assert content.ClassifiedQuerySet is reading.ClassifiedQuerySet
+    assert registry.RegistrationError.__module__ == "django_textclass.exceptions"
+    assert registry.Registration.__module__ == "django_textclass.content.registration"

@@ -31,10 +31,10 @@ class ClassificationRequestQuerySet(models.QuerySet):
         return clone
 
     def created_at_among(self, moments):
-        """This queryset, with the caller's word that each row it matches was created at one
-        of ``moments``: its writes take the days to mark from them instead of the database.
+        """This queryset, with the caller's word that its rows were created at ``moments``.
 
-        Only for a caller that holds the rows it writes (the worker holds the rows it
+        Its writes then take the days to mark from those moments instead of asking the
+        database. Only for a caller that holds the rows it writes (the worker holds the rows it
         claimed); a wrong promise leaves a rolled day stale until ``verify()`` finds it.
         """
         clone = self._chain()

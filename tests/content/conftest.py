@@ -8,8 +8,8 @@ test model for one test and unregisters it afterwards.
 import pytest
 
 from django_textclass import dispatch
+from django_textclass.content.registry import site
 from django_textclass.models import ClassificationRequest
-from django_textclass.registry import site
 from tests.fakes import ScriptedBackend, SendRecorder, scripted_settings
 from tests.testapp.apps import OTHER, SENTIMENT  # noqa: F401  (re-exported for the tests)
 

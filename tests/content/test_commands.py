@@ -30,7 +30,7 @@ def backfill(*args):
 @pytest.fixture
 def existing(sent, register):
     """Twelve comments that predate the registration: no request exists for them."""
-    from django_textclass.registry import site
+    from django_textclass.content.registry import site
 
     registration = site.get(Comment)
     site.unregister(Comment)
@@ -39,7 +39,7 @@ def existing(sent, register):
         Comment.objects.bulk_create(comments)
     finally:
         site._code[Comment] = registration
-        from django_textclass.registry import _connect
+        from django_textclass.content.registry import _connect
 
         _connect(Comment)
     assert ClassificationRequest.objects.count() == 0

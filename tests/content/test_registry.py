@@ -7,10 +7,10 @@ from django.db import models
 from django.db.models.signals import post_delete, post_save
 
 import django_textclass
-from django_textclass import registry
 from django_textclass.conf import app_settings
-from django_textclass.registry import RegistrationError, check_registry, site
-from django_textclass.rules import Rule
+from django_textclass.content import registry
+from django_textclass.content.registry import RegistrationError, check_registry, site
+from django_textclass.content.rules import Rule
 from django_textclass.signals import classification_succeeded
 from tests.content.conftest import SENTIMENT, requests_of
 from tests.fakes import textclass_settings

@@ -9,9 +9,9 @@ from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from django_textclass.content import classify_objects
+from django_textclass.content.registry import site
+from django_textclass.content.sync import classify_objects
 from django_textclass.management.commands._utils import OneLineErrorsCommand, whole_number
-from django_textclass.registry import site
 
 BAR_WIDTH = 30
 
