@@ -6,8 +6,10 @@
 * ``textclass.E004``: a numeric setting is out of range.
 * ``textclass.E005``: ``DEFAULT_MODEL`` is not a valid Hub repository id.
 * ``textclass.E006``: ``BACKENDS`` is not a dict of backend configurations.
-* ``textclass.W001``: a URL points at the retired ``api-inference.huggingface.co`` host.
-* ``textclass.W002``: a Hugging Face backend has no token.
+* ``textclass.W001``: a URL points at the retired ``api-inference.huggingface.co`` host, and
+  ``textclass.W002``: a Hugging Face backend has no token; both from that backend's own
+  :meth:`~django_textclass.backends.base.BaseBackend.check`, which every configured backend
+  gets called once it accepts its ``OPTIONS``.
 * ``textclass.W003``: ``TEXTCLASS`` has keys this version does not know.
 * ``textclass.E010``-``E019`` and ``W010``-``W019``: the REST API settings, checked by
   :mod:`django_textclass.api.checks` (registered by the import below).
@@ -102,28 +104,13 @@ def _check_backend(alias, config):
         return [checks.Error(
             f"TEXTCLASS backend {alias!r}: OPTIONS must be a dict.", id="textclass.E003",
         )]
-    messages = []
-    url = str(options.get("API_URL", ""))
-    if "api-inference.huggingface.co" in url:
-        messages.append(checks.Warning(
-            f"TEXTCLASS backend {alias!r} uses the retired host api-inference.huggingface.co, "
-            "which no longer answers.",
-            hint="Use 'https://router.huggingface.co/hf-inference/models/{model_id}'.",
-            id="textclass.W001",
-        ))
     try:
         backend = backend_class(alias=alias, **options)
     except (TextClassConfigurationError, TypeError) as exc:
-        messages.append(checks.Error(
+        return [checks.Error(
             f"TEXTCLASS backend {alias!r} rejects its OPTIONS: {exc}", id="textclass.E003",
-        ))
-        return messages
-    if getattr(backend, "has_token", True) is False:
-        messages.append(checks.Warning(
-            f"TEXTCLASS backend {alias!r} has no Hugging Face token.",
-            hint="Set the HF_TOKEN environment variable or OPTIONS['TOKEN'] "
-            "(a fine-grained token with the 'Make calls to Inference Providers' permission).",
-            id="textclass.W002",
-        ))
-    backend.close()
-    return messages
+        )]
+    try:
+        return list(backend.check())
+    finally:
+        backend.close()

@@ -1,31 +1,26 @@
-"""Test doubles for the unit tests: a scripted backend and a recorder for wake-ups.
+"""Test doubles for the unit tests: the scripted backend, its answer, a recorder for wake-ups.
 
-``ScriptedBackend`` is configured like any backend (``TEXTCLASS["BACKENDS"]``); its
-script and call log live on the class, because the pipeline builds (and caches) its
-own instances. Reset both with :meth:`ScriptedBackend.reset` between tests.
+The scripted backend is the one the package ships for users' tests,
+:mod:`django_textclass.backends.locmem`, answering with :func:`rank` (the rule these
+tests were written against). Its script and call log live on the class, because the
+pipeline builds (and caches) its own instances: reset both with
+:meth:`ScriptedBackend.reset` between tests.
 """
-
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.test import override_settings
 
-from django_textclass.backends.base import BaseBackend
+from django_textclass.backends.locmem import Backend as ScriptedBackend
 from django_textclass.types import LabelScore, Ranking
 
-SCRIPTED = "tests.fakes.ScriptedBackend"
+__all__ = [
+    "SCRIPTED", "SCRIPTED_OPTIONS", "ScriptedBackend", "SendRecorder", "rank",
+    "scripted_settings", "textclass_settings",
+]
 
-
-@dataclass(frozen=True)
-class Call:
-    """One ``classify`` call the pipeline made."""
-
-    alias: str
-    texts: list
-    parameters: object
-    model_id: str
-    use_cache: bool
-    wait_for_model: bool
+SCRIPTED = "django_textclass.backends.locmem.Backend"
+#: The OPTIONS every scripted alias gets: answers by :func:`rank`.
+SCRIPTED_OPTIONS = {"ANSWER": "tests.fakes.rank"}
 
 
 def rank(text, parameters=None):
@@ -40,46 +35,20 @@ def rank(text, parameters=None):
     return Ranking(scores)
 
 
-class ScriptedBackend(BaseBackend):
-    """A backend driven by a class-level script.
-
-    Each call consumes one step of :attr:`script`: ``None`` answers normally, an
-    exception instance is raised, a list of rankings is returned as is. An empty
-    script answers normally.
-    """
-
-    supports_batch = True
-    max_batch_size = 8
-    script = []
-    calls = []
-
-    @classmethod
-    def reset(cls):
-        cls.script = []
-        cls.calls = []
-
-    def classify_texts(self, texts, parameters, *, model_id, use_cache, wait_for_model):
-        cls = type(self)
-        cls.calls.append(Call(self.alias, list(texts), parameters, model_id, use_cache,
-                              wait_for_model))
-        step = cls.script.pop(0) if cls.script else None
-        if isinstance(step, BaseException):
-            raise step
-        if step is not None:
-            return step
-        return [rank(text, parameters) for text in texts]
-
-
 def textclass_settings(**overrides):
     """``override_settings`` that merges ``overrides`` into the current ``TEXTCLASS``."""
     return override_settings(TEXTCLASS={**settings.TEXTCLASS, **overrides})
 
 
-def scripted_settings(**overrides):
-    """The test ``TEXTCLASS`` with every backend alias served by :class:`ScriptedBackend`."""
+def scripted_settings(options=None, **overrides):
+    """The test ``TEXTCLASS`` with every backend alias served by the scripted backend.
+
+    ``options`` are added to each alias's ``OPTIONS`` (``{"MAX_BATCH_SIZE": 2}``, say).
+    """
+    options = {**SCRIPTED_OPTIONS, **(options or {})}
     backends = {
-        "default": {"BACKEND": SCRIPTED, "OPTIONS": {}},
-        "other": {"BACKEND": SCRIPTED, "OPTIONS": {}},
+        "default": {"BACKEND": SCRIPTED, "OPTIONS": options},
+        "other": {"BACKEND": SCRIPTED, "OPTIONS": options},
     }
     return textclass_settings(BACKENDS=backends, **overrides)
 

@@ -8,10 +8,12 @@ from django.core import checks
 from django.core.management import call_command
 from django.test import override_settings
 
+from django_textclass.backends.base import BaseBackend
 from django_textclass.checks import check_settings
 
 HF = "django_textclass.backends.huggingface.Backend"
 OFFLINE = "django_textclass.backends.offline.Backend"
+LOCMEM = "django_textclass.backends.locmem.Backend"
 ROUTER = "https://router.huggingface.co/hf-inference/models/{model_id}"
 RETIRED = "https://api-inference.huggingface.co/models/{model_id}"
 
@@ -273,3 +275,58 @@ def test_call_command_check__fails_on_errors():
         SystemCheckError, match="textclass.E004"
     ):
         call_command("check")
+
+
+# The backends' own checks.
+
+
+class CheckedBackend(BaseBackend):
+    """A custom backend with one check of its own."""
+
+    checked = []
+
+    def __init__(self, *, REGION="eu", **options):
+        super().__init__(**options)
+        self.region = REGION
+
+    def check(self):
+        type(self).checked.append(self.alias)
+        if self.region != "eu":
+            return [checks.Warning(f"{self.alias}: region {self.region!r}", id="acme.W001")]
+        return []
+
+
+CHECKED = "tests.test_checks.CheckedBackend"
+
+
+def test_check__a_backend_reports_through_its_check_hook():
+    CheckedBackend.checked = []
+    config = clean_config(BACKENDS={
+        "default": {"BACKEND": CHECKED, "OPTIONS": {"REGION": "us"}},
+        "quiet": {"BACKEND": CHECKED},
+    })
+
+    messages = run_checks(config)
+
+    assert ids(messages) == ["acme.W001"]
+    assert "default: region 'us'" in messages[0].msg
+    assert sorted(CheckedBackend.checked) == ["default", "quiet"]
+
+
+def test_check__a_backend_that_rejects_its_options_is_not_asked_for_more():
+    CheckedBackend.checked = []
+    config = clean_config(BACKENDS={"default": {"BACKEND": CHECKED, "OPTIONS": {"ZONE": 1}}})
+
+    messages = run_checks(config)
+
+    assert ids(messages) == ["textclass.E003"]
+    assert "ZONE" in messages[0].msg
+    assert CheckedBackend.checked == []
+
+
+def test_check__w001_w002_belong_to_the_hugging_face_backend(monkeypatch):
+    """Another backend with an API_URL option or no token is not the Hugging Face one."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    config = clean_config(BACKENDS={"default": {"BACKEND": LOCMEM}})
+
+    assert run_checks(config) == []

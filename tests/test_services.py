@@ -508,11 +508,11 @@ def test_process__sends_a_duplicate_text_once(backend):
     assert len(scores_of(first)) == len(scores_of(second)) == 2
 
 
-def test_process__respects_the_backend_batch_size(backend, monkeypatch):
-    monkeypatch.setattr(ScriptedBackend, "max_batch_size", 2)
+def test_process__respects_the_backend_batch_size(backend):
     requests = services.submit([f"text {n}" for n in range(5)])
 
-    services.process(pks(requests))
+    with scripted_settings({"MAX_BATCH_SIZE": 2}):
+        services.process(pks(requests))
 
     assert [call.texts for call in backend.calls] == [
         ["text 0", "text 1"], ["text 2", "text 3"], ["text 4"],
@@ -520,11 +520,11 @@ def test_process__respects_the_backend_batch_size(backend, monkeypatch):
     assert {fresh(request).status for request in requests} == {Status.SUCCEEDED}
 
 
-def test_process__one_text_per_call_without_batch_support(backend, monkeypatch):
-    monkeypatch.setattr(ScriptedBackend, "supports_batch", False)
+def test_process__one_text_per_call_without_batch_support(backend):
     requests = services.submit(["one", "two", "three"])
 
-    services.process(pks(requests))
+    with scripted_settings({"BATCH": False}):
+        services.process(pks(requests))
 
     assert [call.texts for call in backend.calls] == [["one"], ["two"], ["three"]]
 
@@ -957,12 +957,12 @@ def test_process__one_failing_group_does_not_stop_the_others(backend):
     assert fresh(fine).status == Status.SUCCEEDED
 
 
-def test_process__a_failing_batch_does_not_stop_the_next_batch(backend, monkeypatch):
-    monkeypatch.setattr(ScriptedBackend, "max_batch_size", 2)
+def test_process__a_failing_batch_does_not_stop_the_next_batch(backend):
     backend.script = [transient(), None]
     requests = services.submit(["one", "two", "three"])
 
-    services.process(pks(requests))
+    with scripted_settings({"MAX_BATCH_SIZE": 2}):
+        services.process(pks(requests))
 
     assert [fresh(request).status for request in requests] == [
         Status.PENDING, Status.PENDING, Status.SUCCEEDED,

@@ -73,5 +73,28 @@ class BaseBackend:
         """Do the work of :meth:`classify`. Subclasses must implement this."""
         raise NotImplementedError
 
+    def check(self):
+        """System check messages about this configured backend (default: none).
+
+        Called by ``manage.py check`` once the backend has accepted its ``OPTIONS``
+        (``textclass.E003`` reports those it rejects); a backend warns here about what
+        only it can know, the way the Hugging Face backend reports a missing token.
+        Messages are ``django.core.checks`` objects; use ids of your own, not ``textclass.*``.
+        """
+        return []
+
     def close(self):
         """Release pooled resources (sessions); the backend may be used again after."""
+
+
+def positive_number(alias, name, value, kind=float):
+    """``value`` as a positive ``kind``, or a configuration error naming the option."""
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, bool) or number <= 0:
+        raise TextClassConfigurationError(
+            f"TEXTCLASS backend {alias!r}: {name} must be a positive number, not {value!r}."
+        )
+    return number

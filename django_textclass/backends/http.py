@@ -14,7 +14,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from django_textclass import __version__
-from django_textclass.backends.base import BaseBackend
+from django_textclass.backends.base import BaseBackend, positive_number  # noqa: F401  (its old home)
 from django_textclass.exceptions import (
     InvalidResponseError,
     PermanentBackendError,
@@ -173,19 +173,6 @@ class HTTPBackend(BaseBackend):
             if secret:
                 text = text.replace(secret, "***")
         return text
-
-
-def positive_number(alias, name, value, kind=float):
-    """``value`` as a positive ``kind``, or a configuration error naming the option."""
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or isinstance(value, bool) or number <= 0:
-        raise TextClassConfigurationError(
-            f"TEXTCLASS backend {alias!r}: {name} must be a positive number, not {value!r}."
-        )
-    return number
 
 
 def retry_after_hint(response):

@@ -8,7 +8,10 @@ inputs is answered with one ranking per input. Both shapes are accepted.
 
 import os
 
-from django_textclass.backends.http import HTTPBackend, positive_number
+from django.core import checks
+
+from django_textclass.backends.base import positive_number
+from django_textclass.backends.http import HTTPBackend
 from django_textclass.exceptions import (
     InvalidResponseError,
     PermanentBackendError,
@@ -55,6 +58,24 @@ class Backend(HTTPBackend):
     def has_token(self):
         """Whether a token is configured (the token itself is never exposed)."""
         return bool(self._token)
+
+    def check(self):
+        """``textclass.W001`` for the retired host, ``textclass.W002`` without a token."""
+        messages = []
+        if RETIRED_HOST in self.api_url:
+            messages.append(checks.Warning(
+                f"TEXTCLASS backend {self.alias!r} uses the retired host {RETIRED_HOST}, "
+                "which no longer answers.",
+                hint=f"Use {DEFAULT_API_URL!r}.", id="textclass.W001",
+            ))
+        if not self.has_token:
+            messages.append(checks.Warning(
+                f"TEXTCLASS backend {self.alias!r} has no Hugging Face token.",
+                hint="Set the HF_TOKEN environment variable or OPTIONS['TOKEN'] "
+                "(a fine-grained token with the 'Make calls to Inference Providers' permission).",
+                id="textclass.W002",
+            ))
+        return messages
 
     def endpoint(self, model_id):
         """The URL to POST to for ``model_id``."""
