@@ -133,3 +133,21 @@ def test_old_import_paths__name_the_same_objects():
     assert content.ClassifiedQuerySet is reading.ClassifiedQuerySet
     assert registry.RegistrationError.__module__ == "django_textclass.exceptions"
     assert registry.Registration.__module__ == "django_textclass.content.registration"
+
+
+def test_tests__never_import_a_test_module_or_a_conftest():
+    """What tests share lives in helpers modules; a test module is only collected."""
+    tests = Path(__file__).parent
+    wrong = []
+    for path in tests.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                last = name.rsplit(".", 1)[-1]
+                if name.startswith("tests.") and (last.startswith("test_") or last == "conftest"):
+                    wrong.append((str(path.relative_to(tests)), name))
+    assert wrong == []

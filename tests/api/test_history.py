@@ -7,7 +7,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from django_textclass.models import Status
-from tests.api.conftest import LIST_URL, detail_url, stored
+from tests.api.helpers import LIST_URL, detail_url, stored
 
 pytestmark = pytest.mark.django_db
 
@@ -243,6 +243,6 @@ def test_list_bad_cursor__404(api):
 
 
 def test_list_anonymous__refused():
-    from tests.api.conftest import client_for
+    from tests.api.helpers import client_for
 
     assert client_for(None).get(LIST_URL).status_code == 403

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from django_textclass.models import ClassificationRequest, IdempotencyKey
-from tests.api.conftest import LIST_URL
+from tests.api.helpers import LIST_URL
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +102,7 @@ def test_malformed_key__400_nothing_stored(api, key):
 
 
 def test_key_with_anonymous_caller__400(settings):
-    from tests.api.conftest import client_for
+    from tests.api.helpers import client_for
 
     settings.TEXTCLASS = {
         **settings.TEXTCLASS,

@@ -9,7 +9,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from django_textclass.models import ClassificationRequest
-from tests.api.conftest import MODEL, client_for
+from tests.api.helpers import MODEL, client_for
 
 pytestmark = pytest.mark.django_db
 URL = f"/api/models/{MODEL}"

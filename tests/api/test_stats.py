@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_textclass import rollup
 from django_textclass.models import ClassificationRequest, Status
 from django_textclass.stats import compute_stats
-from tests.api.conftest import stored
+from tests.api.helpers import stored
 
 pytestmark = pytest.mark.django_db
 URL = "/api/stats/"
@@ -99,7 +99,7 @@ def test_stats_bad_parameter__400(api, query, field):
 
 
 def test_stats_anonymous__refused():
-    from tests.api.conftest import client_for
+    from tests.api.helpers import client_for
 
     assert client_for(None).get(URL).status_code == 403
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from django_textclass.models import ClassificationRequest
-from tests.api.conftest import LIST_URL, MODEL, client_for
+from tests.api.helpers import LIST_URL, MODEL, client_for
 
 pytestmark = pytest.mark.django_db
 

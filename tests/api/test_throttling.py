@@ -3,7 +3,7 @@
 import pytest
 
 from django_textclass.models import ClassificationRequest, Status
-from tests.api.conftest import LIST_URL, detail_url, stored
+from tests.api.helpers import LIST_URL, detail_url, stored
 
 pytestmark = pytest.mark.django_db
 

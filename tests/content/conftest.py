@@ -9,9 +9,7 @@ import pytest
 
 from django_textclass import dispatch
 from django_textclass.content.registry import site
-from django_textclass.models import ClassificationRequest
 from tests.fakes import ScriptedBackend, SendRecorder, scripted_settings
-from tests.testapp.apps import OTHER, SENTIMENT  # noqa: F401  (re-exported for the tests)
 
 
 @pytest.fixture
@@ -44,14 +42,3 @@ def register():
     yield _register
     for model in registered:
         site.unregister(model)
-
-
-def requests_of(obj):
-    """The top-level requests of ``obj``, oldest first."""
-    from django.contrib.contenttypes.models import ContentType
-
-    return list(
-        ClassificationRequest.objects.filter(
-            content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk),
-        ).order_by("pk")
-    )

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from django_textclass import content, services
 from django_textclass.models import ClassificationRequest, ClassificationScore, Status
-from tests.conftest import ROOT
-from tests.content.conftest import OTHER, SENTIMENT
+from tests.content.helpers import OTHER, SENTIMENT
 from tests.fakes import rank
+from tests.helpers import ROOT
 from tests.testapp.models import Comment, Note, Post
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from django.db import transaction
 from django_textclass import services
 from django_textclass.models import ClassificationRequest, Status
 from django_textclass.policies import Split
-from tests.content.conftest import SENTIMENT
+from tests.content.helpers import SENTIMENT
 from tests.fakes import rank, textclass_settings
 from tests.testapp.models import Comment, Note
 

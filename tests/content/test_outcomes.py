@@ -14,7 +14,7 @@ from django_textclass.exceptions import PermanentBackendError, TransientBackendE
 from django_textclass.models import ClassificationRequest, RuleFiring, Status
 from django_textclass.services import outcomes
 from django_textclass.signals import classification_succeeded
-from tests.content.conftest import OTHER, SENTIMENT, requests_of
+from tests.content.helpers import OTHER, SENTIMENT, requests_of
 from tests.fakes import rank, textclass_settings
 from tests.testapp.models import Comment, SignalLog
 

@@ -6,7 +6,7 @@ from django_textclass import services
 from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
 from django_textclass.models import ClassificationRequest, ClassificationScore, Status
 from django_textclass.policies import Reject, Split, Truncate, combine, from_spec, split_text
-from tests.content.conftest import SENTIMENT, requests_of
+from tests.content.helpers import SENTIMENT, requests_of
 from tests.testapp.models import Note, Ticket
 
 pytestmark = pytest.mark.django_db

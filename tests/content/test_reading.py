@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django_textclass import services
 from django_textclass.content import latest_results, with_label
 from django_textclass.models import ClassificationRequest
-from tests.content.conftest import OTHER, SENTIMENT, requests_of
+from tests.content.helpers import OTHER, SENTIMENT, requests_of
 from tests.fakes import rank
 from tests.testapp.models import Comment, Post
 

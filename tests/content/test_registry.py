@@ -12,7 +12,7 @@ from django_textclass.content import registry
 from django_textclass.content.registry import RegistrationError, check_registry, site
 from django_textclass.content.rules import Rule
 from django_textclass.signals import classification_succeeded
-from tests.content.conftest import SENTIMENT, requests_of
+from tests.content.helpers import SENTIMENT, requests_of
 from tests.fakes import textclass_settings
 from tests.testapp.models import Comment, Note
 

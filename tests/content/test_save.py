@@ -5,7 +5,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from django_textclass.models import ClassificationRequest, Status, text_hash
-from tests.content.conftest import OTHER, SENTIMENT, requests_of
+from tests.content.helpers import OTHER, SENTIMENT, requests_of
 from tests.testapp.models import Comment, Note, Post
 
 pytestmark = pytest.mark.django_db

@@ -3,25 +3,13 @@
 import pytest
 
 import django_textclass
-from django_textclass.models import ClassificationRequest, Status
+from django_textclass.models import Status
 from django_textclass.testing.emulator import Reply
 from django_textclass.testing.scoring import rank as emulator_rank
-from tests.conftest import wait_for
+from tests.integration.helpers import MODEL, finished
 
 pytestmark = pytest.mark.integration
 
-MODEL = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
-
-
-def finished(*requests, timeout=30):
-    """Wait until every request is in a terminal state; return them fresh from the DB."""
-    pks = [request.pk for request in requests]
-
-    def all_done():
-        rows = list(ClassificationRequest.objects.filter(pk__in=pks).order_by("pk"))
-        return rows if all(row.is_finished for row in rows) else None
-
-    return wait_for(all_done, timeout=timeout, message=f"requests {pks} to finish")
 
 
 def test_classify__worker_stores_the_ranking(worker):

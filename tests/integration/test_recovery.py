@@ -15,8 +15,8 @@ from django.utils import timezone
 import django_textclass
 from django_textclass import dispatch, services
 from django_textclass.models import ClassificationRequest, ClassificationScore, Status
-from tests.conftest import ROOT, Worker, wait_for
-from tests.integration.test_pipeline import MODEL, finished
+from tests.helpers import ROOT, wait_for
+from tests.integration.helpers import MODEL, Worker, finished
 
 pytestmark = pytest.mark.integration
 

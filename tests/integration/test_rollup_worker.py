@@ -13,8 +13,8 @@ from django.utils import timezone
 from django_textclass import rollup, services
 from django_textclass.models import ClassificationRequest, RollupDay, RollupDirtyDay, Status
 from django_textclass.stats import compute_stats
-from tests.conftest import ROOT, wait_for
-from tests.integration.test_pipeline import MODEL, finished
+from tests.helpers import ROOT, wait_for
+from tests.integration.helpers import MODEL, finished
 
 pytestmark = pytest.mark.integration
 

@@ -6,20 +6,11 @@ from django.urls import reverse
 import django_textclass
 from django_textclass.models import ClassificationRequest
 from django_textclass.testing.emulator import Reply
-from tests.conftest import wait_for
+from tests.integration.helpers import MODEL, finished
 
 pytestmark = pytest.mark.integration
 
-MODEL = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
 URL = reverse("admin:django_textclass_classificationrequest_changelist")
-
-
-def finished(pk):
-    def done():
-        row = ClassificationRequest.objects.get(pk=pk)
-        return row if row.is_finished else None
-
-    return wait_for(done, timeout=30, message=f"request {pk} to finish")
 
 
 def act(client, action, pks):
@@ -28,14 +19,14 @@ def act(client, action, pks):
 
 
 def test_reclassify__fresh_call_that_bypasses_the_cache(worker, emulator, admin_client):
-    original = finished(django_textclass.classify("I love this admin", model=MODEL).pk)
+    (original,) = finished(django_textclass.classify("I love this admin", model=MODEL))
     assert original.status == "succeeded"
     calls = len(emulator.requests)
 
     act(admin_client, "reclassify", [original.pk])
 
     new = ClassificationRequest.objects.exclude(pk=original.pk).get()
-    new = finished(new.pk)
+    (new,) = finished(new)
     assert new.status == "succeeded" and new.reused_from_id is None
     assert new.top_label == original.top_label
     assert len(emulator.requests) == calls + 1  # a real call, not the stored result
@@ -44,10 +35,10 @@ def test_reclassify__fresh_call_that_bypasses_the_cache(worker, emulator, admin_
 
 def test_retry_failed__the_worker_runs_it_again(worker, emulator, admin_client):
     emulator.script(Reply.server_error(400))
-    failed = finished(django_textclass.classify("doomed at first", model=MODEL).pk)
+    (failed,) = finished(django_textclass.classify("doomed at first", model=MODEL))
     assert failed.status == "failed"
 
     act(admin_client, "retry_failed", [failed.pk])
 
-    again = finished(failed.pk)
+    (again,) = finished(failed)
     assert again.status == "succeeded" and again.attempts == 1

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from django_textclass import dispatch, services
 from django_textclass.models import ClassificationRequest, RuleFiring, Status
-from tests.conftest import ROOT, wait_for
-from tests.content.conftest import OTHER, SENTIMENT, requests_of
-from tests.integration.test_pipeline import finished
+from tests.content.helpers import OTHER, SENTIMENT, requests_of
+from tests.helpers import ROOT, wait_for
+from tests.integration.helpers import finished
 from tests.testapp.models import Comment, SignalLog, Ticket
 
 pytestmark = pytest.mark.integration

@@ -22,8 +22,8 @@ from django_textclass import services
 from django_textclass.models import ClassificationRequest, Status
 from django_textclass.testing.emulator import Reply
 from django_textclass.testing.scoring import rank
-from tests.api.conftest import MODEL, stored
-from tests.conftest import wait_for
+from tests.api.helpers import MODEL, stored
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 SENTIMENT = ["POSITIVE", "NEGATIVE"]

@@ -1,0 +1,77 @@
+"""What the integration tests share: a real worker process, waiting for requests to finish."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from django_textclass.models import ClassificationRequest
+from tests.helpers import ROOT, wait_for
+
+MODEL = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+
+
+def finished(*requests, timeout=30):
+    """Wait until every request is in a terminal state; return them fresh from the DB."""
+    pks = [request.pk for request in requests]
+
+    def all_done():
+        rows = list(ClassificationRequest.objects.filter(pk__in=pks).order_by("pk"))
+        return rows if all(row.is_finished for row in rows) else None
+
+    return wait_for(all_done, timeout=timeout, message=f"requests {pks} to finish")
+
+
+class Worker:
+    """A real ``celery worker`` subprocess on the test settings."""
+
+    def __init__(self, api_url, log_path):
+        self.api_url = api_url
+        self.log_path = log_path
+        self.process = None
+
+    def start(self, timeout=60):
+        env = {
+            **os.environ,
+            "TEXTCLASS_TEST_WORKER": "1",
+            "TEXTCLASS_TEST_API_URL": self.api_url,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "PYTHONPATH": str(ROOT),
+        }
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
+             "--loglevel=INFO", "--concurrency=2", "--without-gossip", "--without-mingle",
+             "--without-heartbeat", f"--hostname=textclass-test-{os.getpid()}@%h"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() reaches the pool too
+        )
+        wait_for(self._ready, timeout=timeout, message="the Celery worker to be ready")
+
+    def _ready(self):
+        if self.process.poll() is not None:
+            pytest.fail(f"the Celery worker exited with {self.process.returncode}:\n{self.tail()}")
+        return b" ready." in Path(self.log_path).read_bytes()
+
+    def tail(self, lines=40):
+        return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
+
+    def kill(self):
+        """SIGKILL the worker and its pool processes, as a crash or the OOM killer would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        self.log.close()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        if not self.log.closed:
+            self.log.close()

@@ -1,0 +1,40 @@
+"""What the service tests share: reading rows back, letting time pass, a transient error."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from django_textclass import dispatch
+from django_textclass.exceptions import TransientBackendError
+from django_textclass.models import ClassificationRequest, ClassificationScore
+
+#: The real publisher, taken before any test replaces it.
+REAL_SEND = dispatch.send
+MODEL = "acme/sentiment"
+
+
+def fresh(request):
+    return ClassificationRequest.objects.get(pk=request.pk)
+
+
+def pks(requests):
+    return [request.pk for request in requests]
+
+
+def make_due(*requests):
+    """Let time pass: the requests' backoff is over."""
+    ClassificationRequest.objects.filter(pk__in=pks(requests)).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def scores_of(request):
+    return list(
+        ClassificationScore.objects.filter(request_id=request.pk)
+        .order_by("rank")
+        .values_list("rank", "label", "score")
+    )
+
+
+def transient(message="HTTP 502 from http://api", code="http_502", **kwargs):
+    return TransientBackendError(message, code=code, **kwargs)
