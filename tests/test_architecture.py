@@ -151,3 +151,17 @@ def test_tests__never_import_a_test_module_or_a_conftest():
                 if name.startswith("tests.") and (last.startswith("test_") or last == "conftest"):
                     wrong.append((str(path.relative_to(tests)), name))
     assert wrong == []
+
+
+def test_functions__carry_no_type_hints():
+    """The package documents types in docstrings, not annotations (docs/architecture.md)."""
+    annotated = []
+    for name, path in module_names().items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            args = node.args
+            params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+            if node.returns or any(p is not None and p.annotation for p in params):
+                annotated.append(f"{name}.{node.name}")
+    assert annotated == []

@@ -6,14 +6,10 @@ Both are re-exported lazily so that ``python -m django_textclass.testing.emulato
 does not import its own module twice.
 """
 
-from __future__ import annotations
-
-from typing import Any
-
 __all__ = ["InferenceAPIEmulator", "ReceivedRequest", "Reply"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name):
     if name in __all__:
         from django_textclass.testing import emulator
 

@@ -16,7 +16,6 @@ also script it and read its log through the control routes
 Run it alone with ``python -m django_textclass.testing.emulator --port 8765``.
 """
 
-from __future__ import annotations
 
 import argparse
 import collections
@@ -29,7 +28,6 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import urlsplit
 
 from django_textclass.testing import scoring
@@ -37,7 +35,6 @@ from django_textclass.testing.replies import (
     _TEXT,
     ReceivedRequest,
     Reply,
-    _Answer,
     has_header,
     json_answer,
     plain_answer,
@@ -51,7 +48,7 @@ _MODEL_ROUTE = re.compile(r"/models/([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?)")
 _CONTROL_PREFIX = "/_emulator/"
 
 class _ValidationError(Exception):
-    def __init__(self, status: int, payload: Any) -> None:
+    def __init__(self, status, payload):
         super().__init__(status)
         self.status = status
         self.payload = payload
@@ -76,15 +73,15 @@ class InferenceAPIEmulator:
 
     def __init__(
         self,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        host = "127.0.0.1",
+        port = 0,
         *,
-        latency: float = 0.0,
-        max_batch: int | None = None,
-        shape: str = "nested",
-        token: str | None = None,
-        labels: dict[str, list[str]] | None = None,
-    ) -> None:
+        latency = 0.0,
+        max_batch = None,
+        shape = "nested",
+        token = None,
+        labels = None,
+    ):
         self.host = host
         self.port = port
         self.latency = latency
@@ -96,49 +93,49 @@ class InferenceAPIEmulator:
             raise ValueError("every model in `labels` needs at least one label")
         self._lock = threading.Lock()
         self._logged = threading.Condition(self._lock)
-        self._script: collections.deque[Reply] = collections.deque()
-        self._log: list[ReceivedRequest] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._script = collections.deque()
+        self._log = []
+        self._server = None
+        self._thread = None
         # Set by stop() so that hanging replies end with the server.
         self._stopping = threading.Event()
 
     # Run-time settings are validated on every assignment, not only in __init__.
     @property
-    def latency(self) -> float:
+    def latency(self):
         """Seconds slept before answering each request on the model route."""
         return self._latency
 
     @latency.setter
-    def latency(self, value: float) -> None:
+    def latency(self, value):
         if value < 0:
             raise ValueError("latency must be >= 0")
         self._latency = float(value)
 
     @property
-    def max_batch(self) -> int | None:
+    def max_batch(self):
         """Longest accepted list of inputs; None for no limit."""
         return self._max_batch
 
     @max_batch.setter
-    def max_batch(self, value: int | None) -> None:
+    def max_batch(self, value):
         if value is not None and value < 1:
             raise ValueError("max_batch must be None or >= 1")
         self._max_batch = value
 
     @property
-    def shape(self) -> str:
+    def shape(self):
         """``"nested"`` or ``"flat"``: how a single string's ranking is wrapped."""
         return self._shape
 
     @shape.setter
-    def shape(self, value: str) -> None:
+    def shape(self, value):
         if value not in SHAPES:
             raise ValueError(f"shape must be one of {SHAPES}, not {value!r}")
         self._shape = value
 
     # Lifecycle.
-    def start(self) -> InferenceAPIEmulator:
+    def start(self):
         """Bind and serve in a daemon thread.
 
         Returns:
@@ -164,7 +161,7 @@ class InferenceAPIEmulator:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self):
         """Stop serving and release the port. Calling it twice is harmless."""
         server, self._server = self._server, None
         if server is None:
@@ -175,26 +172,26 @@ class InferenceAPIEmulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> InferenceAPIEmulator:
+    def __enter__(self):
         return self.start()
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *exc_info):
         self.stop()
 
     @property
-    def url(self) -> str:
+    def url(self):
         """The base URL, ``http://host:port``; the model route is ``{url}/models/{model_id}``."""
         if self._server is None:
             raise RuntimeError("the emulator is not running; call start() first")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def model_url(self, model_id: str) -> str:
+    def model_url(self, model_id):
         """Return the classification URL for ``model_id``."""
         return f"{self.url}/models/{model_id}"
 
     # Script and log.
-    def script(self, *replies: Reply) -> None:
+    def script(self, *replies):
         """Queue replies; each classification request consumes the oldest one."""
         for reply in replies:
             if not isinstance(reply, Reply):
@@ -203,28 +200,28 @@ class InferenceAPIEmulator:
             self._script.extend(replies)
 
     @property
-    def pending_replies(self) -> int:
+    def pending_replies(self):
         """How many scripted replies are still queued."""
         with self._lock:
             return len(self._script)
 
     @property
-    def requests(self) -> list[ReceivedRequest]:
+    def requests(self):
         """A snapshot of the log, in the order the requests were answered."""
         with self._lock:
             return list(self._log)
 
-    def reset(self) -> None:
+    def reset(self):
         """Forget the script and the log; the configuration is kept."""
         with self._lock:
             self._script.clear()
             self._log.clear()
 
-    def texts_seen(self) -> list[str]:
+    def texts_seen(self):
         """Every input text sent to the model route, in order, across requests."""
         return [text for req in self.requests if req.model_id is not None for text in req.inputs]
 
-    def wait_for_requests(self, n: int, timeout: float = 10) -> list[ReceivedRequest]:
+    def wait_for_requests(self, n, timeout = 10):
         """Block until at least ``n`` requests were answered.
 
         Returns:
@@ -238,17 +235,17 @@ class InferenceAPIEmulator:
                 raise TimeoutError(f"{len(self._log)} of {n} requests seen after {timeout}s")
             return list(self._log)
 
-    def _next_reply(self) -> Reply | None:
+    def _next_reply(self):
         with self._lock:
             return self._script.popleft() if self._script else None
 
-    def _record(self, request: ReceivedRequest) -> None:
+    def _record(self, request):
         with self._logged:
             self._log.append(request)
             self._logged.notify_all()
 
     # Answering.
-    def _classify(self, model_id: str, headers: dict[str, str], body: Any) -> _Answer:
+    def _classify(self, model_id, headers, body):
         if self.token is not None:
             sent = headers.get("authorization", "").encode()
             if not hmac.compare_digest(sent, f"Bearer {self.token}".encode()):
@@ -276,7 +273,7 @@ class InferenceAPIEmulator:
             return json_answer(200, rankings[0])
         return json_answer(200, rankings)
 
-    def _control(self, method: str, path: str, body: Any) -> _Answer:
+    def _control(self, method, path, body):
         route = (method, path[len(_CONTROL_PREFIX):])
         if route == ("GET", "health"):
             return json_answer(200, {"status": "ok"})
@@ -297,7 +294,7 @@ class InferenceAPIEmulator:
         return plain_answer(404, "Not Found")
 
 
-def _validate(body: Any) -> tuple[str | list[str], dict[str, Any]]:
+def _validate(body):
     """Check a classification body; return ``(inputs, rank() keyword arguments)``."""
     if body is None:
         raise _ValidationError(400, {"error": "the request body is not valid JSON"})
@@ -339,9 +336,9 @@ def _validate(body: Any) -> tuple[str | list[str], dict[str, Any]]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
-    emulator: InferenceAPIEmulator
+    emulator = None  # the InferenceAPIEmulator it serves, set when it starts
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
+    def handle_error(self, request, client_address):
         # A client that timed out and hung up is expected here, not an error.
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
@@ -352,24 +349,24 @@ class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections alive, as a pooled client session expects.
     protocol_version = "HTTP/1.1"
 
-    def setup(self) -> None:
+    def setup(self):
         super().setup()
         # Headers and body go out in two writes; with Nagle's algorithm on, the second
         # waits for the client's delayed ACK and every answer gains ~40 ms.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format, *args):  # noqa: A002
         pass  # The request log is the emulator's; stderr stays quiet.
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self):  # noqa: N802
         self._dispatch()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self):  # noqa: N802
         self._dispatch()
 
     do_PUT = do_DELETE = do_PATCH = do_GET
 
-    def _dispatch(self) -> None:
+    def _dispatch(self):
         started = time.monotonic()
         emulator = self.server.emulator
         headers = {name.lower(): value for name, value in self.headers.items()}
@@ -405,7 +402,7 @@ class _Handler(BaseHTTPRequestHandler):
         ))
         self._send(status, out_headers, payload)
 
-    def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+    def _send(self, status, headers, payload):
         try:
             self.send_response(status)
             for name, value in headers.items():
@@ -418,7 +415,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv = None):
     """Serve from the command line until Ctrl-C or SIGTERM.
 
     Args:

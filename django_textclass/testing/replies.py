@@ -5,13 +5,11 @@
 library only.
 """
 
-from __future__ import annotations
 
 import dataclasses
 import json
 import math
 from http import HTTPStatus
-from typing import Any
 
 __all__ = ["ReceivedRequest", "Reply", "has_header", "json_answer", "plain_answer", "render"]
 
@@ -19,10 +17,9 @@ _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
 # (status, headers, body) of one answer.
-_Answer = tuple[int, dict[str, str], bytes]
 _REPLY_KEYS = frozenset({"status", "json", "headers", "body", "delay", "normal"})
 
-def _fill(value: Any, model_id: str) -> Any:
+def _fill(value, model_id):
     if isinstance(value, str):
         return value.replace("{model_id}", model_id)
     if isinstance(value, list):
@@ -45,27 +42,27 @@ class Reply:
     """
 
     status: int = 200
-    json: Any = None
+    json: object = None
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     body: str | None = None
     delay: float = 0.0
     passthrough: bool = False
 
     @classmethod
-    def normal(cls) -> Reply:
+    def normal(cls):
         """Let one request through to the normal answer (e.g. in the middle of a script)."""
         return cls(passthrough=True)
 
     @classmethod
-    def loading(cls, estimated_time: float = 20.0) -> Reply:
+    def loading(cls, estimated_time = 20.0):
         """503 "Model ... is currently loading" with ``estimated_time`` (legacy cold start)."""
         message = "Model {model_id} is currently loading"
         return cls(503, {"error": message, "estimated_time": float(estimated_time)})
 
     @classmethod
     def rate_limited(
-        cls, retry_after: float | None = 1, ratelimit: tuple[int, float] | None = None
-    ) -> Reply:
+        cls, retry_after = 1, ratelimit = None
+    ):
         """429 "Rate limit reached", with ``Retry-After`` and optionally ``RateLimit``.
 
         Args:
@@ -86,7 +83,7 @@ class Reply:
         )
 
     @classmethod
-    def server_error(cls, status: int = 500) -> Reply:
+    def server_error(cls, status = 500):
         """A 5xx: HTML for 502 and 504 (gateways), else ``{"error": "unknown error"}``."""
         if status in (502, 504):
             phrase = f"{status} {HTTPStatus(status).phrase}"
@@ -95,43 +92,43 @@ class Reply:
         return cls(status, {"error": "unknown error"})
 
     @classmethod
-    def unavailable(cls) -> Reply:
+    def unavailable(cls):
         """503 "Service Temporarily Unavailable", without ``estimated_time``."""
         return cls(503, {"error": "Service Temporarily Unavailable"})
 
     @classmethod
-    def malformed(cls) -> Reply:
+    def malformed(cls):
         """200 whose body claims to be JSON but does not parse."""
         return cls(200, headers={"Content-Type": _JSON}, body='{"not": "a ranking"')
 
     @classmethod
-    def wrong_shape(cls) -> Reply:
+    def wrong_shape(cls):
         """200 with valid JSON that is not a ranking."""
         return cls(200, {"label": "X"})
 
     @classmethod
-    def error(cls, status: int, message: str) -> Reply:
+    def error(cls, status, message):
         """``status`` with ``{"error": message}``."""
         return cls(status, {"error": message})
 
     @classmethod
-    def plain(cls, status: int, text: str) -> Reply:
+    def plain(cls, status, text):
         """``status`` with a plain-text body (e.g. the router's 404 ``Not Found``)."""
         return cls(status, headers={"Content-Type": _TEXT}, body=text)
 
     @classmethod
-    def hang(cls, seconds: float) -> Reply:
+    def hang(cls, seconds):
         """Sleep ``seconds`` and then answer normally (to trip client timeouts)."""
         return cls(delay=float(seconds), passthrough=True)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self):
         """Return the JSON form accepted by ``POST /_emulator/script``."""
         data = dataclasses.asdict(self)
         data["normal"] = data.pop("passthrough")
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Reply:
+    def from_dict(cls, data):
         """Build a reply from its JSON form.
 
         Raises:
@@ -176,13 +173,13 @@ class ReceivedRequest:
     path: str
     model_id: str | None
     headers: dict[str, str]
-    body: Any
+    body: object
     raw: bytes
     received_at: float
     status: int
 
     @property
-    def inputs(self) -> list[str]:
+    def inputs(self):
         """The input texts: one item for a string, [] when ``inputs`` is unusable."""
         value = self.body.get("inputs") if isinstance(self.body, dict) else None
         if isinstance(value, str):
@@ -191,29 +188,29 @@ class ReceivedRequest:
             return list(value)
         return []
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self):
         """Return the JSON form served by ``GET /_emulator/requests``."""
         data = dataclasses.asdict(self)
         data["raw"] = self.raw.decode("utf-8", "replace")
         return data
 
 
-def json_answer(status: int, payload: Any) -> _Answer:
+def json_answer(status, payload):
     """A JSON answer."""
     return status, {"Content-Type": _JSON}, json.dumps(payload).encode()
 
 
-def plain_answer(status: int, text: str) -> _Answer:
+def plain_answer(status, text):
     """A plain-text answer."""
     return status, {"Content-Type": _TEXT}, text.encode()
 
 
-def has_header(headers: dict[str, str], name: str) -> bool:
+def has_header(headers, name):
     """Whether ``headers`` has ``name`` (lower-case), whatever the case of its keys."""
     return any(key.lower() == name for key in headers)
 
 
-def render(reply: Reply, model_id: str) -> _Answer:
+def render(reply, model_id):
     """The (status, headers, body) of a scripted reply, ``{model_id}`` filled in."""
     headers = dict(reply.headers)
     if reply.body is not None:

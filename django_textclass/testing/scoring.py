@@ -21,12 +21,10 @@ ties broken by label, and cut to ``top_k`` when it is given. The same text
 always gets the same answer.
 """
 
-from __future__ import annotations
 
 import hashlib
 import math
 import re
-from collections.abc import Sequence
 
 __all__ = [
     "DEFAULT_LABELS",
@@ -37,8 +35,8 @@ __all__ = [
     "rank",
 ]
 
-DEFAULT_LABELS: tuple[str, ...] = ("POSITIVE", "NEGATIVE")
-FUNCTIONS: tuple[str, ...] = ("sigmoid", "softmax", "none")
+DEFAULT_LABELS = ("POSITIVE", "NEGATIVE")
+FUNCTIONS = ("sigmoid", "softmax", "none")
 
 POSITIVE_WORDS = frozenset(
     {
@@ -60,7 +58,7 @@ _NEGATORS = frozenset({"not", "never", "no"})
 _TOKEN = re.compile(r"[a-z']+")
 
 
-def _sentiment_logits(text: str) -> dict[str, float]:
+def _sentiment_logits(text):
     pos = neg = 0
     negate = False
     for token in _TOKEN.findall(text.lower()):
@@ -83,12 +81,12 @@ def _sentiment_logits(text: str) -> dict[str, float]:
     return {"POSITIVE": logit_pos, "NEGATIVE": -logit_pos}
 
 
-def _hashed_logit(label: str, text: str) -> float:
+def _hashed_logit(label, text):
     digest = hashlib.sha256(f"{label}\0{text}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 * 8.0 - 4.0
 
 
-def logits(labels: Sequence[str], text: str) -> dict[str, float]:
+def logits(labels, text):
     """Return the raw logit of every label for ``text``.
 
     Args:
@@ -104,7 +102,7 @@ def logits(labels: Sequence[str], text: str) -> dict[str, float]:
     return {label: _hashed_logit(label, text) for label in labels}
 
 
-def _sigmoid(x: float) -> float:
+def _sigmoid(x):
     # Two branches so that exp() never overflows on large logits.
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
@@ -112,7 +110,7 @@ def _sigmoid(x: float) -> float:
     return z / (1.0 + z)
 
 
-def _softmax(values: Sequence[float]) -> list[float]:
+def _softmax(values):
     top = max(values)
     exps = [math.exp(v - top) for v in values]
     total = sum(exps)
@@ -120,11 +118,11 @@ def _softmax(values: Sequence[float]) -> list[float]:
 
 
 def rank(
-    labels: Sequence[str],
-    text: str,
-    function_to_apply: str | None = None,
-    top_k: int | None = None,
-) -> list[dict[str, object]]:
+    labels,
+    text,
+    function_to_apply = None,
+    top_k = None,
+):
     """Classify ``text`` with the rule and return a ranking.
 
     Args:
