@@ -176,7 +176,7 @@ def classify_objects(objects, registration, *, fields=None, model_ids=None, only
                 if stale is not None:
                     services.cancel(ClassificationRequest(pk=stale))
             services.submit_many(
-                [services.Item(text, obj, field) for obj, field, text, _, _ in items],
+                [services.Item(text, obj, field, plan) for obj, field, text, plan, _ in items],
                 model_id, long_text=policy, **options,
             )
     return counts

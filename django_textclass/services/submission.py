@@ -74,11 +74,17 @@ def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None,
 
 @dataclass(frozen=True)
 class Item:
-    """One text for :func:`submit_many`, with the object it came from (if any)."""
+    """One text for :func:`submit_many`, with the object it came from (if any).
+
+    ``plan`` is the text's :class:`~django_textclass.policies.Plan` under the
+    ``long_text`` policy of the call, for a caller that made it already (the backfill
+    does, to count the texts the policy rejects); None has :func:`submit_many` make it.
+    """
 
     text: str
     source: object = None
     source_field: str = ""
+    plan: object = None
 
 
 def submit_many(items, model=None, *, function_to_apply=None, top_k=None, owner=None,
@@ -101,7 +107,9 @@ def submit_many(items, model=None, *, function_to_apply=None, top_k=None, owner=
             validate_text(item.text)
     else:
         policy = policies.from_spec(long_text)
-        plans = [policy.prepare(item.text) for item in items]
+        plans = [
+            policy.prepare(item.text) if item.plan is None else item.plan for item in items
+        ]
     model_id = validate_model_id(app_settings.DEFAULT_MODEL if model is None else model)
     parameters = Parameters(function_to_apply, top_k)
     alias = backend or app_settings.DEFAULT_BACKEND

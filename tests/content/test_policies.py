@@ -3,6 +3,7 @@
 import pytest
 
 from django_textclass import services
+from django_textclass.content import classify_objects
 from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
 from django_textclass.models import ClassificationRequest, ClassificationScore, Status
 from django_textclass.policies import Reject, Split, Truncate, combine, from_spec, split_text
@@ -210,6 +211,26 @@ def test_split__parent_settled_by_the_sweep_when_a_chunk_was_cancelled_by_hand(s
     services.sweep()
 
     assert ClassificationRequest.objects.get(pk=parent.pk).status == Status.CANCELLED
+
+
+def test_backfill__each_text_is_planned_once(sent, register, monkeypatch):
+    registration = register(Note, ["text"], [SENTIMENT], long_text=Split(max_length=60))
+    notes = [Note.objects.create(text=f"{LONG} {n}") for n in range(3)]
+    ClassificationRequest.objects.all().delete()
+    planned = []
+    real = Split.prepare
+
+    def prepare(self, text):
+        planned.append(text)
+        return real(self, text)
+
+    monkeypatch.setattr(Split, "prepare", prepare)
+
+    counts = classify_objects(notes, registration)
+
+    assert counts["created"] == 3
+    assert sorted(planned) == sorted(note.text for note in notes)
+    assert all(len(requests_of(note)) == 1 for note in notes)
 
 
 def test_ticket_registration__split_from_the_app_config(sent):
