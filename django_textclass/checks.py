@@ -11,6 +11,8 @@
   :meth:`~django_textclass.backends.base.BaseBackend.check`, which every configured backend
   gets called once it accepts its ``OPTIONS``.
 * ``textclass.W003``: ``TEXTCLASS`` has keys this version does not know.
+* ``textclass.W004``: ``USE_TZ`` is off, so the daily roll-up does nothing.
+* ``textclass.W005``: ``CIRCUIT_FAILURES`` is above ``MAX_ATTEMPTS``.
 * ``textclass.E010``-``E019`` and ``W010``-``W019``: the REST API settings, checked by
   :mod:`django_textclass.api.checks` (registered by the import below).
 * ``textclass.E020``-``E029`` and ``W020``: registered content (``TEXTCLASS["REGISTRY"]``
@@ -26,11 +28,14 @@ from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
 from django_textclass.types import validate_model_id
 
-INTEGER_SETTINGS = ("MAX_TEXT_LENGTH", "BATCH_SIZE", "MAX_ATTEMPTS")
+INTEGER_SETTINGS = ("MAX_TEXT_LENGTH", "BATCH_SIZE", "MAX_ATTEMPTS", "CIRCUIT_FAILURES")
 POSITIVE_SETTINGS = (*INTEGER_SETTINGS, "LEASE_SECONDS")
 NON_NEGATIVE_SETTINGS = (
     "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "RETRY_HINT_MAX", "DISPATCH_GRACE_SECONDS",
+    "RATE_LIMIT_WAIT", "CIRCUIT_OPEN_SECONDS", "CIRCUIT_OPEN_MAX",
 )
+#: Settings that are None or a number >= 0.
+OPTIONAL_NON_NEGATIVE_SETTINGS = ("CACHE_TTL", "RETRY_DEADLINE")
 
 
 @checks.register()
@@ -59,11 +64,22 @@ def check_settings(app_configs=None, **kwargs):
                 f"TEXTCLASS[{name!r}] must be {kind} >= {minimum}, not {value!r}.",
                 id="textclass.E004",
             ))
-    ttl = app_settings.CACHE_TTL
-    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0):
-        messages.append(checks.Error(
-            f"TEXTCLASS['CACHE_TTL'] must be None or a number >= 0, not {ttl!r}.",
-            id="textclass.E004",
+    for name in OPTIONAL_NON_NEGATIVE_SETTINGS:
+        value = getattr(app_settings, name)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is not None and (not number or value < 0):
+            messages.append(checks.Error(
+                f"TEXTCLASS[{name!r}] must be None or a number >= 0, not {value!r}.",
+                id="textclass.E004",
+            ))
+    if not [m for m in messages if m.id == "textclass.E004"] and (
+        app_settings.CIRCUIT_FAILURES > app_settings.MAX_ATTEMPTS
+    ):
+        messages.append(checks.Warning(
+            f"TEXTCLASS['CIRCUIT_FAILURES'] ({app_settings.CIRCUIT_FAILURES}) is above "
+            f"MAX_ATTEMPTS ({app_settings.MAX_ATTEMPTS}): during an outage a text alone "
+            "can run out of attempts before the circuit opens.",
+            hint="Keep CIRCUIT_FAILURES <= MAX_ATTEMPTS.", id="textclass.W005",
         ))
     try:
         validate_model_id(app_settings.DEFAULT_MODEL)

@@ -36,6 +36,17 @@ DEFAULTS = {
     "RETRY_BACKOFF_MAX": 300.0,
     # Cap on a server's own delay hint (estimated_time, Retry-After, RateLimit).
     "RETRY_HINT_MAX": 300.0,
+    # A transient error fails a request submitted longer ago than this (seconds; None:
+    # never). Rate limits never do; an outage's waits spend no attempt (docs/pipeline.md).
+    "RETRY_DEADLINE": 24 * 3600,
+    # Seconds every worker waits after a 429 (or a 503 while loading) that gave no hint.
+    "RATE_LIMIT_WAIT": 10.0,
+    # Calls in a row that fail with a connection error, a timeout or a 5xx (from any
+    # worker) before the backend's circuit opens; the first opening lasts
+    # CIRCUIT_OPEN_SECONDS, each one in a row twice as long, up to CIRCUIT_OPEN_MAX.
+    "CIRCUIT_FAILURES": 5,
+    "CIRCUIT_OPEN_SECONDS": 30.0,
+    "CIRCUIT_OPEN_MAX": 600.0,
     # Reuse a stored result for the same text, model and parameters for this many
     # seconds; None keeps results forever, 0 turns the cache off.
     "CACHE_TTL": 7 * 24 * 3600,

@@ -135,6 +135,10 @@ TEXTCLASS = {
     "RETRY_HINT_MAX": 5.0,
     "LEASE_SECONDS": 60,
     "DISPATCH_GRACE_SECONDS": 2,
+    "RATE_LIMIT_WAIT": 1.0,
+    "CIRCUIT_FAILURES": 3,
+    "CIRCUIT_OPEN_SECONDS": 1.0,
+    "CIRCUIT_OPEN_MAX": 4.0,
 }
 
 # The REST API (django_textclass.api): session + token authentication as a project would

@@ -158,7 +158,8 @@ def test_check__e004_bad_numbers(name, value):
     messages = run_checks(clean_config(**{name: value}))
 
     assert ids(messages) == ["textclass.E004"]
-    kind = "an integer" if name in {"MAX_TEXT_LENGTH", "BATCH_SIZE", "MAX_ATTEMPTS"} else "a number"
+    integers = {"MAX_TEXT_LENGTH", "BATCH_SIZE", "MAX_ATTEMPTS", "CIRCUIT_FAILURES"}
+    kind = "an integer" if name in integers else "a number"
     assert f"TEXTCLASS[{name!r}] must be {kind} >=" in messages[0].msg
     assert repr(value) in messages[0].msg
 
@@ -171,12 +172,39 @@ def test_check__e004_bad_cache_ttl(value):
     assert "CACHE_TTL" in messages[0].msg
 
 
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [("CACHE_TTL", None), ("CACHE_TTL", 0), ("RETRY_BACKOFF_BASE", 0), ("MAX_ATTEMPTS", 1)],
-)
-def test_check__e004_boundary_values_are_fine(name, value):
-    assert run_checks(clean_config(**{name: value})) == []
+@pytest.mark.parametrize("value", [-1, -0.5, "1d", True])
+def test_check__e004_bad_retry_deadline(value):
+    messages = run_checks(clean_config(RETRY_DEADLINE=value))
+
+    assert ids(messages) == ["textclass.E004"]
+    assert "RETRY_DEADLINE" in messages[0].msg
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("CIRCUIT_FAILURES", 0), ("CIRCUIT_FAILURES", 2.5), ("CIRCUIT_OPEN_SECONDS", -1),
+    ("CIRCUIT_OPEN_MAX", "10m"), ("RATE_LIMIT_WAIT", None),
+])
+def test_check__e004_bad_pacing_numbers(name, value):
+    messages = run_checks(clean_config(**{name: value}))
+
+    assert ids(messages) == ["textclass.E004"]
+    assert name in messages[0].msg
+
+
+@pytest.mark.parametrize("overrides", [
+    {"CACHE_TTL": None}, {"CACHE_TTL": 0}, {"RETRY_BACKOFF_BASE": 0},
+    {"MAX_ATTEMPTS": 1, "CIRCUIT_FAILURES": 1}, {"RETRY_DEADLINE": None}, {"RETRY_DEADLINE": 0},
+    {"RATE_LIMIT_WAIT": 0}, {"CIRCUIT_OPEN_SECONDS": 0},
+])
+def test_check__e004_boundary_values_are_fine(overrides):
+    assert run_checks(clean_config(**overrides)) == []
+
+
+def test_check__w005_circuit_failures_above_max_attempts():
+    messages = run_checks(clean_config(MAX_ATTEMPTS=2, CIRCUIT_FAILURES=3))
+
+    assert ids(messages) == ["textclass.W005"]
+    assert "CIRCUIT_FAILURES" in messages[0].msg and "MAX_ATTEMPTS" in messages[0].msg
 
 
 def test_check__e004_one_message_per_bad_number():

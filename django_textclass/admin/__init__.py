@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from django_textclass import services
-from django_textclass.admin import dashboard, export
+from django_textclass.admin import dashboard, export, pacing  # noqa: F401  (pacing registers)
 from django_textclass.admin.changelist import (
     CappedCountPaginator,
     FilterOnlyChangeList,

@@ -18,6 +18,7 @@ from django_textclass.api.fields import BoundedDateTimeField, ModelIdField
 from django_textclass.api.permissions import scope_to_user
 from django_textclass.api.views import TextClassAPIView
 from django_textclass.models import ClassificationRequest
+from django_textclass.services import pacing
 from django_textclass.stats import BUCKETS, compute_stats, requests_per_model
 
 #: Default window per bucket width, when ``since`` is not given.
@@ -98,6 +99,15 @@ class StatsSerializer(serializers.Serializer):
         help_text="True when closed days were read from the daily roll-up: the percentiles "
         "are then within 1 % of the exact values (counts are always exact)."
     )
+    backends = _rows(
+        "StatsBackendPace", backend=serializers.CharField(),
+        model=serializers.CharField(allow_null=True, help_text="Null for the whole backend."),
+        circuit=serializers.ChoiceField(choices=["closed", "open", "half_open"]),
+        not_before=serializers.DateTimeField(allow_null=True, help_text=(
+            "No call goes before this time (null or past: calls go).")),
+        reason=serializers.CharField(), failures=serializers.IntegerField(),
+        last_error=serializers.CharField(),
+    )
 
 
 class StatsView(TextClassAPIView, APIView):
@@ -108,7 +118,8 @@ class StatsView(TextClassAPIView, APIView):
         description="The same aggregation as the admin dashboard "
         "(`django_textclass.stats.compute_stats`), over requests created in "
         "[since, until), optionally of one model. `models` lists every model in the window "
-        "with its request count. Staff see every user's requests.",
+        "with its request count. Staff see every user's requests. `backends` is the pacing "
+        "state every worker obeys: rate-limit waits and each backend's circuit breaker.",
         parameters=[StatsQuerySerializer],
         responses={
             200: StatsSerializer,
@@ -137,4 +148,14 @@ class StatsView(TextClassAPIView, APIView):
             "bucket": params["bucket"],
             "models": [{"model": model, "count": count} for model, count in models],
             **compute_stats(queryset, bucket=params["bucket"]),
+            "backends": [pace_of(row) for row in pacing.states()],
         })
+
+
+def pace_of(row):
+    """One backend's (or model's) pacing state, as ``GET /stats/`` shows it."""
+    return {
+        "backend": row.backend, "model": row.model_id or None, "circuit": row.circuit,
+        "not_before": row.not_before, "reason": row.reason, "failures": row.failures,
+        "last_error": row.last_error,
+    }

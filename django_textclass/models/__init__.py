@@ -1,4 +1,4 @@
-"""The app's models: the classification history, and the daily roll-up of it."""
+"""The app's models: the classification history, its daily roll-up, the backends' pacing."""
 
 from django_textclass.models.history import (
     TERMINAL_STATUSES,
@@ -9,6 +9,7 @@ from django_textclass.models.history import (
     Status,
     text_hash,
 )
+from django_textclass.models.pacing import BackendPace
 from django_textclass.models.rollup import (
     RollupCount,
     RollupDay,
@@ -17,7 +18,7 @@ from django_textclass.models.rollup import (
 )
 
 __all__ = [
-    "TERMINAL_STATUSES", "ClassificationRequest", "ClassificationScore", "IdempotencyKey",
-    "RollupCount", "RollupDay", "RollupDirtyDay", "RollupHistogram", "RuleFiring", "Status",
-    "text_hash",
+    "TERMINAL_STATUSES", "BackendPace", "ClassificationRequest", "ClassificationScore",
+    "IdempotencyKey", "RollupCount", "RollupDay", "RollupDirtyDay", "RollupHistogram",
+    "RuleFiring", "Status", "text_hash",
 ]

@@ -5,10 +5,12 @@ import random
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from django_textclass.backends import get_backend
@@ -24,7 +26,7 @@ from django_textclass.models import (
     ClassificationScore,
     Status,
 )
-from django_textclass.services import dispatch, outcomes
+from django_textclass.services import dispatch, outcomes, pacing
 from django_textclass.types import LabelScore, Ranking
 
 logger = logging.getLogger("django_textclass")
@@ -110,13 +112,37 @@ def _process_group(token, alias, model_id, parameters, use_cache, rows):
     distinct = list(by_hash.values())
     for start in range(0, len(distinct), backend.batch_size):
         chunk = distinct[start : start + backend.batch_size]
-        _call_backend(token, backend, model_id, parameters, use_cache, chunk)
+        wait = _call_backend(token, backend, model_id, parameters, use_cache, chunk)
+        if wait is not None:
+            # The backend must not be called again yet: the rest goes back, unspent.
+            rest = [row for same_text in distinct[start + backend.batch_size :]
+                    for row in same_text]
+            hand_back(token, rest, wait.until, wait.reason)
+            return
+
+
+@dataclass(frozen=True)
+class Wait:
+    """No further call to this backend (or model) before ``until``, for ``reason``."""
+
+    until: object
+    reason: str
 
 
 def _call_backend(token, backend, model_id, parameters, use_cache, chunk):
-    """One backend call for ``chunk`` (a list of row lists, one list per distinct text)."""
+    """One backend call for ``chunk`` (a list of row lists, one list per distinct text).
+
+    Returns:
+        None, or a :class:`Wait` when the backend must not be called again yet (its pacing
+        state says so, or this call just learnt it); the chunk's rows are then back in the
+        queue, without an attempt spent.
+    """
     alias = backend.alias
     chunk_rows = [row for same_text in chunk for row in same_text]
+    gate = pacing.gate(alias, model_id)
+    if gate.wait_until is not None:
+        hand_back(token, chunk_rows, gate.wait_until, gate.reason)
+        return Wait(gate.wait_until, gate.reason)
     wait_for_model = any(row.error_code in WAIT_FOR_MODEL_CODES for row in chunk_rows)
     _renew_lease(token)
     started = time.monotonic()
@@ -126,8 +152,9 @@ def _call_backend(token, backend, model_id, parameters, use_cache, chunk):
             use_cache=use_cache, wait_for_model=wait_for_model,
         )
     except TransientBackendError as exc:
-        reschedule(token, chunk_rows, exc)
+        return _after_transient(token, alias, model_id, chunk_rows, exc, gate)
     except PermanentBackendError as exc:
+        pacing.succeeded(alias, gate)  # the backend answered: it is up
         if len(chunk) > 1 and _may_be_one_text(exc):
             # One text may be the cause (too long for the model), or the endpoint may
             # not take a list of inputs: each text alone gets its own answer.
@@ -136,9 +163,13 @@ def _call_backend(token, backend, model_id, parameters, use_cache, chunk):
                 "Set OPTIONS['BATCH'] = False if the endpoint never takes lists.",
                 alias, len(chunk), exc.code,
             )
-            for same_text in chunk:
-                _call_backend(token, backend, model_id, parameters, use_cache, [same_text])
-            return
+            for position, same_text in enumerate(chunk):
+                wait = _call_backend(token, backend, model_id, parameters, use_cache, [same_text])
+                if wait is not None:
+                    rest = [row for later in chunk[position + 1 :] for row in later]
+                    hand_back(token, rest, wait.until, wait.reason)
+                    return wait
+            return None
         fail(token, chunk_rows, code=exc.code, message=str(exc))
     except TextClassConfigurationError as exc:
         fail(token, chunk_rows, code="configuration", message=str(exc))
@@ -148,6 +179,7 @@ def _call_backend(token, backend, model_id, parameters, use_cache, chunk):
             f"unexpected {type(exc).__name__} in backend {alias!r}", code="backend_exception"
         ))
     else:
+        pacing.succeeded(alias, gate)
         elapsed_ms = round((time.monotonic() - started) * 1000)
         answers = [
             (row, ranking)
@@ -155,6 +187,31 @@ def _call_backend(token, backend, model_id, parameters, use_cache, chunk):
             for row in same_text
         ]
         complete(token, answers, backend_ms=elapsed_ms)
+    return None
+
+
+def _after_transient(token, alias, model_id, rows, exc, gate):
+    """A transient error: wait out a rate limit or a loading model, or count a failure.
+
+    A 429 and a 503 that says how long the model takes to load set a wait for every worker;
+    the rows go back unspent. Any other transient error counts toward the circuit breaker:
+    if it opens (or this was the probe), the rows go back unspent too; while the backend
+    answers others, the failure is the text's, and spends an attempt.
+    """
+    if exc.status_code == 429:
+        until = pacing.rate_limited(alias, exc.retry_after)
+        hand_back(token, rows, until, "rate_limited", error=exc)
+        return Wait(until, "rate_limited")
+    if exc.model_loading and exc.retry_after is not None:
+        until = pacing.model_loading(alias, model_id, exc.retry_after)
+        hand_back(token, rows, until, "model_loading", error=exc)
+        return Wait(until, "model_loading")
+    until = pacing.failed(alias, exc.code, probe=gate.probe)
+    if until is not None:
+        hand_back(token, rows, until, "circuit_open", error=exc)
+        return Wait(until, "circuit_open")
+    reschedule(token, rows, exc)
+    return None
 
 
 def _may_be_one_text(exc):
@@ -292,8 +349,33 @@ def retry_delay(attempts, hint=None):
     return delay
 
 
+def past_deadline(row, now=None):
+    """Whether ``row`` was submitted longer than ``RETRY_DEADLINE`` ago (None: never)."""
+    deadline = app_settings.RETRY_DEADLINE
+    if deadline is None:
+        return False
+    return row.created_at < (now or timezone.now()) - timedelta(seconds=deadline)
+
+
+def _fail_past_deadline(token, rows, exc):
+    """Fail the rows past ``RETRY_DEADLINE``; return the others."""
+    late = [row for row in rows if past_deadline(row)]
+    if late:
+        fail(token, late, code="deadline_exceeded", message=(
+            f"still failing {app_settings.RETRY_DEADLINE:g} s after it was submitted; "
+            f"last error: {exc}"
+        ))
+    return [row for row in rows if not past_deadline(row)]
+
+
 def reschedule(token, rows, exc):
-    """After a transient error: send the rows again later, or fail those out of attempts."""
+    """After a transient error of the text's own: send the rows again later, or fail them.
+
+    Each such error spends an attempt: a row fails with ``retries_exhausted`` after
+    ``MAX_ATTEMPTS`` of them, or with ``deadline_exceeded`` once it was submitted more than
+    ``RETRY_DEADLINE`` ago. (Errors of the whole backend go through :func:`hand_back`.)
+    """
+    rows = _fail_past_deadline(token, rows, exc)
     exhausted = [row for row in rows if row.attempts >= app_settings.MAX_ATTEMPTS]
     if exhausted:
         fail(
@@ -318,6 +400,35 @@ def reschedule(token, rows, exc):
     if updated:
         logger.info("Will retry %d request(s) in %.1f s after %s", updated, delay, exc.code)
         dispatch.send([row.pk for row in again], countdown=delay)
+
+
+def hand_back(token, rows, until, reason, *, error=None):
+    """Give claimed rows back to the queue for ``until``, refunding the claim's attempt.
+
+    For waits the backend imposes (a rate limit, a loading model, an open circuit): they are
+    not the text's fault, so they spend no attempt. A rate limit never fails a text; the
+    other waits fail rows past ``RETRY_DEADLINE`` (``deadline_exceeded``). The error, when a
+    call produced one, is kept on the row (``error_code``: after a 503 the next call asks the
+    server to wait for the model).
+    """
+    if error is not None and reason != "rate_limited":
+        rows = _fail_past_deadline(token, rows, error)
+    if not rows:
+        return 0
+    fields = {}
+    if error is not None:
+        fields = {"error_code": error.code[:64], "error_message": str(error)}
+    updated = ClassificationRequest.objects.filter(
+        pk__in=[row.pk for row in rows], claim_token=token, status=Status.RUNNING
+    ).created_at_among(row.created_at for row in rows).update(
+        status=Status.PENDING, attempts=Greatest(F("attempts") - 1, Value(0)),
+        next_attempt_at=until, lease_expires_at=None, claim_token=None, **fields,
+    )
+    if updated:
+        countdown = max(0.0, (until - timezone.now()).total_seconds())
+        logger.info("Handed back %d request(s) for %.1f s: %s", updated, countdown, reason)
+        dispatch.send([row.pk for row in rows], countdown=countdown)
+    return updated
 
 
 def _rewake_early(ids):

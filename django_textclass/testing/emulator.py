@@ -73,14 +73,14 @@ class InferenceAPIEmulator:
 
     def __init__(
         self,
-        host = "127.0.0.1",
-        port = 0,
+        host="127.0.0.1",
+        port=0,
         *,
-        latency = 0.0,
-        max_batch = None,
-        shape = "nested",
-        token = None,
-        labels = None,
+        latency=0.0,
+        max_batch=None,
+        shape="nested",
+        token=None,
+        labels=None,
     ):
         self.host = host
         self.port = port
@@ -221,7 +221,7 @@ class InferenceAPIEmulator:
         """Every input text sent to the model route, in order, across requests."""
         return [text for req in self.requests if req.model_id is not None for text in req.inputs]
 
-    def wait_for_requests(self, n, timeout = 10):
+    def wait_for_requests(self, n, timeout=10):
         """Block until at least ``n`` requests were answered.
 
         Returns:
@@ -415,7 +415,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-def main(argv = None):
+def main(argv=None):
     """Serve from the command line until Ctrl-C or SIGTERM.
 
     Args:

@@ -54,15 +54,13 @@ class Reply:
         return cls(passthrough=True)
 
     @classmethod
-    def loading(cls, estimated_time = 20.0):
+    def loading(cls, estimated_time=20.0):
         """503 "Model ... is currently loading" with ``estimated_time`` (legacy cold start)."""
         message = "Model {model_id} is currently loading"
         return cls(503, {"error": message, "estimated_time": float(estimated_time)})
 
     @classmethod
-    def rate_limited(
-        cls, retry_after = 1, ratelimit = None
-    ):
+    def rate_limited(cls, retry_after=1, ratelimit=None):
         """429 "Rate limit reached", with ``Retry-After`` and optionally ``RateLimit``.
 
         Args:
@@ -83,7 +81,7 @@ class Reply:
         )
 
     @classmethod
-    def server_error(cls, status = 500):
+    def server_error(cls, status=500):
         """A 5xx: HTML for 502 and 504 (gateways), else ``{"error": "unknown error"}``."""
         if status in (502, 504):
             phrase = f"{status} {HTTPStatus(status).phrase}"

@@ -120,8 +120,8 @@ def _softmax(values):
 def rank(
     labels,
     text,
-    function_to_apply = None,
-    top_k = None,
+    function_to_apply=None,
+    top_k=None,
 ):
     """Classify ``text`` with the rule and return a ranking.
 

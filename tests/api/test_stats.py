@@ -124,3 +124,17 @@ def test_stats_user__never_rolled_up(api, history):
     rollup.roll()
 
     assert api.get(URL).json()["percentiles_estimated"] is False
+
+
+def test_stats__shows_the_pacing_state_every_worker_obeys(api):
+    from django_textclass.services import pacing
+
+    until = pacing.rate_limited("default", 4.0)
+    pacing.failed("default", "timeout")
+
+    (pace,) = api.get(URL).json()["backends"]
+
+    assert pace["backend"] == "default" and pace["model"] is None
+    assert (pace["circuit"], pace["reason"], pace["failures"]) == ("closed", "rate_limited", 1)
+    assert pace["last_error"] == "timeout"
+    assert pace["not_before"].replace("Z", "+00:00") == until.isoformat()

@@ -28,9 +28,10 @@ def finished(*requests, timeout=30):
 class Worker:
     """A real ``celery worker`` subprocess on the test settings."""
 
-    def __init__(self, api_url, log_path):
+    def __init__(self, api_url, log_path, name="worker"):
         self.api_url = api_url
         self.log_path = log_path
+        self.name = name  # node names must differ between workers that run at once
         self.process = None
 
     def start(self, timeout=60):
@@ -45,7 +46,7 @@ class Worker:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
              "--loglevel=INFO", "--concurrency=2", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", f"--hostname=textclass-test-{os.getpid()}@%h"],
+             "--without-heartbeat", f"--hostname=textclass-test-{os.getpid()}-{self.name}@%h"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches the pool too
         )

@@ -1,5 +1,7 @@
 """The pipeline end to end: a real Celery worker process against the loopback emulator."""
 
+from itertools import pairwise
+
 import pytest
 
 import django_textclass
@@ -39,7 +41,7 @@ def test_loading_503__retries_after_estimated_time_with_wait_for_model(worker, e
     assert "x-wait-for-model" not in first.headers
     assert second.headers["x-wait-for-model"] == "true"
     assert second.received_at - first.received_at >= 1.0
-    assert row.attempts == 2
+    assert row.attempts == 1  # the wait for the model spent no attempt
 
 
 def test_rate_limited_429__no_request_before_retry_after(worker, emulator):
@@ -63,7 +65,8 @@ def test_server_errors__retried_until_success(worker, emulator):
 
     assert row.status == Status.SUCCEEDED
     assert [r.status for r in emulator.requests] == [500, 502, 504, 200]
-    assert row.attempts == 4
+    # The third failure in a row opened the circuit (CIRCUIT_FAILURES 3): refunded.
+    assert row.attempts == 3
     assert row.error_code == ""
 
 
@@ -89,18 +92,21 @@ def test_permanent_error__one_call_and_failed_row(worker, emulator, reply, code)
     assert "hf_test_token_not_secret" not in row.error_message
 
 
-def test_retry_budget_exhausted__failed_with_reason(worker, emulator, settings):
-    attempts = settings.TEXTCLASS["MAX_ATTEMPTS"]
-    emulator.script(*[Reply.server_error(500)] * attempts)
-    request = django_textclass.classify("doomed", model=MODEL)
+def test_persistent_500s__the_circuit_opens_and_one_probe_at_a_time_goes(worker, emulator):
+    """A text the API fails again and again with nothing else succeeding is an outage."""
+    emulator.script(*[Reply.server_error(500)] * 5)
+    request = django_textclass.classify("doomed, for a while", model=MODEL)
 
     (row,) = finished(request)
 
-    assert row.status == Status.FAILED
-    assert row.error_code == "retries_exhausted"
-    assert f"after {attempts} attempt" in row.error_message
-    assert "HTTP 500" in row.error_message
-    assert len(emulator.requests) == attempts
+    assert row.status == Status.SUCCEEDED
+    calls = emulator.requests
+    assert [call.status for call in calls] == [500] * 5 + [200]
+    # CIRCUIT_FAILURES 3 opened it; each probe then waited the open time, doubled each time
+    # (CIRCUIT_OPEN_SECONDS 1, CIRCUIT_OPEN_MAX 4 in the test settings).
+    gaps = [later.received_at - earlier.received_at for earlier, later in pairwise(calls)]
+    assert gaps[2] >= 1.0 and gaps[3] >= 2.0 and gaps[4] >= 4.0
+    assert row.attempts == 3  # two failures before the circuit opened, then the success
 
 
 def test_duplicates__each_unique_text_sent_once(worker, emulator):

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from django_textclass import dispatch
 from django_textclass.exceptions import TransientBackendError
-from django_textclass.models import ClassificationRequest, ClassificationScore
+from django_textclass.models import BackendPace, ClassificationRequest, ClassificationScore
 
 #: The real publisher, taken before any test replaces it.
 REAL_SEND = dispatch.send
@@ -22,10 +22,10 @@ def pks(requests):
 
 
 def make_due(*requests):
-    """Let time pass: the requests' backoff is over."""
-    ClassificationRequest.objects.filter(pk__in=pks(requests)).update(
-        next_attempt_at=timezone.now() - timedelta(seconds=1)
-    )
+    """Let time pass: the requests' backoff is over, and so is any wait of the backends."""
+    past = timezone.now() - timedelta(seconds=1)
+    ClassificationRequest.objects.filter(pk__in=pks(requests)).update(next_attempt_at=past)
+    BackendPace.objects.filter(not_before__isnull=False).update(not_before=past)
 
 
 def scores_of(request):

@@ -1,0 +1,69 @@
+"""Rate limits and outages with two real worker processes: every one obeys the same pacing."""
+
+from itertools import pairwise
+
+import pytest
+from django.db import connection
+
+import django_textclass
+from django_textclass.models import BackendPace, ClassificationRequest, Status
+from django_textclass.testing.emulator import Reply
+from tests.integration.helpers import MODEL, Worker, finished
+
+pytestmark = pytest.mark.integration
+
+#: Calls already in flight when a 429 was answered may still arrive this long after it.
+IN_FLIGHT = 0.25
+
+
+@pytest.fixture
+def second_worker(worker, emulator, tmp_path):
+    """Another worker process beside the session's: two hosts, as far as pacing can tell."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite takes one writer at a time: two worker processes only contend")
+    other = Worker(emulator.url, tmp_path / "second-worker.log", name="second")
+    other.start()
+    yield other
+    other.stop()
+
+
+def test_rate_limited_for_several_windows__no_call_inside_a_window_and_nothing_fails(
+    worker, second_worker, emulator
+):
+    emulator.script(*[Reply.rate_limited(retry_after=1)] * 4)
+    requests = django_textclass.classify([f"text number {n}" for n in range(20)], model=MODEL)
+
+    rows = finished(*requests, timeout=60)
+
+    assert {row.status for row in rows} == {Status.SUCCEEDED}
+    assert {row.attempts for row in rows} == {1}  # four 429s spent nothing
+    calls = emulator.requests
+    limited = [call for call in calls if call.status == 429]
+    assert len(limited) == 4
+    for refusal in limited:
+        inside = [call for call in calls
+                  if refusal.received_at + IN_FLIGHT < call.received_at < refusal.received_at + 1]
+        assert inside == [], "a worker called inside a Retry-After window"
+
+
+def test_outage__two_workers_200_texts_nothing_fails_and_one_probe_at_a_time(
+    worker, second_worker, emulator
+):
+    emulator.script(*[Reply.server_error(502)] * 9)
+    requests = django_textclass.classify([f"review {n}" for n in range(200)], model=MODEL)
+
+    rows = finished(*requests, timeout=90)
+
+    assert {row.status for row in rows} == {Status.SUCCEEDED}
+    assert ClassificationRequest.objects.filter(status=Status.FAILED).count() == 0
+    calls = emulator.requests
+    assert [call.status for call in calls].count(502) == 9
+    # Four calls can be in flight (two workers, two processes each): 3 that open the
+    # circuit (CIRCUIT_FAILURES) and at most 3 more already sent. Every later call until the
+    # API answered was a single probe, after the circuit's open time (1 s or more).
+    first_success = next(n for n, call in enumerate(calls) if call.status == 200)
+    probes = calls[6 : first_success + 1]
+    assert len(probes) >= 3
+    gaps = [later.received_at - earlier.received_at for earlier, later in pairwise(probes)]
+    assert all(gap >= 0.9 for gap in gaps), gaps
+    assert BackendPace.objects.get(model_id="").circuit == "closed"
