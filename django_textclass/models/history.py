@@ -67,7 +67,14 @@ class ClassificationRequest(models.Model):
         _("status"), max_length=10, choices=Status.choices, default=Status.PENDING,
     )
     attempts = models.PositiveSmallIntegerField(
-        _("attempts"), default=0, help_text=_("Calls started for this request so far."),
+        _("attempts"), default=0,
+        help_text=_("Calls spent on this request so far. Waits the backend imposes on every "
+                    "caller (a rate limit, a loading model, an outage) are not counted."),
+    )
+    batch_limit = models.PositiveSmallIntegerField(
+        _("batch limit"), null=True, blank=True,
+        help_text=_("Most texts this request may share a call with. A batch that failed twice "
+                    "is sent in halves, so a text that makes the API fail ends up alone."),
     )
     error_code = models.CharField(
         _("error code"), max_length=64, blank=True,

@@ -52,6 +52,11 @@ class BackendPace(models.Model):
                     "may probe."),
     )
     last_error = models.CharField(_("last error"), max_length=64, blank=True)
+    batch_limit = models.PositiveIntegerField(
+        _("batch limit"), null=True, blank=True,
+        help_text=_("Learnt from the endpoint: the most texts per call it accepted after it "
+                    "refused a bigger batch. Empty: the backend's own MAX_BATCH_SIZE."),
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

@@ -49,12 +49,15 @@ class Gate:
         probe: True if this caller holds the half-open circuit's one probe call.
         clean: True if the backend had no failure in a row when read, so a success has
             nothing to reset (and writes nothing).
+        batch_limit: the most texts per call the endpoint of this model accepts, as learnt
+            from its refusals (:func:`learn_batch_limit`); None if it never refused one.
     """
 
     wait_until: object = None
     reason: str = ""
     probe: bool = False
     clean: bool = False
+    batch_limit: int = None
 
 
 def _rows(alias, model_id):
@@ -76,16 +79,19 @@ def gate(alias, model_id, *, now=None):
     now = now or timezone.now()
     waits = []
     whole = None
+    batch_limit = None
     for row in _rows(alias, model_id):
         if row.model_id == WHOLE_BACKEND:
             whole = row
+        else:
+            batch_limit = row.batch_limit
         if row.not_before is not None and row.not_before > now:
             waits.append((row.not_before, row.reason))
     if waits:
         until, reason = max(waits, key=lambda wait: wait[0])
-        return Gate(until, reason)
+        return Gate(until, reason, batch_limit=batch_limit)
     if whole is None or whole.circuit == Circuit.CLOSED:
-        return Gate(clean=whole is None or whole.failures == 0)
+        return Gate(clean=whole is None or whole.failures == 0, batch_limit=batch_limit)
     # Open and its wait is over, or half open and its probe is overdue: one caller probes.
     probe_until = now + timedelta(seconds=PROBE_SECONDS)
     won = BackendPace.objects.filter(pk=whole.pk).filter(
@@ -94,9 +100,9 @@ def gate(alias, model_id, *, now=None):
     ).update(circuit=Circuit.HALF_OPEN, probe_until=probe_until)
     if won:
         logger.info("Backend %r: circuit half open; this worker sends the probe call", alias)
-        return Gate(probe=True)
+        return Gate(probe=True, batch_limit=batch_limit)
     whole.refresh_from_db()
-    return Gate(_wait_for_probe(whole, now), "circuit_open")
+    return Gate(_wait_for_probe(whole, now), "circuit_open", batch_limit=batch_limit)
 
 
 def _wait_for_probe(row, now):
@@ -182,11 +188,28 @@ def succeeded(alias, gate):
         logger.info("Backend %r: the probe call succeeded; circuit closed", alias)
 
 
+def learn_batch_limit(alias, model_id, size):
+    """The endpoint refused a batch as too large: from now on, at most ``size`` texts per call.
+
+    Kept per backend and model in the database, so every worker sends batches of the size
+    that works instead of paying for the refusal again; it only ever shrinks (an operator's
+    reset in the admin forgets it).
+    """
+    row = _row(alias, model_id)
+    updated = BackendPace.objects.filter(pk=row.pk).filter(
+        Q(batch_limit__isnull=True) | Q(batch_limit__gt=size)
+    ).update(batch_limit=size)
+    if updated:
+        logger.warning("Backend %r model %r refused a batch as too large; at most %d texts per "
+                       "call from now on", alias, model_id, size)
+    return size
+
+
 def reset(pks):
-    """End the waits and close the circuits of these rows (an operator's admin action)."""
+    """End the waits, close the circuits, forget the batch limits of these rows (admin action)."""
     updated = BackendPace.objects.filter(pk__in=list(pks)).update(
         not_before=None, reason="", circuit=Circuit.CLOSED, failures=0, opened=0,
-        probe_until=None,
+        probe_until=None, batch_limit=None,
     )
     if updated:
         logger.warning("%d pacing state(s) reset by hand", updated)

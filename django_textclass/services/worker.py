@@ -1,7 +1,9 @@
 """The worker's side: claim requests, call the backend, store results or errors."""
 
 import logging
+import math
 import random
+import re
 import time
 import uuid
 from collections import defaultdict
@@ -30,8 +32,13 @@ from django_textclass.services import dispatch, outcomes, pacing
 from django_textclass.types import LabelScore, Ranking
 
 logger = logging.getLogger("django_textclass")
-#: Batch errors that one text can cause (bad input, too large, too long): retry one by one.
+#: Batch errors that one text can cause (bad input, too large, too long): sent in halves.
 SPLIT_BATCH_STATUSES = (400, 413, 422)
+#: How an endpoint says the batch, not a text, is too large (TEI: "batch size 40 > ...").
+BATCH_TOO_LARGE = re.compile(r"batch size", re.IGNORECASE)
+#: Transient errors that speak of the backend, not of a text: they count toward the circuit.
+OUTAGE_CODES = frozenset({"timeout", "connection_error", "request_error"})
+OUTAGE_STATUSES = frozenset({408, 502, 503, 504})
 
 #: Error codes after which the next call asks the server to wait for the model.
 WAIT_FOR_MODEL_CODES = ("http_503", "model_loading")
@@ -106,19 +113,51 @@ def _process_group(token, alias, model_id, parameters, use_cache, rows):
         return
     if use_cache:
         rows = _answer_from_cache(token, alias, model_id, parameters, rows)
+    if not rows:
+        return
     by_hash = defaultdict(list)
     for row in rows:
         by_hash[row.text_hash].append(row)
-    distinct = list(by_hash.values())
-    for start in range(0, len(distinct), backend.batch_size):
-        chunk = distinct[start : start + backend.batch_size]
-        wait = _call_backend(token, backend, model_id, parameters, use_cache, chunk)
+    gate = pacing.gate(alias, model_id)
+    chunks = _chunks(list(by_hash.values()), backend.batch_size, gate.batch_limit)
+    call = Call(token, backend, model_id, parameters, use_cache)
+    for position, chunk in enumerate(chunks):
+        wait = _send(call, chunk, gate)
+        gate = None  # every later call reads the pacing state afresh
         if wait is not None:
             # The backend must not be called again yet: the rest goes back, unspent.
-            rest = [row for same_text in distinct[start + backend.batch_size :]
-                    for row in same_text]
+            rest = [row for later in chunks[position + 1 :] for same in later for row in same]
             hand_back(token, rest, wait.until, wait.reason)
             return
+
+
+def _chunks(distinct, batch_size, learnt_limit):
+    """Split texts (each a list of rows) into calls, the biggest batches first.
+
+    A call holds at most the backend's batch size, the limit learnt from the endpoint, and
+    the ``batch_limit`` of every row in it (set while a failing batch is bisected).
+    """
+    size = min(batch_size, learnt_limit or batch_size)
+    by_cap = defaultdict(list)
+    for same_text in distinct:
+        cap = min([size, *(row.batch_limit for row in same_text if row.batch_limit)])
+        by_cap[cap].append(same_text)
+    return [
+        texts[start : start + cap]
+        for cap, texts in sorted(by_cap.items(), reverse=True)
+        for start in range(0, len(texts), cap)
+    ]
+
+
+@dataclass(frozen=True)
+class Call:
+    """What every call of one group shares: the run's token, the backend, the model, the options."""
+
+    token: object
+    backend: object
+    model_id: str
+    parameters: object
+    use_cache: bool
 
 
 @dataclass(frozen=True)
@@ -129,17 +168,19 @@ class Wait:
     reason: str
 
 
-def _call_backend(token, backend, model_id, parameters, use_cache, chunk):
+def _send(call, chunk, gate=None):
     """One backend call for ``chunk`` (a list of row lists, one list per distinct text).
+
+    ``gate`` is the pacing state already read for this call, if any.
 
     Returns:
         None, or a :class:`Wait` when the backend must not be called again yet (its pacing
         state says so, or this call just learnt it); the chunk's rows are then back in the
         queue, without an attempt spent.
     """
-    alias = backend.alias
+    token, backend, alias = call.token, call.backend, call.backend.alias
     chunk_rows = [row for same_text in chunk for row in same_text]
-    gate = pacing.gate(alias, model_id)
+    gate = gate or pacing.gate(alias, call.model_id)
     if gate.wait_until is not None:
         hand_back(token, chunk_rows, gate.wait_until, gate.reason)
         return Wait(gate.wait_until, gate.reason)
@@ -148,28 +189,15 @@ def _call_backend(token, backend, model_id, parameters, use_cache, chunk):
     started = time.monotonic()
     try:
         rankings = backend.classify(
-            [same_text[0].text for same_text in chunk], parameters, model_id=model_id,
-            use_cache=use_cache, wait_for_model=wait_for_model,
+            [same_text[0].text for same_text in chunk], call.parameters, model_id=call.model_id,
+            use_cache=call.use_cache, wait_for_model=wait_for_model,
         )
     except TransientBackendError as exc:
-        return _after_transient(token, alias, model_id, chunk_rows, exc, gate)
+        return _after_transient(call, chunk, exc, gate)
     except PermanentBackendError as exc:
         pacing.succeeded(alias, gate)  # the backend answered: it is up
         if len(chunk) > 1 and _may_be_one_text(exc):
-            # One text may be the cause (too long for the model), or the endpoint may
-            # not take a list of inputs: each text alone gets its own answer.
-            logger.warning(
-                "Backend %r refused a batch of %d texts (%s); sending them one by one. "
-                "Set OPTIONS['BATCH'] = False if the endpoint never takes lists.",
-                alias, len(chunk), exc.code,
-            )
-            for position, same_text in enumerate(chunk):
-                wait = _call_backend(token, backend, model_id, parameters, use_cache, [same_text])
-                if wait is not None:
-                    rest = [row for later in chunk[position + 1 :] for row in later]
-                    hand_back(token, rest, wait.until, wait.reason)
-                    return wait
-            return None
+            return _split_refused(call, chunk, exc)
         fail(token, chunk_rows, code=exc.code, message=str(exc))
     except TextClassConfigurationError as exc:
         fail(token, chunk_rows, code="configuration", message=str(exc))
@@ -190,33 +218,102 @@ def _call_backend(token, backend, model_id, parameters, use_cache, chunk):
     return None
 
 
-def _after_transient(token, alias, model_id, rows, exc, gate):
-    """A transient error: wait out a rate limit or a loading model, or count a failure.
+def _split_refused(call, chunk, exc):
+    """A batch refused for good: send its halves now, down to the text that is refused alone.
+
+    A text too long for the model fails alone after about log2(batch) calls, the others
+    succeed. A refusal of the batch's size (``batch size 40 exceeds ...``) is remembered for
+    the endpoint (:func:`~django_textclass.services.pacing.learn_batch_limit`). An answer that
+    does not parse as one ranking per text means the endpoint may not take lists at all: each
+    text then goes alone.
+    """
+    alias = call.backend.alias
+    if isinstance(exc, InvalidResponseError):
+        parts = [[same_text] for same_text in chunk]
+        logger.warning(
+            "Backend %r gave no usable answer to a batch of %d texts (%s); sending them one "
+            "by one. Set OPTIONS['BATCH'] = False if the endpoint never takes lists.",
+            alias, len(chunk), exc.code,
+        )
+    else:
+        half = math.ceil(len(chunk) / 2)
+        parts = [chunk[:half], chunk[half:]]
+        if BATCH_TOO_LARGE.search(str(exc)):
+            pacing.learn_batch_limit(alias, call.model_id, half)
+    for position, part in enumerate(parts):
+        wait = _send(call, part)
+        if wait is not None:
+            rest = [row for later in parts[position + 1 :] for same in later for row in same]
+            hand_back(call.token, rest, wait.until, wait.reason)
+            return wait
+    return None
+
+
+def _after_transient(call, chunk, exc, gate):
+    """A transient error: wait out a rate limit or a loading model, bisect, or count a failure.
 
     A 429 and a 503 that says how long the model takes to load set a wait for every worker;
-    the rows go back unspent. Any other transient error counts toward the circuit breaker:
-    if it opens (or this was the probe), the rows go back unspent too; while the backend
-    answers others, the failure is the text's, and spends an attempt.
+    the rows go back unspent. A batch that fails with an error one text may cause (a 500,
+    say) is retried whole once, then in halves (:func:`_bisect_later`); the text it comes
+    down to spends its own attempts. Any other transient error counts toward the circuit
+    breaker: if it opens (or this was the probe), the rows go
+    back unspent too; while the backend answers others, the failure is the text's, and spends
+    an attempt.
     """
+    alias, rows = call.backend.alias, [row for same_text in chunk for row in same_text]
     if exc.status_code == 429:
         until = pacing.rate_limited(alias, exc.retry_after)
-        hand_back(token, rows, until, "rate_limited", error=exc)
+        hand_back(call.token, rows, until, "rate_limited", error=exc)
         return Wait(until, "rate_limited")
     if exc.model_loading and exc.retry_after is not None:
-        until = pacing.model_loading(alias, model_id, exc.retry_after)
-        hand_back(token, rows, until, "model_loading", error=exc)
+        until = pacing.model_loading(alias, call.model_id, exc.retry_after)
+        hand_back(call.token, rows, until, "model_loading", error=exc)
         return Wait(until, "model_loading")
+    if not is_outage(exc):
+        if len(chunk) > 1:
+            _bisect_later(call.token, chunk, exc)
+            return None
+        if all(row.batch_limit == 1 for row in rows):
+            # Bisected down to this text while its batch-mates succeeded: the culprit.
+            reschedule(call.token, rows, exc)
+            return None
     until = pacing.failed(alias, exc.code, probe=gate.probe)
     if until is not None:
-        hand_back(token, rows, until, "circuit_open", error=exc)
+        hand_back(call.token, rows, until, "circuit_open", error=exc)
         return Wait(until, "circuit_open")
-    reschedule(token, rows, exc)
+    reschedule(call.token, rows, exc)
     return None
 
 
 def _may_be_one_text(exc):
     """Whether a permanent error on a batch may come from one text or from the list itself."""
     return isinstance(exc, InvalidResponseError) or exc.status_code in SPLIT_BATCH_STATUSES
+
+
+def is_outage(exc):
+    """Whether a transient error speaks of the backend (down, overloaded), not of a text."""
+    status = exc.status_code
+    if status is None and exc.code.startswith("http_") and exc.code[5:].isdigit():
+        status = int(exc.code[5:])  # a backend that set the code but not the status
+    return exc.code in OUTAGE_CODES or status in OUTAGE_STATUSES
+
+
+def _bisect_later(token, chunk, exc):
+    """A batch failed with an error one of its texts may cause: try it again, then in halves.
+
+    Its first failure sends the same batch again; each further failure halves the
+    ``batch_limit`` of its rows, so the text that makes the API fail ends up in a call of its
+    own, where its own attempts run out. Until then no attempt is spent: the others are not
+    to blame. Costs about two calls per halving, log2(batch) halvings.
+    """
+    rows = [row for same_text in chunk for row in same_text]
+    size = len(chunk)
+    failed_before = all(row.batch_limit is not None and row.batch_limit <= size for row in rows)
+    limit = math.ceil(size / 2) if failed_before else size
+    until = timezone.now() + timedelta(seconds=retry_delay(1, exc.retry_after))
+    logger.info("A batch of %d texts failed (%s); next time in calls of %d", size, exc.code,
+                limit)
+    hand_back(token, rows, until, "bisecting", error=exc, batch_limit=limit)
 
 
 def _renew_lease(token):
@@ -297,11 +394,12 @@ def complete(token, answers, *, backend_ms=None, reused_from=None):
             row.backend_ms = backend_ms
             row.reused_from_id = reused_from.get(row.pk)
             row.error_code = row.error_message = ""
-            row.lease_expires_at = row.next_attempt_at = row.claim_token = None
+            row.lease_expires_at = row.next_attempt_at = row.claim_token = row.batch_limit = None
         ClassificationRequest.objects.bulk_update(
             [row for row, _ in mine],
             ["status", "top_label", "top_score", "finished_at", "backend_ms", "reused_from",
-             "error_code", "error_message", "lease_expires_at", "next_attempt_at", "claim_token"],
+             "error_code", "error_message", "lease_expires_at", "next_attempt_at", "claim_token",
+             "batch_limit"],
         )
         # This run won running -> succeeded: signals and rules, once, after commit.
         outcomes.finished([row for row, _ in mine], outcomes.SUCCEEDED)
@@ -402,7 +500,7 @@ def reschedule(token, rows, exc):
         dispatch.send([row.pk for row in again], countdown=delay)
 
 
-def hand_back(token, rows, until, reason, *, error=None):
+def hand_back(token, rows, until, reason, *, error=None, batch_limit=None):
     """Give claimed rows back to the queue for ``until``, refunding the claim's attempt.
 
     For waits the backend imposes (a rate limit, a loading model, an open circuit): they are
@@ -418,6 +516,8 @@ def hand_back(token, rows, until, reason, *, error=None):
     fields = {}
     if error is not None:
         fields = {"error_code": error.code[:64], "error_message": str(error)}
+    if batch_limit is not None:
+        fields["batch_limit"] = batch_limit
     updated = ClassificationRequest.objects.filter(
         pk__in=[row.pk for row in rows], claim_token=token, status=Status.RUNNING
     ).created_at_among(row.created_at for row in rows).update(

@@ -95,6 +95,7 @@ class InferenceAPIEmulator:
         self._logged = threading.Condition(self._lock)
         self._script = collections.deque()
         self._log = []
+        self._poison = {}
         self._server = None
         self._thread = None
         # Set by stop() so that hanging replies end with the server.
@@ -211,10 +212,23 @@ class InferenceAPIEmulator:
         with self._lock:
             return list(self._log)
 
+    def poison(self, text, reply=None):
+        """Answer ``reply`` (default: a 500) to every call whose inputs hold ``text``.
+
+        A text the model fails on, whatever the batch it comes in; the script still goes
+        first. ``reset()`` forgets every poison.
+        """
+        reply = reply or Reply.server_error(500)
+        if not isinstance(reply, Reply):
+            raise TypeError(f"expected a Reply, got {type(reply).__name__}")
+        with self._lock:
+            self._poison[text] = reply
+
     def reset(self):
-        """Forget the script and the log; the configuration is kept."""
+        """Forget the script, the poisons and the log; the configuration is kept."""
         with self._lock:
             self._script.clear()
+            self._poison.clear()
             self._log.clear()
 
     def texts_seen(self):
@@ -268,6 +282,11 @@ class InferenceAPIEmulator:
             return json_answer(exc.status, exc.payload)
         labels = self.labels.get(model_id, list(scoring.DEFAULT_LABELS))
         texts = [inputs] if isinstance(inputs, str) else inputs
+        with self._lock:
+            poisoned = [self._poison[text] for text in texts
+                        if isinstance(text, str) and text in self._poison]
+        if poisoned:
+            return render(poisoned[0], model_id)
         rankings = [scoring.rank(labels, text, **parameters) for text in texts]
         if isinstance(inputs, str) and self.shape == "flat":
             return json_answer(200, rankings[0])

@@ -67,3 +67,24 @@ def test_outage__two_workers_200_texts_nothing_fails_and_one_probe_at_a_time(
     gaps = [later.received_at - earlier.received_at for earlier, later in pairwise(probes)]
     assert all(gap >= 0.9 for gap in gaps), gaps
     assert BackendPace.objects.get(model_id="").circuit == "closed"
+
+
+def test_poison_text_in_a_batch__fails_alone_and_the_nine_others_succeed(worker, emulator):
+    emulator.poison("this text breaks the model")
+    texts = [f"ordinary text {n}" for n in range(9)]
+    texts.insert(4, "this text breaks the model")
+    requests = django_textclass.classify(texts, model=MODEL)
+
+    rows = finished(*requests, timeout=60)
+
+    by_text = {row.text: row for row in rows}
+    poison = by_text.pop("this text breaks the model")
+    assert poison.status == Status.FAILED and poison.error_code == "retries_exhausted"
+    assert "HTTP 500" in poison.error_message
+    assert {row.status for row in by_text.values()} == {Status.SUCCEEDED}
+    assert {row.attempts for row in by_text.values()} == {1}
+    # MAX_BATCH_SIZE 8: a batch of 8 with the poison, bisected (twice whole, two calls per
+    # halving), one clean batch of 2, and the poison's own 4 attempts alone.
+    poisoned_calls = [call for call in emulator.requests if call.status == 500]
+    assert len(emulator.requests) <= 2 + 2 * 3 + 1 + 4
+    assert sum(len(call.inputs) == 1 for call in poisoned_calls) == 4

@@ -5,7 +5,7 @@ from itertools import pairwise
 import pytest
 
 import django_textclass
-from django_textclass.models import Status
+from django_textclass.models import BackendPace, Status
 from django_textclass.testing.emulator import Reply
 from django_textclass.testing.scoring import rank as emulator_rank
 from tests.integration.helpers import MODEL, finished
@@ -157,15 +157,18 @@ def test_flat_answer_shape__parsed_like_the_nested_one(worker, emulator):
     assert row.labels == emulator_rank(["POSITIVE", "NEGATIVE"], row.text, None, 1)
 
 
-def test_batch_over_the_endpoint_limit__split_into_single_calls(worker, emulator):
-    emulator.max_batch = 2  # the backend sends up to 8: the emulator answers 422
-    emulator.latency = 0.2
-    texts = ["I love one", "I hate two", "good three", "bad four"]
-    requests = django_textclass.classify(texts, model=MODEL)
+def test_batch_over_the_endpoint_limit__halved_and_the_limit_learnt(worker, emulator):
+    emulator.max_batch = 4  # the backend sends up to 8: the emulator answers 422 beyond 4
+    first = django_textclass.classify([f"first review {n}" for n in range(40)], model=MODEL)
+    rows = finished(*first)
+    assert {row.status for row in rows} == {Status.SUCCEEDED}
+    refused = [r for r in emulator.requests if r.status == 422]
+    assert 1 <= len(refused) <= 5  # each batch of 8 at most once, until one worker learnt it
+    assert BackendPace.objects.get(model_id=MODEL).batch_limit == 4
 
-    rows = finished(*requests)
+    emulator.reset()
+    second = django_textclass.classify([f"second review {n}" for n in range(40)], model=MODEL)
+    rows = finished(*second)
 
-    assert all(row.status == Status.SUCCEEDED for row in rows)
-    assert 422 in [r.status for r in emulator.requests]
-    answered = [text for r in emulator.requests if r.status == 200 for text in r.inputs]
-    assert sorted(answered) == sorted(texts)
+    assert {row.status for row in rows} == {Status.SUCCEEDED}
+    assert [len(r.inputs) for r in emulator.requests] == [4] * 10  # no refusal paid again

@@ -1,15 +1,17 @@
 """The worker under the backend's pressure: rate limits and outages spend no attempt."""
 
+import math
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from django_textclass import services
+from django_textclass.exceptions import PermanentBackendError, TransientBackendError
 from django_textclass.models import BackendPace, ClassificationRequest, Status
 from django_textclass.services import pacing
-from tests.fakes import scripted_settings, textclass_settings
-from tests.services.helpers import fresh, make_due, pks, transient
+from tests.fakes import rank, scripted_settings, textclass_settings
+from tests.services.helpers import MODEL, fresh, make_due, pks, transient
 
 pytestmark = pytest.mark.django_db
 
@@ -173,3 +175,78 @@ def test_deadline__none_keeps_trying(backend):
         services.process([request.pk])
 
     assert fresh(request).status == Status.PENDING
+
+
+# --- a poison text in a batch, and batches the endpoint finds too large -----------------
+
+
+def poison_answer(text, parameters):
+    """The API fails any call that holds the poison, whatever else is in it."""
+    if "poison" in text:
+        raise TransientBackendError("HTTP 500 from http://api", code="http_500", status_code=500)
+    return rank(text, parameters)
+
+
+def run_until_done(requests, rounds=30):
+    """The worker's body, again and again, as the wake-ups would; time passes in between."""
+    for _ in range(rounds):
+        if all(fresh(request).is_finished for request in requests):
+            return
+        make_due(*requests)
+        services.process(pks(requests))
+    pytest.fail("requests still unfinished")
+
+
+@pytest.mark.parametrize("size", [2, 8, 10])
+def test_poison__fails_alone_and_the_rest_succeed_in_about_log2_calls(backend, size):
+    texts = [f"clean text {n}" for n in range(size - 1)]
+    texts.insert(size // 3, "the poison text")
+    with scripted_settings({"ANSWER": "tests.services.test_worker_pacing.poison_answer",
+                            "MAX_BATCH_SIZE": 16}):
+        requests = services.submit_many([services.Item(text) for text in texts])
+        run_until_done(requests)
+
+    rows = {row.text: row for row in (fresh(request) for request in requests)}
+    poison = rows.pop("the poison text")
+    assert poison.status == Status.FAILED and poison.error_code == "retries_exhausted"
+    assert poison.attempts == 4  # MAX_ATTEMPTS of the test settings, all of them alone
+    assert {row.status for row in rows.values()} == {Status.SUCCEEDED}
+    assert {row.attempts for row in rows.values()} == {1}  # the poison cost them nothing
+    halvings = math.ceil(math.log2(size))
+    # The batch twice, two calls per halving, then the poison's own attempts alone.
+    assert len(backend.calls) <= 2 + 2 * halvings + 4
+    assert BackendPace.objects.filter(circuit="open").count() == 0
+
+
+def test_batch_too_large__halved_at_once_and_remembered_for_every_worker(backend):
+    refused = PermanentBackendError("HTTP 422: batch size 8 exceeds the maximum of 4",
+                                    code="http_422", status_code=422)
+    backend.script = [refused]
+    with scripted_settings({"MAX_BATCH_SIZE": 8}):
+        first = services.submit_many([services.Item(f"first {n}") for n in range(8)], MODEL)
+        services.process(pks(first))
+        second = services.submit_many([services.Item(f"second {n}") for n in range(8)], MODEL)
+        services.process(pks(second))
+
+    assert [len(call.texts) for call in backend.calls] == [8, 4, 4, 4, 4]
+    assert set(statuses(first + second)) == {Status.SUCCEEDED}
+    assert BackendPace.objects.get(model_id=MODEL).batch_limit == 4
+
+
+def test_one_text_too_long__bisected_it_fails_alone_and_no_limit_is_learnt(backend):
+    def too_long(text, parameters):
+        if "long" in text:
+            raise PermanentBackendError("HTTP 422: input is too long", code="http_422",
+                                        status_code=422)
+        return rank(text, parameters)
+
+    texts = [f"short {n}" for n in range(7)] + ["far too long"]
+    with scripted_settings({"ANSWER": too_long, "MAX_BATCH_SIZE": 8}):
+        requests = services.submit_many([services.Item(text) for text in texts])
+        services.process(pks(requests))
+
+    assert [len(call.texts) for call in backend.calls] == [8, 4, 4, 2, 2, 1, 1]
+    rows = [fresh(request) for request in requests]
+    assert [row.status for row in rows] == [Status.SUCCEEDED] * 7 + [Status.FAILED]
+    assert rows[-1].error_code == "http_422"
+    assert not BackendPace.objects.filter(batch_limit__isnull=False).exists()

@@ -793,3 +793,33 @@ def test_cli__serves_on_the_printed_port_until_terminated():
 
     assert process.returncode == 0, stderr
     assert "Warning" not in stderr
+
+
+def test_poison__every_call_holding_the_text_gets_the_reply(emulator_for_poison):
+    emulator = emulator_for_poison
+    emulator.poison("bad apple")
+    emulator.poison("rate me", Reply.rate_limited(retry_after=3))
+
+    alone = requests.post(emulator.model_url("m/x"), json={"inputs": "bad apple"}, timeout=5)
+    batch = requests.post(emulator.model_url("m/x"), json={"inputs": ["fine", "bad apple"]},
+                          timeout=5)
+    limited = requests.post(emulator.model_url("m/x"), json={"inputs": ["rate me"]}, timeout=5)
+    clean = requests.post(emulator.model_url("m/x"), json={"inputs": ["fine", "good"]}, timeout=5)
+
+    assert (alone.status_code, batch.status_code) == (500, 500)
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "3"
+    assert clean.status_code == 200 and len(clean.json()) == 2
+    emulator.reset()
+    again = requests.post(emulator.model_url("m/x"), json={"inputs": "bad apple"}, timeout=5)
+    assert again.status_code == 200
+
+
+def test_poison__refuses_what_is_not_a_reply(emulator_for_poison):
+    with pytest.raises(TypeError, match="expected a Reply"):
+        emulator_for_poison.poison("x", {"status": 500})
+
+
+@pytest.fixture
+def emulator_for_poison():
+    with InferenceAPIEmulator() as emulator:
+        yield emulator
