@@ -14,6 +14,7 @@ the claim is guarded by it, so a run that lost its lease (and was replaced by
 another) can never overwrite or duplicate results.
 """
 from django_textclass.services.recovery import sweep
+from django_textclass.services.settling import complete, fail, reschedule, retry_delay
 from django_textclass.services.submission import (
     Item,
     cancel,
@@ -24,14 +25,7 @@ from django_textclass.services.submission import (
     submit,
     submit_many,
 )
-from django_textclass.services.worker import (
-    claim,
-    complete,
-    fail,
-    process,
-    reschedule,
-    retry_delay,
-)
+from django_textclass.services.worker import claim, process
 from django_textclass.types import validate_text  # re-exported: its old home
 
 __all__ = [

@@ -13,7 +13,7 @@ before each call, so what one of them learns holds for all, on every host:
   closes the circuit, a failure opens it again.
 
 Rows claimed while a backend must wait are handed back without spending an attempt
-(:func:`django_textclass.services.worker.hand_back`). This module is the only writer of the
+(:func:`django_textclass.services.settling.hand_back`). This module is the only writer of the
 pacing rows; each write is one guarded ``UPDATE``, so two workers never both probe.
 """
 

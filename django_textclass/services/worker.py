@@ -1,8 +1,10 @@
-"""The worker's side: claim requests, call the backend, store results or errors."""
+"""The worker's side: claim requests, group them into calls, decide what each call's outcome means.
+
+What is then written to the claimed rows is :mod:`django_textclass.services.settling`'s job.
+"""
 
 import logging
 import math
-import random
 import re
 import time
 import uuid
@@ -11,8 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Greatest
+from django.db.models import F
 from django.utils import timezone
 
 from django_textclass.backends import get_backend
@@ -25,10 +26,17 @@ from django_textclass.exceptions import (
 )
 from django_textclass.models import (
     ClassificationRequest,
-    ClassificationScore,
     Status,
 )
-from django_textclass.services import dispatch, outcomes, pacing
+from django_textclass.services import dispatch, pacing
+from django_textclass.services.settling import (
+    WAIT_FOR_MODEL_CODES,
+    complete,
+    fail,
+    hand_back,
+    reschedule,
+    retry_delay,
+)
 from django_textclass.types import LabelScore, Ranking
 
 logger = logging.getLogger("django_textclass")
@@ -40,8 +48,6 @@ BATCH_TOO_LARGE = re.compile(r"batch size", re.IGNORECASE)
 OUTAGE_CODES = frozenset({"timeout", "connection_error", "request_error"})
 OUTAGE_STATUSES = frozenset({408, 502, 503, 504})
 
-#: Error codes after which the next call asks the server to wait for the model.
-WAIT_FOR_MODEL_CODES = ("http_503", "model_loading")
 
 
 # --- the worker's side ------------------------------------------------------------------
@@ -353,182 +359,6 @@ def _answer_from_cache(token, alias, model_id, parameters, rows):
 
 def _ranking_of(request):
     return Ranking(tuple(LabelScore(s.label, s.score) for s in request.scores.all()))
-
-
-def complete(token, answers, *, backend_ms=None, reused_from=None):
-    """Store the rankings of requests this run still owns and mark them succeeded.
-
-    Args:
-        token: the claim token of the run.
-        answers: ``(request, ranking)`` pairs.
-        backend_ms: duration of the backend call that produced them.
-        reused_from: ``{request pk: source request pk}`` for cache hits.
-
-    Returns:
-        How many requests were completed (those whose claim was lost are skipped).
-    """
-    reused_from = reused_from or {}
-    now = timezone.now()
-    with transaction.atomic():
-        owned = set(
-            ClassificationRequest.objects.select_for_update()
-            .filter(pk__in=[row.pk for row, _ in answers], claim_token=token, status=Status.RUNNING)
-            .values_list("pk", flat=True)
-        )
-        if not owned:
-            return 0
-        mine = [(row, ranking) for row, ranking in answers if row.pk in owned]
-        # A run that died after inserting scores but before its status update leaves
-        # nothing behind (same transaction), but be strict: replace, never append.
-        ClassificationScore.objects.filter(request_id__in=owned).delete()
-        ClassificationScore.objects.bulk_create(
-            ClassificationScore(request_id=row.pk, rank=rank, label=item.label, score=item.score)
-            for row, ranking in mine
-            for rank, item in enumerate(ranking.scores)
-        )
-        for row, ranking in mine:
-            row.status = Status.SUCCEEDED
-            row.top_label = ranking.top.label
-            row.top_score = ranking.top.score
-            row.finished_at = now
-            row.backend_ms = backend_ms
-            row.reused_from_id = reused_from.get(row.pk)
-            row.error_code = row.error_message = ""
-            row.lease_expires_at = row.next_attempt_at = row.claim_token = row.batch_limit = None
-        ClassificationRequest.objects.bulk_update(
-            [row for row, _ in mine],
-            ["status", "top_label", "top_score", "finished_at", "backend_ms", "reused_from",
-             "error_code", "error_message", "lease_expires_at", "next_attempt_at", "claim_token",
-             "batch_limit"],
-        )
-        # This run won running -> succeeded: signals and rules, once, after commit.
-        outcomes.finished([row for row, _ in mine], outcomes.SUCCEEDED)
-    logger.info("Completed %d request(s)%s", len(mine), " from cache" if reused_from else "")
-    return len(mine)
-
-
-def fail(token, rows, *, code, message):
-    """Mark requests this run still owns as failed for good. Returns how many."""
-    with transaction.atomic():
-        # Lock first, so the rows this run fails are known (for the failure signal).
-        owned = set(
-            ClassificationRequest.objects.select_for_update()
-            .filter(pk__in=[row.pk for row in rows], claim_token=token, status=Status.RUNNING)
-            .values_list("pk", flat=True)
-        )
-        updated = ClassificationRequest.objects.filter(
-            pk__in=owned, claim_token=token, status=Status.RUNNING
-        ).created_at_among(row.created_at for row in rows).update(
-            status=Status.FAILED, error_code=code[:64], error_message=message,
-            finished_at=timezone.now(), lease_expires_at=None, next_attempt_at=None,
-            claim_token=None,
-        )
-        outcomes.finished([row for row in rows if row.pk in owned], outcomes.FAILED)
-    if updated:
-        logger.warning("Failed %d request(s): %s", updated, code)
-    return updated
-
-
-def retry_delay(attempts, hint=None):
-    """Seconds to wait before attempt ``attempts + 1``.
-
-    Exponential backoff ``BASE * 2**(attempts - 1)`` capped at ``RETRY_BACKOFF_MAX``,
-    with "equal jitter" (a random value between half and all of it). A server's
-    own hint (capped at ``RETRY_HINT_MAX``) is a floor: we never call earlier
-    than we were told to.
-    """
-    backoff = min(
-        app_settings.RETRY_BACKOFF_MAX,
-        app_settings.RETRY_BACKOFF_BASE * 2 ** max(0, attempts - 1),
-    )
-    delay = random.uniform(backoff / 2, backoff)
-    if hint is not None:
-        delay = max(delay, min(float(hint), app_settings.RETRY_HINT_MAX))
-    return delay
-
-
-def past_deadline(row, now=None):
-    """Whether ``row`` was submitted longer than ``RETRY_DEADLINE`` ago (None: never)."""
-    deadline = app_settings.RETRY_DEADLINE
-    if deadline is None:
-        return False
-    return row.created_at < (now or timezone.now()) - timedelta(seconds=deadline)
-
-
-def _fail_past_deadline(token, rows, exc):
-    """Fail the rows past ``RETRY_DEADLINE``; return the others."""
-    late = [row for row in rows if past_deadline(row)]
-    if late:
-        fail(token, late, code="deadline_exceeded", message=(
-            f"still failing {app_settings.RETRY_DEADLINE:g} s after it was submitted; "
-            f"last error: {exc}"
-        ))
-    return [row for row in rows if not past_deadline(row)]
-
-
-def reschedule(token, rows, exc):
-    """After a transient error of the text's own: send the rows again later, or fail them.
-
-    Each such error spends an attempt: a row fails with ``retries_exhausted`` after
-    ``MAX_ATTEMPTS`` of them, or with ``deadline_exceeded`` once it was submitted more than
-    ``RETRY_DEADLINE`` ago. (Errors of the whole backend go through :func:`hand_back`.)
-    """
-    rows = _fail_past_deadline(token, rows, exc)
-    exhausted = [row for row in rows if row.attempts >= app_settings.MAX_ATTEMPTS]
-    if exhausted:
-        fail(
-            token, exhausted, code="retries_exhausted",
-            message=f"gave up after {exhausted[0].attempts} attempt(s); last error: {exc}",
-        )
-    again = [row for row in rows if row.attempts < app_settings.MAX_ATTEMPTS]
-    if not again:
-        return
-    # Rows of one call share the attempt count in practice; the smallest is the kindest.
-    delay = retry_delay(min(row.attempts for row in again), exc.retry_after)
-    code = exc.code
-    if exc.model_loading and code not in WAIT_FOR_MODEL_CODES:
-        code = "model_loading"
-    updated = ClassificationRequest.objects.filter(
-        pk__in=[row.pk for row in again], claim_token=token, status=Status.RUNNING
-    ).created_at_among(row.created_at for row in again).update(
-        status=Status.PENDING, error_code=code[:64], error_message=str(exc),
-        next_attempt_at=timezone.now() + timedelta(seconds=delay),
-        lease_expires_at=None, claim_token=None,
-    )
-    if updated:
-        logger.info("Will retry %d request(s) in %.1f s after %s", updated, delay, exc.code)
-        dispatch.send([row.pk for row in again], countdown=delay)
-
-
-def hand_back(token, rows, until, reason, *, error=None, batch_limit=None):
-    """Give claimed rows back to the queue for ``until``, refunding the claim's attempt.
-
-    For waits the backend imposes (a rate limit, a loading model, an open circuit): they are
-    not the text's fault, so they spend no attempt. A rate limit never fails a text; the
-    other waits fail rows past ``RETRY_DEADLINE`` (``deadline_exceeded``). The error, when a
-    call produced one, is kept on the row (``error_code``: after a 503 the next call asks the
-    server to wait for the model).
-    """
-    if error is not None and reason != "rate_limited":
-        rows = _fail_past_deadline(token, rows, error)
-    if not rows:
-        return 0
-    fields = {}
-    if error is not None:
-        fields = {"error_code": error.code[:64], "error_message": str(error)}
-    if batch_limit is not None:
-        fields["batch_limit"] = batch_limit
-    updated = ClassificationRequest.objects.filter(
-        pk__in=[row.pk for row in rows], claim_token=token, status=Status.RUNNING
-    ).created_at_among(row.created_at for row in rows).update(
-        status=Status.PENDING, attempts=Greatest(F("attempts") - 1, Value(0)),
-        next_attempt_at=until, lease_expires_at=None, claim_token=None, **fields,
-    )
-    if updated:
-        countdown = max(0.0, (until - timezone.now()).total_seconds())
-        logger.info("Handed back %d request(s) for %.1f s: %s", updated, countdown, reason)
-        dispatch.send([row.pk for row in rows], countdown=countdown)
-    return updated
 
 
 def _rewake_early(ids):

@@ -342,7 +342,7 @@ def test_retry_delay__backoff_grows_and_is_capped(monkeypatch, attempts, backoff
         bounds.append((low, high))
         return high
 
-    monkeypatch.setattr(services.worker.random, "uniform", uniform)
+    monkeypatch.setattr(services.settling.random, "uniform", uniform)
 
     assert services.retry_delay(attempts) == pytest.approx(backoff)
     assert bounds == [(pytest.approx(backoff / 2), pytest.approx(backoff))]
