@@ -66,6 +66,9 @@ DEFAULTS = {
     "LONG_TEXT_POLICY": "truncate",
     # Celery queue for the app's tasks; None uses the project's default queue.
     "QUEUE": None,
+    # Seconds each socket operation of the app's own publishing may take (connect, send,
+    # read) before it gives up and leaves the wake-up to the sweep.
+    "PUBLISH_TIMEOUT": 2.0,
     # --- REST API (django_textclass.api; documented in docs/api.md) ---
     # Most texts in one POST /classifications/ or one drop-in call.
     "API_MAX_BATCH": 100,

@@ -1,5 +1,7 @@
 """Helpers any test may import (test modules never import each other or a conftest)."""
 
+import os
+import socket
 import time
 from pathlib import Path
 
@@ -18,3 +20,17 @@ def wait_for(predicate, timeout=20.0, interval=0.05, message="condition"):
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {message}")
         time.sleep(interval)
+
+
+def missing(reason):
+    """A tool a test needs is not installed: skip on a user's machine, fail with CI=true."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}, and CI=true requires this test to run.")
+    pytest.skip(reason)
+
+
+def free_port():
+    """A TCP port nothing listens on now, on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

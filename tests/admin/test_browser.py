@@ -12,7 +12,6 @@ Set ``TEXTCLASS_SAVE_SCREENSHOT=docs/img/dashboard.png`` to keep the screenshot.
 
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.admin.browser import Browser, find_chromium
+from tests.helpers import free_port, missing
 
 ROOT = Path(__file__).resolve().parents[2]
 # All time: the seeded history spans two weeks; the default view is the past week.
@@ -35,17 +35,8 @@ DASHBOARD = ("/admin/django_textclass/classificationrequest/dashboard/"
 def chromium():
     path = find_chromium()
     if path is None:
-        reason = "Chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}, and CI=true requires the browser test to run.")
-        pytest.skip(reason)
+        missing("Chromium is not installed (apt-get install chromium)")
     return path
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,12 @@
 """Nothing accepted is lost: dead workers, lost messages, a broker that is down, duplicates."""
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +18,7 @@ from django.utils import timezone
 import django_textclass
 from django_textclass import dispatch, services
 from django_textclass.models import ClassificationRequest, ClassificationScore, Status
-from tests.helpers import ROOT, wait_for
+from tests.helpers import ROOT, free_port, missing, wait_for
 from tests.integration.helpers import MODEL, Worker, finished
 
 pytestmark = pytest.mark.integration
@@ -106,6 +109,93 @@ def test_broker_down__submit_succeeds_and_sweep_sends_later(worker, emulator):
     )
     assert services.sweep()["dispatched"] == 1
 
+    (row,) = finished(ClassificationRequest.objects.get(pk=pk))
+    assert row.status == Status.SUCCEEDED
+
+
+@pytest.fixture
+def frozen_redis(tmp_path):
+    """A Redis of the test's own, stopped with SIGSTOP: it accepts connections, never answers."""
+    if shutil.which("redis-server") is None:
+        missing("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+    def answers():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    try:
+        wait_for(answers, timeout=20, message="the test's own redis-server")
+        os.kill(server.pid, signal.SIGSTOP)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture
+def silent_amqp():
+    """A TCP port that accepts AMQP connections and never says a word."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"amqp://guest:guest@127.0.0.1:{listener.getsockname()[1]}//"
+    stop.set()
+    thread.join(5)
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+@pytest.mark.parametrize("broker", ["frozen_redis", "silent_amqp"])
+def test_frozen_broker__classify_answers_within_seconds_and_the_sweep_sends_later(
+    worker, emulator, broker, request
+):
+    env = {
+        **os.environ, "PYTHONPATH": str(ROOT), "TEXTCLASS_TEST_WORKER": "1",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "TEXTCLASS_TEST_BROKER_URL": request.getfixturevalue(broker),
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", SUBMIT_SCRIPT], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    pk, elapsed = result.stdout.split()
+    # PUBLISH_TIMEOUT (2 s) for each socket operation, one retry: well under ten seconds.
+    assert float(elapsed) < 10, result.stderr
+    assert time.monotonic() - started < 30  # the process as a whole did not hang either
+    assert "the sweep will send them" in result.stderr
+    assert ClassificationRequest.objects.get(pk=pk).status == Status.PENDING
+
+    ClassificationRequest.objects.filter(pk=pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=60)
+    )
+    assert services.sweep()["dispatched"] == 1  # this process's broker answers
     (row,) = finished(ClassificationRequest.objects.get(pk=pk))
     assert row.status == Status.SUCCEEDED
 
