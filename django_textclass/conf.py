@@ -55,6 +55,9 @@ DEFAULTS = {
     "LEASE_SECONDS": 300,
     # The sweep re-sends pending requests that have been due for this long.
     "DISPATCH_GRACE_SECONDS": 30,
+    # Workers sweep themselves when no sweep ran for this many seconds (beat's may be stuck
+    # behind a backlog); None leaves it to beat alone.
+    "SWEEP_INTERVAL": 60.0,
     # --- background classification of your models (docs/content.md) ---
     # Registrations by "app_label.Model": {"FIELDS": [...], "MODELS": [...], ...}.
     "REGISTRY": {},

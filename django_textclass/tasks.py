@@ -14,8 +14,14 @@ from django_textclass import services
     name="django_textclass.run_batch", acks_late=True, ignore_result=True, serializer="json"
 )
 def run_batch(request_ids):
-    """Classify the pending requests among ``request_ids``. Returns how many were claimed."""
-    return services.process(request_ids)
+    """Classify the pending requests among ``request_ids``. Returns how many were claimed.
+
+    Then, if no process swept for ``SWEEP_INTERVAL``, sweep: beat's own sweep message may be
+    waiting behind a backlog on this very queue.
+    """
+    claimed = services.process(request_ids)
+    services.sweep_if_due()
+    return claimed
 
 
 @shared_task(name="django_textclass.sweep", ignore_result=True, serializer="json")

@@ -139,6 +139,7 @@ TEXTCLASS = {
     "CIRCUIT_FAILURES": 3,
     "CIRCUIT_OPEN_SECONDS": 1.0,
     "CIRCUIT_OPEN_MAX": 4.0,
+    "SWEEP_INTERVAL": 1.0,
 }
 
 # The REST API (django_textclass.api): session + token authentication as a project would

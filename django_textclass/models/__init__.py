@@ -10,6 +10,7 @@ from django_textclass.models.history import (
     text_hash,
 )
 from django_textclass.models.pacing import BackendPace
+from django_textclass.models.recovery import SweepRun
 from django_textclass.models.rollup import (
     RollupCount,
     RollupDay,
@@ -20,5 +21,5 @@ from django_textclass.models.rollup import (
 __all__ = [
     "TERMINAL_STATUSES", "BackendPace", "ClassificationRequest", "ClassificationScore",
     "IdempotencyKey", "RollupCount", "RollupDay", "RollupDirtyDay", "RollupHistogram",
-    "RuleFiring", "Status", "text_hash",
+    "RuleFiring", "Status", "SweepRun", "text_hash",
 ]

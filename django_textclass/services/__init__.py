@@ -13,7 +13,7 @@ A worker owns a running request through its ``claim_token``: every write after
 the claim is guarded by it, so a run that lost its lease (and was replaced by
 another) can never overwrite or duplicate results.
 """
-from django_textclass.services.recovery import sweep
+from django_textclass.services.recovery import sweep, sweep_if_due
 from django_textclass.services.settling import complete, fail, reschedule, retry_delay
 from django_textclass.services.submission import (
     Item,
@@ -31,5 +31,6 @@ from django_textclass.types import validate_text  # re-exported: its old home
 __all__ = [
     "Item", "cancel", "cancel_many", "claim", "complete", "fail", "process", "reclassify",
     "reschedule", "retry", "retry_delay", "retry_many", "submit", "submit_many", "sweep",
+    "sweep_if_due",
     "validate_text",
 ]

@@ -1,15 +1,15 @@
 """Recovery of requests that a lost message or a dead worker left behind."""
 
 import logging
+import time
+from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from django_textclass.conf import app_settings
-from django_textclass.models import (
-    ClassificationRequest,
-    Status,
-)
+from django_textclass.models import ClassificationRequest, Status, SweepRun
 from django_textclass.services import dispatch, outcomes
 
 logger = logging.getLogger("django_textclass")
@@ -29,6 +29,7 @@ def sweep(*, now=None, limit=10_000):
         ``{"requeued": n, "failed": n, "dispatched": n}``.
     """
     now = now or timezone.now()
+    SweepRun.objects.update_or_create(name=SWEEP, defaults={"last_run_at": now})
     expired = ClassificationRequest.objects.lease_expired(now)
     with transaction.atomic():
         # Locked and listed, so the failure signal goes to exactly the rows failed here.
@@ -72,3 +73,35 @@ def sweep(*, now=None, limit=10_000):
             "Sweep: %d requeued, %d failed, %d re-dispatched", requeued, failed, len(overdue_ids)
         )
     return {"requeued": requeued, "failed": failed, "dispatched": len(dispatched)}
+
+
+# --- the workers' own sweep -------------------------------------------------------------
+
+SWEEP = "sweep"
+#: When this process may next look at :class:`~django_textclass.models.SweepRun`.
+_next_look = 0.0
+
+
+def sweep_if_due(*, now=None):
+    """Sweep if no process did for ``SWEEP_INTERVAL`` seconds; called after each worker task.
+
+    Beat's sweep waits behind the queue's backlog; this one does not. A process looks at most
+    once per interval (a clock of its own, no query in between), and of all the workers that
+    look at once, one guarded ``UPDATE`` lets exactly one sweep.
+
+    Returns:
+        The sweep's counts if this call swept, else None.
+    """
+    global _next_look
+    interval = app_settings.SWEEP_INTERVAL
+    if interval is None or time.monotonic() < _next_look:
+        return None
+    _next_look = time.monotonic() + interval
+    now = now or timezone.now()
+    SweepRun.objects.get_or_create(name=SWEEP)
+    won = SweepRun.objects.filter(name=SWEEP).filter(
+        Q(last_run_at__isnull=True) | Q(last_run_at__lte=now - timedelta(seconds=interval))
+    ).update(last_run_at=now)
+    if not won:
+        return None
+    return sweep(now=now)

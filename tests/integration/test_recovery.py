@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -225,3 +226,26 @@ def test_beat_runs_the_sweep__a_lost_wake_up_is_recovered(worker, emulator, tmp_
     assert row.status == Status.SUCCEEDED, Path(tmp_path / "beat.log").read_text()
     assert "django_textclass.sweep" in Path(tmp_path / "beat.log").read_text()
     assert settings.CELERY_BEAT_SCHEDULE["textclass-sweep"]["task"] == "django_textclass.sweep"
+
+
+def test_backlog__a_dead_workers_rows_are_recovered_without_waiting_behind_it(worker, emulator):
+    """No beat at all: the workers sweep themselves, between the tasks of a backlog."""
+    emulator.latency = 0.25  # 300 texts, calls of 8, two processes: a backlog of seconds
+    stranded = ClassificationRequest.objects.create(
+        model_id=MODEL, text="left behind by a dead worker", text_hash="1" * 64,
+        backend="default", status=Status.RUNNING, attempts=1, claim_token=uuid.uuid4(),
+        started_at=timezone.now() - timedelta(seconds=120),
+        lease_expires_at=timezone.now() - timedelta(seconds=60),
+    )
+    backlog = django_textclass.classify([f"backlog text {n}" for n in range(300)], model=MODEL)
+
+    wait_for(lambda: ClassificationRequest.objects.get(pk=stranded.pk).status != Status.RUNNING,
+             timeout=20, message="a worker's own sweep to requeue the stranded request")
+    still_queued = ClassificationRequest.objects.filter(
+        pk__in=[row.pk for row in backlog], status__in=[Status.PENDING, Status.RUNNING]
+    ).count()
+
+    assert still_queued > 0  # recovered while the backlog was still being worked through
+    rows = finished(stranded, *backlog, timeout=90)
+    assert {row.status for row in rows} == {Status.SUCCEEDED}
+    assert ClassificationRequest.objects.get(pk=stranded.pk).attempts == 2

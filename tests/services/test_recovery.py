@@ -7,10 +7,14 @@ publishing seam, ``sent``) and ``process()`` is called directly, as the task wou
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_textclass import services
-from django_textclass.models import ClassificationRequest, Status
+from django_textclass import services, tasks
+from django_textclass.models import ClassificationRequest, Status, SweepRun
+from django_textclass.services import recovery
+from tests.fakes import textclass_settings
 from tests.services.helpers import (
     fresh,
 )
@@ -111,3 +115,75 @@ def test_sweep__ignores_finished_requests(sent):
 
     assert services.sweep() == {"requeued": 0, "failed": 0, "dispatched": 0}
     assert sent.calls == []
+
+
+# --- the workers' own sweep ----------------------------------------------------------------
+
+
+@pytest.fixture
+def new_process(monkeypatch):
+    """Forget this process's clock: it looks at the sweep row on its next call."""
+    def forget():
+        monkeypatch.setattr(recovery, "_next_look", 0.0)
+
+    forget()
+    return forget
+
+
+def expired_request():
+    request = services.submit("a good day")
+    services.claim([request.pk])
+    ClassificationRequest.objects.filter(pk=request.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    return request
+
+
+def test_sweep_if_due__sweeps_when_no_process_did(sent, new_process):
+    request = expired_request()
+
+    counts = services.sweep_if_due()
+
+    assert counts["requeued"] == 1
+    assert fresh(request).status == Status.PENDING
+    assert SweepRun.objects.get().last_run_at is not None
+
+
+def test_sweep_if_due__once_per_interval_whoever_asks(sent, new_process):
+    assert services.sweep_if_due() is not None
+    expired_request()
+
+    new_process()  # another worker process, in the same second
+    assert services.sweep_if_due() is None  # it looked, and the sweep was fresh
+    with CaptureQueriesContext(connection) as queries:
+        assert services.sweep_if_due() is None  # the same process again: not even a look
+    assert len(queries) == 0
+
+    SweepRun.objects.update(last_run_at=timezone.now() - timedelta(seconds=2))  # interval 1 s
+    new_process()
+    assert services.sweep_if_due()["requeued"] == 1
+
+
+def test_sweep_if_due__beats_sweep_counts_as_a_sweep(sent, new_process):
+    services.sweep()
+    expired_request()
+
+    assert services.sweep_if_due() is None
+
+
+def test_sweep_if_due__none_leaves_it_to_beat(sent, new_process):
+    expired_request()
+
+    with textclass_settings(SWEEP_INTERVAL=None):
+        assert services.sweep_if_due() is None
+    assert not SweepRun.objects.exists()
+
+
+def test_run_batch_task__sweeps_after_its_work_when_due(sent, new_process):
+    request = expired_request()
+    other = services.submit("another day")
+
+    assert tasks.run_batch.run([other.pk]) == 1
+
+    assert fresh(other).status == Status.SUCCEEDED
+    assert fresh(request).status == Status.PENDING and fresh(request).error_code == "lease_expired"
