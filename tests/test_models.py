@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from django_textclass.models import (
@@ -184,6 +185,7 @@ def test_meta__request_indexes_have_explicit_names():
         "textclass_req_model_label",
         "textclass_req_source",
         "textclass_req_cache",
+        "textclass_req_in_flight",
     }
 
 
@@ -227,3 +229,10 @@ def test_meta__default_ordering_lists_newest_first():
     new = make_request(created_at=now)
 
     assert list(ClassificationRequest.objects.all()) == [new, old]
+
+
+def test_meta__in_flight_index_covers_running_requests_only():
+    (index,) = [i for i in ClassificationRequest._meta.indexes
+                if i.name == "textclass_req_in_flight"]
+    assert index.condition == Q(status="running")
+    assert index.fields == ["text_hash", "model_id"]

@@ -166,6 +166,12 @@ class ClassificationRequest(models.Model):
             ),
             models.Index(fields=["model_id", "top_label"], name="textclass_req_model_label"),
             models.Index(fields=["content_type", "object_id"], name="textclass_req_source"),
+            # Twins in a call right now (the worker's in-flight deduplication): running
+            # rows only, so it stays as small as the work in progress.
+            models.Index(
+                fields=["text_hash", "model_id"], condition=models.Q(status="running"),
+                name="textclass_req_in_flight",
+            ),
             models.Index(
                 fields=["text_hash", "model_id", "-finished_at"],
                 condition=models.Q(status="succeeded"),

@@ -115,6 +115,18 @@ class ClassificationRequestQuerySet(models.QuerySet):
         """Running requests whose worker has not finished within its lease."""
         return self.filter(status=Status.RUNNING, lease_expires_at__lt=now)
 
+    def in_flight(self, *, backend, model_id, parameters, hashes, now):
+        """Requests for these text hashes, backend, model and parameters in a live call now.
+
+        Running under a claim whose lease has not run out (a text waiting for its chunks
+        has no claim, and a dead worker's lease has run out: neither is in flight).
+        """
+        return self.filter(
+            status=Status.RUNNING, claim_token__isnull=False, lease_expires_at__gt=now,
+            backend=backend, model_id=model_id, text_hash__in=hashes, use_cache=True,
+            function_to_apply=parameters.function_to_apply or "", top_k=parameters.top_k,
+        )
+
     def cached_results(self, *, backend, model_id, parameters, hashes, since):
         """Stored answers for these text hashes, backend, model and parameters, newest first.
 

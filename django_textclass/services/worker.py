@@ -5,6 +5,7 @@ What is then written to the claimed rows is :mod:`django_textclass.services.sett
 
 import logging
 import math
+import random
 import re
 import time
 import uuid
@@ -47,6 +48,8 @@ BATCH_TOO_LARGE = re.compile(r"batch size", re.IGNORECASE)
 #: Transient errors that speak of the backend, not of a text: they count toward the circuit.
 OUTAGE_CODES = frozenset({"timeout", "connection_error", "request_error"})
 OUTAGE_STATUSES = frozenset({408, 502, 503, 504})
+#: Seconds (from, to) a row waits for a twin another run is classifying, then looks again.
+TWIN_WAIT = (0.5, 1.5)
 
 
 
@@ -117,8 +120,9 @@ def _process_group(token, alias, model_id, parameters, use_cache, rows):
         )
         fail(token, rows, code="configuration", message=str(exc))
         return
-    if use_cache:
+    if use_cache and app_settings.CACHE_TTL != 0:
         rows = _answer_from_cache(token, alias, model_id, parameters, rows)
+        rows = _wait_for_twins(token, alias, model_id, parameters, rows)
     if not rows:
         return
     by_hash = defaultdict(list)
@@ -355,6 +359,31 @@ def _answer_from_cache(token, alias, model_id, parameters, rows):
         complete(token, [(row, ranking) for row, ranking, _ in answered],
                  reused_from={row.pk: hit.pk for row, _, hit in answered})
     return rest
+
+
+def _wait_for_twins(token, alias, model_id, parameters, rows):
+    """Hand back the rows whose text another run is classifying now; return the others.
+
+    A twin (same text, backend, model and parameters) running under another live claim will
+    store the answer these rows need: they wait a moment (no attempt spent) and are then
+    answered from it by the cache, so each text costs one call however the work is spread
+    over messages, processes and hosts. Each run looks after its own claim has committed,
+    so of two runs that claim twins at once, at least one sees the other: they never both
+    call. (Both may wait; their random delays part them.)
+    """
+    now = timezone.now()
+    busy = set(
+        ClassificationRequest.objects.in_flight(
+            backend=alias, model_id=model_id, parameters=parameters,
+            hashes={row.text_hash for row in rows}, now=now,
+        ).exclude(claim_token=token).values_list("text_hash", flat=True)
+    )
+    if not busy:
+        return rows
+    waiting = [row for row in rows if row.text_hash in busy]
+    until = now + timedelta(seconds=random.uniform(*TWIN_WAIT))
+    hand_back(token, waiting, until, "twin_in_flight")
+    return [row for row in rows if row.text_hash not in busy]
 
 
 def _ranking_of(request):

@@ -1,4 +1,4 @@
-"""Rate limits and outages with two real worker processes: every one obeys the same pacing."""
+"""The pipeline under pressure with two real worker processes: one pacing, one call per text."""
 
 from itertools import pairwise
 
@@ -88,3 +88,21 @@ def test_poison_text_in_a_batch__fails_alone_and_the_nine_others_succeed(worker,
     poisoned_calls = [call for call in emulator.requests if call.status == 500]
     assert len(emulator.requests) <= 2 + 2 * 3 + 1 + 4
     assert sum(len(call.inputs) == 1 for call in poisoned_calls) == 4
+
+
+def test_duplicates_in_flight__each_unique_text_costs_one_call_across_workers(
+    worker, second_worker, emulator
+):
+    """50 texts, 30 unique, one message each: two workers, two processes each."""
+    emulator.latency = 0.2  # twins arrive while the first of them is being classified
+    unique = [f"unique text {n}" for n in range(30)]
+    # Twins side by side in the queue: different processes claim them at the same moment.
+    texts = [text for n, text in enumerate(unique) for _ in range(2 if n < 20 else 1)]
+    requests = [django_textclass.classify(text, model=MODEL) for text in texts]
+
+    rows = finished(*requests, timeout=60)
+
+    assert {row.status for row in rows} == {Status.SUCCEEDED}
+    seen = emulator.texts_seen()
+    assert sorted(seen) == sorted(unique)  # each unique text answered once, not 50 calls
+    assert sum(row.reused_from_id is not None for row in rows) == 20

@@ -11,13 +11,10 @@ from django.utils import timezone
 
 from django_textclass import services
 from django_textclass.models import ClassificationRequest, Status
-from tests.fakes import (
-    textclass_settings,
-)
-from tests.services.helpers import (
-    MODEL,
-    fresh,
-)
+from django_textclass.services import worker
+from django_textclass.types import Parameters
+from tests.fakes import rank, textclass_settings
+from tests.services.helpers import MODEL, fresh, make_due
 
 pytestmark = pytest.mark.django_db
 
@@ -148,3 +145,69 @@ def test_process__cache_ttl_none_keeps_results_forever(backend):
 
     assert len(backend.calls) == 1
     assert fresh(second).reused_from_id == first.pk
+
+
+# --- twins in flight ---------------------------------------------------------------------
+
+
+def test_twin_in_flight__waits_for_it_then_takes_its_result(backend, sent):
+    leader = services.submit("a good day", MODEL)
+    token, _ = services.claim([leader.pk])  # another run is calling the API for it now
+    twin = services.submit("a good day", MODEL)
+
+    services.process([twin.pk])
+
+    assert backend.calls == []
+    row = fresh(twin)
+    assert row.status == Status.PENDING and row.attempts == 0
+    assert 0.5 <= (row.next_attempt_at - timezone.now()).total_seconds() <= 1.5
+    assert sent.calls[-1] == ([twin.pk], pytest.approx(1.0, abs=0.5))
+
+    services.complete(token, [(fresh(leader), rank("a good day"))])
+    make_due(twin)
+    services.process([twin.pk])
+
+    row = fresh(twin)
+    assert row.status == Status.SUCCEEDED and row.reused_from_id == leader.pk
+    assert backend.calls == []  # one text, the leader's one call (made by "another run")
+
+
+def test_twin_in_flight__of_two_runs_claiming_at_once_one_waits_one_goes(backend):
+    first, second = services.submit("a good day", MODEL), services.submit("a good day", MODEL)
+    token_one, _ = services.claim([first.pk])
+    token_two, _ = services.claim([second.pk])
+
+    # Each run looks after its own claim committed, so the first to look sees the other.
+    waits = worker._wait_for_twins(token_one, "default", MODEL, Parameters(), [fresh(first)])
+    goes = worker._wait_for_twins(token_two, "default", MODEL, Parameters(), [fresh(second)])
+
+    assert waits == [] and fresh(first).status == Status.PENDING
+    assert [row.pk for row in goes] == [second.pk]  # the first has stepped back
+    services.complete(token_two, [(fresh(second), rank("a good day"))])
+    make_due(first)
+    services.process([first.pk])
+    assert backend.calls == [] and fresh(first).reused_from_id == second.pk
+
+
+def test_twin_in_flight__a_dead_workers_claim_is_not_waited_for(backend):
+    stale = services.submit("a good day", MODEL)
+    services.claim([stale.pk])
+    ClassificationRequest.objects.filter(pk=stale.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    request = services.submit("a good day", MODEL)
+
+    services.process([request.pk])
+
+    assert len(backend.calls) == 1 and fresh(request).status == Status.SUCCEEDED
+
+
+@pytest.mark.parametrize("change", [{"use_cache": False}, {"top_k": 1}, {"model": "acme/other"}])
+def test_twin_in_flight__only_the_same_text_model_and_parameters(backend, change):
+    leader = services.submit("a good day", MODEL)
+    services.claim([leader.pk])
+    other = services.submit("a good day", **{"model": MODEL, **change})
+
+    services.process([other.pk])
+
+    assert len(backend.calls) == 1 and fresh(other).status == Status.SUCCEEDED
