@@ -50,9 +50,10 @@ DEFAULTS = {
     # Reuse a stored result for the same text, model and parameters for this many
     # seconds; None keeps results forever, 0 turns the cache off.
     "CACHE_TTL": 7 * 24 * 3600,
-    # A running request whose worker has not finished within this many seconds is
-    # handed back to the queue by the sweep (its worker is presumed dead).
-    "LEASE_SECONDS": 300,
+    # A running request whose worker has not renewed its lease within this many seconds
+    # is handed back to the queue by the sweep (its worker is presumed dead). Renewed
+    # before each call and every third of it while a call is out.
+    "LEASE_SECONDS": 60,
     # The sweep re-sends pending requests that have been due for this long.
     "DISPATCH_GRACE_SECONDS": 30,
     # Workers sweep themselves when no sweep ran for this many seconds (beat's may be stuck

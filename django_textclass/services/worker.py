@@ -7,13 +7,15 @@ import logging
 import math
 import random
 import re
+import threading
 import time
 import uuid
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -104,8 +106,14 @@ def process(ids):
     for row in rows:
         key = (row.backend, row.model_id, row.function_to_apply, row.top_k, row.use_cache)
         groups[key].append(row)
-    for (alias, model_id, _, _, use_cache), group in groups.items():
-        _process_group(token, alias, model_id, group[0].parameters, use_cache, group)
+    try:
+        for (alias, model_id, _, _, use_cache), group in groups.items():
+            _process_group(token, alias, model_id, group[0].parameters, use_cache, group)
+    except DatabaseError as exc:
+        # The connection broke mid-run (a failover, a killed backend): what this run still
+        # owns goes back to work now instead of waiting for its lease to run out.
+        release_after_database_error(token, exc)
+        return len(rows)
     claimed = {row.pk for row in rows}
     _rewake_early([pk for pk in ids if pk not in claimed])
     return len(rows)
@@ -198,10 +206,11 @@ def _send(call, chunk, gate=None):
     _renew_lease(token)
     started = time.monotonic()
     try:
-        rankings = backend.classify(
-            [same_text[0].text for same_text in chunk], call.parameters, model_id=call.model_id,
-            use_cache=call.use_cache, wait_for_model=wait_for_model,
-        )
+        with _heartbeat(token):
+            rankings = backend.classify(
+                [same_text[0].text for same_text in chunk], call.parameters,
+                model_id=call.model_id, use_cache=call.use_cache, wait_for_model=wait_for_model,
+            )
     except TransientBackendError as exc:
         return _after_transient(call, chunk, exc, gate)
     except PermanentBackendError as exc:
@@ -331,6 +340,53 @@ def _renew_lease(token):
     ClassificationRequest.objects.filter(claim_token=token, status=Status.RUNNING).update(
         lease_expires_at=timezone.now() + timedelta(seconds=app_settings.LEASE_SECONDS)
     )
+
+
+@contextmanager
+def _heartbeat(token):
+    """Renew the run's lease every third of ``LEASE_SECONDS`` while a backend call is out.
+
+    The lease can then be short (a dead worker's rows are back within about a minute) and
+    still outlast a slow call. The renewals run in a thread of their own, with its own
+    database connection, opened only if a call lasts that long.
+    """
+    stop = threading.Event()
+
+    def beat():
+        try:
+            while not stop.wait(app_settings.LEASE_SECONDS / 3):
+                _renew_lease(token)
+        except DatabaseError:
+            logger.warning("Could not renew a lease during a call; the sweep may requeue it")
+        finally:
+            connection.close()  # this thread's own connection, if it opened one
+
+    thread = threading.Thread(target=beat, name="textclass-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def release_after_database_error(token, exc):
+    """After the database connection broke: hand back what the run still owns, unspent.
+
+    The broken connection is closed and the next query opens a new one. If the database is
+    still unreachable, the rows keep their (short) lease and the sweep requeues them.
+    """
+    logger.warning("Database error during a worker run (%s: %s); handing its requests back",
+                   type(exc).__name__, exc)
+    connection.close()
+    try:
+        owned = list(ClassificationRequest.objects.filter(claim_token=token,
+                                                          status=Status.RUNNING))
+        hand_back(token, owned, timezone.now() + timedelta(seconds=1), "database_error")
+    except DatabaseError:
+        logger.warning("The database is still unreachable; the sweep will requeue the "
+                       "requests when their lease runs out")
+        connection.close()
 
 
 def _answer_from_cache(token, alias, model_id, parameters, rows):

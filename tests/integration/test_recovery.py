@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 import django_textclass
@@ -249,3 +250,29 @@ def test_backlog__a_dead_workers_rows_are_recovered_without_waiting_behind_it(wo
     rows = finished(stranded, *backlog, timeout=90)
     assert {row.status for row in rows} == {Status.SUCCEEDED}
     assert ClassificationRequest.objects.get(pk=stranded.pk).attempts == 2
+
+
+def test_database_connections_killed_under_the_worker__rows_back_in_work_at_once(
+    worker, emulator
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("terminating other sessions is PostgreSQL's pg_terminate_backend()")
+    emulator.latency = 1.0  # the worker is mid-call when its connections die
+    requests = django_textclass.classify([f"text number {n}" for n in range(40)], model=MODEL)
+    wait_for(lambda: ClassificationRequest.objects.filter(status=Status.RUNNING).exists(),
+             message="the worker to claim")
+    started = time.monotonic()
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        (killed,) = cursor.fetchone()
+
+    rows = finished(*requests, timeout=60)
+    assert killed >= 1
+    assert {row.status for row in rows} == {Status.SUCCEEDED}
+    # Back in work through the run's own hand-back, long before the 60 s lease ran out.
+    assert time.monotonic() - started < 30
+    assert ClassificationScore.objects.filter(request__in=rows).count() == 2 * len(rows)

@@ -1,15 +1,17 @@
 """The worker under the backend's pressure: rate limits and outages spend no attempt."""
 
 import math
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
 from django_textclass import services
 from django_textclass.exceptions import PermanentBackendError, TransientBackendError
 from django_textclass.models import BackendPace, ClassificationRequest, Status
-from django_textclass.services import pacing
+from django_textclass.services import pacing, worker
 from tests.fakes import rank, scripted_settings, textclass_settings
 from tests.services.helpers import MODEL, fresh, make_due, pks, transient
 
@@ -250,3 +252,40 @@ def test_one_text_too_long__bisected_it_fails_alone_and_no_limit_is_learnt(backe
     assert [row.status for row in rows] == [Status.SUCCEEDED] * 7 + [Status.FAILED]
     assert rows[-1].error_code == "http_422"
     assert not BackendPace.objects.filter(batch_limit__isnull=False).exists()
+
+
+# --- leases: a heartbeat during long calls, and a broken database connection -------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_heartbeat__a_call_longer_than_the_lease_keeps_its_rows(backend):
+    seen_expired = []
+
+    def slow(text, parameters):
+        time.sleep(1.0)  # more than three heartbeats of a 0.6 s lease
+        seen_expired.append(ClassificationRequest.objects.lease_expired(timezone.now()).count())
+        return rank(text, parameters)
+
+    request = services.submit("a good day")
+    with scripted_settings({"ANSWER": slow}, LEASE_SECONDS=0.6):
+        services.process([request.pk])
+
+    assert seen_expired == [0]  # the sweep would not have taken it mid-call
+    assert fresh(request).status == Status.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)  # the run closes its broken connection
+def test_database_error_mid_run__the_rows_go_back_at_once_unspent(backend, sent, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(worker, "complete", broken)
+    requests = services.submit_many([services.Item("one"), services.Item("two")])
+
+    assert services.process(pks(requests)) == 2
+
+    rows = [fresh(request) for request in requests]
+    assert {row.status for row in rows} == {Status.PENDING}
+    assert {row.attempts for row in rows} == {0}
+    assert {row.claim_token for row in rows} == {None}
+    assert sorted(sent.calls[-1][0]) == sorted(pks(requests))
