@@ -9,6 +9,7 @@ from django_textclass.models.history import (
     Status,
     text_hash,
 )
+from django_textclass.models.outbox import Notification
 from django_textclass.models.pacing import BackendPace
 from django_textclass.models.recovery import SweepRun
 from django_textclass.models.rollup import (
@@ -20,6 +21,6 @@ from django_textclass.models.rollup import (
 
 __all__ = [
     "TERMINAL_STATUSES", "BackendPace", "ClassificationRequest", "ClassificationScore",
-    "IdempotencyKey", "RollupCount", "RollupDay", "RollupDirtyDay", "RollupHistogram",
-    "RuleFiring", "Status", "SweepRun", "text_hash",
+    "IdempotencyKey", "Notification", "RollupCount", "RollupDay", "RollupDirtyDay",
+    "RollupHistogram", "RuleFiring", "Status", "SweepRun", "text_hash",
 ]

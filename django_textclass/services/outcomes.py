@@ -8,19 +8,24 @@ same task runs twice:
 
 1. split parents whose last chunk just became final are settled, in the same
    transaction (see :mod:`django_textclass.services.chunks`);
-2. after commit, for each top-level request, the signal is sent
-   (:mod:`django_textclass.signals`). Features built on the core listen to it: the
-   content registry runs its threshold rules from a ``classification_succeeded``
-   receiver, so nothing here knows about registered content.
+2. for each top-level request, a :class:`~django_textclass.models.Notification` row is
+   written in that same transaction (an outbox), and the signal is sent after commit
+   (:mod:`django_textclass.signals`); the row is then deleted. If the process dies between
+   the commit and the sending, the sweep sends it later (:func:`deliver_overdue`). A signal
+   is therefore sent at least once; the content registry's threshold rules, which run from
+   a ``classification_succeeded`` receiver, still fire once per result (a unique
+   constraint on their firings). Nothing here knows about registered content.
 
 Nothing here raises into the pipeline: a failure is logged.
 """
 
 import logging
 from collections import defaultdict
+from datetime import timedelta
 from functools import partial
 
 from django.db import transaction
+from django.utils import timezone
 
 from django_textclass import signals
 from django_textclass.services import chunks
@@ -67,9 +72,66 @@ def _add_settled(notify, settled):
             notify[status].append(parent_id)
 
 
+#: Seconds the process that wrote a notification has to send it before the sweep may.
+DELIVERY_SECONDS = 120
+
+_SIGNALS = {SUCCEEDED: signals.classification_succeeded, FAILED: signals.classification_failed}
+
+
 def _schedule(notify):
-    if notify[SUCCEEDED] or notify[FAILED]:
-        transaction.on_commit(partial(_notify_safely, notify), robust=True)
+    """Write the notifications owed (in the caller's transaction); send them after commit."""
+    from django_textclass.models import ClassificationRequest, Notification
+
+    wanted = {outcome: ids for outcome, ids in notify.items()
+              if ids and _SIGNALS[outcome].has_listeners(ClassificationRequest)}
+    if not wanted:
+        return
+    now = timezone.now()
+    due = now + timedelta(seconds=DELIVERY_SECONDS)
+    rows = Notification.objects.bulk_create(
+        Notification(request_id=pk, outcome=outcome, created_at=now, due_at=due)
+        for outcome, ids in wanted.items() for pk in ids
+    )
+    transaction.on_commit(partial(_deliver_safely, [row.pk for row in rows]), robust=True)
+
+
+def deliver_overdue(*, now=None, limit=10_000):
+    """Send the notifications whose writer did not (it died after its commit). Returns how many.
+
+    Each is taken with a guarded ``UPDATE`` of its ``due_at``, so two sweeps never send the
+    same one at once.
+    """
+    from django_textclass.models import Notification
+
+    now = now or timezone.now()
+    overdue = list(Notification.objects.filter(due_at__lte=now).order_by("due_at")
+                   .values_list("pk", flat=True)[:limit])
+    if not overdue:
+        return 0
+    later = now + timedelta(seconds=DELIVERY_SECONDS)
+    Notification.objects.filter(pk__in=overdue, due_at__lte=now).update(due_at=later)
+    taken = list(Notification.objects.filter(pk__in=overdue, due_at=later)
+                 .values_list("pk", flat=True))
+    if taken:
+        logger.warning("Sending %d notification(s) a crashed process left unsent", len(taken))
+        _deliver_safely(taken)
+    return len(taken)
+
+
+def _deliver_safely(pks):
+    from django_textclass.models import Notification
+
+    try:
+        notify = {SUCCEEDED: [], FAILED: []}
+        for request_id, outcome in Notification.objects.filter(pk__in=pks).values_list(
+            "request_id", "outcome"
+        ):
+            notify[outcome].append(request_id)
+        notify_now(notify)
+        Notification.objects.filter(pk__in=pks).delete()
+    except Exception:  # noqa: BLE001 - the result is stored; never fail the task over this
+        logger.exception("Could not send the signals or run the rules of a result; "
+                         "the sweep will try again")
 
 
 def finished_ids(ids, outcome):
@@ -81,13 +143,6 @@ def finished_ids(ids, outcome):
                  outcome)
 
 
-def _notify_safely(notify):
-    try:
-        notify_now(notify)
-    except Exception:  # noqa: BLE001 - the result is stored; never fail the task over this
-        logger.exception("Could not send the signals or run the rules of a result")
-
-
 def notify_now(notify):
     """Send the signals for ``{"succeeded": ids, "failed": ids}``.
 
@@ -97,8 +152,7 @@ def notify_now(notify):
     from django_textclass.models import ClassificationRequest
 
     sender = ClassificationRequest
-    for outcome, signal in ((SUCCEEDED, signals.classification_succeeded),
-                            (FAILED, signals.classification_failed)):
+    for outcome, signal in _SIGNALS.items():
         ids = notify.get(outcome) or []
         if not ids:
             continue

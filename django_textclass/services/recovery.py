@@ -68,6 +68,8 @@ def sweep(*, now=None, limit=10_000):
     dispatched = list(dict.fromkeys(requeue_ids + overdue_ids))
     if dispatched:
         dispatch.send(dispatched)
+    # Signals a process owed for its results when it died after committing them.
+    outcomes.deliver_overdue(now=now, limit=limit)
     if failed or requeued or overdue_ids:
         logger.info(
             "Sweep: %d requeued, %d failed, %d re-dispatched", requeued, failed, len(overdue_ids)

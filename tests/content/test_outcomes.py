@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from django_textclass import services
 from django_textclass.exceptions import PermanentBackendError, TransientBackendError
-from django_textclass.models import ClassificationRequest, RuleFiring, Status
+from django_textclass.models import ClassificationRequest, Notification, RuleFiring, Status
 from django_textclass.services import outcomes
 from django_textclass.signals import classification_succeeded
 from tests.content.helpers import OTHER, SENTIMENT, requests_of
@@ -214,3 +214,64 @@ def test_a_raising_receiver__logged_and_the_others_still_run(comment, run, caplo
     assert len(logs("succeeded")) == 4
     assert "receiver bug" in caplog.text
     assert all(r.status == Status.SUCCEEDED for r in requests_of(comment))
+
+
+# --- the outbox: a result is never stored without its notification ------------------------
+
+
+def test_outbox__written_with_the_result_and_deleted_once_sent(comment, backend, sent,
+                                                              django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.process([r.pk for r in requests_of(comment)])
+
+        # Committed with the results, not yet sent.
+        assert Notification.objects.count() == 4 and logs("succeeded") == []
+    for callback in callbacks:
+        callback()
+
+    assert Notification.objects.count() == 0
+    assert len(logs("succeeded")) == 4
+
+
+def test_outbox__a_process_that_died_after_its_commit_is_made_up_for_by_the_sweep(
+    comment, backend, sent, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        services.process([r.pk for r in requests_of(comment)])  # ... and the process dies here
+    assert RuleFiring.objects.count() == 0
+
+    assert outcomes.deliver_overdue() == 0  # its writer still has DELIVERY_SECONDS
+    later = timezone.now() + timedelta(seconds=outcomes.DELIVERY_SECONDS + 1)
+    assert outcomes.deliver_overdue(now=later) == 4
+
+    assert len(logs("succeeded")) == 4
+    assert {f.rule for f in RuleFiring.objects.all()} == {"hide negative", "explodes"}
+    assert outcomes.deliver_overdue(now=later) == 0  # sent once, and gone
+
+
+def test_outbox__sent_twice_the_rules_still_fire_once(comment, run):
+    run()
+    firings = RuleFiring.objects.count()
+    body = next(r for r in requests_of(comment) if r.source_field == "body"
+                and r.model_id == SENTIMENT)
+    # As if the writer crashed after sending, before deleting: the sweep sends it again.
+    Notification.objects.create(request=body, outcome="succeeded", due_at=timezone.now())
+
+    assert outcomes.deliver_overdue(now=timezone.now() + timedelta(seconds=1)) == 1
+
+    assert RuleFiring.objects.count() == firings  # a unique constraint, not luck
+    assert len([log for log in logs("succeeded") if log.request_uuid == body.uuid]) == 2
+
+
+def test_outbox__nothing_written_when_nobody_listens(backend, sent):
+    request = services.submit("a good day", model=SENTIMENT)
+    receivers = classification_succeeded.receivers
+    classification_succeeded.receivers = []
+    classification_succeeded.sender_receivers_cache.clear()
+    try:
+        services.process([request.pk])
+    finally:
+        classification_succeeded.receivers = receivers
+        classification_succeeded.sender_receivers_cache.clear()
+
+    assert Notification.objects.count() == 0

@@ -28,8 +28,9 @@ def finished(*requests, timeout=30):
 class Worker:
     """A real ``celery worker`` subprocess on the test settings."""
 
-    def __init__(self, api_url, log_path, name="worker"):
+    def __init__(self, api_url, log_path, name="worker", env=None):
         self.api_url = api_url
+        self.extra_env = env or {}
         self.log_path = log_path
         self.name = name  # node names must differ between workers that run at once
         self.process = None
@@ -41,6 +42,7 @@ class Worker:
             "TEXTCLASS_TEST_API_URL": self.api_url,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "PYTHONPATH": str(ROOT),
+            **self.extra_env,
         }
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(

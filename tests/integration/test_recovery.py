@@ -19,9 +19,17 @@ from django.utils import timezone
 
 import django_textclass
 from django_textclass import dispatch, services
-from django_textclass.models import ClassificationRequest, ClassificationScore, Status
+from django_textclass.models import (
+    ClassificationRequest,
+    ClassificationScore,
+    Notification,
+    RuleFiring,
+    Status,
+)
+from django_textclass.services import outcomes
 from tests.helpers import ROOT, free_port, missing, wait_for
 from tests.integration.helpers import MODEL, Worker, finished
+from tests.testapp.models import Comment, SignalLog
 
 pytestmark = pytest.mark.integration
 
@@ -276,3 +284,35 @@ def test_database_connections_killed_under_the_worker__rows_back_in_work_at_once
     # Back in work through the run's own hand-back, long before the 60 s lease ran out.
     assert time.monotonic() - started < 30
     assert ClassificationScore.objects.filter(request__in=rows).count() == 2 * len(rows)
+
+
+def test_worker_killed_between_commit_and_signals__the_sweep_sends_them_and_rules_fire_once(
+    worker, emulator, tmp_path
+):
+    worker.stop()  # the only worker must be the one that dies
+    flag = tmp_path / "died"
+    dying = Worker(emulator.url, tmp_path / "dying.log", name="dying", env={
+        "TEXTCLASS_TEST_DIE_ON": "dies after commit", "TEXTCLASS_TEST_DIE_FLAG": str(flag),
+    })
+    try:
+        dying.start()
+        Comment.objects.create(title="", body="I hate this, it dies after commit")
+        wait_for(flag.exists, timeout=30, message="the worker's pool process to kill itself")
+    finally:
+        dying.stop()
+    body = ClassificationRequest.objects.get(pk=int(flag.read_text()))
+    assert body.status == Status.SUCCEEDED  # the result was committed ...
+    assert RuleFiring.objects.count() == 0  # ... and not one receiver ran
+    assert Notification.objects.filter(request=body).exists()  # but the outbox holds it
+
+    worker.start()
+    later = timezone.now() + timedelta(seconds=outcomes.DELIVERY_SECONDS + 1)
+    services.sweep(now=later)
+
+    wait_for(lambda: not Notification.objects.exists(), message="every notification sent")
+    fired = RuleFiring.objects.filter(request_uuid=body.uuid, rule="hide negative")
+    assert fired.count() == 1
+    assert SignalLog.objects.filter(kind="succeeded", request_uuid=body.uuid).count() == 1
+    services.sweep(now=later + timedelta(seconds=outcomes.DELIVERY_SECONDS + 1))
+    rules = RuleFiring.objects.filter(request_uuid=body.uuid).values_list("rule", flat=True)
+    assert sorted(rules) == ["explodes", "hide negative"]  # each rule once, after two sweeps

@@ -1,5 +1,9 @@
 """Threshold-rule actions and signal receivers for the content tests."""
 
+import os
+import signal
+from pathlib import Path
+
 from tests.testapp.models import SignalLog
 
 
@@ -26,3 +30,18 @@ def log_failed(sender, request, source, error_code, error_message, **kwargs):
     SignalLog.objects.create(kind="failed", request_uuid=request.uuid,
                              object_id=request.object_id, has_source=source is not None,
                              error_code=error_code)
+
+
+def die_on_signal(sender, request, **kwargs):
+    """Kill this process (SIGKILL) on the first signal for a text holding a marker.
+
+    Only in a worker started with ``TEXTCLASS_TEST_DIE_ON`` (the marker) and
+    ``TEXTCLASS_TEST_DIE_FLAG`` (a file written just before, so it dies once): a crash after
+    the result's commit, before any receiver ran.
+    """
+    marker = os.environ.get("TEXTCLASS_TEST_DIE_ON")
+    flag = os.environ.get("TEXTCLASS_TEST_DIE_FLAG")
+    if not marker or not flag or marker not in request.text or Path(flag).exists():
+        return
+    Path(flag).write_text(str(request.pk))
+    os.kill(os.getpid(), signal.SIGKILL)

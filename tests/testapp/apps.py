@@ -22,6 +22,8 @@ class TestAppConfig(AppConfig):
         from django_textclass.signals import classification_failed, classification_succeeded
         from tests.testapp import actions
 
+        # Connected before the registrations connect the rules receiver, so it runs first.
+        classification_succeeded.connect(actions.die_on_signal, dispatch_uid="testapp-die")
         comment = self.get_model("Comment")
         django_textclass.register(
             comment, fields=["title", "body"], models=[SENTIMENT, OTHER],
