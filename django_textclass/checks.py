@@ -6,6 +6,7 @@
 * ``textclass.E004``: a numeric setting is out of range.
 * ``textclass.E005``: ``DEFAULT_MODEL`` is not a valid Hub repository id.
 * ``textclass.E006``: ``BACKENDS`` is not a dict of backend configurations.
+* ``textclass.E007``: a backend's ``RATE_LIMIT`` is not like ``"300/minute"``.
 * ``textclass.W001``: a URL points at the retired ``api-inference.huggingface.co`` host, and
   ``textclass.W002``: a Hugging Face backend has no token; both from that backend's own
   :meth:`~django_textclass.backends.base.BaseBackend.check`, which every configured backend
@@ -26,6 +27,7 @@ from django.core import checks
 from django_textclass.backends import load_backend_class
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
+from django_textclass.services.pacing import parse_rate
 from django_textclass.types import validate_model_id
 
 INTEGER_SETTINGS = ("MAX_TEXT_LENGTH", "BATCH_SIZE", "MAX_ATTEMPTS", "CIRCUIT_FAILURES")
@@ -115,6 +117,10 @@ def _check_backend(alias, config):
             hint="BACKEND must be the dotted path of a backend class, e.g. "
             "'django_textclass.backends.huggingface.Backend'.", id="textclass.E001",
         )]
+    try:
+        parse_rate(config.get("RATE_LIMIT"))
+    except ValueError as exc:
+        return [checks.Error(f"TEXTCLASS backend {alias!r}: {exc}.", id="textclass.E007")]
     options = config.get("OPTIONS") or {}
     if not isinstance(options, dict):
         return [checks.Error(

@@ -358,3 +358,19 @@ def test_check__w001_w002_belong_to_the_hugging_face_backend(monkeypatch):
     config = clean_config(BACKENDS={"default": {"BACKEND": LOCMEM}})
 
     assert run_checks(config) == []
+
+
+@pytest.mark.parametrize("rate", ["300", "5/day", 0])
+def test_check__e007_bad_rate_limit(rate):
+    backends = {"default": {"BACKEND": HF, "OPTIONS": {"TOKEN": "hf_x"}, "RATE_LIMIT": rate}}
+
+    messages = run_checks(clean_config(BACKENDS=backends))
+
+    assert ids(messages) == ["textclass.E007"]
+    assert "RATE_LIMIT must look like '300/minute'" in messages[0].msg
+
+
+def test_check__a_good_rate_limit_is_fine():
+    backends = {"default": {"BACKEND": HF, "OPTIONS": {"TOKEN": "hf_x"}, "RATE_LIMIT": "5/second"}}
+
+    assert run_checks(clean_config(BACKENDS=backends)) == []

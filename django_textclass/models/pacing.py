@@ -52,6 +52,14 @@ class BackendPace(models.Model):
                     "may probe."),
     )
     last_error = models.CharField(_("last error"), max_length=64, blank=True)
+    window_start = models.DateTimeField(
+        _("rate window"), null=True, blank=True,
+        help_text=_("Start of the current window of the backend's own RATE_LIMIT."),
+    )
+    window_calls = models.PositiveIntegerField(
+        _("calls in the window"), default=0,
+        help_text=_("Calls sent in that window, by all workers together."),
+    )
     batch_limit = models.PositiveIntegerField(
         _("batch limit"), null=True, blank=True,
         help_text=_("Learnt from the endpoint: the most texts per call it accepted after it "

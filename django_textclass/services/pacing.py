@@ -19,7 +19,8 @@ pacing rows; each write is one guarded ``UPDATE``, so two workers never both pro
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest
@@ -111,6 +112,49 @@ def _wait_for_probe(row, now):
         return row.not_before
     recheck = now + timedelta(seconds=PROBE_RECHECK_SECONDS)
     return min(row.probe_until, recheck) if row.probe_until is not None else recheck
+
+
+#: Seconds per unit of a ``RATE_LIMIT`` such as ``"300/minute"``.
+RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600}
+
+
+def parse_rate(value):
+    """``"300/minute"`` as ``(300, 60)``; None stays None.
+
+    Raises:
+        ValueError: for anything else (the message says what is expected).
+    """
+    if value is None:
+        return None
+    count, _, unit = str(value).partition("/")
+    if not count.strip().isdigit() or int(count) < 1 or unit.strip() not in RATE_UNITS:
+        raise ValueError(f"RATE_LIMIT must look like '300/minute' (per second, minute or "
+                         f"hour), not {value!r}")
+    return int(count), RATE_UNITS[unit.strip()]
+
+
+def take_call(alias, rate, *, now=None):
+    """Count one call against the backend's own ``RATE_LIMIT``, shared by every worker.
+
+    A fixed window: the first call of a window starts it, and at most ``rate[0]`` calls go
+    in each. One guarded ``UPDATE`` per call decides, so the limit holds across processes
+    and hosts (Celery's own ``rate_limit`` is per worker).
+
+    Returns:
+        None if the call may go, else the start of the next window (wait until then).
+    """
+    limit, seconds = rate
+    now = now or timezone.now()
+    window = datetime.fromtimestamp(now.timestamp() // seconds * seconds, tz=dt_timezone.utc)
+    row = _row(alias)
+    rows = BackendPace.objects.filter(pk=row.pk)
+    if rows.filter(~Q(window_start=window) | Q(window_start__isnull=True)).update(
+        window_start=window, window_calls=1
+    ) or rows.filter(window_start=window, window_calls__lt=limit).update(
+        window_calls=F("window_calls") + 1
+    ):
+        return None
+    return window + timedelta(seconds=seconds)
 
 
 def rate_limited(alias, hint, *, now=None):
@@ -209,7 +253,7 @@ def reset(pks):
     """End the waits, close the circuits, forget the batch limits of these rows (admin action)."""
     updated = BackendPace.objects.filter(pk__in=list(pks)).update(
         not_before=None, reason="", circuit=Circuit.CLOSED, failures=0, opened=0,
-        probe_until=None, batch_limit=None,
+        probe_until=None, batch_limit=None, window_start=None, window_calls=0,
     )
     if updated:
         logger.warning("%d pacing state(s) reset by hand", updated)

@@ -19,7 +19,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from django_textclass.backends import get_backend
+from django_textclass.backends import backend_config, get_backend
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import (
     InvalidResponseError,
@@ -202,6 +202,12 @@ def _send(call, chunk, gate=None):
     if gate.wait_until is not None:
         hand_back(token, chunk_rows, gate.wait_until, gate.reason)
         return Wait(gate.wait_until, gate.reason)
+    rate = _rate_limit(alias)
+    if rate is not None:
+        next_window = pacing.take_call(alias, rate)
+        if next_window is not None:
+            hand_back(token, chunk_rows, next_window, "rate_limit")
+            return Wait(next_window, "rate_limit")
     wait_for_model = any(row.error_code in WAIT_FOR_MODEL_CODES for row in chunk_rows)
     _renew_lease(token)
     started = time.monotonic()
@@ -235,6 +241,14 @@ def _send(call, chunk, gate=None):
         ]
         complete(token, answers, backend_ms=elapsed_ms)
     return None
+
+
+def _rate_limit(alias):
+    """The backend's own ``RATE_LIMIT`` as ``(calls, seconds)``, or None (checked: E007)."""
+    try:
+        return pacing.parse_rate(backend_config(alias).get("RATE_LIMIT"))
+    except ValueError:
+        return None
 
 
 def _split_refused(call, chunk, exc):

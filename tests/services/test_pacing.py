@@ -1,6 +1,7 @@
 """Backend-wide pacing: waits every worker honours, and the circuit breaker of an outage."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.db import connection
@@ -182,3 +183,30 @@ def test_states__lists_every_row_for_the_admin_and_the_api():
     assert [(row.backend, row.model_id) for row in pacing.states()] == [
         (ALIAS, ""), (ALIAS, MODEL),
     ]
+
+
+# --- the backend's own RATE_LIMIT, shared by every worker --------------------------------
+
+
+@pytest.mark.parametrize(("value", "rate"), [
+    ("300/minute", (300, 60)), ("5/second", (5, 1)), (" 10 / hour ", (10, 3600)), (None, None),
+])
+def test_parse_rate(value, rate):
+    assert pacing.parse_rate(value) == rate
+
+
+@pytest.mark.parametrize("value", ["300", "0/minute", "-1/minute", "ten/minute", "5/day", 5])
+def test_parse_rate__refuses_anything_else(value):
+    with pytest.raises(ValueError, match="RATE_LIMIT must look like '300/minute'"):
+        pacing.parse_rate(value)
+
+
+def test_take_call__at_most_the_limit_per_window_then_the_next_window():
+    start = datetime(2026, 12, 2, 10, 0, 5, tzinfo=dt_timezone.utc)
+
+    taken = [pacing.take_call(ALIAS, (3, 60), now=start + timedelta(seconds=n)) for n in range(4)]
+
+    next_window = datetime(2026, 12, 2, 10, 1, tzinfo=dt_timezone.utc)
+    assert taken == [None, None, None, next_window]
+    assert pacing.take_call(ALIAS, (3, 60), now=next_window) is None  # a new window
+    assert whole().window_calls == 1

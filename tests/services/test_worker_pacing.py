@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -289,3 +290,22 @@ def test_database_error_mid_run__the_rows_go_back_at_once_unspent(backend, sent,
     assert {row.attempts for row in rows} == {0}
     assert {row.claim_token for row in rows} == {None}
     assert sorted(sent.calls[-1][0]) == sorted(pks(requests))
+
+
+def test_own_rate_limit__calls_past_it_wait_for_the_next_window(backend, sent):
+    requests = services.submit_many([services.Item(f"text {n}") for n in range(6)])
+    config = {"MAX_BATCH_SIZE": 2}
+
+    with scripted_settings(config):
+        backends = {alias: {**spec, "RATE_LIMIT": "2/hour"}
+                    for alias, spec in settings.TEXTCLASS["BACKENDS"].items()}
+        with textclass_settings(BACKENDS=backends):
+            services.process(pks(requests))
+
+    assert len(backend.calls) == 2
+    rows = [fresh(request) for request in requests]
+    assert [row.status for row in rows].count(Status.SUCCEEDED) == 4
+    waiting = [row for row in rows if row.status == Status.PENDING]
+    assert len(waiting) == 2 and {row.attempts for row in waiting} == {0}
+    assert waiting[0].next_attempt_at == BackendPace.objects.get(model_id="").window_start + \
+        timedelta(hours=1)
