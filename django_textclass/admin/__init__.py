@@ -84,13 +84,15 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
         (_("Timings"), {"fields": ["created_at", "started_at", "finished_at",
                                    "duration_display", "backend_ms", "next_attempt_at",
                                    "lease_expires_at"]}),
-        (_("Attempts and errors"), {"fields": ["attempts", "error_code", "error_message"]}),
+        (_("Attempts and errors"), {"fields": ["attempts", "error_code", "error_message",
+                                               "events_table"]}),
     ]
     readonly_fields = [
         "uuid", "status_badge", "model_id", "backend", "owner", "source_link", "text",
         "top_result", "scores_table", "reused_from", "function_to_apply", "top_k", "use_cache",
         "created_at", "started_at", "finished_at", "duration_display", "backend_ms",
         "next_attempt_at", "lease_expires_at", "attempts", "error_code", "error_message",
+        "events_table",
     ]
 
     # --- permissions: read-only, but staff with "change" may run the actions ----------
@@ -153,6 +155,27 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
         except NoReverseMatch:
             return text
         return format_html('<a href="{}">{}</a>', url, text)
+
+    @admin.display(description=_("waits and retries"))
+    def events_table(self, obj):
+        """The request's last waits and retries, oldest first: when, what, why, how long."""
+        events = list(obj.events.order_by("-at", "-pk")[:50])[::-1]
+        if not events:
+            return "–"
+        body = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            '<td class="textclass-num">{}</td><td>{}</td></tr>',
+            ((event.at.strftime("%Y-%m-%d %H:%M:%S"), event.get_kind_display(), event.reason,
+              event.attempts, "–" if event.wait_seconds is None else f"{event.wait_seconds:g} s",
+              Truncator(event.message).chars(200)) for event in events),
+        )
+        return format_html(
+            '<table class="textclass-scores"><thead><tr><th scope="col">{}</th>'
+            '<th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th>'
+            '<th scope="col">{}</th><th scope="col">{}</th></tr></thead><tbody>{}</tbody>'
+            "</table>", _("When"), _("Kind"), _("Reason"), _("Attempts"), _("Wait"),
+            _("Message"), body,
+        )
 
     @admin.display(description=_("labels"))
     def scores_table(self, obj):

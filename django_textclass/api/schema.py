@@ -18,6 +18,7 @@ from rest_framework import serializers
 
 from django_textclass.api.serializers import (
     BatchSerializer,
+    ClassificationDetailSerializer,
     ClassificationSerializer,
     SubmitSerializer,
 )
@@ -133,7 +134,7 @@ classification_viewset = extend_schema_view(
     retrieve=extend_schema(
         summary="One classification request",
         parameters=[ID_PARAMETER],
-        responses={200: ClassificationSerializer, **AUTH_ERRORS, **NOT_FOUND},
+        responses={200: ClassificationDetailSerializer, **AUTH_ERRORS, **NOT_FOUND},
         examples=[
             _example("Succeeded", SUCCEEDED_EXAMPLE, response_only=True),
             _example("Pending", PENDING_EXAMPLE, response_only=True),

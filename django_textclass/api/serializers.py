@@ -131,6 +131,10 @@ class AppliedParametersSerializer(serializers.Serializer):
     top_k = serializers.IntegerField(allow_null=True)
 
 
+#: Waits and retries shown on one request (the newest).
+MAX_EVENTS = 50
+
+
 class ClassificationSerializer(serializers.Serializer):
     """A classification request, as the API shows it. Everything is read-only."""
 
@@ -150,7 +154,10 @@ class ClassificationSerializer(serializers.Serializer):
     error = serializers.SerializerMethodField(
         help_text="The last failure (also kept while a retry is pending); null if none."
     )
-    attempts = serializers.IntegerField(read_only=True, help_text="Backend calls started.")
+    attempts = serializers.IntegerField(read_only=True, help_text=(
+        "Attempts spent: calls that failed through the text's own error, or succeeded. Waits "
+        "the backend imposed (rate limits, outages) are not counted; see `events` on the "
+        "request's own URL."))
     cached = serializers.SerializerMethodField(
         help_text="true when an earlier stored result answered this request."
     )
@@ -245,3 +252,30 @@ def _ms(start, end):
     if start is None or end is None:
         return None
     return round((end - start).total_seconds() * 1000)
+
+
+class EventSerializer(serializers.Serializer):
+    """One wait or retry of a request (:class:`~django_textclass.models.RequestEvent`)."""
+
+    at = serializers.DateTimeField()
+    kind = serializers.ChoiceField(choices=["retry", "wait"], help_text=(
+        "retry: an attempt was spent (the text's own error); wait: none was (the backend's "
+        "rate limit, a loading model, an outage, a twin in flight, a batch bisected)."))
+    reason = serializers.CharField(help_text="The error code of a retry, or why it waited.")
+    attempts = serializers.IntegerField(help_text="Attempts spent so far.")
+    wait_seconds = serializers.FloatField(allow_null=True)
+    message = serializers.CharField()
+
+
+class ClassificationDetailSerializer(ClassificationSerializer):
+    """One request, with the history of its waits and retries (newest last)."""
+
+    events = serializers.SerializerMethodField(
+        help_text=f"Its last {MAX_EVENTS} waits and retries, oldest first."
+    )
+
+    @extend_schema_field(EventSerializer(many=True))
+    def get_events(self, obj):
+        """The request's latest waits and retries."""
+        events = list(obj.events.order_by("-at", "-pk")[:MAX_EVENTS])
+        return EventSerializer(events[::-1], many=True).data

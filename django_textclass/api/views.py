@@ -19,7 +19,11 @@ from django_textclass.api.filters import HistoryFilter
 from django_textclass.api.pagination import HistoryPagination
 from django_textclass.api.parsers import BoundedJSONParser
 from django_textclass.api.permissions import get_permissions, scope_to_user
-from django_textclass.api.serializers import ClassificationSerializer, SubmitSerializer
+from django_textclass.api.serializers import (
+    ClassificationDetailSerializer,
+    ClassificationSerializer,
+    SubmitSerializer,
+)
 from django_textclass.api.throttling import SubmitRateThrottle
 from django_textclass.api.waiting import wait_until_finished
 from django_textclass.exceptions import InvalidInputError
@@ -70,6 +74,12 @@ class ClassificationViewSet(
             "owner", "content_type"
         ).prefetch_related("scores")
         return scope_to_user(self.request, queryset)
+
+    def get_serializer_class(self):
+        """One request's own URL also shows its waits and retries."""
+        if self.action == "retrieve":
+            return ClassificationDetailSerializer
+        return super().get_serializer_class()
 
     def get_object(self):
         """The caller's request by its public id; 404 alike for unknown, malformed and others'."""

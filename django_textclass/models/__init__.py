@@ -1,5 +1,6 @@
 """The app's models: the classification history, its daily roll-up, the backends' pacing."""
 
+from django_textclass.models.events import RequestEvent
 from django_textclass.models.history import (
     TERMINAL_STATUSES,
     ClassificationRequest,
@@ -22,5 +23,5 @@ from django_textclass.models.rollup import (
 __all__ = [
     "TERMINAL_STATUSES", "BackendPace", "ClassificationRequest", "ClassificationScore",
     "IdempotencyKey", "Notification", "RollupCount", "RollupDay", "RollupDirtyDay",
-    "RollupHistogram", "RuleFiring", "Status", "SweepRun", "text_hash",
+    "RequestEvent", "RollupHistogram", "RuleFiring", "Status", "SweepRun", "text_hash",
 ]

@@ -16,7 +16,12 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from django_textclass.conf import app_settings
-from django_textclass.models import ClassificationRequest, ClassificationScore, Status
+from django_textclass.models import (
+    ClassificationRequest,
+    ClassificationScore,
+    RequestEvent,
+    Status,
+)
 from django_textclass.services import dispatch, outcomes
 
 logger = logging.getLogger("django_textclass")
@@ -158,13 +163,17 @@ def reschedule(token, rows, exc):
     code = exc.code
     if exc.model_loading and code not in WAIT_FOR_MODEL_CODES:
         code = "model_loading"
-    updated = ClassificationRequest.objects.filter(
-        pk__in=[row.pk for row in again], claim_token=token, status=Status.RUNNING
-    ).created_at_among(row.created_at for row in again).update(
-        status=Status.PENDING, error_code=code[:64], error_message=str(exc),
-        next_attempt_at=timezone.now() + timedelta(seconds=delay),
-        lease_expires_at=None, claim_token=None,
-    )
+    with transaction.atomic():
+        owned = _owned(token, again)
+        updated = ClassificationRequest.objects.filter(
+            pk__in=owned, claim_token=token, status=Status.RUNNING
+        ).created_at_among(row.created_at for row in again).update(
+            status=Status.PENDING, error_code=code[:64], error_message=str(exc),
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            lease_expires_at=None, claim_token=None,
+        )
+        _record(RequestEvent.Kind.RETRY, [row for row in again if row.pk in owned], code,
+                delay, str(exc))
     if updated:
         logger.info("Will retry %d request(s) in %.1f s after %s", updated, delay, exc.code)
         dispatch.send([row.pk for row in again], countdown=delay)
@@ -188,14 +197,38 @@ def hand_back(token, rows, until, reason, *, error=None, batch_limit=None):
         fields = {"error_code": error.code[:64], "error_message": str(error)}
     if batch_limit is not None:
         fields["batch_limit"] = batch_limit
-    updated = ClassificationRequest.objects.filter(
-        pk__in=[row.pk for row in rows], claim_token=token, status=Status.RUNNING
-    ).created_at_among(row.created_at for row in rows).update(
-        status=Status.PENDING, attempts=Greatest(F("attempts") - 1, Value(0)),
-        next_attempt_at=until, lease_expires_at=None, claim_token=None, **fields,
-    )
+    countdown = max(0.0, (until - timezone.now()).total_seconds())
+    with transaction.atomic():
+        owned = _owned(token, rows)
+        updated = ClassificationRequest.objects.filter(
+            pk__in=owned, claim_token=token, status=Status.RUNNING
+        ).created_at_among(row.created_at for row in rows).update(
+            status=Status.PENDING, attempts=Greatest(F("attempts") - 1, Value(0)),
+            next_attempt_at=until, lease_expires_at=None, claim_token=None, **fields,
+        )
+        _record(RequestEvent.Kind.WAIT, [row for row in rows if row.pk in owned], reason,
+                countdown, str(error) if error is not None else "", refunded=True)
     if updated:
-        countdown = max(0.0, (until - timezone.now()).total_seconds())
         logger.info("Handed back %d request(s) for %.1f s: %s", updated, countdown, reason)
         dispatch.send([row.pk for row in rows], countdown=countdown)
     return updated
+
+
+def _owned(token, rows):
+    """The pks among ``rows`` this run still owns, locked until the transaction ends."""
+    return set(
+        ClassificationRequest.objects.select_for_update()
+        .filter(pk__in=[row.pk for row in rows], claim_token=token, status=Status.RUNNING)
+        .values_list("pk", flat=True)
+    )
+
+
+def _record(kind, rows, reason, wait_seconds, message, *, refunded=False):
+    """One :class:`~django_textclass.models.RequestEvent` per row (one ``INSERT``)."""
+    if rows:
+        RequestEvent.objects.bulk_create(
+            RequestEvent(request_id=row.pk, kind=kind, reason=reason[:64],
+                         attempts=max(0, row.attempts - 1) if refunded else row.attempts,
+                         wait_seconds=round(wait_seconds, 3), message=message)
+            for row in rows
+        )

@@ -2,7 +2,7 @@
 
 from django.urls import reverse
 
-from django_textclass.models import ClassificationScore
+from django_textclass.models import ClassificationScore, RequestEvent
 from tests.admin.data import make_request
 
 
@@ -68,3 +68,19 @@ def test_add__not_offered(admin_client, db):
     assert admin_client.get(
         reverse("admin:django_textclass_classificationrequest_add")
     ).status_code == 403
+
+
+def test_detail__waits_and_retries_with_their_reasons(admin_client, db):
+    row = make_request(status="pending")
+    RequestEvent.objects.create(request=row, kind="wait", reason="circuit_open", attempts=1,
+                                wait_seconds=30.0, message="cannot connect to <api>")
+    RequestEvent.objects.create(request=row, kind="retry", reason="http_500", attempts=2,
+                                wait_seconds=3.5, message="HTTP 500 from https://api")
+
+    body = admin_client.get(url(row)).content.decode()
+
+    assert "waits and retries" in body.lower()
+    assert "<td>circuit_open</td>" in body and "30 s" in body
+    assert "<td>http_500</td>" in body and "3.5 s" in body
+    assert "cannot connect to &lt;api&gt;" in body  # escaped
+    assert body.index("circuit_open") < body.index("http_500")  # oldest first

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
-from django_textclass.models import Status
+from django_textclass.models import RequestEvent, Status
 from tests.api.helpers import LIST_URL, detail_url, stored
 
 pytestmark = pytest.mark.django_db
@@ -246,3 +246,20 @@ def test_list_anonymous__refused():
     from tests.api.helpers import client_for
 
     assert client_for(None).get(LIST_URL).status_code == 403
+
+
+def test_detail__shows_the_waits_and_retries_the_list_does_not(api, alice):
+    row = stored(alice, status=Status.PENDING)
+    RequestEvent.objects.create(request=row, kind="wait", reason="rate_limited", attempts=0,
+                                wait_seconds=4.0, message="HTTP 429 from https://api")
+    RequestEvent.objects.create(request=row, kind="retry", reason="http_500", attempts=1,
+                                wait_seconds=1.5, message="HTTP 500 from https://api")
+
+    detail = api.get(detail_url(row)).json()
+    listed = api.get(LIST_URL).json()["results"][0]
+
+    assert [(e["kind"], e["reason"], e["attempts"]) for e in detail["events"]] == [
+        ("wait", "rate_limited", 0), ("retry", "http_500", 1),
+    ]
+    assert detail["events"][0]["wait_seconds"] == 4.0
+    assert "events" not in listed

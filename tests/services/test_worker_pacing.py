@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from django_textclass import services
 from django_textclass.exceptions import PermanentBackendError, TransientBackendError
-from django_textclass.models import BackendPace, ClassificationRequest, Status
+from django_textclass.models import BackendPace, ClassificationRequest, RequestEvent, Status
 from django_textclass.services import pacing, worker
 from tests.fakes import rank, scripted_settings, textclass_settings
 from tests.services.helpers import MODEL, fresh, make_due, pks, transient
@@ -309,3 +309,23 @@ def test_own_rate_limit__calls_past_it_wait_for_the_next_window(backend, sent):
     assert len(waiting) == 2 and {row.attempts for row in waiting} == {0}
     assert waiting[0].next_attempt_at == BackendPace.objects.get(model_id="").window_start + \
         timedelta(hours=1)
+
+
+# --- what a request went through is on the request -----------------------------------------
+
+
+def test_events__each_wait_and_retry_with_its_reason(backend):
+    backend.script = [rate_limit(4), transient("HTTP 500", code="http_500"), None]
+    request = services.submit("a good day")
+
+    for _ in range(3):
+        services.process([request.pk])
+        make_due(request)
+
+    events = list(RequestEvent.objects.filter(request_id=request.pk).order_by("at", "pk"))
+    assert [(e.kind, e.reason, e.attempts) for e in events] == [
+        ("wait", "rate_limited", 0), ("retry", "http_500", 1),
+    ]
+    assert events[0].wait_seconds == pytest.approx(4, abs=0.1)
+    assert "HTTP 429" in events[0].message and "HTTP 500" in events[1].message
+    assert fresh(request).status == Status.SUCCEEDED and fresh(request).attempts == 2
