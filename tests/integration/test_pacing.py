@@ -8,7 +8,7 @@ from django.db import connection
 import django_textclass
 from django_textclass.models import BackendPace, ClassificationRequest, Status
 from django_textclass.testing.emulator import Reply
-from tests.integration.helpers import MODEL, Worker, finished
+from tests.integration.helpers import MODEL, Worker, audit, finished
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +35,7 @@ def test_rate_limited_for_several_windows__no_call_inside_a_window_and_nothing_f
 
     rows = finished(*requests, timeout=60)
 
+    audit(rows)
     assert {row.status for row in rows} == {Status.SUCCEEDED}
     assert {row.attempts for row in rows} == {1}  # four 429s spent nothing
     calls = emulator.requests
@@ -49,11 +50,14 @@ def test_rate_limited_for_several_windows__no_call_inside_a_window_and_nothing_f
 def test_outage__two_workers_200_texts_nothing_fails_and_one_probe_at_a_time(
     worker, second_worker, emulator
 ):
+    """7 to 20 s of outage at the test settings' timing (the circuit open 1 s, doubling up to
+    4 s): 150 times the defaults' pace (30 s up to 600 s), so 17 to 50 minutes of a real one."""
     emulator.script(*[Reply.server_error(502)] * 9)
     requests = django_textclass.classify([f"review {n}" for n in range(200)], model=MODEL)
 
     rows = finished(*requests, timeout=90)
 
+    audit(rows)
     assert {row.status for row in rows} == {Status.SUCCEEDED}
     assert ClassificationRequest.objects.filter(status=Status.FAILED).count() == 0
     calls = emulator.requests
@@ -77,6 +81,7 @@ def test_poison_text_in_a_batch__fails_alone_and_the_nine_others_succeed(worker,
 
     rows = finished(*requests, timeout=60)
 
+    audit(rows)
     by_text = {row.text: row for row in rows}
     poison = by_text.pop("this text breaks the model")
     assert poison.status == Status.FAILED and poison.error_code == "retries_exhausted"
@@ -102,6 +107,7 @@ def test_duplicates_in_flight__each_unique_text_costs_one_call_across_workers(
 
     rows = finished(*requests, timeout=60)
 
+    audit(rows)
     assert {row.status for row in rows} == {Status.SUCCEEDED}
     seen = emulator.texts_seen()
     assert sorted(seen) == sorted(unique)  # each unique text answered once, not 50 calls

@@ -106,7 +106,7 @@ def test_claim__skips_finished_rows(status):
 
 def test_process__stores_the_ranking_and_timings(monkeypatch):
     ticks = iter([100.0, 100.25])
-    monkeypatch.setattr(services.worker, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
+    monkeypatch.setattr(services.calls, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
     request = services.submit("a good day")
     expected = rank("a good day")
 

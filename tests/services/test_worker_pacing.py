@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_textclass import services
 from django_textclass.exceptions import PermanentBackendError, TransientBackendError
 from django_textclass.models import BackendPace, ClassificationRequest, RequestEvent, Status
-from django_textclass.services import pacing, worker
+from django_textclass.services import calls, pacing
 from tests.fakes import rank, scripted_settings, textclass_settings
 from tests.services.helpers import MODEL, fresh, make_due, pks, transient
 
@@ -280,7 +280,7 @@ def test_database_error_mid_run__the_rows_go_back_at_once_unspent(backend, sent,
     def broken(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(worker, "complete", broken)
+    monkeypatch.setattr(calls, "complete", broken)
     requests = services.submit_many([services.Item("one"), services.Item("two")])
 
     assert services.process(pks(requests)) == 2
