@@ -27,6 +27,7 @@ from django_textclass.models import (
     Status,
 )
 from django_textclass.services import outcomes
+from tests.api.helpers import client_for
 from tests.helpers import ROOT, free_port, missing, wait_for
 from tests.integration.helpers import MODEL, Worker, finished
 from tests.testapp.models import Comment, SignalLog
@@ -316,3 +317,32 @@ def test_worker_killed_between_commit_and_signals__the_sweep_sends_them_and_rule
     services.sweep(now=later + timedelta(seconds=outcomes.DELIVERY_SECONDS + 1))
     rules = RuleFiring.objects.filter(request_uuid=body.uuid).values_list("rule", flat=True)
     assert sorted(rules) == ["explodes", "hide negative"]  # each rule once, after two sweeps
+
+
+@pytest.fixture
+def web_on_a_frozen_broker(frozen_redis, monkeypatch, settings):
+    """This test process publishes to the frozen Redis, as a web server of the site would."""
+    monkeypatch.setenv("CELERY_BROKER_WRITE_URL", frozen_redis)
+    monkeypatch.setattr(dispatch, "_local", threading.local())  # no connection from before
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "INFERENCE_WAIT_SECONDS": 0.5}
+    yield
+    dispatch._drop_connection()
+
+
+@pytest.mark.parametrize(("path", "body", "answered"), [
+    ("/api/classifications/", {"text": "I love a frozen broker"}, 202),
+    (f"/api/models/{MODEL}", {"inputs": "I love a frozen broker"}, 503),  # not ready yet
+])
+def test_frozen_broker__the_rest_api_answers_within_seconds(
+    transactional_db, web_on_a_frozen_broker, alice, path, body, answered, caplog
+):
+    client = client_for(alice)
+    started = time.monotonic()
+
+    response = client.post(path, body, format="json")
+
+    assert response.status_code == answered, response.content
+    assert time.monotonic() - started < 10  # PUBLISH_TIMEOUT 2 s, one retry, plus the wait
+    assert "the sweep will send them" in caplog.text  # it did try the frozen broker
+    row = ClassificationRequest.objects.get()
+    assert row.status == Status.PENDING  # stored; the sweep will send it
