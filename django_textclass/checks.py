@@ -14,6 +14,8 @@
 * ``textclass.W003``: ``TEXTCLASS`` has keys this version does not know.
 * ``textclass.W004``: ``USE_TZ`` is off, so the daily roll-up does nothing.
 * ``textclass.W005``: ``CIRCUIT_FAILURES`` is above ``MAX_ATTEMPTS``.
+* ``textclass.W006`` (``check --deploy``): the Celery broker has no socket timeouts, so beat
+  and the workers may hang on a broker that accepts connections but never answers.
 * ``textclass.E010``-``E019`` and ``W010``-``W019``: the REST API settings, checked by
   :mod:`django_textclass.api.checks` (registered by the import below).
 * ``textclass.E020``-``E029`` and ``W020``: registered content (``TEXTCLASS["REGISTRY"]``
@@ -136,3 +138,34 @@ def _check_backend(alias, config):
         return list(backend.check())
     finally:
         backend.close()
+
+
+#: Per transport, the broker transport options that bound every socket wait.
+SOCKET_TIMEOUT_OPTIONS = {
+    "redis": ("socket_timeout",), "rediss": ("socket_timeout",),
+    "amqp": ("read_timeout",), "pyamqp": ("read_timeout",), "amqps": ("read_timeout",),
+}
+
+
+@checks.register(checks.Tags.compatibility, deploy=True)
+def check_broker_timeouts(app_configs=None, **kwargs):
+    """``textclass.W006``: beat and the workers need socket timeouts on the broker.
+
+    The app's own publishing has them whatever the settings (``PUBLISH_TIMEOUT``); beat's
+    schedule and the workers' own connections follow the project's Celery settings.
+    """
+    from celery import current_app
+
+    conf = current_app.conf
+    transport = current_app.connection_for_write().transport_cls
+    wanted = SOCKET_TIMEOUT_OPTIONS.get(transport)
+    options = conf.broker_transport_options or {}
+    if wanted is None or all(options.get(name) for name in wanted):
+        return []
+    return [checks.Warning(
+        f"The Celery broker ({transport}) has no {' or '.join(wanted)} in "
+        "broker_transport_options: beat and the workers may wait for ever on a broker that "
+        "accepts connections but never answers.",
+        hint=f"Set CELERY_BROKER_TRANSPORT_OPTIONS = {{{wanted[0]!r}: 10, ...}} (seconds).",
+        id="textclass.W006",
+    )]

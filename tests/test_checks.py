@@ -374,3 +374,32 @@ def test_check__a_good_rate_limit_is_fine():
     backends = {"default": {"BACKEND": HF, "OPTIONS": {"TOKEN": "hf_x"}, "RATE_LIMIT": "5/second"}}
 
     assert run_checks(clean_config(BACKENDS=backends)) == []
+
+
+@pytest.mark.parametrize(("url", "options", "warned"), [
+    ("redis://127.0.0.1:6379/0", {}, True),
+    ("redis://127.0.0.1:6379/0", {"socket_timeout": 10}, False),
+    ("amqp://guest:guest@127.0.0.1:5672//", {"visibility_timeout": 3600}, True),
+    ("amqp://guest:guest@127.0.0.1:5672//", {"read_timeout": 10}, False),
+    ("filesystem://", {}, False),
+])
+def test_check__w006_broker_without_socket_timeouts_on_deploy(monkeypatch, url, options, warned):
+    from celery import current_app
+
+    from django_textclass.checks import check_broker_timeouts
+
+    monkeypatch.setenv("CELERY_BROKER_WRITE_URL", url)
+    monkeypatch.setitem(current_app.conf, "broker_transport_options", options)
+
+    messages = check_broker_timeouts()
+
+    assert ids(messages) == (["textclass.W006"] if warned else [])
+
+
+def test_check__w006_is_a_deploy_check_only():
+    from django.core.checks.registry import registry
+
+    from django_textclass.checks import check_broker_timeouts
+
+    assert check_broker_timeouts in registry.get_checks(include_deployment_checks=True)
+    assert check_broker_timeouts not in registry.get_checks(include_deployment_checks=False)
