@@ -106,6 +106,11 @@ else:
 
 # A process whose broker is down (the broker-outage test points this at a closed port).
 CELERY_BROKER_URL = os.environ.get("TEXTCLASS_TEST_BROKER_URL", CELERY_BROKER_URL)
+if os.environ.get("TEXTCLASS_TEST_BROKER_SOCKET_TIMEOUT"):
+    # What docs/settings.md (check W006) asks of a site: socket timeouts for beat and workers.
+    _timeout = float(os.environ["TEXTCLASS_TEST_BROKER_SOCKET_TIMEOUT"])
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": _timeout,
+                                       "socket_connect_timeout": _timeout}
 CELERY_TASK_DEFAULT_QUEUE = f"textclass-test-{RUN_ID}"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

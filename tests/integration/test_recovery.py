@@ -124,6 +124,18 @@ def test_broker_down__submit_succeeds_and_sweep_sends_later(worker, emulator):
     assert row.status == Status.SUCCEEDED
 
 
+class FrozenRedis(str):
+    """The frozen server's URL, which can also wake it up (SIGCONT)."""
+
+    def __new__(cls, url, pid):
+        frozen = super().__new__(cls, url)
+        frozen.pid = pid
+        return frozen
+
+    def thaw(self):
+        os.kill(self.pid, signal.SIGCONT)
+
+
 @pytest.fixture
 def frozen_redis(tmp_path):
     """A Redis of the test's own, stopped with SIGSTOP: it accepts connections, never answers."""
@@ -147,7 +159,7 @@ def frozen_redis(tmp_path):
     try:
         wait_for(answers, timeout=20, message="the test's own redis-server")
         os.kill(server.pid, signal.SIGSTOP)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield FrozenRedis(f"redis://127.0.0.1:{port}/0", server.pid)
     finally:
         os.kill(server.pid, signal.SIGCONT)
         server.terminate()
@@ -346,3 +358,33 @@ def test_frozen_broker__the_rest_api_answers_within_seconds(
     assert "the sweep will send them" in caplog.text  # it did try the frozen broker
     row = ClassificationRequest.objects.get()
     assert row.status == Status.PENDING  # stored; the sweep will send it
+
+
+def test_frozen_broker__beat_with_socket_timeouts_keeps_ticking(frozen_redis, tmp_path):
+    """What check W006 asks for: beat times out, tries again, and sweeps once the broker is back."""
+    env = {
+        **os.environ, "PYTHONPATH": str(ROOT), "TEXTCLASS_TEST_WORKER": "1",
+        "TEXTCLASS_TEST_BEAT_INTERVAL": "0.5", "TEXTCLASS_TEST_BROKER_URL": frozen_redis,
+        "TEXTCLASS_TEST_BROKER_SOCKET_TIMEOUT": "1",
+    }
+    log_path = tmp_path / "beat.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    beat = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tests.celery_app", "beat", "--loglevel=INFO",
+         f"--schedule={tmp_path / 'beat-schedule'}"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    def count(words):
+        return log_path.read_text(errors="replace").count(words)
+
+    try:
+        wait_for(lambda: count("Timeout reading from socket") >= 2, timeout=60,
+                 message="beat to time out on the frozen broker, twice, and try again")
+        assert beat.poll() is None and count("Sending due task") == 0
+        frozen_redis.thaw()  # the broker answers again: beat sends the sweep on schedule
+        wait_for(lambda: count("Sending due task textclass-sweep") >= 1, timeout=60,
+                 message="beat to send the sweep once the broker answers")
+    finally:
+        os.killpg(beat.pid, signal.SIGTERM)
+        beat.wait(15)
+        log.close()
