@@ -28,6 +28,7 @@ from django_textclass.models import (
 )
 from django_textclass.services import outcomes
 from tests.api.helpers import client_for
+from tests.content.helpers import requests_of
 from tests.helpers import ROOT, free_port, missing, wait_for
 from tests.integration.helpers import MODEL, Worker, finished
 from tests.testapp.models import Comment, SignalLog
@@ -303,22 +304,26 @@ def test_worker_killed_between_commit_and_signals__the_sweep_sends_them_and_rule
     worker, emulator, tmp_path
 ):
     worker.stop()  # the only worker must be the one that dies
-    flag = tmp_path / "died"
+    flags = tmp_path / "died"
+    flags.mkdir()
     dying = Worker(emulator.url, tmp_path / "dying.log", name="dying", env={
-        "TEXTCLASS_TEST_DIE_ON": "dies after commit", "TEXTCLASS_TEST_DIE_FLAG": str(flag),
+        "TEXTCLASS_TEST_DIE_ON": "dies after commit", "TEXTCLASS_TEST_DIE_FLAGS": str(flags),
     })
     try:
         dying.start()
-        Comment.objects.create(title="", body="I hate this, it dies after commit")
-        wait_for(flag.exists, timeout=30, message="the worker's pool process to kill itself")
+        comment = Comment.objects.create(title="", body="I hate this, it dies after commit")
+        # The body is classified with two models: each result's process dies once.
+        wait_for(lambda: len(list(flags.iterdir())) == 2, timeout=30,
+                 message="a pool process to kill itself after each result")
     finally:
         dying.stop()
-    body = ClassificationRequest.objects.get(pk=int(flag.read_text()))
-    assert body.status == Status.SUCCEEDED  # the result was committed ...
+        worker.start()  # the session's worker again, whatever happened above
+    rows = requests_of(comment)
+    assert {row.status for row in rows} == {Status.SUCCEEDED}  # the results were committed ...
     assert RuleFiring.objects.count() == 0  # ... and not one receiver ran
-    assert Notification.objects.filter(request=body).exists()  # but the outbox holds it
+    assert Notification.objects.filter(request__in=rows).count() == 2  # the outbox holds them
+    body = next(row for row in rows if row.model_id == MODEL)
 
-    worker.start()
     later = timezone.now() + timedelta(seconds=outcomes.DELIVERY_SECONDS + 1)
     services.sweep(now=later)
 

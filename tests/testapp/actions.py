@@ -33,15 +33,19 @@ def log_failed(sender, request, source, error_code, error_message, **kwargs):
 
 
 def die_on_signal(sender, request, **kwargs):
-    """Kill this process (SIGKILL) on the first signal for a text holding a marker.
+    """Kill this process (SIGKILL) on the first signal of each request whose text has a marker.
 
     Only in a worker started with ``TEXTCLASS_TEST_DIE_ON`` (the marker) and
-    ``TEXTCLASS_TEST_DIE_FLAG`` (a file written just before, so it dies once): a crash after
-    the result's commit, before any receiver ran.
+    ``TEXTCLASS_TEST_DIE_FLAGS`` (a folder: a file named after the request is written just
+    before, so each request's process dies once): a crash after the result's commit, before
+    any receiver ran.
     """
     marker = os.environ.get("TEXTCLASS_TEST_DIE_ON")
-    flag = os.environ.get("TEXTCLASS_TEST_DIE_FLAG")
-    if not marker or not flag or marker not in request.text or Path(flag).exists():
+    flags = os.environ.get("TEXTCLASS_TEST_DIE_FLAGS")
+    if not marker or not flags or marker not in request.text:
         return
-    Path(flag).write_text(str(request.pk))
+    flag = Path(flags) / str(request.pk)
+    if flag.exists():
+        return
+    flag.write_text(request.model_id)
     os.kill(os.getpid(), signal.SIGKILL)
