@@ -92,7 +92,9 @@ def _schedule(notify):
         Notification(request_id=pk, outcome=outcome, created_at=now, due_at=due)
         for outcome, ids in wanted.items() for pk in ids
     )
-    transaction.on_commit(partial(_deliver_safely, [row.pk for row in rows]), robust=True)
+    transaction.on_commit(
+        partial(_deliver_safely, [row.pk for row in rows], notify=wanted), robust=True
+    )
 
 
 def deliver_overdue(*, now=None, limit=10_000):
@@ -118,15 +120,20 @@ def deliver_overdue(*, now=None, limit=10_000):
     return len(taken)
 
 
-def _deliver_safely(pks):
+def _deliver_safely(pks, notify=None):
+    """Send the notifications ``pks`` and delete them.
+
+    ``notify`` is what they say, when the caller knows it (the writer does): no query then.
+    """
     from django_textclass.models import Notification
 
     try:
-        notify = {SUCCEEDED: [], FAILED: []}
-        for request_id, outcome in Notification.objects.filter(pk__in=pks).values_list(
-            "request_id", "outcome"
-        ):
-            notify[outcome].append(request_id)
+        if notify is None:
+            notify = {SUCCEEDED: [], FAILED: []}
+            for request_id, outcome in Notification.objects.filter(pk__in=pks).values_list(
+                "request_id", "outcome"
+            ):
+                notify[outcome].append(request_id)
         notify_now(notify)
         Notification.objects.filter(pk__in=pks).delete()
     except Exception:  # noqa: BLE001 - the result is stored; never fail the task over this

@@ -45,11 +45,7 @@ def complete(token, answers, *, backend_ms=None, reused_from=None):
     reused_from = reused_from or {}
     now = timezone.now()
     with transaction.atomic():
-        owned = set(
-            ClassificationRequest.objects.select_for_update()
-            .filter(pk__in=[row.pk for row, _ in answers], claim_token=token, status=Status.RUNNING)
-            .values_list("pk", flat=True)
-        )
+        owned = _owned(token, [row for row, _ in answers])
         if not owned:
             return 0
         mine = [(row, ranking) for row, ranking in answers if row.pk in owned]
@@ -86,11 +82,7 @@ def fail(token, rows, *, code, message):
     """Mark requests this run still owns as failed for good. Returns how many."""
     with transaction.atomic():
         # Lock first, so the rows this run fails are known (for the failure signal).
-        owned = set(
-            ClassificationRequest.objects.select_for_update()
-            .filter(pk__in=[row.pk for row in rows], claim_token=token, status=Status.RUNNING)
-            .values_list("pk", flat=True)
-        )
+        owned = _owned(token, rows)
         updated = ClassificationRequest.objects.filter(
             pk__in=owned, claim_token=token, status=Status.RUNNING
         ).created_at_among(row.created_at for row in rows).update(
