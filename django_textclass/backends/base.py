@@ -19,10 +19,14 @@ class BaseBackend:
     Attributes:
         supports_batch: whether one call can classify several texts.
         max_batch_size: the most texts sent in one call when ``supports_batch``.
+        calls_in_flight: how many calls one worker run keeps out at once unless the
+            backend's ``CALLS_IN_FLIGHT`` says (1: a backend that computes locally gains
+            nothing from more).
     """
 
     supports_batch = False
     max_batch_size = 1
+    calls_in_flight = 1
 
     def __init__(self, *, alias="default", **options):
         self.alias = alias

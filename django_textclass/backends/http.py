@@ -8,6 +8,7 @@ families, with the server's delay hint attached when it gave one.
 import email.utils
 import logging
 import re
+import threading
 import time
 
 import requests
@@ -64,6 +65,8 @@ class HTTPBackend(BaseBackend):
         HEADERS: extra headers sent with every call (e.g. ``X-HF-Bill-To``).
     """
 
+    #: A call mostly waits on the network: a run keeps several out at once.
+    calls_in_flight = 4
     user_agent = f"django-textclass/{__version__} python-requests/{requests.__version__}"
 
     def __init__(self, *, CONNECT_TIMEOUT=5.0, READ_TIMEOUT=30.0, HEADERS=None, **options):
@@ -78,20 +81,25 @@ class HTTPBackend(BaseBackend):
             )
         self.extra_headers = dict(HEADERS or {})
         self._session = None
+        self._session_lock = threading.Lock()
         self._secrets = ()
 
     @property
     def session(self):
-        """The pooled ``requests.Session``, created on first use."""
-        if self._session is None:
-            session = requests.Session()
-            # Retries belong to the pipeline, which knows the attempt budget.
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers["User-Agent"] = self.user_agent
-            self._session = session
-        return self._session
+        """The pooled ``requests.Session``, created on first use (shared by the run's threads)."""
+        with self._session_lock:
+            if self._session is None:
+                self._session = self._new_session()
+            return self._session
+
+    def _new_session(self):
+        session = requests.Session()
+        # Retries belong to the pipeline, which knows the attempt budget.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = self.user_agent
+        return session
 
     def close(self):
         """Close the pooled session; a new one is opened on next use."""

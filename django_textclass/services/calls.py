@@ -1,9 +1,9 @@
 """One backend call of a worker run, and what its outcome means for the rows in it.
 
 The pacing state is read first (a wait any worker learnt, the backend's own ``RATE_LIMIT``);
-then the call, with the run's lease renewed by a heartbeat while it is out; then the answer is
-stored, or the error decides: a wait for everyone, a batch bisected, a batch halved for good,
-a retry that spends the text's attempt, or a failure. The writes themselves are
+then the call (the run's :func:`heartbeat` keeps its lease while calls are out); then the
+answer is stored, or the error decides: a wait for everyone, a batch bisected, a batch halved
+for good, a retry that spends the text's attempt, or a failure. The writes themselves are
 :mod:`django_textclass.services.settling`'s.
 """
 
@@ -91,14 +91,12 @@ def send(call, chunk, gate=None):
             hand_back(token, chunk_rows, next_window, "rate_limit")
             return Wait(next_window, "rate_limit")
     wait_for_model = any(row.error_code in WAIT_FOR_MODEL_CODES for row in chunk_rows)
-    _renew_lease(token)
     started = time.monotonic()
     try:
-        with _heartbeat(token):
-            rankings = backend.classify(
-                [same_text[0].text for same_text in chunk], call.parameters,
-                model_id=call.model_id, use_cache=call.use_cache, wait_for_model=wait_for_model,
-            )
+        rankings = backend.classify(
+            [same_text[0].text for same_text in chunk], call.parameters,
+            model_id=call.model_id, use_cache=call.use_cache, wait_for_model=wait_for_model,
+        )
     except TransientBackendError as exc:
         return _after_transient(call, chunk, exc, gate)
     except PermanentBackendError as exc:
@@ -239,12 +237,12 @@ def _renew_lease(token):
 
 
 @contextmanager
-def _heartbeat(token):
-    """Renew the run's lease every third of ``LEASE_SECONDS`` while a backend call is out.
+def heartbeat(token):
+    """Renew the run's lease every third of ``LEASE_SECONDS`` while the run lasts.
 
     The lease can then be short (a dead worker's rows are back within about a minute) and
-    still outlast a slow call. The renewals run in a thread of their own, with its own
-    database connection, opened only if a call lasts that long.
+    still outlast slow calls. The renewals run in a thread of their own, with its own
+    database connection, opened only if the run lasts that long.
     """
     stop = threading.Event()
 

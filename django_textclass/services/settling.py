@@ -18,11 +18,10 @@ from django.utils import timezone
 from django_textclass.conf import app_settings
 from django_textclass.models import (
     ClassificationRequest,
-    ClassificationScore,
     RequestEvent,
     Status,
 )
-from django_textclass.services import dispatch, outcomes
+from django_textclass.services import bulk, dispatch, outcomes
 
 logger = logging.getLogger("django_textclass")
 
@@ -45,33 +44,10 @@ def complete(token, answers, *, backend_ms=None, reused_from=None):
     reused_from = reused_from or {}
     now = timezone.now()
     with transaction.atomic():
-        owned = _owned(token, [row for row, _ in answers])
-        if not owned:
+        done = bulk.complete_rows(token, answers, now, backend_ms, reused_from)
+        if not done:
             return 0
-        mine = [(row, ranking) for row, ranking in answers if row.pk in owned]
-        # A run that died after inserting scores but before its status update leaves
-        # nothing behind (same transaction), but be strict: replace, never append.
-        ClassificationScore.objects.filter(request_id__in=owned).delete()
-        ClassificationScore.objects.bulk_create(
-            ClassificationScore(request_id=row.pk, rank=rank, label=item.label, score=item.score)
-            for row, ranking in mine
-            for rank, item in enumerate(ranking.scores)
-        )
-        for row, ranking in mine:
-            row.status = Status.SUCCEEDED
-            row.top_label = ranking.top.label
-            row.top_score = ranking.top.score
-            row.finished_at = now
-            row.backend_ms = backend_ms
-            row.reused_from_id = reused_from.get(row.pk)
-            row.error_code = row.error_message = ""
-            row.lease_expires_at = row.next_attempt_at = row.claim_token = row.batch_limit = None
-        ClassificationRequest.objects.bulk_update(
-            [row for row, _ in mine],
-            ["status", "top_label", "top_score", "finished_at", "backend_ms", "reused_from",
-             "error_code", "error_message", "lease_expires_at", "next_attempt_at", "claim_token",
-             "batch_limit"],
-        )
+        mine = [(row, ranking) for row, ranking in answers if row.pk in done]
         # This run won running -> succeeded: signals and rules, once, after commit.
         outcomes.finished([row for row, _ in mine], outcomes.SUCCEEDED)
     logger.info("Completed %d request(s)%s", len(mine), " from cache" if reused_from else "")

@@ -138,7 +138,8 @@ def test_run_that_lost_its_lease__its_late_answer_sends_nothing(comment, run):
     late = services.complete(token, [(claimed, rank(claimed.text))])
 
     assert late == 0
-    assert [log.request_uuid for log in logs("succeeded")] == [body.uuid]
+    # Once, by the run that completed it (which also took the other waiting text of its model).
+    assert [log.request_uuid for log in logs("succeeded")].count(body.uuid) == 1
 
 
 def test_permanent_failure__failed_signal_with_code(comment, backend, run):

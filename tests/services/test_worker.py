@@ -8,7 +8,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -279,14 +279,18 @@ def test_process__twice_calls_the_backend_once_and_stores_one_set_of_scores(back
     assert fresh(request).attempts == 1
 
 
-def test_complete__replaces_scores_never_appends():
+def test_complete__a_second_set_of_scores_is_refused_never_appended():
+    # Scores are written only by the one transition to succeeded; a row that somehow has
+    # some already makes the completion fail (the unique rank), it never mixes two answers.
     request = services.submit("a good day")
     token, (row,) = services.claim([request.pk])
-    ClassificationScore.objects.create(request_id=request.pk, rank=5, label="stray", score=0.5)
+    ClassificationScore.objects.create(request_id=request.pk, rank=0, label="stray", score=0.5)
 
-    assert services.complete(token, [(row, rank("a good day"))]) == 1
+    with pytest.raises(IntegrityError), transaction.atomic():
+        services.complete(token, [(row, rank("a good day"))])
 
-    assert [label for _, label, _ in scores_of(request)] == ["POSITIVE", "NEGATIVE"]
+    assert [label for _, label, _ in scores_of(request)] == ["stray"]
+    assert fresh(request).status == Status.RUNNING
 
 
 def _reclaimed_after_lost_lease(request):

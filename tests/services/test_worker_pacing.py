@@ -97,12 +97,19 @@ def test_503_loading__waits_for_that_model_and_sends_x_wait_for_model(backend):
     assert [call.wait_for_model for call in backend.calls] == [False, False, True]
 
 
+def _each_in_its_own_call(count):
+    """Submit ``count`` texts, each processed before the next is stored (one call each)."""
+    requests = []
+    for n in range(count):
+        requests.append(services.submit(f"text {n}"))
+        services.process([requests[-1].pk])
+    return requests
+
+
 def test_outage__the_circuit_opens_and_the_rows_go_back_unspent(backend, sent):
     backend.script = [outage()] * 3  # CIRCUIT_FAILURES of the test settings
-    requests = services.submit_many([services.Item(f"text {n}") for n in range(3)])
 
-    for request in requests:
-        services.process([request.pk])
+    requests = _each_in_its_own_call(3)
 
     rows = [fresh(request) for request in requests]
     assert [row.status for row in rows] == [Status.PENDING] * 3
@@ -120,9 +127,7 @@ def test_outage__the_circuit_opens_and_the_rows_go_back_unspent(backend, sent):
 
 def test_outage__one_probe_then_everything_flows(backend):
     backend.script = [outage()] * 3
-    requests = services.submit_many([services.Item(f"text {n}") for n in range(3)])
-    for request in requests:
-        services.process([request.pk])
+    requests = _each_in_its_own_call(3)
 
     make_due(*requests)
     services.process(pks(requests))  # the probe: the whole task's batch, and it succeeds
@@ -135,9 +140,7 @@ def test_outage__one_probe_then_everything_flows(backend):
 def test_outage__hours_of_it_fail_nothing(backend):
     """Every call fails for a hundred probes in a row; then the API is back."""
     backend.script = [outage()] * 103
-    requests = services.submit_many([services.Item(f"text {n}") for n in range(4)])
-    for request in requests[:3]:
-        services.process([request.pk])
+    requests = [*_each_in_its_own_call(3), services.submit("text 3")]
 
     for _ in range(100):
         make_due(*requests)
