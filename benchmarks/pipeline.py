@@ -1,46 +1,71 @@
-"""Throughput of the pipeline: a real Celery worker against the loopback emulator.
+"""Throughput of the pipeline, side by side with the API's own limit and the per-text client.
 
-    python benchmarks/pipeline.py            # 2,000 texts per scenario
-    python benchmarks/pipeline.py --quick    # 200 texts: a smoke run for CI
+    TEXTCLASS_TEST_DB=postgres TEXTCLASS_TEST_BROKER=redis python benchmarks/pipeline.py
+    python benchmarks/pipeline.py --quick                     # 2,000 texts: CI's smoke run
+    python benchmarks/pipeline.py --sizes 2000,20000,100000   # the scaling table
 
-Each scenario stores N texts with ``classify()`` in one call, then waits until a
-real worker process (``celery worker``, prefork, concurrency 2) has finished them
-all, against the emulator answering after a fixed latency. It prints the time to
-store, the time until the last request finished, requests per second, and how
-many API calls the emulator received. The database and broker are those of the
-test settings: SQLite and the filesystem broker by default;
-``TEXTCLASS_TEST_DB=postgres TEXTCLASS_TEST_BROKER=redis`` for the real ones.
+Everything is real and on this machine: the loopback emulator of the Inference API (a fixed
+latency per call plus a small cost per text), the database and broker of the test settings
+(SQLite and the filesystem broker unless the variables above say otherwise), and
+``celery worker`` processes (prefork, 2 processes). For 2 and for 8 calls in flight it
+measures, in the same run:
+
+* **the limit**: threads posting batches of distinct texts straight to the emulator, as
+  fast as it answers; the unique texts per second no client can beat at that concurrency;
+* **the per-text client**: ``huggingface_hub.InferenceClient.text_classification`` over a
+  thread pool of that size, one call per text;
+* **this app**: the workload stored with ``classify()`` (1,000 texts per call, as an import
+  would), timed until every row is final; API calls against the minimum (one per 32 unique
+  texts), SQL statements per text (counted inside the worker processes), submit-to-result
+  latency, peak RSS of a worker process.
+
+The last line printed is one JSON object with the figures of the largest size.
 """
 
 import argparse
+import json
+import math
 import os
+import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SCENARIOS = [
-    # name, max texts per API call, share of duplicate texts
-    ("one text per call", 1, 0.0),
-    ("batches of 32", 32, 0.0),
-    ("batches of 32, half duplicates", 32, 0.5),
+MODEL = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+BATCH = 32
+PROCESSES = 2
+WORDS = [
+    "good", "bad", "great", "awful", "fine", "poor", "service", "food", "staff", "room",
+    "price", "delivery", "quality", "support", "slow", "fast", "friendly", "rude", "clean",
+    "dirty", "broken", "works", "again", "never", "always", "order", "late", "early",
+    "refund", "helpful", "useless", "love", "hate", "ok",
 ]
 
 
 def main(argv=None):
-    """Run every scenario and print one line of figures for each."""
+    """Run the measurements and print a table, then the figures as one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--texts", type=int, default=2000)
-    parser.add_argument("--latency", type=float, default=0.05, help="emulator latency, seconds")
-    parser.add_argument("--quick", action="store_true", help="200 texts, for a smoke run")
+    parser.add_argument("--sizes", default="20000", help="comma-separated workload sizes")
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds per API call")
+    parser.add_argument("--per-text", type=float, default=0.0005,
+                        help="seconds more per text in a call")
+    parser.add_argument("--duplicates", type=float, default=0.3, help="share of repeated texts")
+    parser.add_argument("--in-flight", default="2,8", help="calls in flight to measure")
+    parser.add_argument("--quick", action="store_true", help="2,000 texts, short probes")
     args = parser.parse_args(argv)
     if args.quick:
-        args.texts = 200
-    os.environ.setdefault("TEXTCLASS_TEST_RUN_DIR", tempfile.mkdtemp(prefix="textclass-bench-"))
+        args.sizes = "2000"
+    sizes = [int(size) for size in args.sizes.split(",")]
+    levels = [int(level) for level in args.in_flight.split(",")]
+    run_dir = Path(os.environ.setdefault("TEXTCLASS_TEST_RUN_DIR",
+                                         tempfile.mkdtemp(prefix="textclass-bench-")))
     os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
 
     import django
@@ -53,20 +78,100 @@ def main(argv=None):
 
     db_config = setup_databases(verbosity=0, interactive=False)
     broker = os.environ.get("TEXTCLASS_TEST_BROKER", "filesystem")
-    print(f"database: {connection.vendor}, broker: {broker}, {args.texts} texts per scenario, "
-          f"emulator latency {args.latency * 1000:.0f} ms")
+    print(f"database: {connection.vendor}, broker: {broker}; emulator: "
+          f"{args.latency * 1000:.0f} ms per call + {args.per_text * 1000:.1f} ms per text; "
+          f"batches of {BATCH}; {args.duplicates:.0%} duplicates; {PROCESSES} worker processes")
+    summary = {}
     try:
-        with InferenceAPIEmulator(latency=args.latency) as emulator:
-            for name, batch, duplicates in SCENARIOS:
-                run_scenario(name, batch, duplicates, args.texts, emulator)
+        with InferenceAPIEmulator(latency=args.latency, per_text=args.per_text) as emulator:
+            probe_seconds = 2 if args.quick else 5
+            for level in levels:
+                limit = measure_limit(emulator, level, probe_seconds)
+                client = measure_client(emulator, level, 20 * level if args.quick else 60 * level)
+                print(f"\n{level} calls in flight: limit {limit:,.0f} unique texts/s; "
+                      f"per-text InferenceClient {client:,.1f} texts/s")
+                for size in sizes:
+                    figures = measure_app(emulator, run_dir, size, level, args.duplicates)
+                    share = figures["unique_texts_per_s"] / limit
+                    print(f"  {size:>7,} texts: {figures['texts_per_s']:7,.0f} texts/s "
+                          f"({figures['unique_texts_per_s']:,.0f} unique/s, {share:.0%} of the "
+                          f"limit, {figures['texts_per_s'] / client:,.0f}x the client) | "
+                          f"API calls {figures['api_calls']} / {figures['min_api_calls']} = "
+                          f"{figures['api_calls'] / figures['min_api_calls']:.2f} | "
+                          f"{figures['db_queries_per_text']:.3f} SQL/text | latency p50 "
+                          f"{figures['p50_latency_s']:.2f} s p95 {figures['p95_latency_s']:.2f} s"
+                          f" | worker RSS {figures['worker_peak_rss_mb']:.0f} MB | a call "
+                          f"{figures['api_call_ms_p50']} ms | stored in "
+                          f"{figures['submit_seconds']} s")
+                    summary = {**figures, "limit_unique_texts_per_s": round(limit, 1),
+                               "per_text_client_texts_per_s": round(client, 1),
+                               "share_of_limit": round(share, 3), "database": connection.vendor,
+                               "broker": broker}
     finally:
         teardown_databases(db_config, verbosity=0)
-    print(f"reproduce: python benchmarks/pipeline.py{' --quick' if args.quick else ''}")
+    flags = " --quick" if args.quick else ""
+    print(f"\nreproduce: python benchmarks/pipeline.py{flags} (with the same TEXTCLASS_TEST_*)")
+    print(json.dumps(summary, sort_keys=True))
     return 0
 
 
-def run_scenario(name, batch, duplicates, count, emulator):
-    """Store ``count`` texts, wait for a fresh worker to finish them, print the figures."""
+def workload(count, duplicates, seed=7):
+    """``count`` texts of 20 to 500 characters, a share ``duplicates`` of them repeats."""
+    rng = random.Random(seed)
+    unique = max(1, round(count * (1 - duplicates)))
+    texts = []
+    for n in range(unique):
+        length = rng.randint(20, 500)
+        words = [f"#{n}"]
+        while sum(len(word) + 1 for word in words) < length:
+            words.append(rng.choice(WORDS))
+        texts.append(" ".join(words)[:length])
+    repeats = [rng.choice(texts) for _ in range(count - unique)]
+    texts += repeats
+    rng.shuffle(texts)
+    return texts
+
+
+def measure_limit(emulator, concurrency, seconds):
+    """Unique texts per second the emulator answers at ``concurrency`` batches in flight."""
+    import requests
+
+    url = emulator.model_url(MODEL)
+    deadline = time.monotonic() + seconds
+    counts = [0] * concurrency
+
+    def post(slot):
+        session = requests.Session()
+        n = 0
+        while time.monotonic() < deadline:
+            inputs = [f"limit probe {slot} {n} {i}" for i in range(BATCH)]
+            session.post(url, json={"inputs": inputs}, timeout=30).raise_for_status()
+            counts[slot] += BATCH
+            n += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=post, args=(slot,)) for slot in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def measure_client(emulator, concurrency, count):
+    """Texts per second of ``InferenceClient`` over ``concurrency`` threads, one call each."""
+    from huggingface_hub import InferenceClient
+
+    client = InferenceClient(model=emulator.model_url(MODEL), token="hf_bench")  # noqa: S106
+    texts = workload(count, 0.0, seed=11)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(client.text_classification, texts))
+    return count / (time.perf_counter() - started)
+
+
+def measure_app(emulator, run_dir, count, in_flight, duplicates):
+    """Store ``count`` texts, time until a fresh worker finished them all; return figures."""
     import django_textclass
     from django_textclass.models import ClassificationRequest, Status
     from tests import celery_app
@@ -74,47 +179,114 @@ def run_scenario(name, batch, duplicates, count, emulator):
     celery_app.app.control.purge()
     ClassificationRequest.objects.all().delete()
     emulator.reset()
-    worker = start_worker(emulator.url, batch)
+    texts = workload(count, duplicates)
+    unique = len(set(texts))
+    counts = Path(tempfile.mkdtemp(prefix="queries-", dir=run_dir))
+    worker = start_worker(emulator.url, run_dir, max(1, in_flight // PROCESSES), counts)
+    emulator.reset()
+    warm_up = statements_of(counts)  # not the workload's
     try:
-        unique = int(count * (1 - duplicates))
-        texts = [f"text number {i % unique} is good" for i in range(count)]
         started = time.perf_counter()
-        requests = django_textclass.classify(texts)
+        for start in range(0, count, 1000):
+            django_textclass.classify(texts[start : start + 1000], model=MODEL)
         stored = time.perf_counter() - started
-        pks = [request.pk for request in requests]
-        deadline = time.monotonic() + 600
-        while ClassificationRequest.objects.filter(pk__in=pks).exclude(
-            status__in=[Status.SUCCEEDED, Status.FAILED]
-        ).exists():
+        deadline = time.monotonic() + 1800
+        open_statuses = [Status.PENDING, Status.RUNNING]
+        while ClassificationRequest.objects.filter(status__in=open_statuses).exists():
             if time.monotonic() > deadline:
-                raise SystemExit(f"{name}: not finished within 600 s")
+                raise SystemExit(f"{count} texts: not finished within 1,800 s")
             time.sleep(0.05)
-        total = time.perf_counter() - started
-        failed = ClassificationRequest.objects.filter(pk__in=pks, status=Status.FAILED).count()
+        elapsed = time.perf_counter() - started
+        rss = peak_rss_mb(worker.pid)
     finally:
         worker.terminate()
-        worker.wait(30)
-    calls = len(emulator.requests)
-    print(f"{name:34s} store {stored * 1000:7.0f} ms | all done {total:6.2f} s | "
-          f"{count / total:7.1f} req/s | {calls:5d} API calls | {failed} failed")
+        worker.wait(60)
+    failed = ClassificationRequest.objects.filter(status=Status.FAILED).count()
     if failed:
-        raise SystemExit(f"{name}: {failed} requests failed")
+        raise SystemExit(f"{count} texts: {failed} requests failed")
+    latencies = sorted(
+        (finished - created).total_seconds()
+        for created, finished in ClassificationRequest.objects.values_list("created_at",
+                                                                           "finished_at")
+    )
+    call_ms = sorted(ClassificationRequest.objects.filter(backend_ms__isnull=False)
+                     .values_list("backend_ms", flat=True))
+    statements = statements_of(counts) - warm_up
+    calls = len(emulator.requests)
+    return {
+        "texts": count, "unique_texts": unique, "calls_in_flight": in_flight,
+        "seconds": round(elapsed, 2), "submit_seconds": round(stored, 2),
+        "texts_per_s": round(count / elapsed, 1),
+        "unique_texts_per_s": round(unique / elapsed, 1),
+        "api_calls": calls, "min_api_calls": math.ceil(unique / BATCH),
+        "db_queries_per_text": round(statements / count, 4),
+        "p50_latency_s": round(latencies[len(latencies) // 2], 3),
+        "p95_latency_s": round(latencies[int(len(latencies) * 0.95)], 3),
+        "worker_peak_rss_mb": round(rss, 1),
+        "api_call_ms_p50": call_ms[len(call_ms) // 2] if call_ms else None,
+    }
 
 
-def start_worker(api_url, batch):
-    """A real worker process whose backend sends at most ``batch`` texts per call."""
+def statements_of(counts):
+    """The SQL statements the worker processes have counted so far (tests/celery_app.py)."""
+    return sum(int(path.read_text() or 0) for path in counts.iterdir())
+
+
+def start_worker(api_url, run_dir, calls_per_process, counts):
+    """Real worker processes, each run keeping ``calls_per_process`` calls out at once."""
     env = {
         **os.environ, "TEXTCLASS_TEST_WORKER": "1", "TEXTCLASS_TEST_API_URL": api_url,
-        "TEXTCLASS_TEST_MAX_BATCH": str(batch), "PYTHONPATH": str(ROOT),
+        "TEXTCLASS_TEST_MAX_BATCH": str(BATCH),
+        "TEXTCLASS_TEST_CALLS_IN_FLIGHT": str(calls_per_process),
+        "TEXTCLASS_TEST_COUNT_QUERIES": str(counts), "PYTHONPATH": str(ROOT),
+        # The test app's receivers log every signal to a table: a site's cost, left out.
+        "TEXTCLASS_TEST_NO_SIGNAL_LOG": "1",
     }
-    log = Path(os.environ["TEXTCLASS_TEST_RUN_DIR"]) / "bench-worker.log"
-    process = subprocess.Popen(
+    log = run_dir / "bench-worker.log"
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
         [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "--loglevel=WARNING",
-         "--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+         f"--concurrency={PROCESSES}", "--without-gossip", "--without-mingle",
+         "--without-heartbeat", f"--hostname=textclass-bench-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )
-    time.sleep(3)  # the worker connects; messages sent before that wait in the queue anyway
+    wait_until_ready(process)
     return process
+
+
+def wait_until_ready(process, timeout=60):
+    """Poll until the worker has classified one text (a ping needs a broadcasting broker)."""
+    import django_textclass
+    from django_textclass.models import ClassificationRequest, Status
+
+    probe = django_textclass.classify("warming up", model=MODEL)
+    deadline = time.monotonic() + timeout
+    while ClassificationRequest.objects.filter(pk=probe.pk, status=Status.PENDING).exists():
+        if process.poll() is not None:
+            raise SystemExit(f"the worker exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the worker did not take a task within {timeout} s")
+        time.sleep(0.05)
+    while not ClassificationRequest.objects.get(pk=probe.pk).is_finished:
+        time.sleep(0.05)
+    probe.delete()
+
+
+def peak_rss_mb(pid):
+    """The largest peak resident set (VmHWM) among the worker and its child processes."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(child) for child in children.read_text().split()]
+    peaks = []
+    for each in pids:
+        try:
+            status = Path(f"/proc/{each}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks, default=0.0)
 
 
 if __name__ == "__main__":

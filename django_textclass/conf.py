@@ -27,7 +27,7 @@ DEFAULTS = {
     # Longest text accepted by submit(), in characters.
     "MAX_TEXT_LENGTH": 20_000,
     # Most requests one worker task claims at once (a backend may send fewer per call).
-    "BATCH_SIZE": 32,
+    "BATCH_SIZE": 128,
     # Attempts per request (the first call included) before it fails for good.
     "MAX_ATTEMPTS": 5,
     # Exponential backoff: BASE * 2**(attempt - 1), capped at MAX, then a random

@@ -6,6 +6,10 @@ Environment:
     TEXTCLASS_TEST_API_URL: base URL of the loopback Inference API emulator (set by the
         fixture that starts the worker).
     TEXTCLASS_TEST_WORKER: set in the worker process, which must use the test database.
+    TEXTCLASS_TEST_MAX_BATCH, TEXTCLASS_TEST_CALLS_IN_FLIGHT: the default backend's
+        ``MAX_BATCH_SIZE`` (8) and ``CALLS_IN_FLIGHT`` (its own default, 4).
+    TEXTCLASS_TEST_COUNT_QUERIES: a directory; each worker process writes there how many SQL
+        statements it has sent (tests/celery_app.py), for the benchmarks.
 """
 
 import os
@@ -70,6 +74,9 @@ if DB_KIND == "postgres":
         "HOST": "127.0.0.1",
         "PORT": 5432,
         "TEST": {"NAME": _test_name},
+        # Workers keep their connections (docs/performance.md); tests open and close theirs.
+        "CONN_MAX_AGE": 300 if IN_WORKER else 0,
+        "CONN_HEALTH_CHECKS": True,
     }}
 elif DB_KIND == "sqlite":
     # A file, not :memory:, so the worker process sees the same database.
@@ -130,6 +137,9 @@ TEXTCLASS = {
                 "MAX_BATCH_SIZE": int(os.environ.get("TEXTCLASS_TEST_MAX_BATCH", "8")),
                 "READ_TIMEOUT": 5,
             },
+            # Calls one worker run keeps out at once (the backend's default: 4).
+            **({"CALLS_IN_FLIGHT": int(os.environ["TEXTCLASS_TEST_CALLS_IN_FLIGHT"])}
+               if os.environ.get("TEXTCLASS_TEST_CALLS_IN_FLIGHT") else {}),
         },
         "offline": {"BACKEND": "django_textclass.backends.offline.Backend"},
     },

@@ -32,7 +32,7 @@ def test_defaults__documented_values():
         "django_textclass.backends.huggingface.Backend"
     )
     assert DEFAULTS["MAX_ATTEMPTS"] == 5
-    assert DEFAULTS["BATCH_SIZE"] == 32
+    assert DEFAULTS["BATCH_SIZE"] == 128
     assert DEFAULTS["CACHE_TTL"] == 7 * 24 * 3600
     assert DEFAULTS["QUEUE"] is None
 
@@ -49,7 +49,7 @@ def test_user_values__from_the_test_settings():
     assert app_settings.MAX_ATTEMPTS == 4
     assert app_settings.RETRY_BACKOFF_BASE == 0.2
     assert set(app_settings.BACKENDS) == {"default", "offline"}
-    assert app_settings.BATCH_SIZE == 32  # not set there: the default
+    assert app_settings.BATCH_SIZE == 128  # not set there: the default
 
 
 def test_unknown_attribute__raises_attribute_error(fresh):

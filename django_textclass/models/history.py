@@ -172,6 +172,12 @@ class ClassificationRequest(models.Model):
                 fields=["text_hash", "model_id"], condition=models.Q(status="running"),
                 name="textclass_req_in_flight",
             ),
+            # The worker's top-up: the waiting rows of one model, the longest due first, read
+            # in order (pending rows only: it is as small as the backlog).
+            models.Index(
+                fields=["model_id", "next_attempt_at"], condition=models.Q(status="pending"),
+                name="textclass_req_pending",
+            ),
             models.Index(
                 fields=["text_hash", "model_id", "-finished_at"],
                 condition=models.Q(status="succeeded"),

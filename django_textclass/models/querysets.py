@@ -2,12 +2,27 @@
 
 from datetime import timedelta
 
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
 from django_textclass.models.rollup import RollupDirtyDay
 from django_textclass.models.status import Status
 from django_textclass.rollup.days import ROLLED_FIELDS, changed_days, days_of
+
+
+def among(values, sql_type, using="default"):
+    """The right-hand side of an ``__in`` filter over many ``values``, planned as a list.
+
+    On PostgreSQL, ``IN (SELECT unnest(ARRAY[...]))``: the planner knows how many values
+    there are and probes an index once per value, even on a table it has never analysed;
+    with a plain ``IN (...)`` it may scan an index of every pending row instead. Elsewhere
+    the values themselves.
+    """
+    values = list(values)
+    if connections[using].vendor != "postgresql":
+        return values
+    return RawSQL(f"SELECT unnest(%s::{sql_type}[])", [values])  # noqa: S611 - a fixed type
 
 
 class ClassificationRequestQuerySet(models.QuerySet):
@@ -123,7 +138,8 @@ class ClassificationRequestQuerySet(models.QuerySet):
         """
         return self.filter(
             status=Status.RUNNING, claim_token__isnull=False, lease_expires_at__gt=now,
-            backend=backend, model_id=model_id, text_hash__in=hashes, use_cache=True,
+            backend=backend, model_id=model_id, text_hash__in=among(hashes, "text", self.db),
+            use_cache=True,
             function_to_apply=parameters.function_to_apply or "", top_k=parameters.top_k,
         )
 
@@ -145,10 +161,51 @@ class ClassificationRequestQuerySet(models.QuerySet):
             reused_from__isnull=True,
             backend=backend,
             model_id=model_id,
-            text_hash__in=hashes,
+            text_hash__in=among(hashes, "text", self.db),
             function_to_apply=parameters.function_to_apply or "",
             top_k=parameters.top_k,
         )
         if since is not None:
             queryset = queryset.filter(finished_at__gte=since)
         return queryset.order_by("-finished_at")
+
+    def newest_answers(self, *, backend, model_id, parameters, hashes, since):
+        """The newest of :meth:`cached_results` for each hash: a list, one row per hash found.
+
+        On PostgreSQL one index probe per hash (``unnest`` joined ``LATERAL`` to the newest
+        row of ``textclass_req_cache``), whatever the table's statistics say: on a table not
+        yet analysed, the plain query may be planned as a scan of every answered row.
+        """
+        if connections[self.db].vendor != "postgresql":
+            newest = {}
+            for row in self.cached_results(backend=backend, model_id=model_id,
+                                           parameters=parameters, hashes=hashes, since=since):
+                newest.setdefault(row.text_hash, row)
+            return list(newest.values())
+        sql, params = self.newest_answers_sql(backend=backend, model_id=model_id,
+                                              parameters=parameters, hashes=hashes, since=since)
+        return list(self.model._default_manager.db_manager(self.db).raw(sql, params))
+
+    def newest_answers_sql(self, *, backend, model_id, parameters, hashes, since):
+        """:meth:`newest_answers` on PostgreSQL as ``(sql, params)``."""
+        hashes = sorted(hashes)
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        meta = self.model._meta
+        field = meta.get_field
+        columns = ", ".join(f"newest.{quote(f.column)}" for f in meta.concrete_fields)
+        params = [hashes, Status.SUCCEEDED, backend, model_id,
+                  parameters.function_to_apply or ""]
+        conditions = ["r.top_k IS NULL" if parameters.top_k is None else "r.top_k = %s"]
+        params += [] if parameters.top_k is None else [parameters.top_k]
+        if since is not None:
+            conditions.append("r.finished_at >= %s")
+            params.append(field("finished_at").get_db_prep_value(since, connection))
+        sql = (
+            f"SELECT {columns} FROM unnest(%s::text[]) AS wanted (hash) "  # noqa: S608
+            f"CROSS JOIN LATERAL (SELECT * FROM {quote(meta.db_table)} AS r "
+            f"WHERE r.text_hash = wanted.hash AND r.status = %s AND r.reused_from_id IS NULL "
+            f"AND r.backend = %s AND r.model_id = %s AND r.function_to_apply = %s "
+            f"AND {' AND '.join(conditions)} ORDER BY r.finished_at DESC LIMIT 1) AS newest"
+        )
+        return sql, params

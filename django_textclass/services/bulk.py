@@ -67,13 +67,18 @@ def _claim_orm(candidates, token, now, lease):
 
 
 def _claim_returning(candidates, token, now, lease):
+    sql, params = claim_sql(candidates, token, now, lease)
+    return list(ClassificationRequest.objects.raw(sql, params))
+
+
+def claim_sql(candidates, token, now, lease):
+    """The PostgreSQL claim as ``(sql, params)`` (also read by ``benchmarks/plans.py``)."""
     meta = ClassificationRequest._meta
     quote = connection.ops.quote_name
     picked, picked_params = (
         candidates.select_for_update(skip_locked=True).values("pk").query.sql_with_params()
     )
     prep = _prep(meta)
-    # Only names from the model's own metadata and placeholders go into the text.
     sql = (
         f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608
         f"status = %s, claim_token = %s, attempts = attempts + 1, started_at = %s, "
@@ -83,7 +88,7 @@ def _claim_returning(candidates, token, now, lease):
     )
     params = [Status.RUNNING, prep("claim_token", token), prep("started_at", now),
               prep("lease_expires_at", lease), *picked_params]
-    return list(ClassificationRequest.objects.raw(sql, params))
+    return sql, params
 
 
 def complete_rows(token, answers, now, backend_ms, reused_from):
@@ -134,6 +139,18 @@ def _complete_orm(token, answers, now, backend_ms, reused_from):
 
 
 def _complete_returning(token, answers, now, backend_ms, reused_from):
+    sql, params = complete_sql(token, answers, now, backend_ms, reused_from)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        done = {pk for (pk,) in cursor.fetchall()}
+    for row, ranking in answers:
+        if row.pk in done:
+            _succeeded(row, ranking, now, backend_ms, reused_from.get(row.pk))
+    return done
+
+
+def complete_sql(token, answers, now, backend_ms, reused_from):
+    """The PostgreSQL completion as ``(sql, params)`` (also read by ``benchmarks/plans.py``)."""
     meta, score_meta = ClassificationRequest._meta, ClassificationScore._meta
     quote = connection.ops.quote_name
     prep = _prep(meta)
@@ -163,13 +180,7 @@ def _complete_returning(token, answers, now, backend_ms, reused_from):
     )
     params = [*rows_params, Status.SUCCEEDED, prep("finished_at", now), backend_ms,
               prep("claim_token", token), Status.RUNNING, *[v for s in scores for v in s]]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        done = {pk for (pk,) in cursor.fetchall()}
-    for row, ranking in answers:
-        if row.pk in done:
-            _succeeded(row, ranking, now, backend_ms, reused_from.get(row.pk))
-    return done
+    return sql, params
 
 
 def _succeeded(row, ranking, now, backend_ms, reused):
@@ -182,6 +193,14 @@ def _succeeded(row, ranking, now, backend_ms, reused):
     row.reused_from_id = reused
     row.error_code = row.error_message = ""
     row.lease_expires_at = row.next_attempt_at = row.claim_token = row.batch_limit = None
+    # Its scores as stored, for the signals' receivers (``row.labels``): not read back.
+    scores = row.scores.all()
+    scores._result_cache = [
+        ClassificationScore(request_id=row.pk, rank=rank, label=item.label, score=item.score)
+        for rank, item in enumerate(ranking.scores)
+    ]
+    scores._prefetch_done = True
+    row._prefetched_objects_cache = {"scores": scores}
 
 
 def _mark_days(rows):

@@ -35,21 +35,24 @@ logger = logging.getLogger("django_textclass.outcomes")
 SUCCEEDED, FAILED = "succeeded", "failed"
 
 
-def finished(requests, outcome):
+def finished(requests, outcome, *, as_stored=False):
     """Record that ``requests`` just became final with ``outcome``; call in the transaction.
 
     Args:
         requests: the requests this run made final (objects with ``pk`` and
             ``parent_id``).
         outcome: ``"succeeded"`` or ``"failed"``.
+        as_stored: True if the objects are as the transaction stored them, scores
+            included (the completion's are): the signals are then sent with them, without
+            reading them back.
     """
-    top = [row.pk for row in requests if row.parent_id is None]
+    top = [row for row in requests if row.parent_id is None]
     notify = {SUCCEEDED: [], FAILED: []}
-    notify[outcome].extend(top)
+    notify[outcome].extend(row.pk for row in top)
     parent_ids = {row.parent_id for row in requests if row.parent_id is not None}
     if parent_ids:
         _add_settled(notify, chunks.settle_parents(parent_ids))
-    _schedule(notify)
+    _schedule(notify, {row.pk: row for row in top} if as_stored else None)
 
 
 def settle_stuck_parents(limit=10_000):
@@ -78,8 +81,11 @@ DELIVERY_SECONDS = 120
 _SIGNALS = {SUCCEEDED: signals.classification_succeeded, FAILED: signals.classification_failed}
 
 
-def _schedule(notify):
-    """Write the notifications owed (in the caller's transaction); send them after commit."""
+def _schedule(notify, loaded=None):
+    """Write the notifications owed (in the caller's transaction); send them after commit.
+
+    ``loaded`` holds requests already in memory as stored, by pk (see :func:`finished`).
+    """
     from django_textclass.models import ClassificationRequest, Notification
 
     wanted = {outcome: ids for outcome, ids in notify.items()
@@ -93,7 +99,8 @@ def _schedule(notify):
         for outcome, ids in wanted.items() for pk in ids
     )
     transaction.on_commit(
-        partial(_deliver_safely, [row.pk for row in rows], notify=wanted), robust=True
+        partial(_deliver_safely, [row.pk for row in rows], notify=wanted, loaded=loaded),
+        robust=True,
     )
 
 
@@ -120,10 +127,11 @@ def deliver_overdue(*, now=None, limit=10_000):
     return len(taken)
 
 
-def _deliver_safely(pks, notify=None):
+def _deliver_safely(pks, notify=None, loaded=None):
     """Send the notifications ``pks`` and delete them.
 
-    ``notify`` is what they say, when the caller knows it (the writer does): no query then.
+    ``notify`` is what they say, when the caller knows it (the writer does): no query then;
+    ``loaded``, the requests it holds as stored, by pk.
     """
     from django_textclass.models import Notification
 
@@ -134,7 +142,7 @@ def _deliver_safely(pks, notify=None):
                 "request_id", "outcome"
             ):
                 notify[outcome].append(request_id)
-        notify_now(notify)
+        notify_now(notify, loaded)
         Notification.objects.filter(pk__in=pks).delete()
     except Exception:  # noqa: BLE001 - the result is stored; never fail the task over this
         logger.exception("Could not send the signals or run the rules of a result; "
@@ -150,25 +158,30 @@ def finished_ids(ids, outcome):
                  outcome)
 
 
-def notify_now(notify):
+def notify_now(notify, loaded=None):
     """Send the signals for ``{"succeeded": ids, "failed": ids}``.
 
     Requests, their scores and their sources are loaded in a few queries, and
-    only when a receiver is waiting for them.
+    only when a receiver is waiting for them; those in ``loaded`` (by pk, as stored)
+    are not read again.
     """
     from django_textclass.models import ClassificationRequest
 
     sender = ClassificationRequest
+    loaded = loaded or {}
     for outcome, signal in _SIGNALS.items():
         ids = notify.get(outcome) or []
         if not ids:
             continue
         if not signal.has_listeners(sender):
             continue
-        requests = list(
-            ClassificationRequest.objects.filter(pk__in=ids).select_related("content_type")
-            .prefetch_related("scores").order_by("pk")
-        )
+        requests = [loaded[pk] for pk in ids if pk in loaded]
+        missing = [pk for pk in ids if pk not in loaded]
+        if missing:
+            requests += ClassificationRequest.objects.filter(pk__in=missing).prefetch_related(
+                "scores"
+            )
+        requests.sort(key=lambda request: request.pk)
         sources = load_sources(requests)
         for request in requests:
             source = sources.get((request.content_type_id, request.object_id))
@@ -191,10 +204,14 @@ def load_sources(requests):
     Returns:
         ``{(content_type_id, object_id): obj}``; deleted objects are absent.
     """
+    from django.contrib.contenttypes.models import ContentType
+
     wanted = defaultdict(set)
     for request in requests:
         if request.content_type_id and request.object_id:
-            wanted[request.content_type].add(request.object_id)
+            # Through the content type cache: no query per request.
+            content_type = ContentType.objects.get_for_id(request.content_type_id)
+            wanted[content_type].add(request.object_id)
     found = {}
     for content_type, object_ids in wanted.items():
         model = content_type.model_class()

@@ -48,8 +48,9 @@ def complete(token, answers, *, backend_ms=None, reused_from=None):
         if not done:
             return 0
         mine = [(row, ranking) for row, ranking in answers if row.pk in done]
-        # This run won running -> succeeded: signals and rules, once, after commit.
-        outcomes.finished([row for row, _ in mine], outcomes.SUCCEEDED)
+        # This run won running -> succeeded: signals and rules, once, after commit. The rows
+        # in memory are as stored (bulk.complete_rows set their fields and their scores).
+        outcomes.finished([row for row, _ in mine], outcomes.SUCCEEDED, as_stored=True)
     logger.info("Completed %d request(s)%s", len(mine), " from cache" if reused_from else "")
     return len(mine)
 

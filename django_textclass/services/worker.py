@@ -9,12 +9,14 @@ import math
 import os
 import random
 import threading
+import time
 import uuid
-from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from collections import defaultdict, deque
+from concurrent import futures
 from datetime import timedelta
 
 from django.db import DatabaseError, connection
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from django_textclass.backends import backend_config, get_backend
@@ -27,6 +29,7 @@ from django_textclass.models import (
     ClassificationRequest,
     Status,
 )
+from django_textclass.models.querysets import among
 from django_textclass.services import bulk, dispatch, pacing
 from django_textclass.services.calls import Call, heartbeat, send
 from django_textclass.services.settling import (
@@ -58,7 +61,8 @@ def claim(ids, *, now=None):
     """
     now = now or timezone.now()
     token = uuid.uuid4()
-    candidates = ClassificationRequest.objects.filter(pk__in=ids).due(now)
+    candidates = ClassificationRequest.objects.filter(pk__in=among(ids, "bigint")).due(now)
+    candidates = candidates.order_by()  # a set: no sort by the model's default ordering
     return token, bulk.claim_rows(candidates, token, now)
 
 
@@ -73,7 +77,7 @@ def claim_like(token, like, limit, *, now=None):
     candidates = ClassificationRequest.objects.due(now).filter(
         backend=like.backend, model_id=like.model_id, use_cache=like.use_cache,
         function_to_apply=like.function_to_apply, top_k=like.top_k,
-    ).order_by("pk")[:limit]
+    ).order_by("next_attempt_at")[:limit]
     return bulk.claim_rows(candidates, token, now)
 
 
@@ -110,10 +114,6 @@ def process(ids):
     return sum(claimed)
 
 
-#: At most this many top-ups of a group (each costs a claim, a cache and a twin query).
-GATHER_ROUNDS = 4
-
-
 def _process_group(token, rows):
     """Classify one group of claimed rows; returns how many more rows it claimed."""
     first = rows[0]
@@ -135,45 +135,122 @@ def _process_group(token, rows):
     size = min(backend.batch_size, gate.batch_limit or backend.batch_size)
     work = _Work(token, alias, model_id, parameters, use_cache and app_settings.CACHE_TTL != 0)
     work.add(rows)
-    gathered = _gather(work, first, in_flight * size, size)
-    chunks = _chunks(list(work.by_hash.values()), backend.batch_size, gate.batch_limit)
-    if chunks:
-        _send_all(Call(token, backend, model_id, parameters, use_cache), chunks, gate,
-                  in_flight)
-    return gathered
+    stream = _Stream(Call(token, backend, model_id, parameters, use_cache), work, first,
+                     in_flight, size, gate)
+    return stream.run()
 
 
-def _gather(work, like, target, size):
-    """Top the group up with waiting rows of its kind: ``target`` texts, in full calls.
+#: Seconds a run keeps topping its calls up with waiting work before it lets the next
+#: message in (the calls already out are then finished).
+STREAM_SECONDS = 5.0
+#: At most this many claims per top-up (each also costs a cache and a twin query).
+GATHER_ROUNDS = 4
 
-    Stops when the distinct texts to send fill whole calls and reach ``target``, when
-    nothing more is waiting, or after :data:`GATHER_ROUNDS`. Returns how many it claimed.
+
+class _Stream:
+    """One group's calls, ``in_flight`` of them out at once, topped up while they are out.
+
+    Whenever no call is left to send, the next ones are claimed (the same model and
+    parameters, oldest first) while the last are still out, so the database work of a
+    run overlaps its waits on the API and the calls follow each other without a gap;
+    each run keeps this up for :data:`STREAM_SECONDS`. A wait the pacing state imposes stops
+    it: what was not sent goes back, unspent. On SQLite and inside a transaction the calls
+    go one at a time in the run's own thread.
     """
-    gathered = 0
-    for _ in range(GATHER_ROUNDS):
-        distinct = len(work.by_hash)
-        missing = target - distinct if distinct < target else -distinct % size
-        if missing == 0:
-            break
-        # Ask for more rows than texts missing when the rows so far held duplicates.
-        share = max(work.new_texts_share, 0.25)
-        wanted = math.ceil(missing / share)
-        more = claim_like(work.token, like, wanted)
-        gathered += len(more)
-        work.add(more)
-        if len(more) < wanted:
-            break  # nothing more is waiting
-    return gathered
+
+    def __init__(self, call, work, like, in_flight, size, gate):
+        self.call, self.work, self.like = call, work, like
+        self.in_flight, self.size, self.gate = in_flight, size, gate
+        self.exhausted = False
+        self.claimed = 0
+        self.deadline = time.monotonic() + STREAM_SECONDS
+
+    def run(self):
+        """Send everything; returns how many more rows the run claimed on the way."""
+        pool = _pool(self.in_flight) if self.in_flight > 1 else _Inline()
+        queue = deque(self._top_up())
+        out = {}
+        wait, errors = None, []
+        while True:
+            while queue and len(out) < self.in_flight and wait is None and not errors:
+                chunk = queue.popleft()
+                out[pool.submit(self._send, chunk, self.gate)] = chunk
+                self.gate = None  # every later call reads the pacing state afresh
+            if not queue and wait is None and not errors and self._may_top_up():
+                queue.extend(self._top_up())
+                if queue:
+                    continue
+            if not out:
+                break
+            done, _ = futures.wait(out, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                del out[future]
+                try:
+                    wait = future.result() or wait
+                except DatabaseError as exc:
+                    errors.append(exc)
+        if queue and wait is not None:
+            _hand_back_unsent(self.call, list(queue), wait)
+        if not errors:
+            self.work.settle_followers()
+        if errors:
+            raise errors[0]
+        return self.claimed
+
+    def _may_top_up(self):
+        return not self.exhausted and time.monotonic() < self.deadline
+
+    def _top_up(self):
+        """The next calls: what the work holds, topped up to ``in_flight`` full calls."""
+        target = self.in_flight * self.size
+        for _ in range(GATHER_ROUNDS):
+            distinct = len(self.work.by_hash)
+            missing = target - distinct if distinct < target else -distinct % self.size
+            if missing == 0 or self.exhausted:
+                break
+            # Ask for more rows than texts missing when the rows so far held duplicates.
+            wanted = math.ceil(missing / max(self.work.new_texts_share, 0.25))
+            more = claim_like(self.work.token, self.like, wanted)
+            self.claimed += len(more)
+            self.exhausted = len(more) < wanted
+            self.work.add(more)
+        return _chunks(self.work.take(), self.call.backend.batch_size, self.size)
+
+    def _send(self, chunk, gate):
+        try:
+            return send(self.call, chunk, gate)
+        except DatabaseError:
+            if self.in_flight > 1:
+                connection.close()  # this thread's: its next query opens a new one
+            raise
+
+
+class _Inline:
+    """An executor that runs each call at once, in the caller's thread."""
+
+    def submit(self, function, *args):
+        future = futures.Future()
+        try:
+            future.set_result(function(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, as a pool would
+            future.set_exception(exc)
+        return future
 
 
 class _Work:
-    """The rows of one group a run will send: its distinct texts, less cache hits and twins."""
+    """The rows of one group a run sends: its distinct texts, less cache hits and twins.
+
+    Texts already sent by this run are not sent again: rows of such a text claimed later
+    (followers) are answered from the stored result once the run's calls are done.
+    """
 
     def __init__(self, token, alias, model_id, parameters, dedupe):
         self.token, self.alias, self.model_id, self.parameters = (token, alias, model_id,
                                                                   parameters)
         self.dedupe = dedupe
         self.by_hash = {}
+        self.sent = set()
+        self.followers = []
         self.rows_added = 0
         self.new_texts = 0
 
@@ -186,6 +263,8 @@ class _Work:
         """Take claimed rows: answer what the cache can, hand back twins, keep the rest."""
         before = len(self.by_hash)
         self.rows_added += len(rows)
+        self.followers += [row for row in rows if row.text_hash in self.sent]
+        rows = [row for row in rows if row.text_hash not in self.sent]
         known = [row for row in rows if row.text_hash in self.by_hash]
         rows = [row for row in rows if row.text_hash not in self.by_hash]
         if self.dedupe and rows:
@@ -195,6 +274,23 @@ class _Work:
         for row in known + rows:
             self.by_hash.setdefault(row.text_hash, []).append(row)
         self.new_texts += len(self.by_hash) - before
+
+    def take(self):
+        """The texts to send (each a list of its rows), now counted as sent."""
+        texts = list(self.by_hash.values())
+        self.sent.update(self.by_hash)
+        self.by_hash = {}
+        return texts
+
+    def settle_followers(self):
+        """Answer the followers from their text's stored result, or hand them back."""
+        if not self.followers:
+            return
+        rest = _answer_from_cache(self.token, self.alias, self.model_id, self.parameters,
+                                  self.followers)
+        if rest:  # its call failed or was put off: the rows wait like twins
+            until = timezone.now() + timedelta(seconds=random.uniform(*TWIN_WAIT))
+            hand_back(self.token, rest, until, "twin_in_flight")
 
 
 def calls_in_flight(alias, backend):
@@ -208,49 +304,6 @@ def calls_in_flight(alias, backend):
     if connection.vendor == "sqlite" or connection.in_atomic_block:
         return 1
     return value
-
-
-def _send_all(call, chunks, gate, in_flight):
-    """Send ``chunks``, up to ``in_flight`` at once; after a wait, hand the unsent back."""
-    if in_flight == 1 or len(chunks) == 1:
-        for position, chunk in enumerate(chunks):
-            wait = send(call, chunk, gate)
-            gate = None  # every later call reads the pacing state afresh
-            if wait is not None:
-                _hand_back_unsent(call, chunks[position + 1 :], wait)
-                return
-        return
-    stop = threading.Event()
-    waits = []
-
-    def one(chunk, gate):
-        if stop.is_set():
-            return chunk
-        try:
-            wait = send(call, chunk, gate)
-        except DatabaseError:
-            connection.close()  # this thread's: the next query opens a new one
-            raise
-        if wait is not None:
-            waits.append(wait)
-            stop.set()
-        return None
-
-    futures = [_pool(in_flight).submit(one, chunk, gate if position == 0 else None)
-               for position, chunk in enumerate(chunks)]
-    unsent, errors = [], []
-    for future in futures:
-        try:
-            chunk = future.result()
-        except DatabaseError as exc:
-            errors.append(exc)
-            continue
-        if chunk is not None:
-            unsent.append(chunk)
-    if unsent:
-        _hand_back_unsent(call, unsent, waits[0])
-    if errors:
-        raise errors[0]
 
 
 def _hand_back_unsent(call, chunks, wait):
@@ -272,7 +325,8 @@ def _pool(size):
     with _pools_lock:
         pool = _pools.get(key)
         if pool is None:
-            pool = _pools[key] = ThreadPoolExecutor(size, thread_name_prefix="textclass-call")
+            pool = futures.ThreadPoolExecutor(size, thread_name_prefix="textclass-call")
+            _pools[key] = pool
         return pool
 
 
@@ -319,14 +373,12 @@ def _answer_from_cache(token, alias, model_id, parameters, rows):
     if ttl == 0:
         return rows
     since = None if ttl is None else timezone.now() - timedelta(seconds=ttl)
-    cached = {}
-    hits = ClassificationRequest.objects.cached_results(
+    hits = ClassificationRequest.objects.newest_answers(
         backend=alias, model_id=model_id, parameters=parameters,
-        hashes={row.text_hash for row in rows},
-        since=since,
-    ).prefetch_related("scores")
-    for hit in hits:
-        cached.setdefault(hit.text_hash, hit)
+        hashes={row.text_hash for row in rows}, since=since,
+    )
+    prefetch_related_objects(hits, "scores")
+    cached = {hit.text_hash: hit for hit in hits}
     answered, rest = [], []
     for row in rows:
         hit = cached.get(row.text_hash)

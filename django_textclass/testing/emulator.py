@@ -61,6 +61,7 @@ class InferenceAPIEmulator:
         host: The address to bind.
         port: The port; 0 picks a free one (read it back from ``url``).
         latency: Seconds slept before answering each request on the model route.
+        per_text: Seconds more per input text (a model's cost grows with the batch).
         max_batch: Longest accepted list of inputs (422 beyond); None for no limit.
         shape: ``"nested"`` (hf-inference: ``[[...]]`` for one string) or
             ``"flat"`` (TEI: ``[...]`` for one string). Lists always get ``[[...], ...]``.
@@ -77,6 +78,7 @@ class InferenceAPIEmulator:
         port=0,
         *,
         latency=0.0,
+        per_text=0.0,
         max_batch=None,
         shape="nested",
         token=None,
@@ -85,6 +87,9 @@ class InferenceAPIEmulator:
         self.host = host
         self.port = port
         self.latency = latency
+        if per_text < 0:
+            raise ValueError("per_text must be >= 0")
+        self.per_text = float(per_text)
         self.max_batch = max_batch
         self.shape = shape
         self.token = token
@@ -266,6 +271,9 @@ class InferenceAPIEmulator:
                 return json_answer(401, {"error": "Invalid credentials in Authorization header"})
         reply = self._next_reply()
         delay = self.latency + (reply.delay if reply else 0.0)
+        if self.per_text:
+            inputs = body.get("inputs") if isinstance(body, dict) else None
+            delay += self.per_text * (len(inputs) if isinstance(inputs, list) else 1)
         if delay:
             self._stopping.wait(delay)
         if reply is not None and not reply.passthrough:
