@@ -7,6 +7,7 @@
 * ``textclass.E005``: ``DEFAULT_MODEL`` is not a valid Hub repository id.
 * ``textclass.E006``: ``BACKENDS`` is not a dict of backend configurations.
 * ``textclass.E007``: a backend's ``RATE_LIMIT`` is not like ``"300/minute"``.
+* ``textclass.E008``: a backend's ``CALLS_IN_FLIGHT`` is not an integer >= 1.
 * ``textclass.W001``: a URL points at the retired ``api-inference.huggingface.co`` host, and
   ``textclass.W002``: a Hugging Face backend has no token; both from that backend's own
   :meth:`~django_textclass.backends.base.BaseBackend.check`, which every configured backend
@@ -123,6 +124,12 @@ def _check_backend(alias, config):
         parse_rate(config.get("RATE_LIMIT"))
     except ValueError as exc:
         return [checks.Error(f"TEXTCLASS backend {alias!r}: {exc}.", id="textclass.E007")]
+    in_flight = config.get("CALLS_IN_FLIGHT", 1)
+    if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
+        return [checks.Error(
+            f"TEXTCLASS backend {alias!r}: CALLS_IN_FLIGHT must be an integer >= 1, "
+            f"not {in_flight!r}.", id="textclass.E008",
+        )]
     options = config.get("OPTIONS") or {}
     if not isinstance(options, dict):
         return [checks.Error(

@@ -370,6 +370,22 @@ def test_check__e007_bad_rate_limit(rate):
     assert "RATE_LIMIT must look like '300/minute'" in messages[0].msg
 
 
+@pytest.mark.parametrize("calls", [0, -2, 2.5, "4", True])
+def test_check__e008_bad_calls_in_flight(calls):
+    backends = {"default": {"BACKEND": HF, "OPTIONS": {"TOKEN": "hf_x"}, "CALLS_IN_FLIGHT": calls}}
+
+    messages = run_checks(clean_config(BACKENDS=backends))
+
+    assert ids(messages) == ["textclass.E008"]
+    assert "CALLS_IN_FLIGHT must be an integer >= 1" in messages[0].msg
+
+
+def test_check__calls_in_flight_of_8_is_fine():
+    backends = {"default": {"BACKEND": HF, "OPTIONS": {"TOKEN": "hf_x"}, "CALLS_IN_FLIGHT": 8}}
+
+    assert run_checks(clean_config(BACKENDS=backends)) == []
+
+
 def test_check__a_good_rate_limit_is_fine():
     backends = {"default": {"BACKEND": HF, "OPTIONS": {"TOKEN": "hf_x"}, "RATE_LIMIT": "5/second"}}
 

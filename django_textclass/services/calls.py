@@ -12,8 +12,8 @@ import math
 import re
 import threading
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import DatabaseError, connection
@@ -58,6 +58,9 @@ class Call:
     model_id: str
     parameters: object
     use_cache: bool
+    #: Held while the request is out (not while its answer is stored), so that the run's
+    #: next call goes while this one's results are written: a semaphore of CALLS_IN_FLIGHT.
+    slots: object = field(default_factory=nullcontext)
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,13 @@ def send(call, chunk, gate=None):
             hand_back(token, chunk_rows, next_window, "rate_limit")
             return Wait(next_window, "rate_limit")
     wait_for_model = any(row.error_code in WAIT_FOR_MODEL_CODES for row in chunk_rows)
-    started = time.monotonic()
     try:
-        rankings = backend.classify(
-            [same_text[0].text for same_text in chunk], call.parameters,
-            model_id=call.model_id, use_cache=call.use_cache, wait_for_model=wait_for_model,
-        )
+        with call.slots:
+            started = time.monotonic()
+            rankings = backend.classify(
+                [same_text[0].text for same_text in chunk], call.parameters,
+                model_id=call.model_id, use_cache=call.use_cache, wait_for_model=wait_for_model,
+            )
     except TransientBackendError as exc:
         return _after_transient(call, chunk, exc, gate)
     except PermanentBackendError as exc:

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from concurrent import futures
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.db import DatabaseError, connection
@@ -135,9 +136,10 @@ def _process_group(token, rows):
     size = min(backend.batch_size, gate.batch_limit or backend.batch_size)
     work = _Work(token, alias, model_id, parameters, use_cache and app_settings.CACHE_TTL != 0)
     work.add(rows)
-    stream = _Stream(Call(token, backend, model_id, parameters, use_cache), work, first,
-                     in_flight, size, gate)
-    return stream.run()
+    threads = _threads_allowed()
+    slots = threading.BoundedSemaphore(in_flight) if threads else nullcontext()
+    call = Call(token, backend, model_id, parameters, use_cache, slots)
+    return _Stream(call, work, first, in_flight, size, gate, threads).run()
 
 
 #: Seconds a run keeps topping its calls up with waiting work before it lets the next
@@ -158,21 +160,25 @@ class _Stream:
     go one at a time in the run's own thread.
     """
 
-    def __init__(self, call, work, like, in_flight, size, gate):
+    def __init__(self, call, work, like, in_flight, size, gate, threads):
         self.call, self.work, self.like = call, work, like
         self.in_flight, self.size, self.gate = in_flight, size, gate
+        # With threads, twice as many calls are under way as are out: while one call's
+        # answer is stored, the next is already out (``call.slots`` holds the difference).
+        self.under_way = 2 * in_flight if threads else 1
+        self.threads = threads
         self.exhausted = False
         self.claimed = 0
         self.deadline = time.monotonic() + STREAM_SECONDS
 
     def run(self):
         """Send everything; returns how many more rows the run claimed on the way."""
-        pool = _pool(self.in_flight) if self.in_flight > 1 else _Inline()
+        pool = _pool(self.under_way) if self.threads else _Inline()
         queue = deque(self._top_up())
         out = {}
         wait, errors = None, []
         while True:
-            while queue and len(out) < self.in_flight and wait is None and not errors:
+            while queue and len(out) < self.under_way and wait is None and not errors:
                 chunk = queue.popleft()
                 out[pool.submit(self._send, chunk, self.gate)] = chunk
                 self.gate = None  # every later call reads the pacing state afresh
@@ -201,8 +207,8 @@ class _Stream:
         return not self.exhausted and time.monotonic() < self.deadline
 
     def _top_up(self):
-        """The next calls: what the work holds, topped up to ``in_flight`` full calls."""
-        target = self.in_flight * self.size
+        """The next calls: what the work holds, topped up to fill every call under way."""
+        target = self.under_way * self.size
         for _ in range(GATHER_ROUNDS):
             distinct = len(self.work.by_hash)
             missing = target - distinct if distinct < target else -distinct % self.size
@@ -220,7 +226,7 @@ class _Stream:
         try:
             return send(self.call, chunk, gate)
         except DatabaseError:
-            if self.in_flight > 1:
+            if self.threads:
                 connection.close()  # this thread's: its next query opens a new one
             raise
 
@@ -294,16 +300,20 @@ class _Work:
 
 
 def calls_in_flight(alias, backend):
-    """How many calls one run keeps out at once for backend ``alias`` (``CALLS_IN_FLIGHT``).
-
-    One at a time on SQLite, which serialises writers (and inside a transaction, whose
-    rows other connections cannot see: the tests' ``TestCase``).
-    """
+    """How many calls one run keeps out at once for backend ``alias`` (``CALLS_IN_FLIGHT``)."""
     value = backend_config(alias).get("CALLS_IN_FLIGHT", backend.calls_in_flight)
     value = positive_number(alias, "CALLS_IN_FLIGHT", value, int)
-    if connection.vendor == "sqlite" or connection.in_atomic_block:
-        return 1
-    return value
+    return 1 if not _threads_allowed() else value
+
+
+def _threads_allowed():
+    """Whether calls may go from threads of their own, with connections of their own.
+
+    Not on SQLite, which serialises writers, nor inside a transaction, whose rows other
+    connections cannot see (the tests' ``TestCase``): there one call goes at a time, in the
+    run's own thread.
+    """
+    return connection.vendor != "sqlite" and not connection.in_atomic_block
 
 
 def _hand_back_unsent(call, chunks, wait):

@@ -346,3 +346,31 @@ def test_reschedule__stale_token_writes_nothing(sent):
     assert current.status == Status.RUNNING
     assert current.claim_token == token
     assert sent.calls == []
+
+
+# --- a run fills its calls with the waiting work of its kind -----------------------------
+
+
+def test_stream__one_message_takes_the_waiting_rows_of_its_model_in_full_calls(backend):
+    mine = [services.submit(f"text {n}") for n in range(20)]
+    other = services.submit("a text for another model", "acme/other-model")
+
+    claimed = services.process([mine[0].pk])
+
+    assert claimed == 20  # its own row, then the 19 others of the same model and parameters
+    assert {fresh(request).status for request in mine} == {Status.SUCCEEDED}
+    assert fresh(other).status == Status.PENDING  # another model: its own message's work
+    assert [len(call.texts) for call in backend.calls] == [8, 8, 4]  # MAX_BATCH_SIZE 8
+
+
+def test_stream__a_text_met_again_later_in_the_run_is_answered_by_its_first_call(backend):
+    first = services.submit("the same words")
+    others = [services.submit(f"text {n}") for n in range(9)]
+    again = services.submit("the same words")  # past the first call: a later top-up's
+
+    services.process([first.pk])
+
+    assert sum(call.texts.count("the same words") for call in backend.calls) == 1
+    row = fresh(again)
+    assert row.status == Status.SUCCEEDED and row.reused_from_id == first.pk
+    assert {fresh(request).status for request in others} == {Status.SUCCEEDED}
