@@ -6,7 +6,8 @@
 The table is filled with one bulk insert and the plans are read twice: first on the fresh
 table, before any ``ANALYZE`` (as right after a bulk import, before autovacuum has looked),
 then after ``ANALYZE``. For each query it prints the plan's first line, the indexes it used,
-and the execution time; a sequential scan of the requests table is flagged. The statements
+and the execution time; a sequential scan of the requests table is flagged (a figure to read,
+not a failure: the exit status is 0). The statements
 are the worker's own (the same functions build them), so a plan here is the plan it gets.
 """
 
@@ -53,8 +54,8 @@ def main(argv=None):
             print(f"\n{args.rows:,} pending rows after as many succeeded, {moment}:")
             with transaction.atomic():  # the claim's FOR UPDATE is compiled in one
                 statements = queries(pks)
-            for name, sql, params in statements:
-                plan = explain(sql, params)
+            for name, sql, params, setup in statements:
+                plan = explain(sql, params, setup)
                 scans = sorted(set(re.findall(r"(?:Index Only Scan|Index Scan|Bitmap Index "
                                               r"Scan) (?:Backward )?(?:using|on) (\w+)",
                                               plan)))
@@ -72,8 +73,7 @@ def main(argv=None):
     print("\nreproduce: TEXTCLASS_TEST_DB=postgres python benchmarks/plans.py"
           + (f" --rows {args.rows}" if args.rows != 100_000 else ""))
     if slow:
-        print(f"sequential scans: {slow}")
-        return 1
+        print(f"sequential scans of the requests table: {slow}")
     return 0
 
 
@@ -133,21 +133,27 @@ def queries(pks):
     claim_ids_sql = bulk.claim_sql(by_ids, token, now, lease)
     gather_sql = bulk.claim_sql(gather, token, now, lease)
     complete = bulk.complete_sql(token, answers, now, 100, {})
+    # The completion's rows must be running under its token: claimed first, rolled back after.
+    claimed = bulk.claim_sql(requests.filter(pk__in=middle[:32]).due(now).order_by(), token,
+                             now, lease)
     return [
-        ("claim of a message's 128 ids", *claim_ids_sql),
-        ("top-up: 128 more of the same model", *gather_sql),
-        ("cache lookup of 128 texts", *cached),
-        ("twins in flight of 128 texts", *twins.values("text_hash").query.sql_with_params()),
-        ("completion of a call of 32", *complete),
+        ("claim of a message's 128 ids", *claim_ids_sql, None),
+        ("top-up: 128 more of the same model", *gather_sql, None),
+        ("cache lookup of 128 texts", *cached, None),
+        ("twins in flight of 128 texts", *twins.values("text_hash").query.sql_with_params(),
+         None),
+        ("completion of a call of 32", *complete, claimed),
     ]
 
 
-def explain(sql, params):
-    """The ``EXPLAIN ANALYZE`` text of one statement, whose writes are rolled back."""
+def explain(sql, params, setup=None):
+    """The ``EXPLAIN ANALYZE`` text of one statement (after ``setup``), all rolled back."""
     from django.db import connection, transaction
 
     with transaction.atomic():
         with connection.cursor() as cursor:
+            if setup is not None:
+                cursor.execute(*setup)
             cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
             plan = "\n".join(line for (line,) in cursor.fetchall())
         transaction.set_rollback(True)

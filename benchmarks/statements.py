@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +37,6 @@ def main(argv=None):
     from django.conf import settings
     from django.db import connection
     from django.test.utils import (
-        CaptureQueriesContext,
         override_settings,
         setup_databases,
         teardown_databases,
@@ -56,17 +56,58 @@ def main(argv=None):
         with override_settings(TEXTCLASS={**settings.TEXTCLASS, "BACKENDS": backends}):
             for run in range(args.runs):
                 requests = services.submit([f"run {run}, text {i}" for i in range(args.batch)])
-                with CaptureQueriesContext(connection) as captured:
+                captured = []
+                with every_connection_records(captured):
                     services.process([request.pk for request in requests])
-                ours = [q["sql"] for q in captured.captured_queries if "testapp_" not in q["sql"]]
+                ours = [sql for sql in captured if "testapp_" not in sql]
                 kinds = Counter(sql.split()[0].upper() for sql in ours)
                 listed = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
                 print(f"task {run + 1}: {len(ours)} statements ({listed}); "
                       f"{len(ours) / args.batch:.2f} per text")
     finally:
+        from django_textclass.services import worker
+
+        worker.close_pools()  # the call threads' connections, before the database goes
         teardown_databases(db_config, verbosity=0)
     print("reproduce: python benchmarks/statements.py" + (f" --batch {args.batch}"
                                                            if args.batch != 32 else ""))
+
+
+#: Where :func:`_record` appends statements, while :func:`every_connection_records` runs.
+_captured = None
+
+
+def _record(execute, sql, params, many, context):
+    if _captured is not None:
+        _captured.append(sql)
+    return execute(sql, params, many, context)
+
+
+def _wrap(sender, connection, **kwargs):
+    if _record not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_record)
+
+
+@contextmanager
+def every_connection_records(captured):
+    """Append to ``captured`` each statement sent meanwhile, by any thread's connection.
+
+    The worker sends its calls from threads of their own (``CALLS_IN_FLIGHT``), each with
+    its own connection, kept from one task to the next: a capture of the main thread's
+    connection alone would miss them.
+    """
+    global _captured
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_wrap, weak=False)
+    for connection in connections.all(initialized_only=True):
+        _wrap(None, connection)
+    _captured = captured
+    try:
+        yield
+    finally:
+        _captured = None
 
 
 if __name__ == "__main__":

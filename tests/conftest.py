@@ -57,6 +57,16 @@ def worker(celery_worker_process, emulator, transactional_db):
 # --- users, and caches that outlive a transaction ------------------------------------
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _call_threads_closed(django_db_setup):
+    """The worker's call threads keep their connections: close them before the test database
+    is dropped (tests that run the worker in process, outside a transaction, start them)."""
+    yield
+    from django_textclass.services import worker
+
+    worker.close_pools()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -340,6 +340,28 @@ def _pool(size):
         return pool
 
 
+def close_pools():
+    """Close the call threads' database connections and stop the threads.
+
+    For a process that is about to drop its database (a test run, a benchmark): the threads
+    keep their connections open between tasks otherwise.
+    """
+    with _pools_lock:
+        pools = [pool for (pid, _), pool in _pools.items() if pid == os.getpid()]
+        _pools.clear()
+    for pool in pools:
+        size = pool._max_workers
+        barrier = threading.Barrier(size)  # one closing per thread: none takes two
+        for _ in range(size):
+            pool.submit(_close_connection, barrier)
+        pool.shutdown(wait=True)
+
+
+def _close_connection(barrier):
+    connection.close()
+    barrier.wait(timeout=30)
+
+
 def _chunks(distinct, batch_size, learnt_limit):
     """Split texts (each a list of rows) into calls, the biggest batches first.
 
