@@ -70,9 +70,9 @@ def claim(ids, *, now=None):
 def claim_like(token, like, limit, *, now=None):
     """Claim for the run ``token`` up to ``limit`` more due rows of the same work as ``like``.
 
-    Same backend, model and parameters, oldest first, whichever message woke them: a run
-    fills its calls with what is waiting instead of sending the part-filled batches its
-    own message holds. The message of a row taken here finds it no longer pending.
+    Same backend, model and parameters, the longest due first, whichever message woke them:
+    a run fills its calls with what is waiting instead of sending the part-filled batches
+    its own message holds. The message of a row taken here finds it no longer pending.
     """
     now = now or timezone.now()
     candidates = ClassificationRequest.objects.due(now).filter(
