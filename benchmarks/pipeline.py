@@ -17,9 +17,13 @@ measures, in the same run:
 * **this app**: the workload stored with ``classify()`` (1,000 texts per call, as an import
   would), timed until every row is final; API calls against the minimum (one per 32 unique
   texts), SQL statements per text (counted inside the worker processes), submit-to-result
-  latency, peak RSS of a worker process.
+  latency, peak RSS of a worker process;
+* **the REST endpoints** served by ``runserver`` with a worker behind: batch submit, single
+  submit with 8 clients, and the drop-in endpoint with 1, 8 and 32 clients against the
+  emulator called directly by as many.
 
-The last line printed is one JSON object with the figures of the largest size.
+The last line printed is one JSON object with the figures of the largest size at 8 calls in
+flight and of the REST endpoints.
 """
 
 import argparse
@@ -107,6 +111,20 @@ def main(argv=None):
                                "per_text_client_texts_per_s": round(client, 1),
                                "share_of_limit": round(share, 3), "database": connection.vendor,
                                "broker": broker}
+            rest = measure_rest(emulator, run_dir, args.quick)
+            print(f"\nREST (one runserver process, {PROCESSES} worker processes, 8 calls in "
+                  f"flight): batch submit {rest['ingest_texts_per_s']:,.0f} texts/s stored; "
+                  f"single-text submit {rest['single_submit_rps']:,.0f} requests/s")
+            for clients, (ours, direct) in rest["dropin"].items():
+                print(f"  drop-in endpoint, {clients:2d} clients: {ours['rps']:6.1f} req/s, p50 "
+                      f"{ours['p50_ms']:.0f} ms, p95 {ours['p95_ms']:.0f} ms | the emulator "
+                      f"direct: {direct['rps']:6.1f} req/s, p50 {direct['p50_ms']:.0f} ms")
+            summary.update(
+                ingest_texts_per_s=rest["ingest_texts_per_s"],
+                single_submit_rps=rest["single_submit_rps"],
+                dropin_rps_32=rest["dropin"][32][0]["rps"],
+                direct_rps_32=rest["dropin"][32][1]["rps"],
+            )
     finally:
         teardown_databases(db_config, verbosity=0)
     flags = " --quick" if args.quick else ""
@@ -225,6 +243,101 @@ def measure_app(emulator, run_dir, count, in_flight, duplicates):
         "worker_peak_rss_mb": round(rss, 1),
         "api_call_ms_p50": call_ms[len(call_ms) // 2] if call_ms else None,
     }
+
+
+def measure_rest(emulator, run_dir, quick):
+    """The REST endpoints served by ``runserver`` (threaded) with a worker behind them."""
+    import requests
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from django_textclass.models import ClassificationRequest
+    from tests.helpers import free_port
+
+    ClassificationRequest.objects.all().delete()
+    user = get_user_model().objects.create_user("bench")  # a token, no password
+    token = Token.objects.create(user=user).key
+    counts = Path(tempfile.mkdtemp(prefix="queries-", dir=run_dir))
+    worker = start_worker(emulator.url, run_dir, 4, counts)
+    port = free_port()
+    env = {**os.environ, "TEXTCLASS_TEST_WORKER": "1", "TEXTCLASS_TEST_API_URL": emulator.url,
+           "TEXTCLASS_TEST_PRODUCTION_TIMING": "1", "TEXTCLASS_TEST_NO_SIGNAL_LOG": "1",
+           "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        # The site's Celery app imported first, as a project's __init__.py does.
+        [sys.executable, "-c", "import sys, tests.celery_app; from django.core.management "
+         "import execute_from_command_line as run; run(sys.argv)", "runserver",
+         f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
+        cwd=ROOT, env=env, stdout=(run_dir / "bench-server.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/api"
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if session.get(f"{base}/stats/", timeout=5).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("runserver did not answer within 60 s")
+            time.sleep(0.2)
+        texts = workload(1000 if quick else 5000, 0.3, seed=13)
+        started = time.perf_counter()
+        for start in range(0, len(texts), 100):  # API_MAX_BATCH
+            answer = session.post(f"{base}/classifications/", timeout=60,
+                                  json={"texts": texts[start : start + 100], "model": MODEL})
+            answer.raise_for_status()
+        ingest = len(texts) / (time.perf_counter() - started)
+        single = timed_clients(
+            lambda n, http: http.post(f"{base}/classifications/", timeout=60,
+                                      json={"text": f"single {n}", "model": MODEL}),
+            8, 100 if quick else 400, token)
+        dropin = {}
+        for clients in (1, 8, 32):
+            count = clients * (5 if quick else 20)
+            ours = timed_clients(
+                lambda n, http, tag=clients: http.post(
+                    f"{base}/models/{MODEL}", timeout=60, json={"inputs": f"drop-in {tag} {n}"}),
+                clients, count, token)
+            direct = timed_clients(
+                lambda n, http, tag=clients: http.post(
+                    emulator.model_url(MODEL), timeout=60, json={"inputs": f"direct {tag} {n}"}),
+                clients, count, token)
+            dropin[clients] = (ours, direct)
+    finally:
+        server.terminate()
+        server.wait(30)
+        worker.terminate()
+        worker.wait(60)
+    return {"ingest_texts_per_s": round(ingest, 1), "single_submit_rps": single["rps"],
+            "dropin": dropin}
+
+
+def timed_clients(request, clients, count, token):
+    """``count`` requests from ``clients`` threads; requests/s and latency percentiles."""
+    import requests
+
+    local = threading.local()
+
+    def one(n):
+        if not hasattr(local, "http"):
+            local.http = requests.Session()
+            local.http.headers["Authorization"] = f"Token {token}"
+        started = time.perf_counter()
+        answer = request(n, local.http)
+        answer.raise_for_status()
+        return time.perf_counter() - started
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        took = sorted(pool.map(one, range(count)))
+    elapsed = time.perf_counter() - started
+    return {"rps": round(count / elapsed, 1), "p50_ms": took[len(took) // 2] * 1000,
+            "p95_ms": took[int(len(took) * 0.95)] * 1000}
 
 
 def statements_of(counts):

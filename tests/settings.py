@@ -9,7 +9,8 @@ Environment:
     TEXTCLASS_TEST_MAX_BATCH, TEXTCLASS_TEST_CALLS_IN_FLIGHT: the default backend's
         ``MAX_BATCH_SIZE`` (8) and ``CALLS_IN_FLIGHT`` (its own default, 4).
     TEXTCLASS_TEST_PRODUCTION_TIMING: keep the default sweep interval and dispatch grace
-        (the suite shortens them so that recovery scenarios finish in seconds).
+        (the suite shortens them so that recovery scenarios finish in seconds), and no API
+        throttle (the benchmarks).
     TEXTCLASS_TEST_COUNT_QUERIES: a directory; each worker process writes there how many SQL
         statements it has sent (tests/celery_app.py), for the benchmarks.
 """
@@ -160,6 +161,7 @@ TEXTCLASS = {
 }
 if os.environ.get("TEXTCLASS_TEST_PRODUCTION_TIMING"):  # the benchmarks: the defaults
     del TEXTCLASS["DISPATCH_GRACE_SECONDS"], TEXTCLASS["SWEEP_INTERVAL"]
+    TEXTCLASS["API_THROTTLE_RATE"] = None  # a benchmark's client is not a user to throttle
 
 # The REST API (django_textclass.api): session + token authentication as a project would
 # have; the throttle counters in a cache every process of the run shares (the live server
