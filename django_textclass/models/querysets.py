@@ -192,7 +192,6 @@ class ClassificationRequestQuerySet(models.QuerySet):
         connection = connections[self.db]
         quote = connection.ops.quote_name
         meta = self.model._meta
-        field = meta.get_field
         columns = ", ".join(f"newest.{quote(f.column)}" for f in meta.concrete_fields)
         params = [hashes, Status.SUCCEEDED, backend, model_id,
                   parameters.function_to_apply or ""]
@@ -200,7 +199,7 @@ class ClassificationRequestQuerySet(models.QuerySet):
         params += [] if parameters.top_k is None else [parameters.top_k]
         if since is not None:
             conditions.append("r.finished_at >= %s")
-            params.append(field("finished_at").get_db_prep_value(since, connection))
+            params.append(meta.get_field("finished_at").get_db_prep_value(since, connection))
         sql = (
             f"SELECT {columns} FROM unnest(%s::text[]) AS wanted (hash) "  # noqa: S608
             f"CROSS JOIN LATERAL (SELECT * FROM {quote(meta.db_table)} AS r "

@@ -78,7 +78,6 @@ def claim_sql(candidates, token, now, lease):
     picked, picked_params = (
         candidates.select_for_update(skip_locked=True).values("pk").query.sql_with_params()
     )
-    prep = _prep(meta)
     sql = (
         f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608
         f"status = %s, claim_token = %s, attempts = attempts + 1, started_at = %s, "
@@ -86,8 +85,8 @@ def claim_sql(candidates, token, now, lease):
         f"WHERE id IN ({picked}) "
         f"RETURNING {', '.join(quote(field.column) for field in meta.concrete_fields)}"
     )
-    params = [Status.RUNNING, prep("claim_token", token), prep("started_at", now),
-              prep("lease_expires_at", lease), *picked_params]
+    params = [Status.RUNNING, _prep("claim_token", token), _prep("started_at", now),
+              _prep("lease_expires_at", lease), *picked_params]
     return sql, params
 
 
@@ -153,7 +152,6 @@ def complete_sql(token, answers, now, backend_ms, reused_from):
     """The PostgreSQL completion as ``(sql, params)`` (also read by ``benchmarks/plans.py``)."""
     meta, score_meta = ClassificationRequest._meta, ClassificationScore._meta
     quote = connection.ops.quote_name
-    prep = _prep(meta)
     rows_sql = ", ".join(["(%s::bigint, %s, %s::double precision, %s::bigint)"] * len(answers))
     rows_params = []
     scores = []
@@ -178,8 +176,8 @@ def complete_sql(token, answers, now, backend_ms, reused_from):
         f"SELECT score.* FROM score JOIN done ON done.id = score.request_id) "
         f"SELECT id FROM done"
     )
-    params = [*rows_params, Status.SUCCEEDED, prep("finished_at", now), backend_ms,
-              prep("claim_token", token), Status.RUNNING, *[v for s in scores for v in s]]
+    params = [*rows_params, Status.SUCCEEDED, _prep("finished_at", now), backend_ms,
+              _prep("claim_token", token), Status.RUNNING, *[v for s in scores for v in s]]
     return sql, params
 
 
@@ -193,7 +191,13 @@ def _succeeded(row, ranking, now, backend_ms, reused):
     row.reused_from_id = reused
     row.error_code = row.error_message = ""
     row.lease_expires_at = row.next_attempt_at = row.claim_token = row.batch_limit = None
-    # Its scores as stored, for the signals' receivers (``row.labels``): not read back.
+
+
+def attach_scores(row, ranking):
+    """Give a completed row its scores as stored (``row.labels``), without reading them back.
+
+    For the signals' receivers; the completion calls it only when one listens.
+    """
     scores = row.scores.all()
     scores._result_cache = [
         ClassificationScore(request_id=row.pk, rank=rank, label=item.label, score=item.score)
@@ -210,8 +214,6 @@ def _mark_days(rows):
         RollupDirtyDay.mark(days, using=connection.alias)
 
 
-def _prep(meta):
-    """A function: the database value of ``value`` for the field ``name``."""
-    def prep(name, value):
-        return meta.get_field(name).get_db_prep_save(value, connection)
-    return prep
+def _prep(name, value):
+    """The database value of ``value`` for the request field ``name``."""
+    return ClassificationRequest._meta.get_field(name).get_db_prep_save(value, connection)

@@ -55,6 +55,13 @@ def finished(requests, outcome, *, as_stored=False):
     _schedule(notify, {row.pk: row for row in top} if as_stored else None)
 
 
+def listening(outcome):
+    """Whether a receiver listens for ``outcome`` (``"succeeded"`` or ``"failed"``)."""
+    from django_textclass.models import ClassificationRequest
+
+    return _SIGNALS[outcome].has_listeners(ClassificationRequest)
+
+
 def settle_stuck_parents(limit=10_000):
     """Settle split parents left waiting, and notify their results after commit.
 
@@ -86,10 +93,9 @@ def _schedule(notify, loaded=None):
 
     ``loaded`` holds requests already in memory as stored, by pk (see :func:`finished`).
     """
-    from django_textclass.models import ClassificationRequest, Notification
+    from django_textclass.models import Notification
 
-    wanted = {outcome: ids for outcome, ids in notify.items()
-              if ids and _SIGNALS[outcome].has_listeners(ClassificationRequest)}
+    wanted = {outcome: ids for outcome, ids in notify.items() if ids and listening(outcome)}
     if not wanted:
         return
     now = timezone.now()

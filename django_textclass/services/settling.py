@@ -49,7 +49,10 @@ def complete(token, answers, *, backend_ms=None, reused_from=None):
             return 0
         mine = [(row, ranking) for row, ranking in answers if row.pk in done]
         # This run won running -> succeeded: signals and rules, once, after commit. The rows
-        # in memory are as stored (bulk.complete_rows set their fields and their scores).
+        # in memory are as stored (bulk.complete_rows set their fields; their scores here).
+        if outcomes.listening(outcomes.SUCCEEDED):
+            for row, ranking in mine:
+                bulk.attach_scores(row, ranking)
         outcomes.finished([row for row, _ in mine], outcomes.SUCCEEDED, as_stored=True)
     logger.info("Completed %d request(s)%s", len(mine), " from cache" if reused_from else "")
     return len(mine)
