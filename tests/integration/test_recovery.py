@@ -253,14 +253,16 @@ def test_beat_runs_the_sweep__a_lost_wake_up_is_recovered(worker, emulator, tmp_
 
 def test_backlog__a_dead_workers_rows_are_recovered_without_waiting_behind_it(worker, emulator):
     """No beat at all: the workers sweep themselves, between the tasks of a backlog."""
-    emulator.latency = 0.25  # 300 texts, calls of 8, two processes: a backlog of seconds
+    # 800 texts, calls of 8, two processes: a backlog of about 12 s, longer than one task's
+    # stream (STREAM_SECONDS), after which the task sweeps.
+    emulator.latency = 0.25
     stranded = ClassificationRequest.objects.create(
         model_id=MODEL, text="left behind by a dead worker", text_hash="1" * 64,
         backend="default", status=Status.RUNNING, attempts=1, claim_token=uuid.uuid4(),
         started_at=timezone.now() - timedelta(seconds=120),
         lease_expires_at=timezone.now() - timedelta(seconds=60),
     )
-    backlog = django_textclass.classify([f"backlog text {n}" for n in range(300)], model=MODEL)
+    backlog = django_textclass.classify([f"backlog text {n}" for n in range(800)], model=MODEL)
 
     wait_for(lambda: ClassificationRequest.objects.get(pk=stranded.pk).status != Status.RUNNING,
              timeout=20, message="a worker's own sweep to requeue the stranded request")
