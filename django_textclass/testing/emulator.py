@@ -363,6 +363,9 @@ def _validate(body):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # Connections waiting to be accepted (socketserver's default is 5): dozens of clients
+    # connecting at once (one connection per request) must not be reset.
+    request_queue_size = 128
     emulator = None  # the InferenceAPIEmulator it serves, set when it starts
 
     def handle_error(self, request, client_address):

@@ -823,3 +823,15 @@ def test_poison__refuses_what_is_not_a_reply(emulator_for_poison):
 def emulator_for_poison():
     with InferenceAPIEmulator() as emulator:
         yield emulator
+
+
+def test_many_clients_connecting_at_once__every_one_answered(emu):
+    """64 clients, a new connection per request: none is reset while the server is busy."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    emu.latency = 0.05
+    with ThreadPoolExecutor(64) as pool:
+        statuses = list(pool.map(lambda n: post(emu, f"text {n}").status_code, range(320)))
+
+    assert statuses == [200] * 320
+    assert len(emu.requests) == 320
