@@ -60,11 +60,13 @@ def worker(celery_worker_process, emulator, transactional_db):
 @pytest.fixture(scope="session", autouse=True)
 def _call_threads_closed(django_db_setup):
     """The worker's call threads keep their connections: close them before the test database
-    is dropped (tests that run the worker in process, outside a transaction, start them)."""
+    is dropped (tests that run the worker in process, outside a transaction, start them).
+    So does the waiting endpoints' listener until its last waiter leaves."""
     yield
-    from django_textclass.services import worker
+    from django_textclass.services import waiting, worker
 
     worker.close_pools()
+    waiting.stop_listening()
 
 
 @pytest.fixture(autouse=True)

@@ -81,6 +81,10 @@ if DB_KIND == "postgres":
         "CONN_MAX_AGE": 300 if IN_WORKER else 0,
         "CONN_HEALTH_CHECKS": True,
     }}
+    if os.environ.get("TEXTCLASS_TEST_DB_POOL"):
+        # A server under ASGI: each request runs in a thread of its own, so connections are
+        # borrowed from a pool instead of kept per thread (docs/deployment.md).
+        DATABASES["default"].update(CONN_MAX_AGE=0, OPTIONS={"pool": {"max_size": 16}})
 elif DB_KIND == "sqlite":
     # A file, not :memory:, so the worker process sees the same database.
     _test_file = str(RUN_DIR / "test.sqlite3")
@@ -159,6 +163,8 @@ TEXTCLASS = {
     "CIRCUIT_OPEN_MAX": 4.0,
     "SWEEP_INTERVAL": 1.0,
 }
+if os.environ.get("TEXTCLASS_TEST_INFERENCE_WAIT"):  # a served process's drop-in wait
+    TEXTCLASS["INFERENCE_WAIT_SECONDS"] = float(os.environ["TEXTCLASS_TEST_INFERENCE_WAIT"])
 if os.environ.get("TEXTCLASS_TEST_PRODUCTION_TIMING"):  # the benchmarks: the defaults
     del TEXTCLASS["DISPATCH_GRACE_SECONDS"], TEXTCLASS["SWEEP_INTERVAL"]
     TEXTCLASS["API_THROTTLE_RATE"] = None  # a benchmark's client is not a user to throttle
@@ -182,7 +188,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django_textclass": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "django_textclass": {"handlers": ["console"], "level": "INFO"},
+        # A 500 in a served process (runserver, uvicorn) shows its traceback in the log.
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
+    },
 }
 
 # The sweep and the roll-up, as a project schedules them; the beat tests shorten the

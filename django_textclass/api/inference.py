@@ -14,8 +14,12 @@ waits for the worker, and answers in the API's shape:
 * every error as ``{"error": "..."}``.
 """
 
+from asgiref.sync import sync_to_async
 from django.apps import apps
+from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
@@ -36,10 +40,11 @@ from django_textclass.api.fields import (
 )
 from django_textclass.api.serializers import ParametersSerializer
 from django_textclass.api.views import TextClassAPIView
-from django_textclass.api.waiting import wait_until_finished
+from django_textclass.api.waiting import can_wait, wait_until_finished
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError
 from django_textclass.models import ClassificationRequest, Status, text_hash
+from django_textclass.services import waiting
 from django_textclass.types import Parameters
 
 #: Failure codes answered with the upstream's own status; any other failure is a 502.
@@ -154,29 +159,97 @@ class InferenceView(TextClassAPIView, APIView):
             app_settings.INFERENCE_WAIT_FOR_MODEL_SECONDS if wait_for_model
             else app_settings.INFERENCE_WAIT_SECONDS
         )
-        ready = wait_until_finished(list({row.pk for row in rows}), timeout)
-        fresh = ClassificationRequest.objects.prefetch_related("scores").in_bulk(
-            [row.pk for row in rows]
-        )
-        rows = [fresh[row.pk] for row in rows]
-        headers = {REQUESTS_HEADER: ",".join(str(row.uuid) for row in rows)}
-        if not ready:
-            estimate = _estimated_time(rows)
-            headers["Retry-After"] = str(max(1, round(estimate)))
-            return Response(
-                {"error": f"Model {model_id} is currently loading", "estimated_time": estimate},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers,
-            )
-        failed = next((row for row in rows if row.status != Status.SUCCEEDED), None)
-        if failed is not None:
-            return _failure(failed, headers)
-        return Response([row.labels for row in rows], headers=headers)
+        pks = list({row.pk for row in rows})
+        if getattr(request._request, DEFERRED_WAIT, False) and can_wait():
+            # Served by as_async_view(): it waits without a thread, then calls finish().
+            def finish():
+                try:
+                    response = _answer(model_id, rows)
+                except Exception as exc:  # noqa: BLE001 - answered as dispatch() would
+                    response = self.handle_exception(exc)
+                return self.finalize_response(request, response)
+
+            return _Waiting(pks, timeout, finish)
+        wait_until_finished(pks, timeout)
+        return _answer(model_id, rows)
 
     def handle_exception(self, exc):
         """Every error body as the API's ``{"error": "..."}``."""
         response = super().handle_exception(exc)
         response.data = {"error": _flatten(response.data)}
         return response
+
+
+#: Set on the Django request by :func:`as_async_view`: the view returns a :class:`_Waiting`.
+DEFERRED_WAIT = "textclass_deferred_wait"
+
+
+class _Waiting(Response):
+    """What :class:`InferenceView` returns to :func:`as_async_view` instead of waiting."""
+
+    def __init__(self, pks, timeout, finish):
+        super().__init__()
+        self.pks, self.timeout, self.finish = pks, timeout, finish
+
+
+def as_async_view():
+    """:class:`InferenceView` as an async Django view, as the API's URLs mount it.
+
+    Authentication, throttling, validation and storing run in the view as usual; the
+    wait for the worker is then a coroutine woken by the worker's commit
+    (:func:`django_textclass.services.waiting.await_finished`): under ASGI it holds no
+    thread, and under WSGI it behaves as the synchronous view. The answer is then built
+    as the view would have.
+    """
+    view = InferenceView.as_view()
+
+    async def inference(request, model_id):
+        setattr(request, DEFERRED_WAIT, True)
+        # Under ASGI the request's thread gives its connection back (to the pool) after each
+        # step, so a waiting request holds no connection either (docs/deployment.md).
+        release = isinstance(request, ASGIRequest)
+        response = await sync_to_async(_step)(release, view, request, model_id=model_id)
+        if not isinstance(response, _Waiting):
+            return response
+
+        async def read(function, *args):
+            return await sync_to_async(_step)(release, function, *args)
+
+        await waiting.await_finished(response.pks, response.timeout, read)
+        return await sync_to_async(_step)(release, response.finish)
+
+    # What DRF's as_view() gives its function, for the schema generator and middleware.
+    inference.cls, inference.initkwargs = view.cls, view.initkwargs
+    inference.__doc__ = InferenceView.__doc__
+    return csrf_exempt(inference)
+
+
+def _step(release, function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    finally:
+        if release:
+            connections.close_all()
+
+
+def _answer(model_id, rows):
+    """The API's answer for ``rows`` as they are stored now (final, or a 503 to call again)."""
+    fresh = ClassificationRequest.objects.prefetch_related("scores").in_bulk(
+        [row.pk for row in rows]
+    )
+    rows = [fresh[row.pk] for row in rows]
+    headers = {REQUESTS_HEADER: ",".join(str(row.uuid) for row in rows)}
+    if not all(row.is_finished for row in rows):
+        estimate = _estimated_time(rows)
+        headers["Retry-After"] = str(max(1, round(estimate)))
+        return Response(
+            {"error": f"Model {model_id} is currently loading", "estimated_time": estimate},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers,
+        )
+    failed = next((row for row in rows if row.status != Status.SUCCEEDED), None)
+    if failed is not None:
+        return _failure(failed, headers)
+    return Response([row.labels for row in rows], headers=headers)
 
 
 def _header_flag(request, name, default):

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from django_textclass.api.inference import InferenceView
+from django_textclass.api.inference import as_async_view
 from django_textclass.api.statistics import StatsView
 from django_textclass.api.views import ClassificationViewSet
 
@@ -47,7 +47,7 @@ urlpatterns = [
     # so a bad id gets the view's 400 in the API's {"error": ...} shape, not an HTML 404.
     re_path(
         r"^models/(?P<model_id>(?s:.+))$",
-        transaction.non_atomic_requests(InferenceView.as_view()),
+        transaction.non_atomic_requests(as_async_view()),
         name="inference",
     ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

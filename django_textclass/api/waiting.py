@@ -1,15 +1,15 @@
-"""Waiting for the worker from a web request: poll the database row, nothing else.
+"""Waiting for the worker from a web request: the rows are read until they are final.
 
-The row is the truth (the worker writes it; no result backend is involved), so
-"wait for the result" means reading its status until it is final or time is up.
+The row is the truth (the worker writes it; no result backend is involved), so "wait for
+the result" means reading its status until it is final or time is up. On PostgreSQL the
+worker's commit wakes the waiting request at once (``NOTIFY``; see
+:mod:`django_textclass.services.waiting`); elsewhere the rows are read every
+``API_WAIT_POLL_SECONDS``.
 """
-
-import time
 
 from django.db import transaction
 
-from django_textclass.conf import app_settings
-from django_textclass.models import TERMINAL_STATUSES, ClassificationRequest
+from django_textclass.services import waiting
 
 
 def can_wait():
@@ -23,7 +23,7 @@ def can_wait():
 
 
 def wait_until_finished(pks, timeout):
-    """Poll until every request in ``pks`` is final, for at most ``timeout`` seconds.
+    """Block until every request in ``pks`` is final, for at most ``timeout`` seconds.
 
     Returns:
         True if they all reached a final status in time, else False (also at once
@@ -31,15 +31,4 @@ def wait_until_finished(pks, timeout):
     """
     if not pks or timeout <= 0 or not can_wait():
         return False
-    deadline = time.monotonic() + timeout
-    interval = max(0.01, float(app_settings.API_WAIT_POLL_SECONDS))
-    while True:
-        unfinished = ClassificationRequest.objects.filter(pk__in=pks).exclude(
-            status__in=TERMINAL_STATUSES
-        )
-        if not unfinished.exists():
-            return True
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        time.sleep(min(interval, remaining))
+    return waiting.wait_until_finished(pks, timeout)

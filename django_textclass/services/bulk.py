@@ -3,9 +3,10 @@
 On PostgreSQL each is one statement whatever the number of rows: the claim is an ``UPDATE``
 of the rows a ``SELECT ... FOR UPDATE SKIP LOCKED`` picked, ``RETURNING`` them; the
 completion updates every row from one ``VALUES`` list and inserts all their scores in the
-same statement (a data-modifying ``WITH``). Elsewhere the ORM does the same work in a few
-statements. Both guard as the ORM forms do: only due pending rows are claimed, and only rows
-still running under the run's token are completed.
+same statement (a data-modifying ``WITH``), which also names the rows to the web requests
+waiting for them (``NOTIFY``, see :mod:`django_textclass.services.waiting`). Elsewhere the
+ORM does the same work in a few statements. Both guard as the ORM forms do: only due
+pending rows are claimed, and only rows still running under the run's token are completed.
 """
 
 from datetime import timedelta
@@ -17,6 +18,7 @@ from django_textclass.conf import app_settings
 from django_textclass.models import ClassificationRequest, ClassificationScore, Status
 from django_textclass.models.rollup import RollupDirtyDay
 from django_textclass.rollup.days import days_of
+from django_textclass.services import waiting
 
 #: Rows per completion statement (PostgreSQL takes at most 65,535 parameters).
 COMPLETE_SLICE = 500
@@ -173,11 +175,16 @@ def complete_sql(token, answers, now, backend_ms, reused_from):
         f"WHERE r.id = answer.id AND r.claim_token = %s AND r.status = %s RETURNING r.id), "
         f"score (request_id, rank, label, score) AS (VALUES {scores_sql}), "
         f"stored AS (INSERT INTO {quote(score_meta.db_table)} (request_id, rank, label, score) "
-        f"SELECT score.* FROM score JOIN done ON done.id = score.request_id) "
-        f"SELECT id FROM done"
+        f"SELECT score.* FROM score JOIN done ON done.id = score.request_id), "
+        # Waiting web requests are told at commit (services.waiting); joined below, so it runs.
+        f"named AS (SELECT pg_notify(%s, CASE WHEN length(ids) <= %s THEN ids ELSE %s END) "
+        f"FROM (SELECT string_agg(id::text, ',') AS ids FROM done) AS listed "
+        f"WHERE ids IS NOT NULL) "
+        f"SELECT id FROM done, named"
     )
     params = [*rows_params, Status.SUCCEEDED, _prep("finished_at", now), backend_ms,
-              _prep("claim_token", token), Status.RUNNING, *[v for s in scores for v in s]]
+              _prep("claim_token", token), Status.RUNNING, *[v for s in scores for v in s],
+              waiting.CHANNEL, waiting.MAX_PAYLOAD, waiting.EVERYONE]
     return sql, params
 
 

@@ -28,14 +28,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from django_textclass import signals
-from django_textclass.services import chunks
+from django_textclass.services import chunks, waiting
 
 logger = logging.getLogger("django_textclass.outcomes")
 
 SUCCEEDED, FAILED = "succeeded", "failed"
 
 
-def finished(requests, outcome, *, as_stored=False):
+def finished(requests, outcome, *, as_stored=False, announced=False):
     """Record that ``requests`` just became final with ``outcome``; call in the transaction.
 
     Args:
@@ -45,13 +45,17 @@ def finished(requests, outcome, *, as_stored=False):
         as_stored: True if the objects are as the transaction stored them, scores
             included (the completion's are): the signals are then sent with them, without
             reading them back.
+        announced: True if the statement that made them final already named them to the
+            waiting web requests (:func:`django_textclass.services.waiting.announce`).
     """
     top = [row for row in requests if row.parent_id is None]
     notify = {SUCCEEDED: [], FAILED: []}
     notify[outcome].extend(row.pk for row in top)
     parent_ids = {row.parent_id for row in requests if row.parent_id is not None}
-    if parent_ids:
-        _add_settled(notify, chunks.settle_parents(parent_ids))
+    settled = chunks.settle_parents(parent_ids) if parent_ids else []
+    _add_settled(notify, settled)
+    waiting.announce([*([] if announced else [row.pk for row in top]),
+                      *(parent_id for parent_id, _ in settled)])
     _schedule(notify, {row.pk: row for row in top} if as_stored else None)
 
 
@@ -72,6 +76,7 @@ def settle_stuck_parents(limit=10_000):
         settled = chunks.settle_stuck_parents(limit)
         notify = {SUCCEEDED: [], FAILED: []}
         _add_settled(notify, settled)
+        waiting.announce([parent_id for parent_id, _ in settled])
         _schedule(notify)
     return len(settled)
 

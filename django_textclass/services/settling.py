@@ -53,7 +53,8 @@ def complete(token, answers, *, backend_ms=None, reused_from=None):
         if outcomes.listening(outcomes.SUCCEEDED):
             for row, ranking in mine:
                 bulk.attach_scores(row, ranking)
-        outcomes.finished([row for row, _ in mine], outcomes.SUCCEEDED, as_stored=True)
+        outcomes.finished([row for row, _ in mine], outcomes.SUCCEEDED, as_stored=True,
+                          announced=bulk.set_based())
     logger.info("Completed %d request(s)%s", len(mine), " from cache" if reused_from else "")
     return len(mine)
 

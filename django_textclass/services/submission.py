@@ -19,7 +19,7 @@ from django_textclass.models import (
     Status,
     text_hash,
 )
-from django_textclass.services import chunks, dispatch
+from django_textclass.services import chunks, dispatch, waiting
 from django_textclass.types import Parameters, validate_model_id, validate_text
 
 logger = logging.getLogger("django_textclass")
@@ -145,9 +145,12 @@ def _source_fields(item):
 
 def cancel(request):
     """Cancel a pending request. Returns True if it was pending (now cancelled)."""
-    updated = ClassificationRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(
-        status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None,
-    )
+    with transaction.atomic():
+        updated = ClassificationRequest.objects.filter(
+            pk=request.pk, status=Status.PENDING
+        ).update(status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None)
+        if updated:
+            waiting.announce([request.pk])
     return bool(updated)
 
 
@@ -182,9 +185,13 @@ def cancel_many(queryset):
 
     Requests in any other status are left as they are.
     """
-    return _selected(queryset).filter(status=Status.PENDING).update(
-        status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None,
-    )
+    with transaction.atomic():
+        cancelled = _selected(queryset).filter(status=Status.PENDING).update(
+            status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None,
+        )
+        if cancelled:
+            waiting.announce_everyone()  # the ids are not read back: every waiter looks
+    return cancelled
 
 
 def retry_many(queryset):

@@ -147,6 +147,8 @@ def _process_group(token, rows):
 STREAM_SECONDS = 5.0
 #: At most this many claims per top-up (each also costs a cache and a twin query).
 GATHER_ROUNDS = 4
+#: Seconds between a run's looks for new work while a call slot is free and calls are out.
+TRICKLE_POLL = 0.02
 
 
 class _Stream:
@@ -155,7 +157,9 @@ class _Stream:
     Whenever no call is left to send, the next ones are claimed (the same model and
     parameters, oldest first) while the last are still out, so the database work of a
     run overlaps its waits on the API and the calls follow each other without a gap;
-    each run keeps this up for :data:`STREAM_SECONDS`. A wait the pacing state imposes stops
+    each run keeps this up for :data:`STREAM_SECONDS`. While a call slot is free, it looks
+    for new work every :data:`TRICKLE_POLL` seconds, so requests that arrive one by one
+    share calls instead of waiting for the next message's run. A wait the pacing state imposes stops
     it: what was not sent goes back, unspent. On SQLite and inside a transaction the calls
     go one at a time in the run's own thread.
     """
@@ -188,7 +192,12 @@ class _Stream:
                     continue
             if not out:
                 break
-            done, _ = futures.wait(out, return_when=futures.FIRST_COMPLETED)
+            # With a call slot free, look for new work again soon: requests that trickle in
+            # (the drop-in endpoint's) join the calls while the last ones are still out.
+            free = len(out) < self.under_way and self.threads
+            done, _ = futures.wait(out, timeout=TRICKLE_POLL if free else None,
+                                   return_when=futures.FIRST_COMPLETED)
+            self.exhausted = False
             for future in done:
                 del out[future]
                 try:

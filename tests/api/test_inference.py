@@ -3,12 +3,15 @@
 The answers with a real worker behind them are in ``test_inference_live.py``.
 """
 
+import asyncio
 import json
 
 import pytest
+from django.test import AsyncClient
 from rest_framework.authtoken.models import Token
 
 from django_textclass.models import ClassificationRequest
+from django_textclass.services import waiting
 from tests.api.helpers import MODEL, client_for
 
 pytestmark = pytest.mark.django_db
@@ -210,3 +213,43 @@ def test_model_id_with_newline__400_json_not_html_404(bearer):
 
     assert response.status_code == 400
     assert response.json()["error"].startswith("model_id:")
+
+
+# --- served as ASGI: the wait is a coroutine --------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_asgi__not_ready_in_time__503_after_the_wait(alice, settings):
+    """Under ASGI the view awaits the worker; with none running, the wait ends in a 503."""
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "INFERENCE_WAIT_SECONDS": 0.3,
+                          "API_WAIT_POLL_SECONDS": 0.05}
+    key = Token.objects.create(user=alice).key
+
+    async def post():
+        client = AsyncClient(raise_request_exception=True)
+        return await client.post(URL, {"inputs": "nobody classifies this"},
+                                 content_type="application/json",
+                                 headers={"Authorization": f"Bearer {key}"})
+
+    response = asyncio.run(post())
+
+    assert response.status_code == 503, response.content
+    assert json.loads(response.content)["error"] == f"Model {MODEL} is currently loading"
+    row = ClassificationRequest.objects.get()
+    assert response.headers["X-Textclass-Requests"] == str(row.uuid)
+    waiting.stop_listening()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_asgi__bad_body__400_without_waiting(alice):
+    key = Token.objects.create(user=alice).key
+
+    async def post():
+        return await AsyncClient().post(URL, {"inputs": []}, content_type="application/json",
+                                        headers={"Authorization": f"Bearer {key}"})
+
+    response = asyncio.run(post())
+
+    assert response.status_code == 400
+    assert "inputs" in json.loads(response.content)["error"]
+    assert not ClassificationRequest.objects.exists()

@@ -4,6 +4,7 @@ No broker and no worker: ``dispatch.send`` is replaced by a recorder (the one
 publishing seam, ``sent``) and ``process()`` is called directly, as the task would.
 """
 
+import threading
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -20,9 +21,12 @@ from django_textclass.exceptions import (
 from django_textclass.models import ClassificationRequest, ClassificationScore, Status
 from django_textclass.types import LabelScore, Parameters, Ranking
 from tests.fakes import (
+    SCRIPTED,
+    SCRIPTED_OPTIONS,
     rank,
     scripted_settings,
 )
+from tests.helpers import wait_for
 from tests.services.helpers import (
     MODEL,
     fresh,
@@ -374,3 +378,49 @@ def test_stream__a_text_met_again_later_in_the_run_is_answered_by_its_first_call
     row = fresh(again)
     assert row.status == Status.SUCCEEDED and row.reused_from_id == first.pk
     assert {fresh(request).status for request in others} == {Status.SUCCEEDED}
+
+
+#: Held by ``gated_rank``: a call with the text "hold" waits until the test sets it.
+GATE = threading.Event()
+
+
+def gated_rank(text, parameters=None):
+    """:func:`tests.fakes.rank`, but "hold" waits (at most 30 s) until ``GATE`` is set."""
+    if text == "hold":
+        GATE.wait(30)
+    return rank(text, parameters)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stream__a_request_stored_while_a_call_is_out_goes_out_in_the_same_run(
+    backend, settings
+):
+    if connection.vendor == "sqlite":
+        pytest.skip("on SQLite a run sends its calls one at a time")
+    alias = {"BACKEND": SCRIPTED, "CALLS_IN_FLIGHT": 2,
+             "OPTIONS": {**SCRIPTED_OPTIONS, "ANSWER": "tests.services.test_worker.gated_rank"}}
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "BACKENDS": {"default": alias}}
+    GATE.clear()
+    held = services.submit("hold")
+    claimed = []
+
+    def process():
+        try:
+            claimed.append(services.process([held.pk]))
+        finally:
+            connection.close()  # this thread's
+
+    run = threading.Thread(target=process)
+    run.start()
+    try:
+        wait_for(lambda: len(backend.calls) == 1, timeout=10, message="the first call")
+        later = services.submit("stored while the first call is out")
+        # The run looks for new work while its call slot is free: a second call goes out
+        # while the first is still held (before, it waited for the first call to end).
+        wait_for(lambda: len(backend.calls) == 2, timeout=10, message="the second call")
+        assert backend.calls[1].texts == ["stored while the first call is out"]
+    finally:
+        GATE.set()
+        run.join(30)
+    assert claimed == [2]
+    assert {fresh(held).status, fresh(later).status} == {Status.SUCCEEDED}

@@ -1,0 +1,288 @@
+"""Waiting for requests to become final, woken by the transactions that finish them.
+
+On PostgreSQL, the transaction that makes requests final also names them on the channel
+:data:`CHANNEL` (``NOTIFY``; the worker's completion does it inside its one statement, see
+:mod:`django_textclass.services.bulk`). PostgreSQL delivers a notification when, and only
+when, its transaction commits, so a waiter woken by one reads the rows as committed. One
+thread per process listens (:class:`Listener`, started by the first wait) and wakes the
+waiters whose requests it names; each then reads its rows again.
+
+The rows stay the truth: a waiter also reads them every :data:`SAFETY_POLL` seconds while
+the listener is connected (a notification lost with a broken connection delays an answer,
+never loses it), and every ``API_WAIT_POLL_SECONDS`` where nothing listens (SQLite, the
+psycopg2 driver, a listener that cannot connect).
+
+Both kinds of caller are served: :func:`wait_until_finished` blocks its thread (WSGI
+views); :func:`await_finished` is a coroutine that holds no thread while it waits (the
+drop-in endpoint under ASGI).
+"""
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+
+from django.db import connection, connections
+
+from django_textclass.conf import app_settings
+
+logger = logging.getLogger("django_textclass")
+
+#: The ``LISTEN``/``NOTIFY`` channel on which finished requests are named.
+CHANNEL = "textclass_finished"
+#: A payload naming every waiter's requests (PostgreSQL refuses payloads of 8,000 bytes).
+EVERYONE = "*"
+MAX_PAYLOAD = 7_900
+#: Seconds between a waiter's own reads of its rows while the listener is connected.
+SAFETY_POLL = 2.0
+#: Seconds within which the listener notices that nobody waits, and closes its connection.
+IDLE_CHECK = 0.2
+#: Seconds the listener waits before connecting again after its connection failed.
+RECONNECT_DELAY = (0.5, 10.0)
+
+
+def payload(pks):
+    """The notification text naming ``pks``: their ids, or :data:`EVERYONE` when too long."""
+    text = ",".join(str(pk) for pk in pks)
+    return text if len(text) <= MAX_PAYLOAD else EVERYONE
+
+
+def announce(pks, using=None):
+    """Name ``pks`` as final on :data:`CHANNEL`; call in the transaction that made them so.
+
+    Does nothing on databases other than PostgreSQL (their waiters read the rows instead).
+    """
+    if pks:
+        _notify(payload(pks), using)
+
+
+def announce_everyone(using=None):
+    """Ask every waiter to read its rows (requests became final, their ids unread)."""
+    _notify(EVERYONE, using)
+
+
+def _notify(text, using):
+    db = connections[using] if using else connection
+    if db.vendor == "postgresql":
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, text])
+
+
+def unfinished(pks):
+    """The pks among ``pks`` whose request is not in a final status yet."""
+    from django_textclass.models import TERMINAL_STATUSES, ClassificationRequest
+
+    return set(
+        ClassificationRequest.objects.filter(pk__in=pks)
+        .exclude(status__in=TERMINAL_STATUSES)
+        .values_list("pk", flat=True)
+    )
+
+
+def wait_until_finished(pks, timeout):
+    """Block until every request in ``pks`` is final, for at most ``timeout`` seconds.
+
+    Returns:
+        True if they all became final in time, else False.
+    """
+    pks = set(pks)
+    if not pks or timeout <= 0:
+        return False
+    deadline = time.monotonic() + timeout
+    woken = threading.Event()
+    listener = Listener.get()
+    listener.add(pks, woken.set)  # before the first read: no notification falls between
+    try:
+        while True:
+            pks = unfinished(pks)
+            if not pks:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            woken.wait(min(listener.poll_interval(), remaining))
+            woken.clear()
+    finally:
+        listener.remove(woken.set)
+
+
+async def await_finished(pks, timeout, read):
+    """:func:`wait_until_finished` as a coroutine: no thread is held between reads.
+
+    Args:
+        pks: the requests to wait for.
+        timeout: seconds at most.
+        read: an async callable running a sync function with its arguments where the
+            caller's database work belongs (``read(unfinished, pks)``).
+    """
+    pks = set(pks)
+    if not pks or timeout <= 0:
+        return False
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    woken = asyncio.Event()
+
+    def wake():
+        with contextlib.suppress(RuntimeError):  # the loop closed: the client went away
+            loop.call_soon_threadsafe(woken.set)
+
+    listener = Listener.get()
+    listener.add(pks, wake)
+    try:
+        while True:
+            pks = await read(unfinished, pks)
+            if not pks:
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            # asyncio's own TimeoutError: the built-in one only from Python 3.11.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(woken.wait(), min(listener.poll_interval(), remaining))
+            woken.clear()
+    finally:
+        listener.remove(wake)
+
+
+class Listener:
+    """This process's ``LISTEN`` connection, and the waiters it wakes.
+
+    Waiters register a callable with the pks they wait for; a notification naming one of
+    them (or :data:`EVERYONE`) calls it, from the listener's thread. The thread and its
+    connection exist only while someone waits: the first waiter starts them, and they
+    close within :data:`IDLE_CHECK` seconds of the last one leaving (so a test database can
+    be dropped). A forked child gets a listener of its own.
+    """
+
+    _instance = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.connected = False
+        self._lock = threading.Lock()
+        self._by_pk = defaultdict(set)
+        self._pks_of = {}
+        self._thread = None
+        self._started = []  # threads not yet known to have closed their connection
+
+    @classmethod
+    def get(cls):
+        """The process's listener (a new one after a fork)."""
+        with cls._instance_lock:
+            if cls._instance is None or cls._instance.pid != os.getpid():
+                cls._instance = cls()
+            return cls._instance
+
+    def poll_interval(self):
+        """Seconds a waiter may sleep before reading its rows itself."""
+        if self.connected:
+            return SAFETY_POLL
+        return max(0.01, float(app_settings.API_WAIT_POLL_SECONDS))
+
+    def add(self, pks, wake):
+        """Call ``wake()`` whenever one of ``pks`` is named, until :meth:`remove`."""
+        with self._lock:
+            self._pks_of[wake] = set(pks)
+            for pk in pks:
+                self._by_pk[pk].add(wake)
+            if self._thread is None and _can_listen():
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="textclass-listener")
+                self._thread.start()
+                self._started.append(self._thread)
+
+    def remove(self, wake):
+        """Stop waking ``wake``."""
+        with self._lock:
+            for pk in self._pks_of.pop(wake, ()):
+                waiters = self._by_pk.get(pk)
+                if waiters is not None:
+                    waiters.discard(wake)
+                    if not waiters:
+                        del self._by_pk[pk]
+
+    def dispatch(self, text):
+        """Wake the waiters of the requests a notification's ``text`` names."""
+        with self._lock:
+            if text == EVERYONE:
+                waiters = set(self._pks_of)
+            else:
+                waiters = set()
+                for part in text.split(","):
+                    try:
+                        waiters |= self._by_pk.get(int(part), set())
+                    except ValueError:
+                        continue
+        for wake in waiters:
+            wake()
+
+    def stop(self, timeout=10):
+        """Wait for the thread to close its connection (once nobody waits); for tests."""
+        for thread in list(self._started):
+            thread.join(timeout)
+        self._started = [thread for thread in self._started if thread.is_alive()]
+
+    def _wanted(self):
+        """Whether to keep listening; if not, the thread is forgotten (a waiter starts anew)."""
+        with self._lock:
+            if self._pks_of:
+                return True
+            self._thread = None
+            return False
+
+    def _run(self):
+        delay = RECONNECT_DELAY[0]
+        while True:
+            db = connections.create_connection("default")
+            try:
+                db.ensure_connection()
+                raw = db.connection
+                raw.autocommit = True
+                raw.execute(f"LISTEN {CHANNEL}")
+                self.connected = True
+                delay = RECONNECT_DELAY[0]
+                self.dispatch(EVERYONE)  # what finished before this connection listened
+                while self._listen(raw):
+                    pass
+                return  # nobody waits, and this thread is forgotten
+            except Exception as exc:  # noqa: BLE001 - the waiters read their rows meanwhile
+                logger.warning("Not listening for finished requests (%s: %s); waiters read "
+                               "their rows every API_WAIT_POLL_SECONDS until it reconnects",
+                               type(exc).__name__, exc)
+            finally:
+                self.connected = False
+                with contextlib.suppress(Exception):  # already broken
+                    db.close()
+            time.sleep(delay)
+            delay = min(delay * 2, RECONNECT_DELAY[1])
+            if not self._wanted():
+                return
+
+    def _listen(self, raw):
+        """Dispatch what arrives for up to :data:`IDLE_CHECK` s; False once nobody waits."""
+        for note in raw.notifies(timeout=IDLE_CHECK):
+            self.dispatch(note.payload)
+            if not self._wanted():
+                return False
+        return self._wanted()
+
+
+def stop_listening(timeout=10):
+    """Block until this process's listener has closed its connection (nobody waiting).
+
+    For code that drops the database next (a test run's teardown).
+    """
+    Listener.get().stop(timeout)
+
+
+def _can_listen():
+    """PostgreSQL through psycopg 3.2 or newer (whose ``notifies()`` takes a timeout)."""
+    db = connections["default"]
+    if db.vendor != "postgresql" or db.Database.__name__ != "psycopg":
+        return False
+    return "timeout" in inspect.signature(db.Database.Connection.notifies).parameters
