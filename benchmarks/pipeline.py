@@ -19,8 +19,10 @@ measures, in the same run:
   texts), SQL statements per text (counted inside the worker processes), submit-to-result
   latency, peak RSS of a worker process;
 * **the REST endpoints** served by ``runserver`` with a worker behind: batch submit, single
-  submit with 8 clients, and the drop-in endpoint with 1, 8 and 32 clients against the
-  emulator called directly by as many.
+  submit with 8 clients;
+* **the drop-in endpoint** served by ``uvicorn`` (ASGI) with a worker of 8 calls in flight
+  behind, with 1, 8 and 32 clients, against the emulator called directly by as many clients
+  and by as many as the worker has calls in flight.
 
 The last line printed is one JSON object with the figures of the largest size at 8 calls in
 flight and of the REST endpoints.
@@ -115,15 +117,29 @@ def main(argv=None):
             print(f"\nREST (one runserver process, {PROCESSES} worker processes, 8 calls in "
                   f"flight): batch submit {rest['ingest_texts_per_s']:,.0f} texts/s stored; "
                   f"single-text submit {rest['single_submit_rps']:,.0f} requests/s")
-            for clients, (ours, direct) in rest["dropin"].items():
-                print(f"  drop-in endpoint, {clients:2d} clients: {ours['rps']:6.1f} req/s, p50 "
-                      f"{ours['p50_ms']:.0f} ms, p95 {ours['p95_ms']:.0f} ms | the emulator "
-                      f"direct: {direct['rps']:6.1f} req/s, p50 {direct['p50_ms']:.0f} ms")
+            dropin = measure_dropin(emulator, run_dir, args.quick)
+            print(f"\nThe drop-in endpoint (one uvicorn process, ASGI; {PROCESSES} worker "
+                  f"processes, {DROPIN_CALLS} calls in flight) against the emulator called "
+                  f"directly:")
+            for clients, figures in dropin.items():
+                ours = figures["ours"]
+                line = (f"  {clients:2d} clients: {ours['rps']:6.1f} req/s, p50 "
+                        f"{ours['p50_ms']:4.0f} ms, p95 {ours['p95_ms']:4.0f} ms")
+                for callers, direct in figures["direct"].items():
+                    line += (f" | direct, {callers} clients: {direct['rps']:6.1f} req/s, p50 "
+                             f"{direct['p50_ms']:.0f} ms")
+                if figures["server_threads"]:
+                    line += f" | server threads at most {figures['server_threads']}"
+                print(line)
             summary.update(
                 ingest_texts_per_s=rest["ingest_texts_per_s"],
                 single_submit_rps=rest["single_submit_rps"],
-                dropin_rps_32=rest["dropin"][32][0]["rps"],
-                direct_rps_32=rest["dropin"][32][1]["rps"],
+                dropin_rps_32=dropin[32]["ours"]["rps"],
+                direct_rps_32=dropin[32]["direct"][32]["rps"],
+                direct_same_calls_rps_32=dropin[32]["direct"][DROPIN_CALLS]["rps"],
+                dropin_p50_ms_1=round(dropin[1]["ours"]["p50_ms"], 1),
+                direct_p50_ms_1=round(dropin[1]["direct"][1]["p50_ms"], 1),
+                dropin_server_threads_32=dropin[32]["server_threads"],
             )
     finally:
         teardown_databases(db_config, verbosity=0)
@@ -296,25 +312,126 @@ def measure_rest(emulator, run_dir, quick):
             lambda n, http: http.post(f"{base}/classifications/", timeout=60,
                                       json={"text": f"single {n}", "model": MODEL}),
             8, 100 if quick else 400, token)
-        dropin = {}
-        for clients in (1, 8, 32):
-            count = clients * (5 if quick else 20)
-            ours = timed_clients(
-                lambda n, http, tag=clients: http.post(
-                    f"{base}/models/{MODEL}", timeout=60, json={"inputs": f"drop-in {tag} {n}"}),
-                clients, count, token)
-            direct = timed_clients(
-                lambda n, http, tag=clients: http.post(
-                    emulator.model_url(MODEL), timeout=60, json={"inputs": f"direct {tag} {n}"}),
-                clients, count, token)
-            dropin[clients] = (ours, direct)
     finally:
         server.terminate()
         server.wait(30)
         worker.terminate()
         worker.wait(60)
-    return {"ingest_texts_per_s": round(ingest, 1), "single_submit_rps": single["rps"],
-            "dropin": dropin}
+    return {"ingest_texts_per_s": round(ingest, 1), "single_submit_rps": single["rps"]}
+
+
+#: Calls in flight of the worker behind the drop-in endpoint (2 processes x 4).
+DROPIN_CALLS = 8
+
+
+def measure_dropin(emulator, run_dir, quick):
+    """The drop-in endpoint served by uvicorn (ASGI) with a worker, against the direct call.
+
+    For 1, 8 and 32 clients: our requests/s and latency; the emulator called directly by as
+    many clients; and called directly with the calls in flight the worker has (8), which is
+    what the API would serve a client allowed that many calls. While 32 clients wait, the
+    server's threads are counted.
+    """
+    from django_textclass.models import ClassificationRequest
+
+    ClassificationRequest.objects.all().delete()
+    token = bench_token()
+    counts = Path(tempfile.mkdtemp(prefix="queries-", dir=run_dir))
+    worker = start_worker(emulator.url, run_dir, DROPIN_CALLS // PROCESSES, counts)
+    server, base = start_server(emulator.url, run_dir, asgi=True)
+    results = {}
+    try:
+        for clients in (1, 8, 32):
+            count = clients * (10 if quick else 40)
+            threads = ThreadCounter(server.pid) if clients == 32 else None
+            ours = timed_clients(
+                lambda n, http, tag=clients: http.post(
+                    f"{base}/models/{MODEL}", timeout=60, json={"inputs": f"drop-in {tag} {n}"}),
+                clients, count, token)
+            peak_threads = threads.stop() if threads else None
+            direct = {}
+            for callers in sorted({clients, min(clients, DROPIN_CALLS)}):
+                direct[callers] = timed_clients(
+                    lambda n, http, tag=callers: http.post(
+                        emulator.model_url(MODEL), timeout=60,
+                        json={"inputs": f"direct {tag} {n}"}),
+                    callers, count, token)
+            results[clients] = {"ours": ours, "direct": direct, "server_threads": peak_threads}
+    finally:
+        server.terminate()
+        server.wait(30)
+        worker.terminate()
+        worker.wait(60)
+    return results
+
+
+def bench_token():
+    """The DRF token of the benchmark's user (created once)."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def start_server(api_url, run_dir, *, asgi):
+    """``uvicorn`` (ASGI, connections from a pool) or ``runserver`` on the test settings."""
+    import requests
+
+    from tests.helpers import free_port
+
+    port = free_port()
+    env = {**os.environ, "TEXTCLASS_TEST_WORKER": "1", "TEXTCLASS_TEST_API_URL": api_url,
+           "TEXTCLASS_TEST_PRODUCTION_TIMING": "1", "TEXTCLASS_TEST_NO_SIGNAL_LOG": "1",
+           "PYTHONPATH": str(ROOT)}
+    if asgi:
+        env["TEXTCLASS_TEST_DB_POOL"] = "1"
+        command = [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host",
+                   "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    else:
+        # The site's Celery app imported first, as a project's __init__.py does.
+        command = [sys.executable, "-c", "import sys, tests.celery_app; from "
+                   "django.core.management import execute_from_command_line as run; "
+                   "run(sys.argv)", "runserver", f"127.0.0.1:{port}", "--noreload",
+                   "--skip-checks"]
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        command, cwd=ROOT, env=env, stdout=(run_dir / "bench-server.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"{base}/schema/", timeout=5).status_code == 200:
+                return server, base
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit("the server did not answer within 60 s")
+        time.sleep(0.2)
+
+
+class ThreadCounter:
+    """The most threads process ``pid`` had, sampled every 20 ms until :meth:`stop`."""
+
+    def __init__(self, pid):
+        self.path = Path(f"/proc/{pid}/status")
+        self.peak = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self):
+        while not self.done.wait(0.02):
+            for line in self.path.read_text().splitlines():
+                if line.startswith("Threads:"):
+                    self.peak = max(self.peak, int(line.split()[1]))
+
+    def stop(self):
+        """Stop sampling; returns the peak."""
+        self.done.set()
+        self.thread.join()
+        return self.peak
 
 
 def timed_clients(request, clients, count, token):

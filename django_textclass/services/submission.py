@@ -145,12 +145,11 @@ def _source_fields(item):
 
 def cancel(request):
     """Cancel a pending request. Returns True if it was pending (now cancelled)."""
-    with transaction.atomic():
-        updated = ClassificationRequest.objects.filter(
-            pk=request.pk, status=Status.PENDING
-        ).update(status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None)
-        if updated:
-            waiting.announce([request.pk])
+    updated = ClassificationRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(
+        status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None,
+    )
+    if updated:
+        waiting.announce([request.pk])  # after the UPDATE: a waiter woken reads it done
     return bool(updated)
 
 
@@ -185,12 +184,11 @@ def cancel_many(queryset):
 
     Requests in any other status are left as they are.
     """
-    with transaction.atomic():
-        cancelled = _selected(queryset).filter(status=Status.PENDING).update(
-            status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None,
-        )
-        if cancelled:
-            waiting.announce_everyone()  # the ids are not read back: every waiter looks
+    cancelled = _selected(queryset).filter(status=Status.PENDING).update(
+        status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None,
+    )
+    if cancelled:
+        waiting.announce_everyone()  # the ids are not read back: every waiter looks
     return cancelled
 
 
