@@ -172,15 +172,20 @@ class ClassificationRequestQuerySet(models.QuerySet):
     def newest_answers(self, *, backend, model_id, parameters, hashes, since):
         """The newest of :meth:`cached_results` for each hash: a list, one row per hash found.
 
-        On PostgreSQL one index probe per hash (``unnest`` joined ``LATERAL`` to the newest
-        row of ``textclass_req_cache``), whatever the table's statistics say: on a table not
-        yet analysed, the plain query may be planned as a scan of every answered row.
+        Each row carries its scores as ``answer_scores``: ``[(label, score), ...]``, best
+        first. On PostgreSQL that is one statement, one index probe per hash (``unnest``
+        joined ``LATERAL`` to the newest row of ``textclass_req_cache``, its scores
+        aggregated alongside), whatever the table's statistics say: on a table not yet
+        analysed, the plain query may be planned as a scan of every answered row.
         """
         if connections[self.db].vendor != "postgresql":
             newest = {}
             for row in self.cached_results(backend=backend, model_id=model_id,
-                                           parameters=parameters, hashes=hashes, since=since):
+                                           parameters=parameters, hashes=hashes, since=since
+                                           ).prefetch_related("scores"):
                 newest.setdefault(row.text_hash, row)
+            for row in newest.values():
+                row.answer_scores = [(score.label, score.score) for score in row.scores.all()]
             return list(newest.values())
         sql, params = self.newest_answers_sql(backend=backend, model_id=model_id,
                                               parameters=parameters, hashes=hashes, since=since)
@@ -200,8 +205,11 @@ class ClassificationRequestQuerySet(models.QuerySet):
         if since is not None:
             conditions.append("r.finished_at >= %s")
             params.append(meta.get_field("finished_at").get_db_prep_value(since, connection))
+        scores = quote(self.model.scores.rel.related_model._meta.db_table)
         sql = (
-            f"SELECT {columns} FROM unnest(%s::text[]) AS wanted (hash) "  # noqa: S608
+            f"SELECT {columns}, (SELECT json_agg(json_build_array(s.label, s.score) "  # noqa: S608
+            f"ORDER BY s.rank) FROM {scores} AS s WHERE s.request_id = newest.id) "
+            f"AS answer_scores FROM unnest(%s::text[]) AS wanted (hash) "
             f"CROSS JOIN LATERAL (SELECT * FROM {quote(meta.db_table)} AS r "
             f"WHERE r.text_hash = wanted.hash AND r.status = %s AND r.reused_from_id IS NULL "
             f"AND r.backend = %s AND r.model_id = %s AND r.function_to_apply = %s "

@@ -17,7 +17,6 @@ from contextlib import nullcontext
 from datetime import timedelta
 
 from django.db import DatabaseError, connection
-from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from django_textclass.backends import backend_config, get_backend
@@ -43,6 +42,10 @@ from django_textclass.types import LabelScore, Ranking
 logger = logging.getLogger("django_textclass")
 #: Seconds (from, to) a row waits for a twin another run is classifying, then looks again.
 TWIN_WAIT = (0.5, 1.5)
+#: Seconds a run keeps looking for the answers its followers need before it hands them back.
+TWIN_PATIENCE = 1.0
+#: Seconds between those looks (one index probe per text each).
+TWIN_POLL = 0.05
 
 
 
@@ -186,8 +189,9 @@ class _Stream:
                 chunk = queue.popleft()
                 out[pool.submit(self._send, chunk, self.gate)] = chunk
                 self.gate = None  # every later call reads the pacing state afresh
-            if not queue and wait is None and not errors and self._may_top_up():
-                queue.extend(self._top_up())
+            if (not queue and wait is None and not errors
+                    and (self._may_top_up() or self.work.by_hash)):
+                queue.extend(self._top_up(busy=len(out) >= self.in_flight))
                 if queue:
                     continue
             if not out:
@@ -207,7 +211,9 @@ class _Stream:
         if queue and wait is not None:
             _hand_back_unsent(self.call, list(queue), wait)
         if not errors:
-            self.work.settle_followers()
+            # In a transaction (a test's) no other run can store the answer meanwhile.
+            patience = 0 if connection.in_atomic_block else TWIN_PATIENCE
+            self.work.settle_followers(patience)
         if errors:
             raise errors[0]
         return self.claimed
@@ -215,10 +221,14 @@ class _Stream:
     def _may_top_up(self):
         return not self.exhausted and time.monotonic() < self.deadline
 
-    def _top_up(self):
-        """The next calls: what the work holds, topped up to fill every call under way."""
+    def _top_up(self, busy=False):
+        """The next calls: what the work holds, topped up to fill every call under way.
+
+        While every call slot is ``busy``, a part-filled batch is kept back: what arrives
+        before a slot frees fills it, instead of going out in a call of its own.
+        """
         target = self.under_way * self.size
-        for _ in range(GATHER_ROUNDS):
+        for _ in range(GATHER_ROUNDS if self._may_top_up() else 0):
             distinct = len(self.work.by_hash)
             missing = target - distinct if distinct < target else -distinct % self.size
             if missing == 0 or self.exhausted:
@@ -229,7 +239,8 @@ class _Stream:
             self.claimed += len(more)
             self.exhausted = len(more) < wanted
             self.work.add(more)
-        return _chunks(self.work.take(), self.call.backend.batch_size, self.size)
+        texts = self.work.take(whole_batches_of=self.size if busy else None)
+        return _chunks(texts, self.call.backend.batch_size, self.size)
 
     def _send(self, chunk, gate):
         try:
@@ -255,8 +266,9 @@ class _Inline:
 class _Work:
     """The rows of one group a run sends: its distinct texts, less cache hits and twins.
 
-    Texts already sent by this run are not sent again: rows of such a text claimed later
-    (followers) are answered from the stored result once the run's calls are done.
+    Texts already sent by this run, or being classified by an earlier claim of another run,
+    are not sent again: rows of such a text (followers) are answered from the stored result
+    once the run's calls are done.
     """
 
     def __init__(self, token, alias, model_id, parameters, dedupe):
@@ -266,6 +278,7 @@ class _Work:
         self.by_hash = {}
         self.sent = set()
         self.followers = []
+        self.elsewhere = set()  # hashes of followers whose text another run is classifying
         self.rows_added = 0
         self.new_texts = 0
 
@@ -285,24 +298,45 @@ class _Work:
         if self.dedupe and rows:
             rows = _answer_from_cache(self.token, self.alias, self.model_id, self.parameters,
                                       rows)
-            rows = _wait_for_twins(self.token, self.alias, self.model_id, self.parameters, rows)
+            rows, following = _twins_in_flight(self.token, self.alias, self.model_id,
+                                               self.parameters, rows)
+            self.followers += following
+            self.elsewhere.update(row.text_hash for row in following)
         for row in known + rows:
             self.by_hash.setdefault(row.text_hash, []).append(row)
         self.new_texts += len(self.by_hash) - before
 
-    def take(self):
-        """The texts to send (each a list of its rows), now counted as sent."""
-        texts = list(self.by_hash.values())
-        self.sent.update(self.by_hash)
-        self.by_hash = {}
+    def take(self, whole_batches_of=None):
+        """The texts to send (each a list of its rows), now counted as sent.
+
+        With ``whole_batches_of``, only as many as fill whole batches of that size; the
+        rest stay for the next take.
+        """
+        hashes = list(self.by_hash)
+        if whole_batches_of:
+            hashes = hashes[: len(hashes) - len(hashes) % whole_batches_of]
+        texts = [self.by_hash.pop(text_hash) for text_hash in hashes]
+        self.sent.update(hashes)
         return texts
 
-    def settle_followers(self):
-        """Answer the followers from their text's stored result, or hand them back."""
-        if not self.followers:
-            return
-        rest = _answer_from_cache(self.token, self.alias, self.model_id, self.parameters,
-                                  self.followers)
+    def settle_followers(self, patience):
+        """Answer the followers from their text's stored result, or hand them back.
+
+        A text another run is classifying may still be out: its followers are looked up
+        again every :data:`TWIN_POLL` seconds for at most ``patience`` seconds, then the
+        rest wait like twins (no attempt spent) and are answered by a later run.
+        """
+        rest = self.followers
+        give_up = time.monotonic() + patience
+        while rest:
+            rest = _answer_from_cache(self.token, self.alias, self.model_id, self.parameters,
+                                      rest)
+            # This run's own calls are over: only another run's call may still answer.
+            if (not any(row.text_hash in self.elsewhere for row in rest)
+                    or time.monotonic() + TWIN_POLL > give_up):
+                break
+            time.sleep(TWIN_POLL)
+        self.followers = []
         if rest:  # its call failed or was put off: the rows wait like twins
             until = timezone.now() + timedelta(seconds=random.uniform(*TWIN_WAIT))
             hand_back(self.token, rest, until, "twin_in_flight")
@@ -418,7 +452,6 @@ def _answer_from_cache(token, alias, model_id, parameters, rows):
         backend=alias, model_id=model_id, parameters=parameters,
         hashes={row.text_hash for row in rows}, since=since,
     )
-    prefetch_related_objects(hits, "scores")
     cached = {hit.text_hash: hit for hit in hits}
     answered, rest = [], []
     for row in rows:
@@ -434,33 +467,38 @@ def _answer_from_cache(token, alias, model_id, parameters, rows):
     return rest
 
 
-def _wait_for_twins(token, alias, model_id, parameters, rows):
-    """Hand back the rows whose text another run is classifying now; return the others.
+def _twins_in_flight(token, alias, model_id, parameters, rows):
+    """Split ``rows`` into those to send and those whose text an earlier claim is classifying.
 
-    A twin (same text, backend, model and parameters) running under another live claim will
-    store the answer these rows need: they wait a moment (no attempt spent) and are then
-    answered from it by the cache, so each text costs one call however the work is spread
-    over messages, processes and hosts. Each run looks after its own claim has committed,
-    so of two runs that claim twins at once, at least one sees the other: they never both
-    call. (Both may wait; their random delays part them.)
+    A twin (same text, backend, model and parameters) running under another live claim
+    will store the answer these rows need: they follow it (this run keeps them, and answers
+    them from the stored result once it is there, see :meth:`_Work.settle_followers`), so
+    each text costs one call however the work is spread over messages, processes and hosts.
+    A row follows only a twin claimed before it (claim time, then id), so of two runs that
+    claim twins at once exactly one sends: each looks after its own claim committed, and
+    both order the two claims the same way.
+
+    Returns:
+        ``(to_send, following)``.
     """
     now = timezone.now()
-    busy = set(
-        ClassificationRequest.objects.in_flight(
-            backend=alias, model_id=model_id, parameters=parameters,
-            hashes={row.text_hash for row in rows}, now=now,
-        ).exclude(claim_token=token).values_list("text_hash", flat=True)
-    )
-    if not busy:
-        return rows
-    waiting = [row for row in rows if row.text_hash in busy]
-    until = now + timedelta(seconds=random.uniform(*TWIN_WAIT))
-    hand_back(token, waiting, until, "twin_in_flight")
-    return [row for row in rows if row.text_hash not in busy]
+    busy = ClassificationRequest.objects.in_flight(
+        backend=alias, model_id=model_id, parameters=parameters,
+        hashes={row.text_hash for row in rows}, now=now,
+    ).exclude(claim_token=token).values_list("text_hash", "started_at", "pk")
+    earliest = {}
+    for text_hash, started_at, pk in busy:
+        earliest[text_hash] = min(earliest.get(text_hash, (started_at, pk)), (started_at, pk))
+    if not earliest:
+        return rows, []
+    following = [row for row in rows if row.text_hash in earliest
+                 and earliest[row.text_hash] < (row.started_at, row.pk)]
+    later = {row.pk for row in following}
+    return [row for row in rows if row.pk not in later], following
 
 
-def _ranking_of(request):
-    return Ranking(tuple(LabelScore(s.label, s.score) for s in request.scores.all()))
+def _ranking_of(answer):
+    return Ranking(tuple(LabelScore(label, score) for label, score in answer.answer_scores))
 
 
 def _rewake_early(ids):

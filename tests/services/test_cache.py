@@ -4,16 +4,19 @@ No broker and no worker: ``dispatch.send`` is replaced by a recorder (the one
 publishing seam, ``sent``) and ``process()`` is called directly, as the task would.
 """
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from django_textclass import services
-from django_textclass.models import ClassificationRequest, Status
+from django_textclass.models import ClassificationRequest, RequestEvent, Status
 from django_textclass.services import worker
 from django_textclass.types import Parameters
 from tests.fakes import rank, textclass_settings
+from tests.helpers import wait_for
 from tests.services.helpers import MODEL, fresh, make_due
 
 pytestmark = pytest.mark.django_db
@@ -172,21 +175,45 @@ def test_twin_in_flight__waits_for_it_then_takes_its_result(backend, sent):
     assert backend.calls == []  # one text, the leader's one call (made by "another run")
 
 
-def test_twin_in_flight__of_two_runs_claiming_at_once_one_waits_one_goes(backend):
+def test_twin_in_flight__of_two_runs_claiming_at_once_the_earlier_claim_sends(backend):
     first, second = services.submit("a good day", MODEL), services.submit("a good day", MODEL)
-    token_one, _ = services.claim([first.pk])
-    token_two, _ = services.claim([second.pk])
+    token_one, claimed_one = services.claim([first.pk])
+    token_two, claimed_two = services.claim([second.pk])
 
-    # Each run looks after its own claim committed, so the first to look sees the other.
-    waits = worker._wait_for_twins(token_one, "default", MODEL, Parameters(), [fresh(first)])
-    goes = worker._wait_for_twins(token_two, "default", MODEL, Parameters(), [fresh(second)])
+    # Whichever looks first, both runs order the two claims alike: the earlier one sends.
+    goes_two, follows_two = worker._twins_in_flight(token_two, "default", MODEL, Parameters(),
+                                                    claimed_two)
+    goes_one, follows_one = worker._twins_in_flight(token_one, "default", MODEL, Parameters(),
+                                                    claimed_one)
 
-    assert waits == [] and fresh(first).status == Status.PENDING
-    assert [row.pk for row in goes] == [second.pk]  # the first has stepped back
-    services.complete(token_two, [(fresh(second), rank("a good day"))])
-    make_due(first)
-    services.process([first.pk])
-    assert backend.calls == [] and fresh(first).reused_from_id == second.pk
+    assert [row.pk for row in goes_one] == [first.pk] and follows_one == []
+    assert goes_two == [] and [row.pk for row in follows_two] == [second.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twin_in_flight__answered_in_the_same_run_once_the_earlier_call_is_stored(backend):
+    if connection.vendor == "sqlite":
+        pytest.skip("needs a second connection writing while the run waits")
+    leader = services.submit("a good day", MODEL)
+    token, _ = services.claim([leader.pk])  # another run is calling the API for it now
+    twin = services.submit("a good day", MODEL)
+
+    def run():
+        try:
+            services.process([twin.pk])
+        finally:
+            connection.close()  # this thread's
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_for(lambda: fresh(twin).status == Status.RUNNING, timeout=10, message="the claim")
+    services.complete(token, [(fresh(leader), rank("a good day"))])
+    thread.join(30)
+
+    row = fresh(twin)
+    assert row.status == Status.SUCCEEDED and row.reused_from_id == leader.pk
+    assert backend.calls == []
+    assert not RequestEvent.objects.filter(request=twin).exists()  # no wait, no hand-back
 
 
 def test_twin_in_flight__a_dead_workers_claim_is_not_waited_for(backend):
