@@ -26,9 +26,6 @@ RUN_BATCH = "django_textclass.run_batch"
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
                         "interval_max": 0.2}
 
-_local = threading.local()
-
-
 def on_commit(ids):
     """Send wake-ups for ``ids`` once the current transaction commits."""
     if ids:
@@ -56,9 +53,11 @@ def send(ids, countdown=None):
     for start in range(0, len(ids), size):
         chunk = ids[start : start + size]
         try:
-            current_app.send_task(RUN_BATCH, args=[chunk], connection=_connection(), **options)
+            with _borrowed() as connection:
+                # No result is ever read: the row is the result (and no backend is asked).
+                current_app.send_task(RUN_BATCH, args=[chunk], connection=connection,
+                                      ignore_result=True, **options)
         except Exception as exc:  # noqa: BLE001 - any broker failure must not reach the caller
-            _drop_connection()
             logger.warning(
                 "Could not publish a wake-up for %d request(s) (%s: %s); "
                 "the sweep will send them.", len(chunk), type(exc).__name__, exc,
@@ -79,20 +78,51 @@ def timeouts(transport, seconds):
     return {"connect_timeout": seconds}
 
 
-def _connection():
-    """This thread's publishing connection (one per process and thread; rebuilt after a fork)."""
-    conn = getattr(_local, "connection", None)
-    if conn is None or _local.pid != os.getpid():
+#: Publishing connections kept open for reuse, per process.
+MAX_IDLE_CONNECTIONS = 8
+_idle = []
+_idle_lock = threading.Lock()
+_idle_pid = [os.getpid()]
+
+
+@contextlib.contextmanager
+def _borrowed():
+    """A publishing connection of this process, for one thread at a time.
+
+    Connections are reused across threads (a server under ASGI runs each request in a
+    thread of its own: one connection per thread would open one per request) and rebuilt
+    after a fork; one that fails is thrown away, and the next publish opens a new one.
+    """
+    with _idle_lock:
+        if _idle_pid[0] != os.getpid():
+            _idle.clear()  # the parent's sockets
+            _idle_pid[0] = os.getpid()
+        connection = _idle.pop() if _idle else None
+    if connection is None:
         app = current_app
         transport = app.connection_for_write().transport_cls
-        conn = app.connection_for_write(**timeouts(transport, app_settings.PUBLISH_TIMEOUT))
-        _local.connection, _local.pid = conn, os.getpid()
-    return conn
+        connection = app.connection_for_write(
+            **timeouts(transport, app_settings.PUBLISH_TIMEOUT))
+    try:
+        yield connection
+    except BaseException:
+        _discard(connection)
+        raise
+    with _idle_lock:
+        if _idle_pid[0] == os.getpid() and len(_idle) < MAX_IDLE_CONNECTIONS:
+            _idle.append(connection)
+            return
+    _discard(connection)
 
 
-def _drop_connection():
-    """Forget a connection that failed; the next publish opens a new one."""
-    conn, _local.connection = getattr(_local, "connection", None), None
-    if conn is not None:
-        with contextlib.suppress(Exception):  # it is being thrown away
-            conn.collect(socket_timeout=0)  # release it without talking to the broker
+def drop_connections():
+    """Close this process's idle publishing connections; the next publish opens a new one."""
+    with _idle_lock:
+        idle, _idle[:] = list(_idle), []
+    for connection in idle:
+        _discard(connection)
+
+
+def _discard(connection):
+    with contextlib.suppress(Exception):  # it is being thrown away
+        connection.collect(socket_timeout=0)  # release it without talking to the broker

@@ -89,25 +89,24 @@ def wait_until_finished(pks, timeout):
     Returns:
         True if they all became final in time, else False.
     """
-    pks = set(pks)
     if not pks or timeout <= 0:
         return False
     deadline = time.monotonic() + timeout
     woken = threading.Event()
+    waiter = _Waiter(pks, woken.set)
     listener = Listener.get()
-    listener.add(pks, woken.set)  # before the first read: no notification falls between
+    listener.add(waiter)  # before the first read: no notification falls between
     try:
-        while True:
-            pks = unfinished(pks)
-            if not pks:
-                return True
+        while waiter.left(unfinished):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            woken.wait(min(listener.poll_interval(), remaining))
+            if not woken.wait(min(listener.poll_interval(), remaining)):
+                waiter.look = True  # nothing named it for a while: read the rows
             woken.clear()
+        return True
     finally:
-        listener.remove(woken.set)
+        listener.remove(waiter)
 
 
 async def await_finished(pks, timeout, read):
@@ -119,7 +118,6 @@ async def await_finished(pks, timeout, read):
         read: an async callable running a sync function with its arguments where the
             caller's database work belongs (``read(unfinished, pks)``).
     """
-    pks = set(pks)
     if not pks or timeout <= 0:
         return False
     loop = asyncio.get_running_loop()
@@ -130,29 +128,65 @@ async def await_finished(pks, timeout, read):
         with contextlib.suppress(RuntimeError):  # the loop closed: the client went away
             loop.call_soon_threadsafe(woken.set)
 
+    waiter = _Waiter(pks, wake)
     listener = Listener.get()
-    listener.add(pks, wake)
+    listener.add(waiter)
     try:
         while True:
-            pks = await read(unfinished, pks)
-            if not pks:
+            if waiter.look:
+                waiter.pks = await read(unfinished, waiter.pks)
+                waiter.look = False
+            if not waiter.left():
                 return True
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
-            # asyncio's own TimeoutError: the built-in one only from Python 3.11.
-            with contextlib.suppress(asyncio.TimeoutError):
+            try:
                 await asyncio.wait_for(woken.wait(), min(listener.poll_interval(), remaining))
+            except asyncio.TimeoutError:  # the built-in TimeoutError only from Python 3.11
+                waiter.look = True
             woken.clear()
     finally:
-        listener.remove(wake)
+        listener.remove(waiter)
+
+
+class _Waiter:
+    """What one caller waits for; the listener tells it which of its requests were named.
+
+    A request named in a notification became final in a committed transaction (only
+    those are announced), so it is not read again. The rows are read at the start, after
+    a wait that nothing interrupted, and after a notification naming everyone.
+    """
+
+    def __init__(self, pks, wake):
+        self.pks = set(pks)
+        self.named = set()
+        self.look = True
+        self._wake = wake
+
+    def __call__(self, named):
+        """From the listener's thread: ``named`` pks are final (None: maybe any of them)."""
+        if named is None:
+            self.look = True
+        else:
+            self.named.update(named)
+        self._wake()
+
+    def left(self, read=None):
+        """Whether any request is still unfinished; reads them with ``read`` if it must."""
+        named, self.named = self.named, set()
+        self.pks -= named
+        if self.pks and self.look and read is not None:
+            self.look = False
+            self.pks = read(self.pks)
+        return bool(self.pks)
 
 
 class Listener:
     """This process's ``LISTEN`` connection, and the waiters it wakes.
 
-    Waiters register a callable with the pks they wait for; a notification naming one of
-    them (or :data:`EVERYONE`) calls it, from the listener's thread. The thread and its
+    Waiters register with the pks they wait for; a notification naming some of them (or
+    :data:`EVERYONE`) tells the waiter which, from the listener's thread. The thread and its
     connection exist only while someone waits: the first waiter starts them, and they
     close within :data:`IDLE_CHECK` seconds of the last one leaving (so a test database can
     be dropped). A forked child gets a listener of its own.
@@ -184,42 +218,44 @@ class Listener:
             return SAFETY_POLL
         return max(0.01, float(app_settings.API_WAIT_POLL_SECONDS))
 
-    def add(self, pks, wake):
-        """Call ``wake()`` whenever one of ``pks`` is named, until :meth:`remove`."""
+    def add(self, waiter):
+        """Tell ``waiter`` whenever one of its pks is named, until :meth:`remove`."""
         with self._lock:
-            self._pks_of[wake] = set(pks)
-            for pk in pks:
-                self._by_pk[pk].add(wake)
+            self._pks_of[waiter] = set(waiter.pks)
+            for pk in waiter.pks:
+                self._by_pk[pk].add(waiter)
             if self._thread is None and _can_listen():
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="textclass-listener")
                 self._thread.start()
                 self._started.append(self._thread)
 
-    def remove(self, wake):
-        """Stop waking ``wake``."""
+    def remove(self, waiter):
+        """Stop telling ``waiter``."""
         with self._lock:
-            for pk in self._pks_of.pop(wake, ()):
+            for pk in self._pks_of.pop(waiter, ()):
                 waiters = self._by_pk.get(pk)
                 if waiters is not None:
-                    waiters.discard(wake)
+                    waiters.discard(waiter)
                     if not waiters:
                         del self._by_pk[pk]
 
     def dispatch(self, text):
-        """Wake the waiters of the requests a notification's ``text`` names."""
+        """Tell the waiters of the requests a notification's ``text`` names."""
+        named = defaultdict(set)
         with self._lock:
             if text == EVERYONE:
-                waiters = set(self._pks_of)
+                named = dict.fromkeys(self._pks_of)
             else:
-                waiters = set()
                 for part in text.split(","):
                     try:
-                        waiters |= self._by_pk.get(int(part), set())
+                        pk = int(part)
                     except ValueError:
                         continue
-        for wake in waiters:
-            wake()
+                    for waiter in self._by_pk.get(pk, ()):
+                        named[waiter].add(pk)
+        for waiter, pks in named.items():
+            waiter(pks)
 
     def stop(self, timeout=10):
         """Wait for the thread to close its connection (once nobody waits); for tests."""

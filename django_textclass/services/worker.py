@@ -85,6 +85,13 @@ def claim_like(token, like, limit, *, now=None):
     return bulk.claim_rows(candidates, token, now)
 
 
+def claim_waiting(token, limit, *, now=None):
+    """Claim for the run ``token`` up to ``limit`` due rows of any work, the longest due first."""
+    now = now or timezone.now()
+    candidates = ClassificationRequest.objects.due(now).order_by("next_attempt_at")[:limit]
+    return bulk.claim_rows(candidates, token, now)
+
+
 def process(ids):
     """Claim and classify the requests ``ids``; the body of the worker task.
 
@@ -99,6 +106,11 @@ def process(ids):
         The number of requests this run claimed.
     """
     token, rows = claim(ids)
+    if not rows and ids:
+        # Another run took this message's rows (a run gathers the waiting work of its
+        # model): serve what waits now instead, so that a burst of wake-ups does not leave
+        # work queued behind runs that find nothing.
+        rows = claim_waiting(token, app_settings.BATCH_SIZE)
     groups = defaultdict(list)
     for row in rows:
         key = (row.backend, row.model_id, row.function_to_apply, row.top_k, row.use_cache)

@@ -342,10 +342,10 @@ def test_worker_killed_between_commit_and_signals__the_sweep_sends_them_and_rule
 def web_on_a_frozen_broker(frozen_redis, monkeypatch, settings):
     """This test process publishes to the frozen Redis, as a web server of the site would."""
     monkeypatch.setenv("CELERY_BROKER_WRITE_URL", frozen_redis)
-    monkeypatch.setattr(dispatch, "_local", threading.local())  # no connection from before
+    dispatch.drop_connections()  # none from before: the next publish opens a new one
     settings.TEXTCLASS = {**settings.TEXTCLASS, "INFERENCE_WAIT_SECONDS": 0.5}
     yield
-    dispatch._drop_connection()
+    dispatch.drop_connections()
 
 
 @pytest.mark.parametrize(("path", "body", "answered"), [

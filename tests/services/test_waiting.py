@@ -33,27 +33,42 @@ def test_payload__too_long_for_postgresql_names_everyone():
     assert waiting.payload(range(10**12, 10**12 + 1000)) == waiting.EVERYONE
 
 
-def test_dispatch__wakes_only_the_waiters_of_the_named_requests():
+def test_dispatch__tells_each_waiter_which_of_its_requests_were_named():
     listener = waiting.Listener()
     woken = []
-    first, second = (lambda: woken.append("first")), (lambda: woken.append("second"))
-    listener._pks_of[first], listener._by_pk[1] = {1}, {first}
-    listener._pks_of[second], listener._by_pk[2] = {2}, {second}
+    first = waiting._Waiter([1, 2], lambda: woken.append("first"))
+    second = waiting._Waiter([3], lambda: woken.append("second"))
+    listener.add(first)
+    listener.add(second)
 
     listener.dispatch("1,7,not-a-number")
-    assert woken == ["first"]
+
+    assert woken == ["first"] and first.named == {1} and second.named == set()
+    first.look = False
+    assert first.left() is True and first.pks == {2}  # 1 is final; 2 not yet, and not read
+
+
+def test_dispatch__everyone__every_waiter_reads_its_rows():
+    listener = waiting.Listener()
+    waiter = waiting._Waiter([5], lambda: None)
+    waiter.look = False
+    listener.add(waiter)
+
     listener.dispatch(waiting.EVERYONE)
-    assert sorted(woken) == ["first", "first", "second"]
+
+    assert waiter.look is True
+    assert waiter.left(read=lambda pks: set()) is False  # read: it was final
 
 
-def test_remove__a_removed_waiter_is_not_woken():
+def test_remove__a_removed_waiter_is_not_told():
     listener = waiting.Listener()
     woken = []
-    wake = lambda: woken.append(1)  # noqa: E731
-    listener._pks_of[wake], listener._by_pk[5] = {5}, {wake}
-    listener.remove(wake)
+    waiter = waiting._Waiter([5], lambda: woken.append(1))
+    listener.add(waiter)
+    listener.remove(waiter)
 
     listener.dispatch("5")
+
     assert woken == [] and not listener._by_pk
 
 
