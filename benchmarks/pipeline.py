@@ -29,6 +29,7 @@ flight and of the REST endpoints.
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -120,9 +121,9 @@ def main(argv=None):
                   f"flight): batch submit {rest['ingest_texts_per_s']:,.0f} texts/s stored; "
                   f"single-text submit {rest['single_submit_rps']:,.0f} requests/s")
             dropin = measure_dropin(emulator, run_dir, args.quick)
-            print(f"\nThe drop-in endpoint (one uvicorn process, ASGI; {PROCESSES} worker "
-                  f"processes, {DROPIN_CALLS} calls in flight) against the emulator called "
-                  f"directly:")
+            print(f"\nThe drop-in endpoint ({WEB_PROCESSES} uvicorn processes, ASGI; "
+                  f"{PROCESSES} worker processes, {DROPIN_CALLS} calls in flight) against the "
+                  f"emulator called directly:")
             for clients, figures in dropin.items():
                 ours = figures["ours"]
                 line = (f"  {clients:2d} clients: {ours['rps']:6.1f} req/s, p50 "
@@ -131,7 +132,8 @@ def main(argv=None):
                     line += (f" | direct, {callers} clients: {direct['rps']:6.1f} req/s, p50 "
                              f"{direct['p50_ms']:.0f} ms")
                 if figures["server_threads"]:
-                    line += f" | server threads at most {figures['server_threads']}"
+                    line += (f" | threads of a web process at most "
+                             f"{figures['server_threads']}")
                 print(line)
             summary.update(
                 ingest_texts_per_s=rest["ingest_texts_per_s"],
@@ -330,6 +332,8 @@ def measure_rest(emulator, run_dir, quick):
 
 #: Calls in flight of the worker behind the drop-in endpoint (2 processes x 4).
 DROPIN_CALLS = 8
+#: uvicorn processes serving it: one per core, as a site would run.
+WEB_PROCESSES = 2
 
 
 def measure_dropin(emulator, run_dir, quick):
@@ -395,7 +399,8 @@ def start_server(api_url, run_dir, *, asgi):
     if asgi:
         env["TEXTCLASS_TEST_DB_POOL"] = "1"
         command = [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host",
-                   "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+                   "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                   "--workers", str(WEB_PROCESSES)]
     else:
         # The site's Celery app imported first, as a project's __init__.py does.
         command = [sys.executable, "-c", "import sys, tests.celery_app; from "
@@ -420,10 +425,13 @@ def start_server(api_url, run_dir, *, asgi):
 
 
 class ThreadCounter:
-    """The most threads process ``pid`` had, sampled every 20 ms until :meth:`stop`."""
+    """The most threads one web process had, sampled every 20 ms until :meth:`stop`.
+
+    The web processes are ``pid``'s children (uvicorn's workers), or ``pid`` alone.
+    """
 
     def __init__(self, pid):
-        self.path = Path(f"/proc/{pid}/status")
+        self.pid = pid
         self.peak = 0
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
@@ -431,9 +439,13 @@ class ThreadCounter:
 
     def _sample(self):
         while not self.done.wait(0.02):
-            for line in self.path.read_text().splitlines():
-                if line.startswith("Threads:"):
-                    self.peak = max(self.peak, int(line.split()[1]))
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+            pids = children.read_text().split() if children.exists() else []
+            for pid in pids or [self.pid]:
+                with contextlib.suppress(OSError):
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("Threads:"):
+                            self.peak = max(self.peak, int(line.split()[1]))
 
     def stop(self):
         """Stop sampling; returns the peak."""

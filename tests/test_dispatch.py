@@ -1,6 +1,7 @@
 """Wake-up messages: chunking, options, and a broker that is down."""
 
 import logging
+import threading
 
 import pytest
 from celery import current_app
@@ -164,3 +165,32 @@ def test_on_commit__nothing_for_no_ids(publisher, django_capture_on_commit_callb
 
     assert callbacks == []
     assert publisher.calls == []
+
+
+def test_send__threads_one_after_another_share_one_connection(publisher):
+    """A server under ASGI runs each request in a new thread: they must not each connect."""
+    dispatch.drop_connections()
+    for n in range(5):
+        thread = threading.Thread(target=dispatch.send, args=([n],))
+        thread.start()
+        thread.join()
+
+    used = {id(options["connection"]) for _, options in publisher.calls}
+    assert len(publisher.calls) == 5 and len(used) == 1
+    assert all(options["ignore_result"] is True for _, options in publisher.calls)
+    dispatch.drop_connections()
+
+
+def test_send__a_failed_connection_is_not_used_again(monkeypatch):
+    dispatch.drop_connections()
+    publisher = Publisher(fail_from=0)
+    monkeypatch.setattr(current_app, "send_task", publisher)
+    dispatch.send([1])
+    failed = dispatch._idle[:]
+    publisher.fail_from = None
+
+    dispatch.send([2])
+
+    assert failed == []  # thrown away, not kept for the next publish
+    assert len(dispatch._idle) == 1
+    dispatch.drop_connections()

@@ -424,3 +424,15 @@ def test_stream__a_request_stored_while_a_call_is_out_goes_out_in_the_same_run(
         run.join(30)
     assert claimed == [2]
     assert {fresh(held).status, fresh(later).status} == {Status.SUCCEEDED}
+
+
+def test_process__a_message_whose_rows_were_taken_serves_the_longest_waiting_work(backend):
+    taken = services.submit("taken by another run")
+    services.claim([taken.pk])
+    waiting = services.submit("waiting for a run", "acme/other-model")
+
+    claimed = services.process([taken.pk])
+
+    assert claimed == 1
+    assert fresh(waiting).status == Status.SUCCEEDED
+    assert fresh(taken).status == Status.RUNNING  # still the other run's
