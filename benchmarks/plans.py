@@ -107,7 +107,6 @@ def queries(pks):
     from django.utils import timezone
 
     from django_textclass.models import ClassificationRequest
-    from django_textclass.models.querysets import among
     from django_textclass.services import bulk
     from django_textclass.types import LabelScore, Parameters, Ranking
 
@@ -116,7 +115,6 @@ def queries(pks):
     token = uuid.uuid4()
     middle = pks[len(pks) // 2 : len(pks) // 2 + 128]
     requests = ClassificationRequest.objects
-    by_ids = requests.filter(pk__in=among(middle, "bigint")).due(now).order_by()
     like = requests.get(pk=middle[0])
     gather = requests.due(now).filter(
         backend=like.backend, model_id=like.model_id, use_cache=like.use_cache,
@@ -130,7 +128,7 @@ def queries(pks):
                                hashes=hashes, now=now).exclude(claim_token=token)
     ranking = Ranking((LabelScore("POSITIVE", 0.9), LabelScore("NEGATIVE", 0.1)))
     answers = [(row, ranking) for row in requests.filter(pk__in=middle[:32])]
-    claim_ids_sql = bulk.claim_sql(by_ids, token, now, lease)
+    claim_ids_sql = bulk.claim_ids_sql(middle, token, now, lease)
     gather_sql = bulk.claim_sql(gather, token, now, lease)
     complete = bulk.complete_sql(token, answers, now, 100, {})
     # The completion's rows must be running under its token: claimed first, rolled back after.

@@ -68,6 +68,42 @@ def _claim_orm(candidates, token, now, lease):
     ))
 
 
+def claim_ids(ids, token, now):
+    """Claim for the run ``token`` the due pending rows among ``ids``; as :func:`claim_rows`.
+
+    On PostgreSQL each id is looked up by the primary key (see :func:`claim_ids_sql`).
+    """
+    if not set_based():
+        candidates = ClassificationRequest.objects.filter(pk__in=ids).due(now).order_by()
+        return claim_rows(candidates, token, now)
+    lease = now + timedelta(seconds=app_settings.LEASE_SECONDS)
+    with transaction.atomic():
+        sql, params = claim_ids_sql(ids, token, now, lease)
+        rows = list(ClassificationRequest.objects.raw(sql, params))
+        _mark_days(rows)
+    return sorted(rows, key=lambda row: row.pk)
+
+
+def claim_ids_sql(ids, token, now, lease):
+    """The PostgreSQL claim of ``ids`` as ``(sql, params)`` (also read by ``benchmarks/plans.py``).
+
+    Each id is probed on the primary key by a ``LATERAL`` subquery the planner cannot
+    flatten (``OFFSET 0``), which locks its row with ``SKIP LOCKED``: on a table never
+    analysed (right after a bulk import) a plain ``id IN (...) AND status = 'pending'`` may
+    be planned as a walk of every pending row through the status index instead.
+    """
+    quote = connection.ops.quote_name
+    table = quote(ClassificationRequest._meta.db_table)
+    picked = (
+        f"SELECT picked.id FROM unnest(%s::bigint[]) AS wanted (id) "  # noqa: S608
+        f"CROSS JOIN LATERAL (SELECT r.id FROM {table} AS r WHERE r.id = wanted.id "
+        f"AND r.status = %s AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= %s) "
+        f"OFFSET 0 FOR UPDATE SKIP LOCKED) AS picked"
+    )
+    return _claim_update(picked, [list(ids), Status.PENDING, _prep("next_attempt_at", now)],
+                         token, now, lease)
+
+
 def _claim_returning(candidates, token, now, lease):
     sql, params = claim_sql(candidates, token, now, lease)
     return list(ClassificationRequest.objects.raw(sql, params))
@@ -75,11 +111,16 @@ def _claim_returning(candidates, token, now, lease):
 
 def claim_sql(candidates, token, now, lease):
     """The PostgreSQL claim as ``(sql, params)`` (also read by ``benchmarks/plans.py``)."""
-    meta = ClassificationRequest._meta
-    quote = connection.ops.quote_name
     picked, picked_params = (
         candidates.select_for_update(skip_locked=True).values("pk").query.sql_with_params()
     )
+    return _claim_update(picked, list(picked_params), token, now, lease)
+
+
+def _claim_update(picked, picked_params, token, now, lease):
+    """``UPDATE`` the rows the query ``picked`` selects (and locks) to running; ``RETURNING``."""
+    meta = ClassificationRequest._meta
+    quote = connection.ops.quote_name
     sql = (
         f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608
         f"status = %s, claim_token = %s, attempts = attempts + 1, started_at = %s, "

@@ -29,7 +29,6 @@ from django_textclass.models import (
     ClassificationRequest,
     Status,
 )
-from django_textclass.models.querysets import among
 from django_textclass.services import bulk, dispatch, pacing
 from django_textclass.services.calls import Call, heartbeat, send
 from django_textclass.services.settling import (
@@ -65,9 +64,7 @@ def claim(ids, *, now=None):
     """
     now = now or timezone.now()
     token = uuid.uuid4()
-    candidates = ClassificationRequest.objects.filter(pk__in=among(ids, "bigint")).due(now)
-    candidates = candidates.order_by()  # a set: no sort by the model's default ordering
-    return token, bulk.claim_rows(candidates, token, now)
+    return token, bulk.claim_ids(ids, token, now)
 
 
 def claim_like(token, like, limit, *, now=None):
