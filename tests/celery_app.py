@@ -5,6 +5,11 @@ import os
 import django
 from celery import Celery
 
+# Registers the textclass-filesystem:// broker URL (the suite's default broker) before
+# anything builds a connection: `celery -A tests.celery_app worker` and `beat` import this
+# module first, and the test process imports it from conftest.py.
+import django_textclass.brokers.filesystem  # noqa: F401
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 django.setup()
 

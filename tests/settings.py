@@ -2,7 +2,8 @@
 
 Environment:
     TEXTCLASS_TEST_DB: ``sqlite`` (default) or ``postgres`` (127.0.0.1:5432, user postgres).
-    TEXTCLASS_TEST_BROKER: ``filesystem`` (default, no server), ``redis`` or ``amqp``.
+    TEXTCLASS_TEST_BROKER: ``filesystem`` (default, no server: the app's
+        ``textclass-filesystem://`` transport), ``redis`` or ``amqp``.
     TEXTCLASS_TEST_API_URL: base URL of the loopback Inference API emulator (set by the
         fixture that starts the worker).
     TEXTCLASS_TEST_WORKER: set in the worker process, which must use the test database.
@@ -104,7 +105,9 @@ else:
 if BROKER_KIND == "filesystem":
     _queue = RUN_DIR / "broker"
     _queue.mkdir(exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport with whole-file publishing (django_textclass.brokers);
+    # tests/celery_app.py registers the scheme, as a project's Celery module does.
+    CELERY_BROKER_URL = "textclass-filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue), "data_folder_out": str(_queue), "polling_interval": 0.1,
         "control_folder": str(RUN_DIR / "broker-control"),

@@ -111,6 +111,18 @@ def test_imports__core_never_imports_a_feature():
     assert wrong == []
 
 
+def test_imports__the_broker_transports_stand_alone():
+    """``brokers/`` is chosen by a broker URL: no module of ours imports it, it imports none."""
+    edges = import_edges()
+    brokers = ("brokers",)
+    into = sorted(name for name, targets in edges.items() if not within(name, brokers)
+                  for target in targets if within(target, brokers))
+    out_of = sorted(target for name, targets in edges.items() if within(name, brokers)
+                    for target in targets if not within(target, brokers))
+    assert "django_textclass.brokers.filesystem" in edges
+    assert (into, out_of) == ([], [])
+
+
 def test_imports__the_checks_see_lazy_imports():
     """The reader itself: a lazy import inside a function is an edge, and a circle is found."""
     edges = import_edges()

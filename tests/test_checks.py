@@ -398,6 +398,7 @@ def test_check__a_good_rate_limit_is_fine():
     ("amqp://guest:guest@127.0.0.1:5672//", {"visibility_timeout": 3600}, True),
     ("amqp://guest:guest@127.0.0.1:5672//", {"read_timeout": 10}, False),
     ("filesystem://", {}, False),
+    ("textclass-filesystem://", {}, False),
 ])
 def test_check__w006_broker_without_socket_timeouts_on_deploy(monkeypatch, url, options, warned):
     from celery import current_app

@@ -2,8 +2,8 @@
 
 Everything that differs between a laptop demo and a real deployment comes from the
 environment. With nothing set, the project runs with no service at all: SQLite in
-``var/db.sqlite3``, kombu's ``filesystem://`` broker in ``var/broker/``, and the offline
-lexicon backend (no network, no token).
+``var/db.sqlite3``, kombu's filesystem broker (``textclass-filesystem://``, the app's
+version of it) in ``var/broker/``, and the offline lexicon backend (no network, no token).
 
 Environment variables:
 
@@ -13,7 +13,8 @@ Environment variables:
     (relative to this project's folder) / ``sqlite:////absolute/path.sqlite3``.
 ``CELERY_BROKER_URL``
     e.g. ``redis://127.0.0.1:6379/0`` or ``amqp://guest:guest@127.0.0.1//``.
-    Default: ``filesystem://`` (one host only; see docs on its limits).
+    Default: ``textclass-filesystem://``, kombu's filesystem broker as the app ships it
+    (django_textclass.brokers.filesystem; one host only, see the docs on its limits).
 ``TEXTCLASS_BACKEND``
     ``huggingface`` or ``offline``. Default: ``huggingface`` if ``HF_TOKEN`` is set,
     else ``offline``.
@@ -182,11 +183,13 @@ DATABASES = {
 
 # --- Celery -------------------------------------------------------------------------
 
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    # kombu's filesystem transport: producer and consumer meet in ONE folder, so "in" and
-    # "out" are the same path. It creates none of them itself. Its limits (no redelivery
-    # after a SIGKILL, polling) are why the app's sweep re-dispatches stuck requests.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "textclass-filesystem://"
+if CELERY_BROKER_URL.startswith(("textclass-filesystem://", "filesystem://")):
+    # kombu's filesystem transport (textclass-filesystem:// is the app's, which publishes
+    # whole files; see docs/pipeline.md): producer and consumer meet in ONE folder, so "in"
+    # and "out" are the same path. It creates none of them itself. Its limits (no
+    # redelivery after a SIGKILL, polling) are why the app's sweep re-dispatches stuck
+    # requests.
     BROKER_DIR = VAR_DIR / "broker"
     BROKER_QUEUE_DIR = BROKER_DIR / "queue"
     for folder in (BROKER_QUEUE_DIR, BROKER_DIR / "processed", BROKER_DIR / "control"):

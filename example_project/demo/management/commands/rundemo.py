@@ -42,9 +42,10 @@ def describe_database():
 def describe_broker():
     """Say which Celery broker is in use, without its password."""
     url = settings.CELERY_BROKER_URL
-    if url.startswith("filesystem://"):
+    scheme = url.partition("://")[0]
+    if scheme in ("textclass-filesystem", "filesystem"):
         folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
-        return f"filesystem:// (folder {folder})"
+        return f"{scheme}:// (folder {folder})"
     return redact_url(url)
 
 
