@@ -85,7 +85,7 @@ _next_look = 0.0
 
 
 def sweep_if_due(*, now=None):
-    """Sweep if no process did for ``SWEEP_INTERVAL`` seconds; called after each worker task.
+    """Sweep if no process did for ``SWEEP_INTERVAL`` seconds; after each task, and as it streams.
 
     Beat's sweep waits behind the queue's backlog; this one does not. A process looks at most
     once per interval (a clock of its own, no query in between), and of all the workers that

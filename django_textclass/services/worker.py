@@ -29,7 +29,7 @@ from django_textclass.models import (
     ClassificationRequest,
     Status,
 )
-from django_textclass.services import bulk, dispatch, pacing
+from django_textclass.services import bulk, dispatch, pacing, recovery
 from django_textclass.services.calls import Call, heartbeat, send
 from django_textclass.services.settling import (
     complete,
@@ -236,6 +236,8 @@ class _Stream:
         While every call slot is ``busy``, a part-filled batch is kept back: what arrives
         before a slot frees fills it, instead of going out in a call of its own.
         """
+        # A stream may last STREAM_SECONDS: the sweep it owes does not wait for its end.
+        recovery.sweep_if_due()
         target = self.under_way * self.size
         for _ in range(GATHER_ROUNDS if self._may_top_up() else 0):
             distinct = len(self.work.by_hash)
