@@ -12,6 +12,8 @@ waits for the worker, and answers in the API's shape:
   ``x-wait-for-model: true``), as the API does while a model loads. Calling again
   with the same inputs waits for the same stored requests, it does not add more;
 * every error as ``{"error": "..."}``.
+
+The API's URLs mount it with :func:`as_async_view`: under ASGI the wait is a coroutine.
 """
 
 from asgiref.sync import sync_to_async
@@ -206,7 +208,7 @@ def as_async_view():
     async def inference(request, model_id):
         setattr(request, DEFERRED_WAIT, True)
         # Under ASGI the request's thread gives its connection back (to the pool) after each
-        # step, so a waiting request holds no connection either (docs/deployment.md).
+        # step, so a waiting request holds no connection either (docs/installation.md).
         release = isinstance(request, ASGIRequest)
         response = await sync_to_async(_step)(release, view, request, model_id=model_id)
         if not isinstance(response, _Waiting):

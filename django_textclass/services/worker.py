@@ -1,13 +1,14 @@
-"""The worker's side: claim requests, answer what the cache and twins can, batch the rest.
+"""The worker's side: claim requests, stream each group's calls, topped up as they go.
 
-Each call and the meaning of its outcome are :mod:`django_textclass.services.calls`; what is
-then written to the claimed rows is :mod:`django_textclass.services.settling`'s job.
+What a run holds and what it may skip (cache hits, twins in flight) is
+:mod:`django_textclass.services.work`; each call and the meaning of its outcome are
+:mod:`django_textclass.services.calls`; what is then written to the claimed rows is
+:mod:`django_textclass.services.settling`'s job.
 """
 
 import logging
 import math
 import os
-import random
 import threading
 import time
 import uuid
@@ -32,20 +33,12 @@ from django_textclass.models import (
 from django_textclass.services import bulk, dispatch, pacing, recovery
 from django_textclass.services.calls import Call, heartbeat, send
 from django_textclass.services.settling import (
-    complete,
     fail,
     hand_back,
 )
-from django_textclass.types import LabelScore, Ranking
+from django_textclass.services.work import TWIN_PATIENCE, Work
 
 logger = logging.getLogger("django_textclass")
-#: Seconds (from, to) a row waits for a twin another run is classifying, then looks again.
-TWIN_WAIT = (0.5, 1.5)
-#: Seconds a run keeps looking for the answers its followers need before it hands them back.
-TWIN_PATIENCE = 1.0
-#: Seconds between those looks (one index probe per text each).
-TWIN_POLL = 0.05
-
 
 
 # --- the worker's side ------------------------------------------------------------------
@@ -146,7 +139,7 @@ def _process_group(token, rows):
         hand_back(token, rows, gate.wait_until, gate.reason)
         return 0
     size = min(backend.batch_size, gate.batch_limit or backend.batch_size)
-    work = _Work(token, alias, model_id, parameters, use_cache and app_settings.CACHE_TTL != 0)
+    work = Work(token, alias, model_id, parameters, use_cache and app_settings.CACHE_TTL != 0)
     work.add(rows)
     threads = _threads_allowed()
     slots = threading.BoundedSemaphore(in_flight) if threads else nullcontext()
@@ -171,9 +164,9 @@ class _Stream:
     run overlaps its waits on the API and the calls follow each other without a gap;
     each run keeps this up for :data:`STREAM_SECONDS`. While a call slot is free, it looks
     for new work every :data:`TRICKLE_POLL` seconds, so requests that arrive one by one
-    share calls instead of waiting for the next message's run. A wait the pacing state imposes stops
-    it: what was not sent goes back, unspent. On SQLite and inside a transaction the calls
-    go one at a time in the run's own thread.
+    share calls instead of waiting for the next message's run. A wait the pacing state
+    imposes stops it: what was not sent goes back, unspent. On SQLite and inside a
+    transaction the calls go one at a time in the run's own thread.
     """
 
     def __init__(self, call, work, like, in_flight, size, gate, threads):
@@ -274,85 +267,6 @@ class _Inline:
         return future
 
 
-class _Work:
-    """The rows of one group a run sends: its distinct texts, less cache hits and twins.
-
-    Texts already sent by this run, or being classified by an earlier claim of another run,
-    are not sent again: rows of such a text (followers) are answered from the stored result
-    once the run's calls are done.
-    """
-
-    def __init__(self, token, alias, model_id, parameters, dedupe):
-        self.token, self.alias, self.model_id, self.parameters = (token, alias, model_id,
-                                                                  parameters)
-        self.dedupe = dedupe
-        self.by_hash = {}
-        self.sent = set()
-        self.followers = []
-        self.elsewhere = set()  # hashes of followers whose text another run is classifying
-        self.rows_added = 0
-        self.new_texts = 0
-
-    @property
-    def new_texts_share(self):
-        """The share of added rows that brought a text to send (1.0 before any)."""
-        return self.new_texts / self.rows_added if self.rows_added else 1.0
-
-    def add(self, rows):
-        """Take claimed rows: answer what the cache can, hand back twins, keep the rest."""
-        before = len(self.by_hash)
-        self.rows_added += len(rows)
-        self.followers += [row for row in rows if row.text_hash in self.sent]
-        rows = [row for row in rows if row.text_hash not in self.sent]
-        known = [row for row in rows if row.text_hash in self.by_hash]
-        rows = [row for row in rows if row.text_hash not in self.by_hash]
-        if self.dedupe and rows:
-            rows = _answer_from_cache(self.token, self.alias, self.model_id, self.parameters,
-                                      rows)
-            rows, following = _twins_in_flight(self.token, self.alias, self.model_id,
-                                               self.parameters, rows)
-            self.followers += following
-            self.elsewhere.update(row.text_hash for row in following)
-        for row in known + rows:
-            self.by_hash.setdefault(row.text_hash, []).append(row)
-        self.new_texts += len(self.by_hash) - before
-
-    def take(self, whole_batches_of=None):
-        """The texts to send (each a list of its rows), now counted as sent.
-
-        With ``whole_batches_of``, only as many as fill whole batches of that size; the
-        rest stay for the next take.
-        """
-        hashes = list(self.by_hash)
-        if whole_batches_of:
-            hashes = hashes[: len(hashes) - len(hashes) % whole_batches_of]
-        texts = [self.by_hash.pop(text_hash) for text_hash in hashes]
-        self.sent.update(hashes)
-        return texts
-
-    def settle_followers(self, patience):
-        """Answer the followers from their text's stored result, or hand them back.
-
-        A text another run is classifying may still be out: its followers are looked up
-        again every :data:`TWIN_POLL` seconds for at most ``patience`` seconds, then the
-        rest wait like twins (no attempt spent) and are answered by a later run.
-        """
-        rest = self.followers
-        give_up = time.monotonic() + patience
-        while rest:
-            rest = _answer_from_cache(self.token, self.alias, self.model_id, self.parameters,
-                                      rest)
-            # This run's own calls are over: only another run's call may still answer.
-            if (not any(row.text_hash in self.elsewhere for row in rest)
-                    or time.monotonic() + TWIN_POLL > give_up):
-                break
-            time.sleep(TWIN_POLL)
-        self.followers = []
-        if rest:  # its call failed or was put off: the rows wait like twins
-            until = timezone.now() + timedelta(seconds=random.uniform(*TWIN_WAIT))
-            hand_back(self.token, rest, until, "twin_in_flight")
-
-
 def calls_in_flight(alias, backend):
     """How many calls one run keeps out at once for backend ``alias`` (``CALLS_IN_FLIGHT``)."""
     value = backend_config(alias).get("CALLS_IN_FLIGHT", backend.calls_in_flight)
@@ -451,65 +365,6 @@ def release_after_database_error(token, exc):
         logger.warning("The database is still unreachable; the sweep will requeue the "
                        "requests when their lease runs out")
         connection.close()
-
-
-def _answer_from_cache(token, alias, model_id, parameters, rows):
-    """Complete the rows whose text already has a fresh stored result; return the rest."""
-    ttl = app_settings.CACHE_TTL
-    if ttl == 0:
-        return rows
-    since = None if ttl is None else timezone.now() - timedelta(seconds=ttl)
-    hits = ClassificationRequest.objects.newest_answers(
-        backend=alias, model_id=model_id, parameters=parameters,
-        hashes={row.text_hash for row in rows}, since=since,
-    )
-    cached = {hit.text_hash: hit for hit in hits}
-    answered, rest = [], []
-    for row in rows:
-        hit = cached.get(row.text_hash)
-        # A hash collision is astronomically unlikely; comparing the text makes it impossible.
-        if hit is not None and hit.text == row.text:
-            answered.append((row, _ranking_of(hit), hit))
-        else:
-            rest.append(row)
-    if answered:
-        complete(token, [(row, ranking) for row, ranking, _ in answered],
-                 reused_from={row.pk: hit.pk for row, _, hit in answered})
-    return rest
-
-
-def _twins_in_flight(token, alias, model_id, parameters, rows):
-    """Split ``rows`` into those to send and those whose text an earlier claim is classifying.
-
-    A twin (same text, backend, model and parameters) running under another live claim
-    will store the answer these rows need: they follow it (this run keeps them, and answers
-    them from the stored result once it is there, see :meth:`_Work.settle_followers`), so
-    each text costs one call however the work is spread over messages, processes and hosts.
-    A row follows only a twin claimed before it (claim time, then id), so of two runs that
-    claim twins at once exactly one sends: each looks after its own claim committed, and
-    both order the two claims the same way.
-
-    Returns:
-        ``(to_send, following)``.
-    """
-    now = timezone.now()
-    busy = ClassificationRequest.objects.in_flight(
-        backend=alias, model_id=model_id, parameters=parameters,
-        hashes={row.text_hash for row in rows}, now=now,
-    ).exclude(claim_token=token).values_list("text_hash", "started_at", "pk")
-    earliest = {}
-    for text_hash, started_at, pk in busy:
-        earliest[text_hash] = min(earliest.get(text_hash, (started_at, pk)), (started_at, pk))
-    if not earliest:
-        return rows, []
-    following = [row for row in rows if row.text_hash in earliest
-                 and earliest[row.text_hash] < (row.started_at, row.pk)]
-    later = {row.pk for row in following}
-    return [row for row in rows if row.pk not in later], following
-
-
-def _ranking_of(answer):
-    return Ranking(tuple(LabelScore(label, score) for label, score in answer.answer_scores))
 
 
 def _rewake_early(ids):

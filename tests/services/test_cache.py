@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from django_textclass import services
 from django_textclass.models import ClassificationRequest, RequestEvent, Status
-from django_textclass.services import worker
+from django_textclass.services import work
 from django_textclass.types import Parameters
 from tests.fakes import rank, textclass_settings
 from tests.helpers import wait_for
@@ -181,9 +181,9 @@ def test_twin_in_flight__of_two_runs_claiming_at_once_the_earlier_claim_sends(ba
     token_two, claimed_two = services.claim([second.pk])
 
     # Whichever looks first, both runs order the two claims alike: the earlier one sends.
-    goes_two, follows_two = worker._twins_in_flight(token_two, "default", MODEL, Parameters(),
+    goes_two, follows_two = work.twins_in_flight(token_two, "default", MODEL, Parameters(),
                                                     claimed_two)
-    goes_one, follows_one = worker._twins_in_flight(token_one, "default", MODEL, Parameters(),
+    goes_one, follows_one = work.twins_in_flight(token_one, "default", MODEL, Parameters(),
                                                     claimed_one)
 
     assert [row.pk for row in goes_one] == [first.pk] and follows_one == []
