@@ -131,6 +131,7 @@ def test_submit_many__each_item_keeps_its_own_source_in_one_wake_up(
         (ann, "bio"), (bob, "motto"), (None, "")]
     assert {row.model_id for row in stored} == {MODEL}
     assert {row.long_text_policy for row in stored} == {"truncate_head"}
+    dispatch.flush()
     assert len(callbacks) == 1 and sent.ids == pks(rows)
 
 
@@ -228,6 +229,7 @@ def test_submit__wakes_workers_once_after_commit(sent, django_capture_on_commit_
         assert sent.calls == []  # nothing is published before the commit
 
     assert len(callbacks) == 1
+    dispatch.flush()  # published by the process's publishing thread
     assert sent.calls == [(pks(requests), None)]
 
 
@@ -263,6 +265,7 @@ def test_submit__broker_down_never_fails_and_rows_stay_pending(
         requests = services.submit(["a good day", "a bad day"])
 
     assert len(callbacks) == 1
+    assert dispatch.flush(timeout=10)
     assert published == [[pks(requests)]]  # it was tried, and refused
     assert [row.status for row in ClassificationRequest.objects.order_by("pk")] == [
         Status.PENDING, Status.PENDING,
@@ -315,6 +318,7 @@ def test_retry__sends_a_failed_or_cancelled_request_again(
     assert row.started_at is None and row.finished_at is None
     assert row.next_attempt_at >= before
     assert len(callbacks) == 1
+    dispatch.flush()
     assert sent.calls == [([request.pk], None)]
 
 
