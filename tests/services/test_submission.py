@@ -9,7 +9,8 @@ import hashlib
 import pytest
 from celery import current_app
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -233,20 +234,33 @@ def test_submit__wakes_workers_once_after_commit(sent, django_capture_on_commit_
     assert sent.calls == [(pks(requests), None)]
 
 
+@pytest.mark.parametrize("texts", [["one", "two"], "one"])
 def test_submit__rollback_sends_nothing_and_stores_nothing(
-    sent, django_capture_on_commit_callbacks
+    sent, django_capture_on_commit_callbacks, texts
 ):
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        services.submit(["one", "two"])
+        services.submit(texts)
         raise RuntimeError("the caller's transaction rolls back")
 
     assert callbacks == []
+    dispatch.flush()
     assert sent.calls == []
     assert ClassificationRequest.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit_one__in_autocommit_one_insert_then_the_wake_up(sent):
+    """One row needs no transaction of its own: no BEGIN and COMMIT around its INSERT."""
+    with CaptureQueriesContext(connection) as queries:
+        request = services.submit("one")
+
+    assert [query["sql"].split()[0] for query in queries.captured_queries] == ["INSERT"]
+    dispatch.flush()
+    assert sent.calls == [([request.pk], None)]
 
 
 def test_submit__broker_down_never_fails_and_rows_stay_pending(
