@@ -3,6 +3,7 @@
     TEXTCLASS_TEST_DB=postgres TEXTCLASS_TEST_BROKER=redis python benchmarks/pipeline.py
     python benchmarks/pipeline.py --quick                     # 2,000 texts: CI's smoke run
     python benchmarks/pipeline.py --sizes 2000,20000,100000   # the scaling table
+    python benchmarks/pipeline.py --quick --only rest         # the REST endpoints alone
 
 Everything is real and on this machine: the loopback emulator of the Inference API (a fixed
 latency per call plus a small cost per text), the database and broker of the test settings
@@ -67,11 +68,12 @@ def main(argv=None):
     parser.add_argument("--duplicates", type=float, default=0.3, help="share of repeated texts")
     parser.add_argument("--in-flight", default="2,8", help="calls in flight to measure")
     parser.add_argument("--quick", action="store_true", help="2,000 texts, short probes")
+    parser.add_argument("--only", choices=["rest"], help="measure the REST endpoints only")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes = "2000"
     sizes = [int(size) for size in args.sizes.split(",")]
-    levels = [int(level) for level in args.in_flight.split(",")]
+    levels = [] if args.only else [int(level) for level in args.in_flight.split(",")]
     run_dir = Path(os.environ.setdefault("TEXTCLASS_TEST_RUN_DIR",
                                          tempfile.mkdtemp(prefix="textclass-bench-")))
     os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
@@ -119,7 +121,9 @@ def main(argv=None):
             rest = measure_rest(emulator, run_dir, args.quick)
             print(f"\nREST (one runserver process, {PROCESSES} worker processes, 8 calls in "
                   f"flight): batch submit {rest['ingest_texts_per_s']:,.0f} texts/s stored; "
-                  f"single-text submit {rest['single_submit_rps']:,.0f} requests/s")
+                  f"single-text submit {rest['single_submit_rps']:,.0f} requests/s, a bare "
+                  f"DRF ModelViewSet create {rest['bare_drf_rps']:,.0f} requests/s (ratio "
+                  f"{rest['single_submit_rps'] / rest['bare_drf_rps']:.2f})")
             dropin = measure_dropin(emulator, run_dir, args.quick)
             print(f"\nThe drop-in endpoint ({WEB_PROCESSES} uvicorn processes, ASGI; "
                   f"{PROCESSES} worker processes, {DROPIN_CALLS} calls in flight) against the "
@@ -138,6 +142,8 @@ def main(argv=None):
             summary.update(
                 ingest_texts_per_s=rest["ingest_texts_per_s"],
                 single_submit_rps=rest["single_submit_rps"],
+                bare_drf_rps=rest["bare_drf_rps"],
+                single_vs_bare=round(rest["single_submit_rps"] / rest["bare_drf_rps"], 3),
                 dropin_rps_32=dropin[32]["ours"]["rps"],
                 direct_rps_32=dropin[32]["direct"][32]["rps"],
                 direct_same_calls_rps_32=dropin[32]["direct"][DROPIN_CALLS]["rps"],
@@ -147,7 +153,7 @@ def main(argv=None):
             )
     finally:
         teardown_databases(db_config, verbosity=0)
-    flags = " --quick" if args.quick else ""
+    flags = (" --quick" if args.quick else "") + (f" --only {args.only}" if args.only else "")
     print(f"\nreproduce: python benchmarks/pipeline.py{flags} (with the same TEXTCLASS_TEST_*)")
     print(json.dumps(summary, sort_keys=True))
     return 0
@@ -272,12 +278,17 @@ def measure_app(emulator, run_dir, count, in_flight, duplicates):
 
 
 def measure_rest(emulator, run_dir, quick):
-    """The REST endpoints served by ``runserver`` (threaded) with a worker behind them."""
+    """The REST endpoints served by ``runserver`` (threaded) with a worker behind them.
+
+    The single-text submit is measured side by side with a stock DRF ``ModelViewSet``
+    create of an equivalent model (``tests/testapp/bare.py``, ``/bare/submissions/``).
+    """
     import requests
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
     from django_textclass.models import ClassificationRequest
+    from tests import celery_app  # noqa: F401 - the site's app publishes (with --only rest)
     from tests.helpers import free_port
 
     ClassificationRequest.objects.all().delete()
@@ -297,7 +308,8 @@ def measure_rest(emulator, run_dir, quick):
         cwd=ROOT, env=env, stdout=(run_dir / "bench-server.log").open("ab"),
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}/api"
+    root = f"http://127.0.0.1:{port}"
+    base = f"{root}/api"
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
     try:
@@ -318,16 +330,43 @@ def measure_rest(emulator, run_dir, quick):
                                   json={"texts": texts[start : start + 100], "model": MODEL})
             answer.raise_for_status()
         ingest = len(texts) / (time.perf_counter() - started)
-        single = timed_clients(
-            lambda n, http: http.post(f"{base}/classifications/", timeout=60,
-                                      json={"text": f"single {n}", "model": MODEL}),
-            8, 100 if quick else 400, token)
+        # Single submit against a stock DRF ModelViewSet create of an equivalent model
+        # (tests/testapp/bare.py) on the same server, token and clients: rounds alternate
+        # which goes first, so that the machine's drift weighs on both alike, and each starts
+        # once the worker has finished the texts before it (its work on our submissions
+        # belongs to our rounds, not to the next one).
+        endpoints = {
+            "ours": lambda n, http: http.post(f"{base}/classifications/", timeout=60,
+                                              json={"text": f"single {n}", "model": MODEL}),
+            "bare": lambda n, http: http.post(f"{root}/bare/submissions/", timeout=60,
+                                              json={"text": f"single {n}", "model_id": MODEL}),
+        }
+        for post in endpoints.values():  # first requests of each path, untimed
+            timed_clients(lambda n, http, post=post: post(-n - 1, http), 8, 16, token)
+        done = {name: [0, 0.0] for name in endpoints}
+        per_round = 50 if quick else 200
+        for turn in range(4):
+            for name in sorted(endpoints, reverse=turn % 2 == 1):
+                settle = time.monotonic() + 120
+                while ClassificationRequest.objects.filter(status__in=["pending", "running"]
+                                                           ).exists():
+                    if time.monotonic() > settle:
+                        raise SystemExit("the worker did not finish a round within 120 s")
+                    time.sleep(0.05)
+                started = time.perf_counter()
+                timed_clients(lambda n, http, post=endpoints[name], turn=turn:
+                              post(turn * per_round + n, http), 8, per_round, token)
+                done[name][0] += per_round
+                done[name][1] += time.perf_counter() - started
+        single, bare = ({"rps": round(count / seconds, 1)} for count, seconds in
+                        (done["ours"], done["bare"]))
     finally:
         server.terminate()
         server.wait(30)
         worker.terminate()
         worker.wait(60)
-    return {"ingest_texts_per_s": round(ingest, 1), "single_submit_rps": single["rps"]}
+    return {"ingest_texts_per_s": round(ingest, 1), "single_submit_rps": single["rps"],
+            "bare_drf_rps": bare["rps"]}
 
 
 #: Calls in flight of the worker behind the drop-in endpoint (2 processes x 4).

@@ -73,6 +73,9 @@ DEFAULTS = {
     # Seconds each socket operation of the app's own publishing may take (connect, send,
     # read) before it gives up and leaves the wake-up to the sweep.
     "PUBLISH_TIMEOUT": 2.0,
+    # Least seconds between two wake-up messages one process publishes after commits: the
+    # wake-ups committed meanwhile wait for the end of the interval and share a message.
+    "PUBLISH_INTERVAL": 0.05,
     # --- REST API (django_textclass.api; documented in docs/api.md) ---
     # Most texts in one POST /classifications/ or one drop-in call.
     "API_MAX_BATCH": 100,

@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import caches
 
+from django_textclass import dispatch
 from django_textclass.testing.emulator import InferenceAPIEmulator
 from tests import celery_app  # noqa: F401  (makes the test Celery app current)
 from tests.integration.helpers import Worker
@@ -72,6 +73,13 @@ def _call_threads_closed(django_db_setup):
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _wake_ups_left_behind_published():
+    """Wake-ups a test left gathered go out before the next test (never into its recorder)."""
+    yield
+    dispatch.flush(timeout=30)
 
 
 @pytest.fixture(autouse=True)

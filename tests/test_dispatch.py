@@ -1,7 +1,12 @@
 """Wake-up messages: chunking, options, and a broker that is down."""
 
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 import threading
+import time
 
 import pytest
 from celery import current_app
@@ -10,6 +15,7 @@ from kombu.exceptions import OperationalError
 from django_textclass import dispatch
 from django_textclass.tasks import run_batch
 from tests.fakes import textclass_settings
+from tests.helpers import ROOT
 
 
 class Publisher:
@@ -28,6 +34,10 @@ class Publisher:
     @property
     def chunks(self):
         return [args[0] for args, _ in self.calls]
+
+    @property
+    def ids(self):
+        return [pk for chunk in self.chunks for pk in chunk]
 
 
 @pytest.fixture
@@ -155,6 +165,7 @@ def test_on_commit__sends_after_commit(publisher, django_capture_on_commit_callb
         assert publisher.calls == []
 
     assert len(callbacks) == 1
+    assert dispatch.flush(timeout=10)
     assert publisher.chunks == [[1, 2]]
 
 
@@ -194,3 +205,114 @@ def test_send__a_failed_connection_is_not_used_again(monkeypatch):
     assert failed == []  # thrown away, not kept for the next publish
     assert len(dispatch._idle) == 1
     dispatch.drop_connections()
+
+
+# --- the publishing thread: what commits close together shares a message -----------------
+
+
+def commit(ids, capture):
+    """``on_commit(ids)`` in a transaction of its own that commits."""
+    with capture(execute=True):
+        dispatch.on_commit(ids)
+
+
+@pytest.mark.django_db
+def test_on_commit__commits_within_the_interval_share_one_message(
+    publisher, django_capture_on_commit_callbacks
+):
+    with textclass_settings(PUBLISH_INTERVAL=60):
+        for ids in ([1], [2], [3]):
+            commit(ids, django_capture_on_commit_callbacks)
+        time.sleep(0.3)
+        # At most the first went at once (after a quiet spell); the others wait together.
+        assert len(publisher.calls) <= 1
+        assert dispatch.flush(timeout=10)
+
+    assert sorted(publisher.ids) == [1, 2, 3]
+    assert len(publisher.calls) <= 2
+
+
+@pytest.mark.django_db
+def test_on_commit__after_a_quiet_spell_publishes_at_once(
+    publisher, django_capture_on_commit_callbacks
+):
+    with textclass_settings(PUBLISH_INTERVAL=1.5):
+        dispatch.flush()
+        time.sleep(1.6)  # longer than the interval since the last message
+        commit([7], django_capture_on_commit_callbacks)
+        deadline = time.monotonic() + 0.75
+        while not publisher.calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    assert publisher.chunks == [[7]]
+
+
+@pytest.mark.django_db
+def test_on_commit__the_committing_thread_does_not_wait_for_the_broker(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    release = threading.Event()
+    published = []
+
+    def slow_broker(name, args=None, **options):
+        release.wait(10)
+        published.append(args[0])
+
+    monkeypatch.setattr(current_app, "send_task", slow_broker)
+    started = time.monotonic()
+    commit([4, 5], django_capture_on_commit_callbacks)
+    took = time.monotonic() - started
+    release.set()
+    assert dispatch.flush(timeout=10)
+
+    assert took < 1  # the broker answered only after the release
+    assert published == [[4, 5]]
+
+
+@pytest.mark.django_db
+def test_on_commit__a_refused_message_does_not_stop_the_next(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    publisher = Publisher(fail_from=0)
+    monkeypatch.setattr(current_app, "send_task", publisher)
+    commit([1], django_capture_on_commit_callbacks)
+    assert dispatch.flush(timeout=10)
+    publisher.fail_from = None
+
+    commit([2], django_capture_on_commit_callbacks)
+    assert dispatch.flush(timeout=10)
+
+    assert publisher.chunks == [[2]]
+
+
+def test_flush__nothing_gathered__true_at_once():
+    started = time.monotonic()
+
+    assert dispatch.flush(timeout=5) is True
+    assert time.monotonic() - started < 1
+
+
+def test_exit__gathered_wake_ups_are_published(tmp_path):
+    """A script that stores texts and ends at once still sends their wake-ups."""
+    log = tmp_path / "published"
+    script = textwrap.dedent(f"""
+        import django
+        django.setup()
+        from django.conf import settings
+        from django_textclass import dispatch
+        settings.TEXTCLASS = {{**settings.TEXTCLASS, "PUBLISH_INTERVAL": 60}}
+
+        def send(ids, countdown=None):
+            with open({str(log)!r}, "a") as out:
+                out.write(f"{{ids}}\\n")
+
+        dispatch.send = send
+        dispatch.on_commit([1])  # autocommit: handed over at once
+        dispatch.on_commit([2])  # within the interval: waits for it, or for the exit
+    """)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=60)
+
+    published = [int(pk) for line in log.read_text().split() for pk in line.strip("[],").split(",")]
+    assert sorted(published) == [1, 2]

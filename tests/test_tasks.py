@@ -6,7 +6,7 @@ import pytest
 from celery.signals import before_task_publish
 
 import django_textclass
-from django_textclass import tasks
+from django_textclass import dispatch, tasks
 
 SECRET_TEXT = "my private review that must not reach the broker"
 
@@ -33,6 +33,7 @@ def test_published_message__carries_ids_only(settings):
     before_task_publish.connect(capture)
     try:
         request = django_textclass.classify(SECRET_TEXT)
+        assert dispatch.flush(timeout=10)  # published by the process's publishing thread
     finally:
         before_task_publish.disconnect(capture)
 

@@ -3,12 +3,19 @@
 A message carries request ids, never text or secrets. Publishing never raises and
 never hangs: if the broker is unreachable or frozen the requests stay pending in the
 database and the periodic sweep sends them once the broker is back.
+
+The wake-ups of new rows (:func:`on_commit`) are published by a thread of the process
+that committed them, which gathers what commits close together into one message: the
+committing thread never waits on the broker, and a busy web process sends a few full
+messages instead of one per request, each of which a worker claims in one run.
 """
 
+import atexit
 import contextlib
 import logging
 import os
 import threading
+import time
 from functools import partial
 
 from celery import current_app
@@ -27,9 +34,26 @@ PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 
                         "interval_max": 0.2}
 
 def on_commit(ids):
-    """Send wake-ups for ``ids`` once the current transaction commits."""
+    """Have wake-ups for ``ids`` published once the current transaction commits.
+
+    After the commit (at once in autocommit mode) the ids go to this process's publishing
+    thread, which sends them within ``PUBLISH_INTERVAL`` seconds; nothing here waits on
+    the broker. A process that ends first leaves them to the sweep, as a broker outage
+    would; a normal exit publishes them (:func:`flush`).
+    """
     if ids:
-        transaction.on_commit(partial(send, list(ids)))
+        transaction.on_commit(partial(_gathered.put, list(ids)))
+
+
+def flush(timeout=None):
+    """Publish the wake-ups gathered so far now, and wait until they are sent or refused.
+
+    For tests, and for code that must know its wake-ups have left before it goes on.
+
+    Returns:
+        True, or False if ``timeout`` seconds passed first.
+    """
+    return _gathered.flush(timeout)
 
 
 def send(ids, countdown=None):
@@ -126,3 +150,82 @@ def drop_connections():
 def _discard(connection):
     with contextlib.suppress(Exception):  # it is being thrown away
         connection.collect(socket_timeout=0)  # release it without talking to the broker
+
+
+class _Gatherer:
+    """The after-commit wake-ups of this process, and the thread that publishes them.
+
+    The thread sends at most one message per ``PUBLISH_INTERVAL`` (a batch larger than
+    ``BATCH_SIZE`` in several): ids arriving after a quiet spell go at once, ids arriving
+    within the interval of the last message wait for its end and go together.
+    """
+
+    def __init__(self):
+        self._reset()
+        # A forked child (a prefork web server, a Celery worker process) has none of the
+        # parent's threads: it starts empty and opens its own. The parent sends its own ids.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self):
+        self._changed = threading.Condition()
+        self._ids = []
+        self._publishing = False
+        self._hurry = 0
+        self._last = float("-inf")
+        self._thread = None
+
+    def put(self, ids):
+        with self._changed:
+            self._ids.extend(ids)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="textclass-wake-ups", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify_all()
+
+    def flush(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            self._hurry += 1
+            self._changed.notify_all()
+            try:
+                while self._ids or self._publishing:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._changed.wait(remaining)
+                return True
+            finally:
+                self._hurry -= 1
+
+    def _run(self):
+        atexit.register(self._at_exit)
+        while True:
+            with self._changed:
+                while not self._ids:
+                    self._changed.wait()
+                while not self._hurry:
+                    pause = self._last + app_settings.PUBLISH_INTERVAL - time.monotonic()
+                    if pause <= 0:
+                        break
+                    self._changed.wait(pause)  # more ids may come meanwhile: they go too
+                ids, self._ids = self._ids, []
+                self._publishing, self._last = True, time.monotonic()
+            try:
+                send(ids)
+            except Exception:  # pragma: no cover - send() swallows broker errors itself
+                logger.exception("Publishing %d wake-up(s) failed; the sweep will send them.",
+                                 len(ids))
+            finally:
+                with self._changed:
+                    self._publishing = False
+                    self._changed.notify_all()
+
+    def _at_exit(self):
+        # Wake-ups still gathered when the interpreter exits (a script that called
+        # classify()): send them now, for no longer than a refused publish takes.
+        self.flush(timeout=3 * app_settings.PUBLISH_TIMEOUT)
+
+
+_gathered = _Gatherer()

@@ -124,12 +124,20 @@ def submit_many(items, model=None, *, function_to_apply=None, top_k=None, owner=
         )
         for item in items
     ]
-    with transaction.atomic():
-        if plans is None:
-            rows = wake = ClassificationRequest.objects.bulk_create(rows)
-        else:  # truncated texts, and split texts stored as a parent with chunks
-            rows, wake = chunks.store(rows, plans)
-        dispatch.on_commit([row.pk for row in wake])
+    if plans is None and len(rows) == 1:
+        # One INSERT is atomic on its own; a transaction of ours around it would only add
+        # a BEGIN and a COMMIT, two round trips to the database on every single-text
+        # submit. Inside the caller's transaction it joins that one, as bulk_create does.
+        rows[0].save(force_insert=True)
+        wake = rows
+    else:
+        with transaction.atomic():
+            if plans is None:
+                rows = wake = ClassificationRequest.objects.bulk_create(rows)
+            else:  # truncated texts, and split texts stored as a parent with chunks
+                rows, wake = chunks.store(rows, plans)
+    # Sent once the caller's transaction commits, or at once when there is none.
+    dispatch.on_commit([row.pk for row in wake])
     return rows
 
 

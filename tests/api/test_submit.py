@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from django_textclass.models import ClassificationRequest
 from tests.api.helpers import LIST_URL, MODEL, client_for
@@ -70,6 +72,30 @@ def test_submit_batch__at_the_maximum_is_accepted(api, settings):
     settings.TEXTCLASS = {**settings.TEXTCLASS, "API_MAX_BATCH": 3}
 
     assert post(api, {"texts": ["a", "b", "c"]}).status_code == 202
+
+
+def test_submit_one__two_statements_the_token_and_the_insert(api):
+    """The stored row is the answer as it is: nothing is read back, no transaction around it."""
+    with CaptureQueriesContext(connection) as queries:
+        response = post(api, {"text": "hello", "model": MODEL})
+
+    assert response.status_code == 202
+    sql = [query["sql"] for query in queries.captured_queries]
+    assert len(sql) == 2, sql
+    assert "authtoken_token" in sql[0] and sql[1].startswith("INSERT")
+
+
+def test_submit_one__answer_is_what_reading_the_request_shows(api):
+    body = post(api, {"text": "hello", "parameters": {"top_k": 2}, "use_cache": False}).json()
+
+    assert body == api.get(LIST_URL).json()["results"][0]
+
+
+def test_submit_batch__answer_is_what_reading_the_requests_shows(api):
+    results = post(api, {"texts": ["one", "two"]}).json()["results"]
+
+    read = {item["id"]: item for item in api.get(LIST_URL).json()["results"]}
+    assert results == [read[item["id"]] for item in results]
 
 
 def test_submit__wait_without_a_worker_still_answers_202(api):

@@ -14,10 +14,11 @@ from tests.fakes import ScriptedBackend, SendRecorder, scripted_settings
 
 @pytest.fixture
 def sent(monkeypatch):
-    """Wake-ups recorded instead of published."""
+    """Wake-ups recorded instead of published (what the test left gathered: its own)."""
     recorder = SendRecorder()
     monkeypatch.setattr(dispatch, "send", recorder)
-    return recorder
+    yield recorder
+    dispatch.flush()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import pytest
 
-from django_textclass import services
+from django_textclass import dispatch, services
 from django_textclass.content import classify_objects
 from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
 from django_textclass.models import ClassificationRequest, ClassificationScore, Status
@@ -104,6 +104,7 @@ def test_split__parent_waits_and_chunks_are_pending(sent, register,
     assert all(len(c.text) <= 40 and c.status == Status.PENDING for c in chunks)
     assert all(c.content_type_id is None and c.long_text_policy == "split_mean" for c in chunks)
     assert " ".join(c.text for c in chunks).split() == text.split()
+    dispatch.flush()
     assert sorted(sent.ids) == sorted(c.pk for c in chunks)  # no wake-up for the parent
 
 

@@ -4,6 +4,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from django_textclass import dispatch
 from django_textclass.models import ClassificationRequest, Status, text_hash
 from tests.content.helpers import OTHER, SENTIMENT, requests_of
 from tests.testapp.models import Comment, Note, Post
@@ -148,6 +149,7 @@ def test_commit__wake_ups_sent_after_commit(sent):
         comment = Comment.objects.create(title="t", body="b")
         assert sent.calls == []
 
+    dispatch.flush()
     assert sorted(sent.ids) == sorted(r.pk for r in requests_of(comment))
 
 
@@ -173,6 +175,7 @@ def test_broker_refuses__save_still_succeeds(monkeypatch):
     monkeypatch.setattr(current_app, "send_task", refuse)
 
     comment = Comment.objects.create(title="t", body="b")
+    assert dispatch.flush(timeout=10)  # refused by now
 
     assert Comment.objects.filter(pk=comment.pk).exists()
     assert {r.status for r in requests_of(comment)} == {Status.PENDING}

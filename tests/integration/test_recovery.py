@@ -362,6 +362,7 @@ def test_frozen_broker__the_rest_api_answers_within_seconds(
 
     assert response.status_code == answered, response.content
     assert time.monotonic() - started < 10  # PUBLISH_TIMEOUT 2 s, one retry, plus the wait
+    assert dispatch.flush(timeout=20)  # the publishing thread gave up on it by now
     assert "the sweep will send them" in caplog.text  # it did try the frozen broker
     row = ClassificationRequest.objects.get()
     assert row.status == Status.PENDING  # stored; the sweep will send it

@@ -17,7 +17,8 @@ def backend():
 
 @pytest.fixture(autouse=True)
 def sent(monkeypatch):
-    """Wake-ups recorded instead of published."""
+    """Wake-ups recorded instead of published (what the test left gathered: its own)."""
     recorder = SendRecorder()
     monkeypatch.setattr(dispatch, "send", recorder)
-    return recorder
+    yield recorder
+    dispatch.flush()

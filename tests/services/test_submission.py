@@ -9,7 +9,8 @@ import hashlib
 import pytest
 from celery import current_app
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -131,6 +132,7 @@ def test_submit_many__each_item_keeps_its_own_source_in_one_wake_up(
         (ann, "bio"), (bob, "motto"), (None, "")]
     assert {row.model_id for row in stored} == {MODEL}
     assert {row.long_text_policy for row in stored} == {"truncate_head"}
+    dispatch.flush()
     assert len(callbacks) == 1 and sent.ids == pks(rows)
 
 
@@ -228,23 +230,37 @@ def test_submit__wakes_workers_once_after_commit(sent, django_capture_on_commit_
         assert sent.calls == []  # nothing is published before the commit
 
     assert len(callbacks) == 1
+    dispatch.flush()  # published by the process's publishing thread
     assert sent.calls == [(pks(requests), None)]
 
 
+@pytest.mark.parametrize("texts", [["one", "two"], "one"])
 def test_submit__rollback_sends_nothing_and_stores_nothing(
-    sent, django_capture_on_commit_callbacks
+    sent, django_capture_on_commit_callbacks, texts
 ):
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        services.submit(["one", "two"])
+        services.submit(texts)
         raise RuntimeError("the caller's transaction rolls back")
 
     assert callbacks == []
+    dispatch.flush()
     assert sent.calls == []
     assert ClassificationRequest.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit_one__in_autocommit_one_insert_then_the_wake_up(sent):
+    """One row needs no transaction of its own: no BEGIN and COMMIT around its INSERT."""
+    with CaptureQueriesContext(connection) as queries:
+        request = services.submit("one")
+
+    assert [query["sql"].split()[0] for query in queries.captured_queries] == ["INSERT"]
+    dispatch.flush()
+    assert sent.calls == [([request.pk], None)]
 
 
 def test_submit__broker_down_never_fails_and_rows_stay_pending(
@@ -263,6 +279,7 @@ def test_submit__broker_down_never_fails_and_rows_stay_pending(
         requests = services.submit(["a good day", "a bad day"])
 
     assert len(callbacks) == 1
+    assert dispatch.flush(timeout=10)
     assert published == [[pks(requests)]]  # it was tried, and refused
     assert [row.status for row in ClassificationRequest.objects.order_by("pk")] == [
         Status.PENDING, Status.PENDING,
@@ -315,6 +332,7 @@ def test_retry__sends_a_failed_or_cancelled_request_again(
     assert row.started_at is None and row.finished_at is None
     assert row.next_attempt_at >= before
     assert len(callbacks) == 1
+    dispatch.flush()
     assert sent.calls == [([request.pk], None)]
 
 
