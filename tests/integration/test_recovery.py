@@ -310,12 +310,20 @@ def test_worker_killed_between_commit_and_signals__the_sweep_sends_them_and_rule
     flags.mkdir()
     dying = Worker(emulator.url, tmp_path / "dying.log", name="dying", env={
         "TEXTCLASS_TEST_DIE_ON": "dies after commit", "TEXTCLASS_TEST_DIE_FLAGS": str(flags),
+        "TEXTCLASS_TEST_LEASE_SECONDS": "2",
     })
+
+    def both_died():
+        # One run may hold both rows (their wake-ups share a message): it dies after the
+        # first result, and the other row waits for its lease to run out and for a sweep.
+        services.sweep()
+        return len(list(flags.iterdir())) == 2
+
     try:
         dying.start()
         comment = Comment.objects.create(title="", body="I hate this, it dies after commit")
         # The body is classified with two models: each result's process dies once.
-        wait_for(lambda: len(list(flags.iterdir())) == 2, timeout=30,
+        wait_for(both_died, timeout=60, interval=0.5,
                  message="a pool process to kill itself after each result")
     finally:
         dying.stop()
