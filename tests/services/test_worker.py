@@ -436,3 +436,40 @@ def test_process__a_message_whose_rows_were_taken_serves_the_longest_waiting_wor
     assert claimed == 1
     assert fresh(waiting).status == Status.SUCCEEDED
     assert fresh(taken).status == Status.RUNNING  # still the other run's
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stream__while_every_slot_is_busy_a_part_filled_batch_waits_to_be_filled(
+    backend, settings
+):
+    if connection.vendor == "sqlite":
+        pytest.skip("on SQLite a run sends its calls one at a time")
+    alias = {"BACKEND": SCRIPTED, "CALLS_IN_FLIGHT": 1,
+             "OPTIONS": {**SCRIPTED_OPTIONS, "ANSWER": "tests.services.test_worker.gated_rank"}}
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "BACKENDS": {"default": alias}}
+    GATE.clear()
+    held = services.submit("hold")
+
+    def process():
+        try:
+            services.process([held.pk])
+        finally:
+            connection.close()  # this thread's
+
+    run = threading.Thread(target=process)
+    run.start()
+    later = []
+    try:
+        wait_for(lambda: len(backend.calls) == 1, timeout=10, message="the first call")
+        # One by one, each taken by the run before the next is stored: kept in the run, a
+        # part-filled batch leaves room for the next (sent at once, it would fill the run's
+        # calls under way, and the run would take nothing more until a call ended).
+        for n in range(3):
+            later.append(services.submit(f"stored while the only slot is busy {n}"))
+            wait_for(lambda: fresh(later[-1]).status == Status.RUNNING, timeout=10,
+                     message="the run to take it")
+    finally:
+        GATE.set()
+        run.join(30)
+    assert [call.texts for call in backend.calls[1:]] == [[row.text for row in later]]
+    assert {fresh(row).status for row in [held, *later]} == {Status.SUCCEEDED}
