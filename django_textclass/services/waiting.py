@@ -3,9 +3,9 @@
 On PostgreSQL, the transaction that makes requests final also names them on the channel
 :data:`CHANNEL` (``NOTIFY``; the worker's completion does it inside its one statement, see
 :mod:`django_textclass.services.bulk`). PostgreSQL delivers a notification when, and only
-when, its transaction commits, so a waiter woken by one reads the rows as committed. One
-thread per process listens (:class:`Listener`, started by the first wait) and wakes the
-waiters whose requests it names; each then reads its rows again.
+when, its transaction commits. One thread per process listens (:class:`Listener`, while
+anyone waits) and tells each waiter which of its requests a notification names: only rows
+that became final are named, so those are not read again.
 
 The rows stay the truth: a waiter also reads them every :data:`SAFETY_POLL` seconds while
 the listener is connected (a notification lost with a broken connection delays an answer,
