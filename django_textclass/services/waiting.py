@@ -274,11 +274,9 @@ class Listener:
     def _run(self):
         delay = RECONNECT_DELAY[0]
         while True:
-            db = connections.create_connection("default")
+            raw = None
             try:
-                db.ensure_connection()
-                raw = db.connection
-                raw.autocommit = True
+                raw = listening_connection()
                 raw.execute(f"LISTEN {CHANNEL}")
                 self.connected = True
                 delay = RECONNECT_DELAY[0]
@@ -292,8 +290,9 @@ class Listener:
                                type(exc).__name__, exc)
             finally:
                 self.connected = False
-                with contextlib.suppress(Exception):  # already broken
-                    db.close()
+                if raw is not None:
+                    with contextlib.suppress(Exception):  # already broken
+                        raw.close()
             time.sleep(delay)
             delay = min(delay * 2, RECONNECT_DELAY[1])
             if not self._wanted():
@@ -314,6 +313,17 @@ def stop_listening(timeout=10):
     For code that drops the database next (a test run's teardown).
     """
     Listener.get().stop(timeout)
+
+
+def listening_connection(alias="default"):
+    """A psycopg connection of its own (autocommit) with the settings of ``alias``.
+
+    Never one of Django's pooled connections (``"OPTIONS": {"pool": ...}``): one given back
+    to the pool would still be listening, and it would hold a slot of the pool for as long
+    as anyone waits.
+    """
+    db = connections.create_connection(alias)  # its settings only: it never connects
+    return db.Database.connect(**db.get_connection_params(), autocommit=True)
 
 
 def _can_listen():

@@ -25,6 +25,12 @@ def postgres_only():
 # --- without a database ----------------------------------------------------------------
 
 
+@pytest.fixture
+def no_thread(monkeypatch):
+    """Listeners made here dispatch by hand: they start no thread, and open no connection."""
+    monkeypatch.setattr(waiting, "_can_listen", lambda: False)
+
+
 def test_payload__names_the_ids():
     assert waiting.payload([3, 1, 2]) == "3,1,2"
 
@@ -33,7 +39,7 @@ def test_payload__too_long_for_postgresql_names_everyone():
     assert waiting.payload(range(10**12, 10**12 + 1000)) == waiting.EVERYONE
 
 
-def test_dispatch__tells_each_waiter_which_of_its_requests_were_named():
+def test_dispatch__tells_each_waiter_which_of_its_requests_were_named(no_thread):
     listener = waiting.Listener()
     woken = []
     first = waiting._Waiter([1, 2], lambda: woken.append("first"))
@@ -48,7 +54,7 @@ def test_dispatch__tells_each_waiter_which_of_its_requests_were_named():
     assert first.left() is True and first.pks == {2}  # 1 is final; 2 not yet, and not read
 
 
-def test_dispatch__everyone__every_waiter_reads_its_rows():
+def test_dispatch__everyone__every_waiter_reads_its_rows(no_thread):
     listener = waiting.Listener()
     waiter = waiting._Waiter([5], lambda: None)
     waiter.look = False
@@ -60,7 +66,7 @@ def test_dispatch__everyone__every_waiter_reads_its_rows():
     assert waiter.left(read=lambda pks: set()) is False  # read: it was final
 
 
-def test_remove__a_removed_waiter_is_not_told():
+def test_remove__a_removed_waiter_is_not_told(no_thread):
     listener = waiting.Listener()
     woken = []
     waiter = waiting._Waiter([5], lambda: woken.append(1))
@@ -220,3 +226,24 @@ def test_listener__closes_its_connection_once_nobody_waits(transactional_db, set
             "AND pid <> pg_backend_pid() AND query LIKE %s", [f"LISTEN {waiting.CHANNEL}%"],
         )
         assert cursor.fetchone() == (0,)
+
+
+def test_listening_connection__its_own_never_a_pooled_one(transactional_db, monkeypatch):
+    """With Django's pool, a connection given back would still listen, and hold a slot."""
+    postgres_only()
+    wrapper = type(connections["default"])
+
+    def pooled(self, *args):
+        raise AssertionError("the listener must not open its connection through Django")
+
+    with monkeypatch.context() as patched:  # undone before the test database's teardown
+        patched.setattr(wrapper, "get_new_connection", pooled)
+        raw = waiting.listening_connection()
+    try:
+        assert raw.autocommit is True
+        raw.execute(f"LISTEN {waiting.CHANNEL}")
+        assert [row[0] for row in raw.execute("SELECT pg_listening_channels()")] == [
+            waiting.CHANNEL
+        ]
+    finally:
+        raw.close()
