@@ -308,45 +308,19 @@ def measure_rest(emulator, run_dir, quick):
     create of an equivalent model (``tests/testapp/bare.py``, ``/bare/submissions/``).
     """
     import requests
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
     from django_textclass.models import ClassificationRequest
     from tests import celery_app  # noqa: F401 - the site's app publishes (with --only rest)
-    from tests.helpers import free_port
 
     empty_tables()
-    user = get_user_model().objects.create_user("bench")  # a token, no password
-    token = Token.objects.create(user=user).key
+    token = bench_token()
     counts = Path(tempfile.mkdtemp(prefix="queries-", dir=run_dir))
     worker = start_worker(emulator.url, run_dir, 4, counts)
-    port = free_port()
-    env = {**os.environ, "TEXTCLASS_TEST_WORKER": "1", "TEXTCLASS_TEST_API_URL": emulator.url,
-           "TEXTCLASS_TEST_PRODUCTION_TIMING": "1", "TEXTCLASS_TEST_NO_SIGNAL_LOG": "1",
-           "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        # The site's Celery app imported first, as a project's __init__.py does.
-        [sys.executable, "-c", "import sys, tests.celery_app; from django.core.management "
-         "import execute_from_command_line as run; run(sys.argv)", "runserver",
-         f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
-        cwd=ROOT, env=env, stdout=(run_dir / "bench-server.log").open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    root = f"http://127.0.0.1:{port}"
-    base = f"{root}/api"
+    server, base = start_server(emulator.url, run_dir, asgi=False)
+    root = base.removesuffix("/api")
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if session.get(f"{base}/stats/", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("runserver did not answer within 60 s")
-            time.sleep(0.2)
         texts = workload(1000 if quick else 5000, 0.3, seed=13)
         started = time.perf_counter()
         for start in range(0, len(texts), 100):  # API_MAX_BATCH

@@ -40,10 +40,25 @@ def claim_rows(candidates, token, now):
     Returns:
         The claimed rows, oldest first.
     """
+    return _claim(lambda lease: claim_sql(candidates, token, now, lease), candidates, token, now)
+
+
+def claim_ids(ids, token, now):
+    """Claim for the run ``token`` the due pending rows among ``ids``; as :func:`claim_rows`.
+
+    On PostgreSQL each id is looked up by the primary key (see :func:`claim_ids_sql`).
+    """
+    candidates = ClassificationRequest.objects.filter(pk__in=ids).due(now).order_by()
+    return _claim(lambda lease: claim_ids_sql(ids, token, now, lease), candidates, token, now)
+
+
+def _claim(returning, candidates, token, now):
+    """One ``UPDATE ... RETURNING`` built by ``returning(lease)`` on PostgreSQL, else the ORM."""
     lease = now + timedelta(seconds=app_settings.LEASE_SECONDS)
     with transaction.atomic():
         if set_based():
-            rows = _claim_returning(candidates, token, now, lease)
+            sql, params = returning(lease)
+            rows = list(ClassificationRequest.objects.raw(sql, params))
             _mark_days(rows)
         else:
             rows = _claim_orm(candidates, token, now, lease)  # its update marks them
@@ -68,22 +83,6 @@ def _claim_orm(candidates, token, now, lease):
     ))
 
 
-def claim_ids(ids, token, now):
-    """Claim for the run ``token`` the due pending rows among ``ids``; as :func:`claim_rows`.
-
-    On PostgreSQL each id is looked up by the primary key (see :func:`claim_ids_sql`).
-    """
-    if not set_based():
-        candidates = ClassificationRequest.objects.filter(pk__in=ids).due(now).order_by()
-        return claim_rows(candidates, token, now)
-    lease = now + timedelta(seconds=app_settings.LEASE_SECONDS)
-    with transaction.atomic():
-        sql, params = claim_ids_sql(ids, token, now, lease)
-        rows = list(ClassificationRequest.objects.raw(sql, params))
-        _mark_days(rows)
-    return sorted(rows, key=lambda row: row.pk)
-
-
 def claim_ids_sql(ids, token, now, lease):
     """The PostgreSQL claim of ``ids`` as ``(sql, params)`` (also read by ``benchmarks/plans.py``).
 
@@ -102,11 +101,6 @@ def claim_ids_sql(ids, token, now, lease):
     )
     return _claim_update(picked, [list(ids), Status.PENDING, _prep("next_attempt_at", now)],
                          token, now, lease)
-
-
-def _claim_returning(candidates, token, now, lease):
-    sql, params = claim_sql(candidates, token, now, lease)
-    return list(ClassificationRequest.objects.raw(sql, params))
 
 
 def claim_sql(candidates, token, now, lease):

@@ -1,10 +1,12 @@
 """What the service tests share: reading rows back, letting time pass, a transient error."""
 
+import threading
 from datetime import timedelta
 
+from django.db import connection
 from django.utils import timezone
 
-from django_textclass import dispatch
+from django_textclass import dispatch, services
 from django_textclass.exceptions import TransientBackendError
 from django_textclass.models import BackendPace, ClassificationRequest, ClassificationScore
 
@@ -38,3 +40,22 @@ def scores_of(request):
 
 def transient(message="HTTP 502 from http://api", code="http_502", **kwargs):
     return TransientBackendError(message, code=code, **kwargs)
+
+
+class ProcessThread(threading.Thread):
+    """``services.process(ids)`` in a thread of its own, as another worker run would be.
+
+    The thread uses, and closes at its end, a database connection of its own (so only
+    under ``transaction=True``: it cannot see a test's transaction). ``claimed`` is what
+    ``process()`` returned.
+    """
+
+    def __init__(self, ids):
+        super().__init__()
+        self.ids, self.claimed = ids, None
+
+    def run(self):
+        try:
+            self.claimed = services.process(self.ids)
+        finally:
+            connection.close()  # this thread's

@@ -4,7 +4,6 @@ No broker and no worker: ``dispatch.send`` is replaced by a recorder (the one
 publishing seam, ``sent``) and ``process()`` is called directly, as the task would.
 """
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -17,7 +16,7 @@ from django_textclass.services import work
 from django_textclass.types import Parameters
 from tests.fakes import rank, textclass_settings
 from tests.helpers import wait_for
-from tests.services.helpers import MODEL, fresh, make_due
+from tests.services.helpers import MODEL, ProcessThread, fresh, make_due
 
 pytestmark = pytest.mark.django_db
 
@@ -198,13 +197,7 @@ def test_twin_in_flight__answered_in_the_same_run_once_the_earlier_call_is_store
     token, _ = services.claim([leader.pk])  # another run is calling the API for it now
     twin = services.submit("a good day", MODEL)
 
-    def run():
-        try:
-            services.process([twin.pk])
-        finally:
-            connection.close()  # this thread's
-
-    thread = threading.Thread(target=run)
+    thread = ProcessThread([twin.pk])
     thread.start()
     wait_for(lambda: fresh(twin).status == Status.RUNNING, timeout=10, message="the claim")
     services.complete(token, [(fresh(leader), rank("a good day"))])

@@ -29,6 +29,7 @@ from tests.fakes import (
 from tests.helpers import wait_for
 from tests.services.helpers import (
     MODEL,
+    ProcessThread,
     fresh,
     pks,
     scores_of,
@@ -391,26 +392,26 @@ def gated_rank(text, parameters=None):
     return rank(text, parameters)
 
 
+def gated_backend(settings, calls_in_flight):
+    """Every call by the scripted backend, answering by :func:`gated_rank`, from threads.
+
+    Skips on SQLite, where a run sends its calls one at a time in its own thread.
+    """
+    if connection.vendor == "sqlite":
+        pytest.skip("on SQLite a run sends its calls one at a time")
+    alias = {"BACKEND": SCRIPTED, "CALLS_IN_FLIGHT": calls_in_flight,
+             "OPTIONS": {**SCRIPTED_OPTIONS, "ANSWER": "tests.services.test_worker.gated_rank"}}
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "BACKENDS": {"default": alias}}
+    GATE.clear()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_stream__a_request_stored_while_a_call_is_out_goes_out_in_the_same_run(
     backend, settings
 ):
-    if connection.vendor == "sqlite":
-        pytest.skip("on SQLite a run sends its calls one at a time")
-    alias = {"BACKEND": SCRIPTED, "CALLS_IN_FLIGHT": 2,
-             "OPTIONS": {**SCRIPTED_OPTIONS, "ANSWER": "tests.services.test_worker.gated_rank"}}
-    settings.TEXTCLASS = {**settings.TEXTCLASS, "BACKENDS": {"default": alias}}
-    GATE.clear()
+    gated_backend(settings, calls_in_flight=2)
     held = services.submit("hold")
-    claimed = []
-
-    def process():
-        try:
-            claimed.append(services.process([held.pk]))
-        finally:
-            connection.close()  # this thread's
-
-    run = threading.Thread(target=process)
+    run = ProcessThread([held.pk])
     run.start()
     try:
         wait_for(lambda: len(backend.calls) == 1, timeout=10, message="the first call")
@@ -422,7 +423,7 @@ def test_stream__a_request_stored_while_a_call_is_out_goes_out_in_the_same_run(
     finally:
         GATE.set()
         run.join(30)
-    assert claimed == [2]
+    assert run.claimed == 2
     assert {fresh(held).status, fresh(later).status} == {Status.SUCCEEDED}
 
 
@@ -442,21 +443,9 @@ def test_process__a_message_whose_rows_were_taken_serves_the_longest_waiting_wor
 def test_stream__while_every_slot_is_busy_a_part_filled_batch_waits_to_be_filled(
     backend, settings
 ):
-    if connection.vendor == "sqlite":
-        pytest.skip("on SQLite a run sends its calls one at a time")
-    alias = {"BACKEND": SCRIPTED, "CALLS_IN_FLIGHT": 1,
-             "OPTIONS": {**SCRIPTED_OPTIONS, "ANSWER": "tests.services.test_worker.gated_rank"}}
-    settings.TEXTCLASS = {**settings.TEXTCLASS, "BACKENDS": {"default": alias}}
-    GATE.clear()
+    gated_backend(settings, calls_in_flight=1)
     held = services.submit("hold")
-
-    def process():
-        try:
-            services.process([held.pk])
-        finally:
-            connection.close()  # this thread's
-
-    run = threading.Thread(target=process)
+    run = ProcessThread([held.pk])
     run.start()
     later = []
     try:
