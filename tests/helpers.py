@@ -10,15 +10,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wait_for(predicate, timeout=20.0, interval=0.05, message="condition"):
-    """Poll ``predicate`` until it returns a truthy value; fail the test after ``timeout``."""
+def wait_for(predicate, timeout=20.0, interval=0.05, message="condition", describe=None):
+    """Poll ``predicate`` until it returns a truthy value; fail the test after ``timeout``.
+
+    ``describe``, when given, is called on failure and its text ends the failure message
+    (the state that did not come, for the log of a run nobody can repeat).
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {message}")
+            details = f"\n{describe()}" if describe is not None else ""
+            pytest.fail(f"timed out after {timeout} s waiting for {message}{details}")
         time.sleep(interval)
 
 

@@ -210,8 +210,10 @@ class _Stream:
                     wait = future.result() or wait
                 except DatabaseError as exc:
                     errors.append(exc)
-        if queue and wait is not None:
-            _hand_back_unsent(self.call, list(queue), wait)
+        if wait is not None:
+            # Unsent: the calls queued, and the part-filled batch kept back while every
+            # slot was busy (claimed rows too: left out, they would wait for their lease).
+            _hand_back_unsent(self.call, [*queue, self.work.take()], wait)
         if not errors:
             # In a transaction (a test's) no other run can store the answer meanwhile.
             patience = 0 if connection.in_atomic_block else TWIN_PATIENCE

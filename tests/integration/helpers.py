@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
-from django_textclass.models import ClassificationRequest
+from django_textclass.models import ClassificationRequest, RequestEvent
+from django_textclass.models.status import TERMINAL_STATUSES
 from tests.helpers import ROOT, wait_for
 
 MODEL = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
@@ -22,7 +24,19 @@ def finished(*requests, timeout=30):
         rows = list(ClassificationRequest.objects.filter(pk__in=pks).order_by("pk"))
         return rows if all(row.is_finished for row in rows) else None
 
-    return wait_for(all_done, timeout=timeout, message=f"requests {pks} to finish")
+    def unfinished():
+        rows = ClassificationRequest.objects.filter(pk__in=pks).exclude(
+            status__in=TERMINAL_STATUSES)
+        lines = [f"{row.pk}: {row.status} attempts={row.attempts} "
+                 f"next_attempt_at={row.next_attempt_at} lease={row.lease_expires_at} "
+                 f"token={row.claim_token} error={row.error_code}" for row in rows[:20]]
+        events = RequestEvent.objects.filter(request__in=rows[:1]).order_by("pk")
+        lines += [f"  event {event.kind} {event.reason} wait={event.wait_seconds} "
+                  f"at {event.at}" for event in events]
+        return f"{rows.count()} not final, at {timezone.now()}:\n" + "\n".join(lines)
+
+    return wait_for(all_done, timeout=timeout, message=f"{len(pks)} requests to finish",
+                    describe=unfinished)
 
 
 class Worker:

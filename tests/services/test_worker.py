@@ -392,7 +392,15 @@ def gated_rank(text, parameters=None):
     return rank(text, parameters)
 
 
-def gated_backend(settings, calls_in_flight):
+def gated_refusal(text, parameters=None):
+    """:func:`gated_rank`, but "hold", once ``GATE`` is set, is refused with a 429."""
+    if text == "hold":
+        GATE.wait(30)
+        raise TransientBackendError("HTTP 429", status_code=429, retry_after=30)
+    return rank(text, parameters)
+
+
+def gated_backend(settings, calls_in_flight, answer="gated_rank"):
     """Every call by the scripted backend, answering by :func:`gated_rank`, from threads.
 
     Skips on SQLite, where a run sends its calls one at a time in its own thread.
@@ -400,7 +408,7 @@ def gated_backend(settings, calls_in_flight):
     if connection.vendor == "sqlite":
         pytest.skip("on SQLite a run sends its calls one at a time")
     alias = {"BACKEND": SCRIPTED, "CALLS_IN_FLIGHT": calls_in_flight,
-             "OPTIONS": {**SCRIPTED_OPTIONS, "ANSWER": "tests.services.test_worker.gated_rank"}}
+             "OPTIONS": {**SCRIPTED_OPTIONS, "ANSWER": f"tests.services.test_worker.{answer}"}}
     settings.TEXTCLASS = {**settings.TEXTCLASS, "BACKENDS": {"default": alias}}
     GATE.clear()
 
@@ -462,3 +470,24 @@ def test_stream__while_every_slot_is_busy_a_part_filled_batch_waits_to_be_filled
         run.join(30)
     assert [call.texts for call in backend.calls[1:]] == [[row.text for row in later]]
     assert {fresh(row).status for row in [held, *later]} == {Status.SUCCEEDED}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stream__a_wait_hands_back_the_part_filled_batch_kept_while_busy(backend, settings):
+    gated_backend(settings, calls_in_flight=1, answer="gated_refusal")
+    held = services.submit("hold")
+    run = ProcessThread([held.pk])
+    run.start()
+    try:
+        wait_for(lambda: len(backend.calls) == 1, timeout=10, message="the first call")
+        kept = services.submit("kept back while the only slot is busy")
+        wait_for(lambda: fresh(kept).status == Status.RUNNING, timeout=10,
+                 message="the run to take it")
+    finally:
+        GATE.set()  # the held call is refused with a 429: nothing more goes out
+        run.join(30)
+    assert len(backend.calls) == 1
+    # Both back in the queue for the rate limit's wait, unspent, and no longer the run's.
+    for row in (fresh(held), fresh(kept)):
+        assert (row.status, row.attempts, row.claim_token) == (Status.PENDING, 0, None)
+        assert row.next_attempt_at > timezone.now() + timedelta(seconds=4)  # RETRY_HINT_MAX 5
