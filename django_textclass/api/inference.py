@@ -210,18 +210,22 @@ def as_async_view():
         # Under ASGI the request's thread gives its connection back (to the pool) after each
         # step, so a waiting request holds no connection either (docs/installation.md).
         release = isinstance(request, ASGIRequest)
-        response = await sync_to_async(_step)(release, view, request, model_id=model_id)
+        # Under ASGI the steps run in the loop's thread pool, not in a thread of the
+        # request's own (see django_textclass.api.asgi); under WSGI in the request's thread.
+        step = sync_to_async(_step, thread_sensitive=not release)
+        response = await step(release, view, request, model_id=model_id)
         if not isinstance(response, _Waiting):
             return response
 
         async def read(function, *args):
-            return await sync_to_async(_step)(release, function, *args)
+            return await step(release, function, *args)
 
         await waiting.await_finished(response.pks, response.timeout, read)
-        return await sync_to_async(_step)(release, response.finish)
+        return await step(release, response.finish)
 
     # What DRF's as_view() gives its function, for the schema generator and middleware.
     inference.cls, inference.initkwargs = view.cls, view.initkwargs
+    inference.textclass_waits = True  # served without a thread of its own (api/asgi.py)
     inference.__doc__ = InferenceView.__doc__
     return csrf_exempt(inference)
 

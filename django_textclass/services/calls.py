@@ -87,6 +87,12 @@ def send(call, chunk, gate=None):
     if gate.wait_until is not None:
         hand_back(token, chunk_rows, gate.wait_until, gate.reason)
         return Wait(gate.wait_until, gate.reason)
+    if gate.batch_limit and len(chunk) > gate.batch_limit:
+        # The endpoint's limit was learnt after this chunk was cut (by another call, while
+        # it waited): a batch known to be refused is not sent.
+        limit = gate.batch_limit
+        return _send_parts(call, [chunk[start : start + limit]
+                                  for start in range(0, len(chunk), limit)])
     rate = _rate_limit(alias)
     if rate is not None:
         next_window = pacing.take_call(alias, rate)
@@ -157,6 +163,11 @@ def _split_refused(call, chunk, exc):
         parts = [chunk[:half], chunk[half:]]
         if BATCH_TOO_LARGE.search(str(exc)):
             pacing.learn_batch_limit(alias, call.model_id, half)
+    return _send_parts(call, parts)
+
+
+def _send_parts(call, parts):
+    """Send ``parts`` (chunks) one after another; after a wait, the rest go back unsent."""
     for position, part in enumerate(parts):
         wait = send(call, part)
         if wait is not None:

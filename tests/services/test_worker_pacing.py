@@ -10,6 +10,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from django_textclass import services
+from django_textclass.backends import get_backend
 from django_textclass.exceptions import PermanentBackendError, TransientBackendError
 from django_textclass.models import BackendPace, ClassificationRequest, RequestEvent, Status
 from django_textclass.services import calls, pacing
@@ -237,6 +238,20 @@ def test_batch_too_large__halved_at_once_and_remembered_for_every_worker(backend
     assert [len(call.texts) for call in backend.calls] == [8, 4, 4, 4, 4]
     assert set(statuses(first + second)) == {Status.SUCCEEDED}
     assert BackendPace.objects.get(model_id=MODEL).batch_limit == 4
+
+
+def test_batch_too_large__a_chunk_cut_before_the_limit_was_learnt_goes_in_parts(backend):
+    """A run cuts its chunks when it starts; another call may learn the limit meanwhile."""
+    with scripted_settings({"MAX_BATCH_SIZE": 8}):
+        rows = services.submit_many([services.Item(f"cut early {n}") for n in range(8)], MODEL)
+        token, claimed = services.claim(pks(rows))
+        pacing.learn_batch_limit("default", MODEL, 4)  # another worker's refusal
+        call = calls.Call(token, get_backend("default"), MODEL, claimed[0].parameters, True)
+
+        assert calls.send(call, [[row] for row in claimed]) is None
+
+    assert [len(call.texts) for call in backend.calls] == [4, 4]
+    assert set(statuses(rows)) == {Status.SUCCEEDED}
 
 
 def test_one_text_too_long__bisected_it_fails_alone_and_no_limit_is_learnt(backend):
