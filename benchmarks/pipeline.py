@@ -106,6 +106,7 @@ def main(argv=None):
                     figures = measure_app(emulator, run_dir, size, level, args.duplicates)
                     share = figures["unique_texts_per_s"] / limit
                     print(f"  {size:>7,} texts: {figures['texts_per_s']:7,.0f} texts/s "
+                          f"(steady {figures['steady_texts_per_s']:,.0f}) "
                           f"({figures['unique_texts_per_s']:,.0f} unique/s, {share:.0%} of the "
                           f"limit, {figures['texts_per_s'] / client:,.0f}x the client) | "
                           f"API calls {figures['api_calls']} / {figures['min_api_calls']} = "
@@ -311,6 +312,12 @@ def measure_app(emulator, run_dir, count, in_flight, duplicates):
         "last_5_percent_s": round((ends[-1] - ends[int(len(ends) * 0.95)]).total_seconds(), 2),
         "waits": dict(waits),
         # Where a short run's fixed time goes: seconds from the first classify() call.
+        # The rate while every part is busy: the middle 90 % of the results, without the
+        # first commit and the first call before them, and the last call round after them.
+        "steady_texts_per_s": round(
+            (int(len(ends) * 0.95) - int(len(ends) * 0.05))
+            / max(1e-3, (ends[int(len(ends) * 0.95)] - ends[int(len(ends) * 0.05)])
+                  .total_seconds()), 1),
         "timeline_s": {
             "first_claim": round((first_claim - started_at).total_seconds(), 3),
             "first_result": round((ends[0] - started_at).total_seconds(), 3),
