@@ -34,9 +34,9 @@ class HistoryPagination(CursorPagination):
         would fail in the queryset's filter (a 500), not here.
         """
         cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None:
-            if not _usable_position(cursor.position):
-                raise NotFound(self.invalid_cursor_message)
+        position = None if cursor is None else cursor.position
+        if position is not None and not _usable_position(position):
+            raise NotFound(self.invalid_cursor_message)
         return cursor
 
 
