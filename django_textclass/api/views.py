@@ -185,7 +185,7 @@ def refuse_unusable_credentials(request):
     header = request.META.get("HTTP_AUTHORIZATION")
     if not isinstance(header, str):
         return
-    if "\x00" in header or not header.isascii() and not _latin1(header):
+    if "\x00" in header or (not header.isascii() and not _latin1(header)):
         request.user = (api_settings.UNAUTHENTICATED_USER()
                         if api_settings.UNAUTHENTICATED_USER else None)
         request.auth = None

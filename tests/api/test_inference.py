@@ -302,3 +302,21 @@ def test_asgi__bad_body__400_without_waiting(alice):
     assert response.status_code == 400
     assert "inputs" in json.loads(response.content)["error"]
     assert not ClassificationRequest.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_asgi__body_over_the_limit__the_apis_413(alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "API_MAX_BODY_BYTES": 150}
+    key = Token.objects.create(user=alice).key
+
+    async def post():
+        return await AsyncClient().post(URL, {"inputs": "x" * 200},
+                                        content_type="application/json",
+                                        headers={"Authorization": f"Bearer {key}"})
+
+    response = asyncio.run(post())
+
+    assert response.status_code == 413
+    assert json.loads(response.content) == {"error": "The request body is larger than 150 bytes."}
+    assert not ClassificationRequest.objects.exists()
