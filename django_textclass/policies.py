@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
-from django_textclass.types import validate_text
+from django_textclass.types import validate_characters, validate_text
 
 HEAD_TAIL_JOIN = " ... "
 # A cut looks back this fraction of a chunk for whitespace, so words stay whole.
@@ -82,12 +82,15 @@ class LongTextPolicy:
 
         Raises:
             InvalidInputError: the text is not a non-blank string without NUL
-                characters, or (``reject``) it is too long.
+                characters or lone surrogates, or (``reject``) it is too long.
         """
         if not isinstance(text, str):
             raise InvalidInputError("text", "must be a string")
         if len(text) <= self.limit:
             return Plan(validate_text(text), self.name, len(text))
+        # Checked whole: a split keeps the whole text on its parent, and the source's hash
+        # is taken over all of it, whatever part of it is sent.
+        validate_characters(text)
         plan = self.shorten(text)
         for piece in plan.chunks or (plan.text,):
             validate_text(piece)

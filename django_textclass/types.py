@@ -116,14 +116,44 @@ class Ranking:
         return cls(tuple(scores))
 
 
+def has_lone_surrogate(value):
+    r"""Whether the string ``value`` holds a lone surrogate, which no UTF-8 text can carry.
+
+    JSON's ``"\ud800"`` escape and Python strings may hold one; encoding, storing or
+    rendering it then fails far from where it came in.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def validate_characters(text, field="text"):
+    """Raise :class:`InvalidInputError` if the string ``text`` cannot be stored as it is.
+
+    A NUL character (PostgreSQL refuses it) or a lone surrogate (no UTF-8 exists for it)
+    anywhere in it.
+    """
+    if "\x00" in text:
+        raise InvalidInputError(field, "must not contain NUL characters")
+    if has_lone_surrogate(text):
+        raise InvalidInputError(field, "must not contain lone surrogates (U+D800 to U+DFFF)")
+    return text
+
+
 def validate_text(text, field="text"):
-    """Return ``text`` if it may be classified, else raise :class:`InvalidInputError`."""
+    """Return ``text`` if it may be classified, else raise :class:`InvalidInputError`.
+
+    A text is a string, not empty or only whitespace, with no NUL character (PostgreSQL
+    cannot store one) and no lone surrogate (no UTF-8 encoding exists for it), at most
+    ``MAX_TEXT_LENGTH`` characters long.
+    """
     if not isinstance(text, str):
         raise InvalidInputError(field, "must be a string")
     if not text.strip():
         raise InvalidInputError(field, "must not be empty or only whitespace")
-    if "\x00" in text:
-        raise InvalidInputError(field, "must not contain NUL characters")
+    validate_characters(text, field)
     limit = app_settings.MAX_TEXT_LENGTH
     if len(text) > limit:
         raise InvalidInputError(field, f"is {len(text)} characters long; the maximum is {limit}")

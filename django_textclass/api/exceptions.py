@@ -3,6 +3,8 @@
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
+from django_textclass.types import has_lone_surrogate
+
 
 class PayloadTooLarge(APIException):
     """413: the request body is larger than ``TEXTCLASS["API_MAX_BODY_BYTES"]``."""
@@ -37,3 +39,23 @@ class IdempotencyKeyReused(APIException):
         "use a new key for a new request."
     )
     default_code = "idempotency_key_reused"
+
+
+def printable(detail):
+    r"""An error body with every string made encodable: lone surrogates become ``\udXXX``.
+
+    Error messages may echo what the client sent (an unknown field's name, an invalid
+    choice), and JSON may carry a lone surrogate, which no UTF-8 body can hold: the
+    renderer would fail and the client get a 500 instead of its 400. Keys and values
+    are escaped alike; everything else is kept as it is.
+    """
+    if isinstance(detail, str):
+        if not has_lone_surrogate(detail):
+            return detail
+        return detail.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(detail, dict):
+        return {printable(key): printable(value) for key, value in detail.items()}
+    if isinstance(detail, (list, tuple)):
+        return [printable(item) for item in detail]
+    return detail
+

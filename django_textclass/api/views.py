@@ -9,12 +9,13 @@ user's request id answers 404.
 from django.http import Http404
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from django_textclass import services
 from django_textclass.api import idempotency, schema
-from django_textclass.api.exceptions import Conflict
+from django_textclass.api.exceptions import Conflict, printable
 from django_textclass.api.filters import HistoryFilter
 from django_textclass.api.pagination import HistoryPagination
 from django_textclass.api.parsers import BoundedJSONParser
@@ -46,6 +47,22 @@ class TextClassAPIView:
     def get_permissions(self):
         """``TEXTCLASS["API_PERMISSION_CLASSES"]``, read at each request."""
         return get_permissions()
+
+    def perform_authentication(self, request):
+        """Authenticate as DRF does, after refusing credentials no store can look up.
+
+        A NUL in ``Authorization`` would reach the token table's query, and PostgreSQL
+        refuses NUL before comparing anything: the request would end in a 500, not in
+        the 401/403 of any other wrong token.
+        """
+        refuse_unusable_credentials(request)
+        super().perform_authentication(request)
+
+    def handle_exception(self, exc):
+        """DRF's error answer, its strings made encodable (:func:`printable`)."""
+        response = super().handle_exception(exc)
+        response.data = printable(response.data)
+        return response
 
     def get_throttles(self):
         """The submit throttle on the actions that cost a backend call."""
@@ -156,6 +173,33 @@ class ClassificationViewSet(
             "owner", "content_type"
         ).prefetch_related("scores").in_bulk([row.pk for row in rows])
         return [by_pk[row.pk] for row in rows]
+
+
+def refuse_unusable_credentials(request):
+    """Raise AuthenticationFailed (401/403) for an ``Authorization`` header holding a NUL.
+
+    Characters HTTP cannot carry in a header (beyond Latin-1, which only a test client
+    can send) are refused too. The request is left anonymous, so nothing that reads
+    ``request.user`` afterwards tries the header again.
+    """
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if not isinstance(header, str):
+        return
+    if "\x00" in header or (not header.isascii() and not _latin1(header)):
+        request.user = (api_settings.UNAUTHENTICATED_USER()
+                        if api_settings.UNAUTHENTICATED_USER else None)
+        request.auth = None
+        raise AuthenticationFailed(
+            "Invalid Authorization header: it must not contain NUL or non-Latin-1 characters."
+        )
+
+
+def _latin1(text):
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _owner(request):

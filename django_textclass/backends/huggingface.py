@@ -7,17 +7,19 @@ inputs is answered with one ranking per input. Both shapes are accepted.
 """
 
 import os
+from urllib.parse import quote
 
 from django.core import checks
 
 from django_textclass.backends.base import positive_number
 from django_textclass.backends.http import HTTPBackend
 from django_textclass.exceptions import (
+    InvalidInputError,
     InvalidResponseError,
     PermanentBackendError,
     TextClassConfigurationError,
 )
-from django_textclass.types import Ranking
+from django_textclass.types import Ranking, validate_model_id
 
 DEFAULT_API_URL = "https://router.huggingface.co/hf-inference/models/{model_id}"
 RETIRED_HOST = "api-inference.huggingface.co"
@@ -78,9 +80,22 @@ class Backend(HTTPBackend):
         return messages
 
     def endpoint(self, model_id):
-        """The URL to POST to for ``model_id``."""
+        """The URL to POST to for ``model_id``.
+
+        Raises:
+            PermanentBackendError: (code ``invalid_model_id``) ``model_id`` is not a Hub
+                repository id: whatever stored it, it must not steer the URL (``..``,
+                ``?``, ``#``), so the call is never made.
+        """
+        try:
+            validate_model_id(model_id)
+        except InvalidInputError:
+            raise PermanentBackendError(
+                "the model id is not a valid Hugging Face repository id (owner/name); "
+                "nothing was sent", code="invalid_model_id",
+            ) from None
         if "{model_id}" in self.api_url:
-            return self.api_url.replace("{model_id}", model_id)
+            return self.api_url.replace("{model_id}", model_path(model_id))
         return self.api_url
 
     def build_payload(self, texts, parameters):
@@ -117,6 +132,14 @@ class Backend(HTTPBackend):
             self.build_headers(use_cache=use_cache, wait_for_model=wait_for_model),
         )
         return parse_rankings(data, len(texts))
+
+
+def model_path(model_id):
+    """``owner/name`` as URL path segments, each percent-encoded (the slash kept between them).
+
+    A valid id needs no encoding; this keeps the URL's shape should a looser id get here.
+    """
+    return "/".join(quote(part, safe="") for part in model_id.split("/"))
 
 
 def parse_rankings(data, count):

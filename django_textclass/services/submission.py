@@ -4,7 +4,7 @@ import logging
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -20,9 +20,21 @@ from django_textclass.models import (
     text_hash,
 )
 from django_textclass.services import chunks, dispatch, waiting
-from django_textclass.types import Parameters, validate_model_id, validate_text
+from django_textclass.types import (
+    Parameters,
+    has_lone_surrogate,
+    validate_model_id,
+    validate_text,
+)
 
 logger = logging.getLogger("django_textclass")
+
+OBJECT_ID_LENGTH = ClassificationRequest._meta.get_field("object_id").max_length
+SOURCE_FIELD_LENGTH = ClassificationRequest._meta.get_field("source_field").max_length
+#: Most texts one :func:`submit` call takes: a list is built, stored and woken in one
+#: transaction, so a caller with more sends them in several calls (the backfill command
+#: walks its objects in batches for the same reason).
+MAX_TEXTS_PER_SUBMIT = 10_000
 
 
 # --- submission ------------------------------------------------------------------------
@@ -42,9 +54,9 @@ def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None,
         function_to_apply: ``"sigmoid"``, ``"softmax"``, ``"none"`` or None.
         top_k: keep the K best labels, or None.
         owner: the user the requests belong to, or None.
-        source: a model instance the text came from (stored as a generic link).
-        source_field: the field of ``source`` that held the text.
-        use_cache: False bypasses stored results and the API's cache.
+        source: a saved model instance the text came from (stored as a generic link).
+        source_field: the field of ``source`` that held the text (at most 100 characters).
+        use_cache: ``True`` or ``False``; False bypasses stored results and the API's cache.
         backend: a ``TEXTCLASS["BACKENDS"]`` alias; default ``DEFAULT_BACKEND``.
         long_text: a long-text policy (object, name or dict; see
             :mod:`django_textclass.policies`) applied to each text and recorded on
@@ -54,8 +66,9 @@ def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None,
         A :class:`ClassificationRequest` for a string, a list of them for a list.
 
     Raises:
-        InvalidInputError: a text, the model id or a parameter is not acceptable
-            (nothing is stored).
+        InvalidInputError: a text, the model id, a parameter, ``owner``, ``source`` or
+            ``source_field`` is not acceptable, or the list holds more than
+            :data:`MAX_TEXTS_PER_SUBMIT` texts (nothing is stored).
         TextClassConfigurationError: the backend alias is not configured.
     """
     single = isinstance(texts, str)
@@ -64,6 +77,11 @@ def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None,
     items = [texts] if single else list(texts)
     if not items:
         raise InvalidInputError("texts", "must not be empty")
+    if len(items) > MAX_TEXTS_PER_SUBMIT:
+        raise InvalidInputError(
+            "texts", f"has {len(items)} items; the maximum is {MAX_TEXTS_PER_SUBMIT} per call "
+            "(submit more in several calls)",
+        )
     rows = submit_many(
         [Item(text, source, source_field) for text in items], model,
         function_to_apply=function_to_apply, top_k=top_k, owner=owner, use_cache=use_cache,
@@ -112,6 +130,11 @@ def submit_many(items, model=None, *, function_to_apply=None, top_k=None, owner=
         ]
     model_id = validate_model_id(app_settings.DEFAULT_MODEL if model is None else model)
     parameters = Parameters(function_to_apply, top_k)
+    _validate_owner(owner)
+    if not isinstance(use_cache, bool):
+        raise InvalidInputError("use_cache", "must be True or False")
+    for item in items:
+        _validate_source(item)
     alias = backend or app_settings.DEFAULT_BACKEND
     backend_config(alias)
     now = timezone.now()
@@ -139,6 +162,40 @@ def submit_many(items, model=None, *, function_to_apply=None, top_k=None, owner=
     # Sent once the caller's transaction commits, or at once when there is none.
     dispatch.on_commit([row.pk for row in wake])
     return rows
+
+
+def _validate_owner(owner):
+    """``owner`` is None or a saved user (an unsaved or anonymous one cannot be stored)."""
+    if owner is None:
+        return
+    user_model = ClassificationRequest._meta.get_field("owner").related_model
+    if not isinstance(owner, user_model) or owner.pk is None:
+        raise InvalidInputError("owner", "must be a saved user or None")
+
+
+def _validate_source(item):
+    """The source is a saved model instance whose key and field name fit their columns."""
+    if item.source is None:
+        return
+    if not isinstance(item.source, models.Model):
+        raise InvalidInputError("source", "must be a model instance or None")
+    pk = item.source.pk
+    if pk is None:
+        raise InvalidInputError("source", "must be saved first (it has no primary key)")
+    key = str(pk)
+    if len(key) > OBJECT_ID_LENGTH or "\x00" in key or has_lone_surrogate(key):
+        raise InvalidInputError(
+            "source", f"has a primary key that cannot be stored (at most {OBJECT_ID_LENGTH} "
+            "characters, no NUL or lone surrogate)",
+        )
+    field = item.source_field
+    if not isinstance(field, str):
+        raise InvalidInputError("source_field", "must be a string")
+    if len(field) > SOURCE_FIELD_LENGTH or "\x00" in field or has_lone_surrogate(field):
+        raise InvalidInputError(
+            "source_field", f"must be at most {SOURCE_FIELD_LENGTH} characters, with no NUL "
+            "or lone surrogate",
+        )
 
 
 def _source_fields(item):

@@ -24,6 +24,7 @@ from django_textclass.backends import backend_config, get_backend
 from django_textclass.backends.base import positive_number
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import (
+    InvalidInputError,
     TextClassConfigurationError,
 )
 from django_textclass.models import (
@@ -37,8 +38,16 @@ from django_textclass.services.settling import (
     hand_back,
 )
 from django_textclass.services.work import TWIN_PATIENCE, Work
+from django_textclass.types import validate_model_id
 
 logger = logging.getLogger("django_textclass")
+
+#: The failure of a row whose stored model id is not a Hub repository id (never sent).
+INVALID_MODEL_ID = "invalid_model_id"
+INVALID_MODEL_ID_MESSAGE = (
+    "the stored model id is not a valid Hugging Face repository id (owner/name); "
+    "nothing was sent"
+)
 
 
 # --- the worker's side ------------------------------------------------------------------
@@ -125,6 +134,15 @@ def _process_group(token, rows):
     first = rows[0]
     alias, model_id, parameters, use_cache = (first.backend, first.model_id, first.parameters,
                                               first.use_cache)
+    try:
+        # submit() checked it, but a row may come from the ORM, a fixture or a bulk import;
+        # the id becomes part of a URL, so a bad one never reaches a backend.
+        validate_model_id(model_id)
+    except InvalidInputError:
+        logger.error("Stored model id %r is not a Hub repository id; failing %d request(s)",
+                     model_id[:200], len(rows))
+        fail(token, rows, code=INVALID_MODEL_ID, message=INVALID_MODEL_ID_MESSAGE)
+        return 0
     try:
         backend = get_backend(alias)
         in_flight = calls_in_flight(alias, backend)

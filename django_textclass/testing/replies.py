@@ -187,10 +187,35 @@ class ReceivedRequest:
         return []
 
     def to_dict(self):
-        """Return the JSON form served by ``GET /_emulator/requests``."""
+        """Return the JSON form served by ``GET /_emulator/requests``.
+
+        Credentials are redacted (:func:`redact`): anything on the network may read the
+        log, and a real token pointed at the emulator by mistake must not be handed out.
+        The in-process log (``emu.requests``) keeps them as they came, for tests.
+        """
         data = dataclasses.asdict(self)
+        data["headers"] = {name: redact(name, value) for name, value in self.headers.items()}
         data["raw"] = self.raw.decode("utf-8", "replace")
         return data
+
+
+#: Headers whose values are credentials; the served log shows only their scheme.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+REDACTED = "[redacted]"
+
+
+def redact(name, value):
+    """``value`` of header ``name`` as the served log shows it.
+
+    A credential keeps its scheme (``Bearer [redacted]``), so a test can still tell that
+    it was sent and how; every other header is shown as it came.
+    """
+    if name.lower() not in SECRET_HEADERS:
+        return value
+    scheme, _, credentials = value.strip().partition(" ")
+    if credentials and scheme.isalpha():
+        return f"{scheme} {REDACTED}"
+    return REDACTED
 
 
 def json_answer(status, payload):

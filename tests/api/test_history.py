@@ -1,5 +1,6 @@
 """GET /api/classifications/{id}/ and the history list: owner scoping, filters, cursor."""
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -237,6 +238,20 @@ def test_list_page_size__capped_at_the_maximum(api, alice, settings):
 
 def test_list_bad_cursor__404(api):
     response = api.get(LIST_URL, {"cursor": "garbage"})
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Invalid cursor"}
+
+
+@pytest.mark.parametrize("position", [
+    "notadate", "2026", "\x00", "9999-99-99", "9" * 30, "9999-12-31 23:59:59-23:59",
+])
+def test_list_forged_cursor_position__404_not_500(api, alice, position):
+    # A cursor is base64 the client can write: its position reached the queryset's filter.
+    stored(alice)
+    cursor = base64.b64encode(f"p={position}".encode()).decode()
+
+    response = api.get(LIST_URL, {"cursor": cursor})
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Invalid cursor"}

@@ -194,6 +194,55 @@ def test_body_over_limit__413_error(bearer, settings):
     assert not ClassificationRequest.objects.exists()
 
 
+def test_body_over_djangos_upload_limit__413_error_not_html(bearer, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "API_MAX_BODY_BYTES": 150}
+
+    response = call(bearer, {"inputs": "x" * 200})
+
+    assert response.status_code == 413
+    assert response.json() == {"error": "The request body is larger than 150 bytes."}
+    assert not ClassificationRequest.objects.exists()
+
+
+def test_nested_100000_deep__400_error(bearer):
+    body = "{" + '"a": {' * 100_000 + "}" * 100_001
+
+    response = bearer.generic("POST", URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "JSON parse error - arrays and objects nested deeper than 32 levels"
+    }
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ('{"inputs": "a", "\\ud800": 1}', "\\ud800: Unknown field."),
+    ('{"inputs": "a", "parameters": {"function_to_apply": "\\ud800"}}',
+     'parameters: function_to_apply: "\\ud800" is not a valid choice.'),
+    ('{"inputs": "a\\udc00"}', "inputs: Must not contain lone surrogates (U+D800 to U+DFFF)."),
+])
+def test_lone_surrogate__400_error_escaped(bearer, body, words):
+    response = bearer.generic("POST", URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {"error": words}
+    assert not ClassificationRequest.objects.exists()
+
+
+@pytest.mark.parametrize("header", ["Bearer ab\x00cd", "Token ab\x00cd", "Bearer \ud800"])
+def test_unusable_token__401_like_a_wrong_token(header):
+    client = client_for(None)
+    client.credentials(HTTP_AUTHORIZATION=header)
+
+    response = call(client, {"inputs": "hi"})
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert "Invalid Authorization header" in response.json()["error"]
+    assert not ClassificationRequest.objects.exists()
+
+
 def test_malformed_json__400_error(bearer):
     response = bearer.generic("POST", URL, "{", content_type="application/json")
 
@@ -252,4 +301,22 @@ def test_asgi__bad_body__400_without_waiting(alice):
 
     assert response.status_code == 400
     assert "inputs" in json.loads(response.content)["error"]
+    assert not ClassificationRequest.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_asgi__body_over_the_limit__the_apis_413(alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "API_MAX_BODY_BYTES": 150}
+    key = Token.objects.create(user=alice).key
+
+    async def post():
+        return await AsyncClient().post(URL, {"inputs": "x" * 200},
+                                        content_type="application/json",
+                                        headers={"Authorization": f"Bearer {key}"})
+
+    response = asyncio.run(post())
+
+    assert response.status_code == 413
+    assert json.loads(response.content) == {"error": "The request body is larger than 150 bytes."}
     assert not ClassificationRequest.objects.exists()

@@ -194,6 +194,83 @@ def test_submit_nan__400(api):
     assert response.status_code == 400
 
 
+def test_submit_nested_100000_deep__400_not_a_recursion_error(api):
+    body = "[" * 100_000 + "]" * 100_000
+
+    response = api.generic("POST", LIST_URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "nested deeper than 32 levels" in response.json()["detail"]
+
+
+def test_submit_nested_past_the_limit_inside_a_field__400(api):
+    # 33 levels: the body, "parameters", and 31 lists around top_k's value.
+    body = json.dumps({"text": "a", "parameters": {"top_k": "[" * 31 + "1" + "]" * 31}})
+    body = body.replace('"[', "[").replace(']"', "]")
+
+    response = api.generic("POST", LIST_URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "nested deeper" in response.json()["detail"]
+    assert not ClassificationRequest.objects.exists()
+
+
+def test_submit_lone_surrogate_in_an_unknown_field_name__400_names_it_escaped(api):
+    response = api.generic(
+        "POST", LIST_URL, '{"text": "a", "\\ud800x": 1}', content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"\\ud800x": ["Unknown field."]}
+
+
+def test_submit_lone_surrogate_in_function_to_apply__400(api):
+    body = '{"text": "a", "parameters": {"function_to_apply": "\\udfff"}}'
+
+    response = api.generic("POST", LIST_URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "parameters": {"function_to_apply": ['"\\udfff" is not a valid choice.']}
+    }
+    assert not ClassificationRequest.objects.exists()
+
+
+@pytest.mark.parametrize("header", ["Token ab\x00cd", "Token \x00", "Token \ud800"])
+def test_submit_unusable_token__refused_like_a_wrong_token(alice, header):
+    # A NUL reached the token query, which PostgreSQL refuses outright (a 500 there).
+    client = client_for(None)
+    client.credentials(HTTP_AUTHORIZATION=header)
+
+    response = post(client, {"text": "hello"})
+
+    assert response.status_code == 403  # what any wrong token gets here (session first)
+    assert "Invalid Authorization header" in response.json()["detail"]
+    assert not ClassificationRequest.objects.exists()
+
+
+def test_submit_body_over_djangos_upload_limit__the_apis_413(api, settings):
+    # Django's DATA_UPLOAD_MAX_MEMORY_SIZE answered an HTML 400 before the API's parser ran.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "API_MAX_BODY_BYTES": 2000}
+
+    response = post(api, {"text": "x" * 3000})
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is larger than 2000 bytes."}
+    assert not ClassificationRequest.objects.exists()
+
+
+def test_submit_api_limit_above_djangos__is_the_limit(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "API_MAX_BODY_BYTES": 5000}
+
+    response = post(api, {"text": "x" * 3000})
+
+    assert response.status_code == 202
+    assert len(ClassificationRequest.objects.get().text) == 3000
+
+
 def test_submit_form_encoded__415(api):
     response = api.post(LIST_URL, {"text": "hello"})  # multipart, not JSON
 

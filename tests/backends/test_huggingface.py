@@ -10,7 +10,12 @@ import pytest
 
 from django_textclass import __version__
 from django_textclass.backends.base import BaseBackend
-from django_textclass.backends.huggingface import DEFAULT_API_URL, Backend, parse_rankings
+from django_textclass.backends.huggingface import (
+    DEFAULT_API_URL,
+    Backend,
+    model_path,
+    parse_rankings,
+)
 from django_textclass.exceptions import (
     InvalidResponseError,
     PermanentBackendError,
@@ -201,6 +206,29 @@ def test_request__url_template_gets_the_model_id(monkeypatch, make_backend):
     _, fake = classify(monkeypatch, make_backend(), [POS_NEG], model_id="ProsusAI/finbert")
 
     assert fake.call["url"] == "https://router.huggingface.co/hf-inference/models/ProsusAI/finbert"
+
+
+@pytest.mark.parametrize("model_id", [
+    "../../../x?y#z", "a/../b", "x?y", "x#y", "a b", "", "a/b/c", "%2e%2e", "x\x00y", "\ud800",
+])
+def test_request__bad_model_id__permanent_error_and_nothing_sent(
+    monkeypatch, make_backend, model_id
+):
+    # A stored row (ORM, fixture, bulk import) once steered the URL: POST /x?y on the host.
+    backend = make_backend()
+    fake = install_post(monkeypatch, backend, make_response(200, json=[POS_NEG]))
+
+    with pytest.raises(PermanentBackendError) as excinfo:
+        backend.classify(["I love it"], Parameters(), model_id=model_id)
+
+    assert excinfo.value.code == "invalid_model_id"
+    assert fake.calls == []
+
+
+def test_model_path__encodes_each_segment_and_keeps_the_slash():
+    assert model_path("ProsusAI/finbert") == "ProsusAI/finbert"
+    assert model_path("a b/c?d#e") == "a%20b/c%3Fd%23e"
+    assert model_path("x%2F") == "x%252F"
 
 
 def test_request__default_url_is_the_router(make_backend):

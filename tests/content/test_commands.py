@@ -208,13 +208,19 @@ def run_manage(*args):
     ["textclass_backfill"],
     ["textclass_backfill", "testapp.Comment", "--nope"],
     ["textclass_cleanup"],
+    # Huge numbers overflowed a date, a SQL LIMIT or int(): tracebacks, exit status 1.
+    ["textclass_sweep", "--limit", "9223372036854775808"],
+    ["textclass_backfill", "testapp.Comment", "--batch-size", str(10**29)],
+    ["textclass_cleanup", "--days", "99999999999"],
+    ["textclass_rollup", "--max-days", "9" * 5000],
 ])
-def test_bad_arguments_on_the_command_line__one_line_and_non_zero(args):
+def test_bad_arguments_on_the_command_line__one_line_and_exit_2(args):
     result = run_manage(*args)
 
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_backfill__progress_bar_on_a_terminal_only(existing, monkeypatch):

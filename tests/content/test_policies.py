@@ -56,6 +56,17 @@ def test_submit_reject__raises_and_stores_nothing():
     assert ClassificationRequest.objects.count() == 0
 
 
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"])
+@pytest.mark.parametrize("policy", [Truncate(max_length=10), Split(max_length=10, max_chunks=1)])
+def test_long_text__nul_or_surrogate_past_the_cut__still_refused(policy, bad):
+    # A split keeps the whole text on its parent (and its hash is taken over all of it):
+    # what lies past the last chunk is stored too.
+    with pytest.raises(InvalidInputError):
+        services.submit("word " * 10 + bad, long_text=policy)
+
+    assert not ClassificationRequest.objects.exists()
+
+
 def test_truncate_head__keeps_the_start(sent, register):
     register(Note, ["text"], [SENTIMENT], long_text={"POLICY": "truncate", "MAX_LENGTH": 20})
 

@@ -216,6 +216,100 @@ def test_submit__rejects_unknown_backend_alias(sent):
     assert sent.calls == []
 
 
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb", "\udc80" * 3])
+def test_submit__rejects_lone_surrogates_not_unicode_encode_error(text, sent):
+    with pytest.raises(InvalidInputError) as excinfo:
+        services.submit(["fine", text])
+
+    assert excinfo.value.field == "text"
+    assert "surrogate" in excinfo.value.reason
+    assert ClassificationRequest.objects.count() == 0
+    assert sent.calls == []
+
+
+def test_submit__a_surrogate_pair_is_a_character_not_a_surrogate():
+    row = fresh(services.submit("smile \U0001F600"))
+
+    assert row.text == "smile \U0001F600"
+
+
+@pytest.mark.parametrize("use_cache", ["no", None, 0, 1, "false"])
+def test_submit__use_cache_must_be_a_boolean(use_cache):
+    # "no" raised Django's ValidationError and None an IntegrityError.
+    with pytest.raises(InvalidInputError) as excinfo:
+        services.submit("a good day", use_cache=use_cache)
+
+    assert excinfo.value.field == "use_cache"
+    assert ClassificationRequest.objects.count() == 0
+
+
+@pytest.mark.parametrize("source_field", ["f" * 101, "f" * 200, 5, None, "a\x00b", "\ud800"])
+def test_submit__source_field_that_cannot_be_stored__refused(django_user_model, source_field):
+    # 200 characters raised a DataError on PostgreSQL (the column holds 100).
+    user = django_user_model.objects.create_user("ann")
+
+    with pytest.raises(InvalidInputError) as excinfo:
+        services.submit("a good day", source=user, source_field=source_field)
+
+    assert excinfo.value.field == "source_field"
+    assert ClassificationRequest.objects.count() == 0
+
+
+def test_submit__source_field_of_100_characters__stored(django_user_model):
+    user = django_user_model.objects.create_user("ann")
+
+    row = fresh(services.submit("a good day", source=user, source_field="f" * 100))
+
+    assert row.source_field == "f" * 100
+
+
+def test_submit__unsaved_source__refused_not_stored_as_object_id_none(django_user_model):
+    with pytest.raises(InvalidInputError) as excinfo:
+        services.submit("a good day", source=django_user_model(username="unsaved"))
+
+    assert excinfo.value.field == "source"
+    assert "saved" in excinfo.value.reason
+    assert ClassificationRequest.objects.count() == 0
+
+
+@pytest.mark.parametrize("source", ["comments/1", 42, object()])
+def test_submit__source_that_is_not_a_model_instance__refused(source):
+    with pytest.raises(InvalidInputError) as excinfo:
+        services.submit("a good day", source=source)
+
+    assert excinfo.value.field == "source"
+    assert ClassificationRequest.objects.count() == 0
+
+
+def test_submit__owner_must_be_a_saved_user(django_user_model):
+    from django.contrib.auth.models import AnonymousUser
+
+    for owner in ["alice", 7, AnonymousUser(), django_user_model(username="unsaved")]:
+        with pytest.raises(InvalidInputError) as excinfo:
+            services.submit("a good day", owner=owner)
+        assert excinfo.value.field == "owner"
+    assert ClassificationRequest.objects.count() == 0
+
+
+def test_submit__10001_texts__refused_before_anything_is_built(sent):
+    with pytest.raises(InvalidInputError) as excinfo:
+        services.submit(["a good day"] * 10_001)
+
+    assert excinfo.value.field == "texts"
+    assert "maximum is 10000" in excinfo.value.reason
+    assert ClassificationRequest.objects.count() == 0
+    assert sent.calls == []
+
+
+def test_submit__at_most_the_per_call_limit__accepted(monkeypatch):
+    monkeypatch.setattr(services.submission, "MAX_TEXTS_PER_SUBMIT", 3)
+
+    assert len(services.submit(["a", "b", "c"])) == 3
+    with pytest.raises(InvalidInputError):
+        services.submit(["a", "b", "c", "d"])
+    assert ClassificationRequest.objects.count() == 3
+
+
 @pytest.mark.parametrize("texts", [None, 42])
 def test_submit__rejects_texts_that_are_neither_string_nor_list(texts):
     with pytest.raises(InvalidInputError) as excinfo:

@@ -15,7 +15,7 @@ from django_textclass.exceptions import (
     PermanentBackendError,
     TextClassConfigurationError,
 )
-from django_textclass.models import ClassificationRequest, Status
+from django_textclass.models import ClassificationRequest, Status, text_hash
 from django_textclass.types import LabelScore, Ranking
 from tests.fakes import (
     SCRIPTED,
@@ -365,3 +365,48 @@ def test_retry_delay__hint_is_capped():
     assert services.retry_delay(1, hint=3600) == 5.0
     with textclass_settings(RETRY_HINT_MAX=2.5):
         assert services.retry_delay(1, hint=3600) == 2.5
+
+
+# --- a model id the row should never have held ------------------------------------------
+
+HOSTILE_MODEL_IDS = ["../../../x?y#z", "a/../b", "x?y", "https://evil.example/m", "a b", ""]
+
+
+def stored_with_model(model_id, text="a good day"):
+    """A row written with the ORM, as a fixture or a bulk import would: submit() never saw it."""
+    return ClassificationRequest.objects.create(
+        model_id=model_id, text=text, text_hash=text_hash(text), backend="default",
+    )
+
+
+@pytest.mark.parametrize("model_id", HOSTILE_MODEL_IDS)
+def test_process__stored_hostile_model_id__failed_for_good_and_never_sent(backend, model_id):
+    request = stored_with_model(model_id)
+    fine = services.submit("a bad day")
+
+    services.process([request.pk, fine.pk])
+
+    row = fresh(request)
+    assert row.status == Status.FAILED
+    assert row.error_code == "invalid_model_id"
+    assert "nothing was sent" in row.error_message
+    assert row.attempts == 1
+    assert fresh(fine).status == Status.SUCCEEDED
+    assert [call.model_id for call in backend.calls] == [fine.model_id]
+
+
+@pytest.mark.parametrize("model_id", HOSTILE_MODEL_IDS[:3])
+def test_process__stored_hostile_model_id__the_http_backend_never_calls(emulator, model_id):
+    # Through the real backend and a real server: once, the stored id reached the URL
+    # (POST /x?y on the API host, with the site's token).
+    request = stored_with_model(model_id)
+    real = {"default": {
+        "BACKEND": "django_textclass.backends.huggingface.Backend",
+        "OPTIONS": {"API_URL": emulator.url + "/models/{model_id}", "TOKEN": "hf_x"},
+    }}
+
+    with textclass_settings(BACKENDS=real):
+        services.process([request.pk])
+
+    assert fresh(request).error_code == "invalid_model_id"
+    assert emulator.requests == []

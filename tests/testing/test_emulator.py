@@ -684,6 +684,32 @@ def test_control_script__invalid_replies_answer_400_and_queue_nothing(emu):
     assert emu.pending_replies == 0
 
 
+@pytest.mark.parametrize(("header", "value", "served"), [
+    ("Authorization", "Bearer hf_real_token_by_mistake", "Bearer [redacted]"),
+    ("Authorization", "Token abc123", "Token [redacted]"),
+    ("Authorization", "hf_bare_token", "[redacted]"),
+    ("Proxy-Authorization", "Basic dXNlcjpwYXNz", "Basic [redacted]"),
+    ("Cookie", "sessionid=abc", "[redacted]"),
+    ("X-Api-Key", "k-123", "[redacted]"),
+])
+def test_control_requests__credentials_redacted_keeping_the_scheme(emu, header, value, served):
+    post(emu, "hello", headers={header: value})
+
+    log = requests.get(emu.url + "/_emulator/requests", timeout=10)
+
+    assert log.json()[0]["headers"][header.lower()] == served
+    assert value.split()[-1] not in log.text
+    assert emu.requests[0].headers[header.lower()] == value  # in process: as sent
+
+
+def test_control_requests__no_authorization_header__none_shown(emu):
+    post(emu, "hello")
+
+    log = requests.get(emu.url + "/_emulator/requests", timeout=10).json()
+
+    assert "authorization" not in log[0]["headers"]
+
+
 def test_control_requests__serves_the_log_as_json_and_is_not_logged(emu):
     post(emu, "hello", headers={"X-Trace": "abc"})
 

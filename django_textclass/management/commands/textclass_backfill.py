@@ -2,6 +2,7 @@
 
 import time
 from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from django.apps import apps
 from django.core.management.base import CommandError
@@ -11,9 +12,18 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from django_textclass.content.registry import site
 from django_textclass.content.sync import classify_objects
-from django_textclass.management.commands._utils import OneLineErrorsCommand, whole_number
+from django_textclass.management.commands._utils import (
+    OneLineErrorsCommand,
+    bad_argument,
+    short_repr,
+    whole_number,
+)
 
 BAR_WIDTH = 30
+#: Most objects per batch: one batch is read, and its requests stored, in one transaction.
+MAX_BATCH_SIZE = 10_000
+#: Most objects one run may walk (--limit).
+MAX_LIMIT = 10**12
 
 
 class Command(OneLineErrorsCommand):
@@ -34,7 +44,8 @@ class Command(OneLineErrorsCommand):
         parser.add_argument("--model", action="append", dest="model_ids", metavar="M",
                             help="Only this registered Hub model id (repeatable).")
         parser.add_argument("--batch-size", default="500",
-                            help="Objects per batch and transaction (default 500).")
+                            help=f"Objects per batch and transaction, 1 to {MAX_BATCH_SIZE} "
+                            "(default 500).")
         parser.add_argument("--since", metavar="DATE",
                             help="Only objects whose date field is on or after DATE "
                             "(YYYY-MM-DD or an ISO date-time).")
@@ -43,7 +54,7 @@ class Command(OneLineErrorsCommand):
                             "text is not sent again).")
         parser.add_argument("--dry-run", action="store_true",
                             help="Count what would be created; write nothing.")
-        parser.add_argument("--limit", help="Stop after this many objects.")
+        parser.add_argument("--limit", help="Stop after this many objects (at least 1).")
 
     def handle(self, *args, label, fields, model_ids, batch_size, since, only_missing,
                dry_run, limit, **options):
@@ -51,8 +62,8 @@ class Command(OneLineErrorsCommand):
         registration = self._registration(label)
         fields = self._subset("--field", fields, registration.fields)
         model_ids = self._subset("--model", model_ids, registration.model_ids)
-        batch_size = whole_number("--batch-size", batch_size, 1)
-        limit = None if limit is None else whole_number("--limit", limit, 1)
+        batch_size = whole_number("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
+        limit = None if limit is None else whole_number("--limit", limit, 1, MAX_LIMIT)
         queryset = registration.model._default_manager.order_by("pk")
         if since is not None:
             queryset = queryset.filter(**{
@@ -100,10 +111,12 @@ class Command(OneLineErrorsCommand):
         try:
             model = apps.get_model(label)
         except (LookupError, ValueError):
-            raise CommandError(f"{label!r} is not an installed model (app_label.Model)") from None
+            raise bad_argument(
+                f"{short_repr(label)} is not an installed model (app_label.Model)"
+            ) from None
         registration = site.get(model)
         if registration is None:
-            raise CommandError(f"{model._meta.label} is not registered for classification")
+            raise bad_argument(f"{model._meta.label} is not registered for classification")
         return registration
 
     def _subset(self, option, chosen, registered):
@@ -111,7 +124,7 @@ class Command(OneLineErrorsCommand):
             return tuple(registered)
         unknown = [value for value in chosen if value not in registered]
         if unknown:
-            raise CommandError(f"{option} {unknown[0]!r} is not registered; "
+            raise bad_argument(f"{option} {short_repr(unknown[0])} is not registered; "
                                f"choose from {', '.join(registered)}")
         return tuple(dict.fromkeys(chosen))
 
@@ -123,7 +136,7 @@ class Command(OneLineErrorsCommand):
         for field in model._meta.concrete_fields:
             if isinstance(field, models.DateField) and getattr(field, "auto_now_add", False):
                 return field.name
-        raise CommandError(f"--since needs a date field on {model._meta.label}: register it "
+        raise bad_argument(f"--since needs a date field on {model._meta.label}: register it "
                            "with date_field=..., or set Meta.get_latest_by")
 
     def _parse_since(self, value):
@@ -131,13 +144,16 @@ class Command(OneLineErrorsCommand):
             moment = parse_datetime(value)
             if moment is None and (day := parse_date(value)) is not None:
                 moment = datetime.combine(day, datetime.min.time())
-        except ValueError:
+            if moment is not None:
+                if timezone.is_naive(moment):
+                    moment = timezone.make_aware(moment)
+                # In UTC, as the database compares it: an offset may push it past year 1-9999.
+                moment = moment.astimezone(dt_timezone.utc)
+        except (ValueError, OverflowError):
             moment = None
         if moment is None:
-            raise CommandError(f"--since must be a date (YYYY-MM-DD) or an ISO date-time, "
-                               f"not {value!r}")
-        if timezone.is_naive(moment):
-            moment = timezone.make_aware(moment)
+            raise bad_argument(f"--since must be a date (YYYY-MM-DD) or an ISO date-time "
+                               f"between the years 1 and 9999, not {short_repr(value)}")
         return moment
 
     def _bar(self, done, total):

@@ -8,6 +8,11 @@ from django.utils import timezone
 from django_textclass.management.commands._utils import OneLineErrorsCommand, whole_number
 from django_textclass.models import TERMINAL_STATUSES, ClassificationRequest
 
+#: Oldest cut-off, in days (a century): far older would fall before the year 1.
+MAX_DAYS = 36_500
+#: Most requests deleted per transaction (their ids are one IN list).
+MAX_BATCH_SIZE = 10_000
+
 
 class Command(OneLineErrorsCommand):
     """Delete finished requests older than N days, a batch at a time."""
@@ -20,17 +25,18 @@ class Command(OneLineErrorsCommand):
 
     def add_arguments(self, parser):
         """Add --days, --batch-size and --dry-run."""
-        parser.add_argument("--days", required=True, help="Age in days (>= 0) past which "
-                            "finished requests are deleted.")
+        parser.add_argument("--days", required=True, help=f"Age in days (0 to {MAX_DAYS}) past "
+                            "which finished requests are deleted.")
         parser.add_argument("--batch-size", default="1000",
-                            help="Requests deleted per transaction (default 1000).")
+                            help=f"Requests deleted per transaction, 1 to {MAX_BATCH_SIZE} "
+                            "(default 1000).")
         parser.add_argument("--dry-run", action="store_true",
                             help="Count what would be deleted; delete nothing.")
 
     def handle(self, *args, days, batch_size, dry_run, **options):
         """Delete (or count) in batches; print one summary line."""
-        days = whole_number("--days", days, 0)
-        batch_size = whole_number("--batch-size", batch_size, 1)
+        days = whole_number("--days", days, 0, MAX_DAYS)
+        batch_size = whole_number("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
         cutoff = timezone.now() - timedelta(days=days)
         # Top-level requests only: chunks go with their parent, and a chunk of a split
         # still waiting must never be deleted from under it.

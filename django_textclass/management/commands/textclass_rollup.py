@@ -3,6 +3,9 @@
 from django_textclass import rollup
 from django_textclass.management.commands._utils import OneLineErrorsCommand, whole_number
 
+#: Most days one run may sum (about 270 years of history).
+MAX_DAYS = 100_000
+
 
 class Command(OneLineErrorsCommand):
     """Roll up closed days (what the beat task does), check them, or start afresh."""
@@ -17,7 +20,7 @@ class Command(OneLineErrorsCommand):
         """Add --max-days, and --verify or --rebuild."""
         parser.add_argument(
             "--max-days", default=None,
-            help="Most days summed in this run (default: all that are due).",
+            help=f"Most days summed in this run, 1 to {MAX_DAYS} (default: all that are due).",
         )
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument(
@@ -33,7 +36,7 @@ class Command(OneLineErrorsCommand):
     def handle(self, *args, max_days, verify, rebuild, **options):
         """Run and print what was done on one line."""
         if max_days is not None:
-            max_days = whole_number("--max-days", max_days, 1)
+            max_days = whole_number("--max-days", max_days, 1, MAX_DAYS)
         if rebuild:
             days = rollup.rebuild()
             self.stdout.write(f"Rebuilt: rolled up {days} days.")
