@@ -265,8 +265,11 @@ def has_header(headers, name):
 
 
 def render(reply, model_id, authorization=""):
-    """The (status, headers, body) of a scripted reply, ``{model_id}`` and ``{authorization}``
-    (the request's ``Authorization`` header) filled in."""
+    """The (status, headers, body) of a scripted reply, its placeholders filled in.
+
+    ``{model_id}`` becomes ``model_id``, ``{authorization}`` the request's ``Authorization``
+    header.
+    """
     fields = {"model_id": model_id, "authorization": authorization}
     headers = _fill(dict(reply.headers), fields)
     if reply.body is not None:
