@@ -1,0 +1,260 @@
+"""The drop-in endpoint under any request: a JSON answer, never a server error.
+
+Property-based (hypothesis): ``POST /api/models/{model_id}`` gets bodies drawn from valid
+Inference API calls, near misses (a wrong type or value in one place, unknown keys), any
+JSON at all and bytes that are not JSON, with drawn model ids, flag headers, content types
+and ``Authorization`` headers. Whatever the draw, the answer is JSON and either
+
+* 4xx ``{"error": "..."}``, with not one row written in any of the app's tables, or
+* 2xx, or the endpoint's documented "not ready yet" 503 (``{"error", "estimated_time"}``
+  and ``Retry-After``; no worker runs here, so a valid call ends there), naming in
+  ``X-Textclass-Requests`` one stored request per input, in order.
+
+Any other 5xx, an HTML page or an exception fails the property. Known defects are left out
+of the strategies by the named exclusions below, and each has an explicit
+``xfail(strict=True)`` example at the end of the module (see test_submission_properties.py).
+"""
+
+import json
+from urllib.parse import quote
+
+import pytest
+from django.apps import apps
+from django.db import connection, transaction
+from django.test import Client
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from rest_framework.authtoken.models import Token
+
+from django_textclass.models import ClassificationRequest
+from tests.api.helpers import MODEL
+
+pytestmark = pytest.mark.django_db
+
+# --- known defects, left out until their fixes are merged --------------------------------
+# Fixed on branch bad-input (the lead removes each exclusion with its xfail mark below):
+BAD_INPUT = "fixed on branch bad-input"
+#: Lone surrogates ("\ud800" escapes) in a field name or in function_to_apply answer 500.
+LONE_SURROGATES_EXCLUDED = True
+#: A NUL character in the Authorization header answers 500 (on PostgreSQL).
+NUL_IN_AUTHORIZATION_EXCLUDED = True
+# Deeply nested JSON (500) and bodies over DATA_UPLOAD_MAX_MEMORY_SIZE (an HTML 400) are out
+# of the strategies' reach anyway (their size is bounded); see the examples at the end.
+
+
+# --- strategies ---------------------------------------------------------------------------
+
+characters = st.characters(exclude_categories=("Cs",) if LONE_SURROGATES_EXCLUDED else ())
+#: Strings drawn for names and values: any text, and (once allowed) lone surrogates, which
+#: a random draw seldom makes.
+strings = st.one_of(
+    st.text(characters, max_size=12),
+    st.nothing() if LONE_SURROGATES_EXCLUDED else st.sampled_from(["\ud800", "a\udfff"]),
+)
+often = st.sampled_from([True, True, True, False])
+
+
+def mostly(valid, *invalid):
+    """Valid values three times in four."""
+    invalid = st.one_of(*invalid)
+    return often.flatmap(lambda good: valid if good else invalid)
+
+
+any_json = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+              strings),
+    lambda children: st.one_of(st.lists(children, max_size=4),
+                               st.dictionaries(strings, children, max_size=4)),
+    max_leaves=12,
+)
+good_texts = st.text(characters, min_size=1, max_size=30).filter(
+    lambda text: text.strip() and "\x00" not in text
+)
+texts = mostly(good_texts, st.sampled_from(["", "  ", "a\x00b", "x" * 60]), any_json)
+inputs = mostly(
+    st.one_of(good_texts, st.lists(good_texts, min_size=1, max_size=5)),
+    texts, st.lists(texts, max_size=7), any_json,
+)
+parameters = mostly(
+    st.fixed_dictionaries({}, optional={
+        "function_to_apply": st.sampled_from(["sigmoid", "softmax", "none", None]),
+        "top_k": st.one_of(st.none(), st.integers(1, 1000)),
+    }),
+    st.fixed_dictionaries({}, optional={
+        "function_to_apply": st.one_of(strings, any_json),
+        "top_k": st.one_of(st.integers(), st.floats(allow_nan=False), st.text(max_size=3),
+                           st.booleans()),
+        "other": any_json,
+    }),
+    any_json,
+)
+options = mostly(
+    st.fixed_dictionaries({}, optional={"use_cache": st.booleans(),
+                                        "wait_for_model": st.booleans()}),
+    st.dictionaries(st.sampled_from(["use_cache", "wait_for_model", "x"]), any_json, max_size=2),
+    any_json,
+)
+calls = st.fixed_dictionaries(
+    {"inputs": inputs},
+    optional={"parameters": parameters, "options": options,
+              "extra": st.dictionaries(strings.filter(bool), any_json, max_size=2)},
+).map(lambda body: {**{k: v for k, v in body.items() if k != "extra"}, **body.get("extra", {})})
+
+
+@st.composite
+def raw_bodies(draw):
+    kind = draw(st.sampled_from(["call", "call", "call", "json", "bytes"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=40))
+    document = draw(calls if kind == "call" else any_json)
+    # Both encodings a client may send: escapes only, or UTF-8 as is.
+    return json.dumps(document, ensure_ascii=draw(st.booleans())).encode("utf-8", "replace")
+
+
+model_paths = mostly(
+    st.sampled_from([MODEL, "gpt2", "acme/classifier-2"]),
+    st.text(characters, min_size=1, max_size=20).map(lambda text: quote(text, safe="/")),
+    st.sampled_from(["a/b/c", "..%2Fetc", "https%3A//x.y", "x/", "%20a"]),
+)
+flags = st.one_of(st.none(), st.sampled_from(["true", "false", "1", "0", "yes", " TRUE "]),
+                  st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=6))
+authorization_alphabet = st.characters(
+    exclude_characters="\x00" if NUL_IN_AUTHORIZATION_EXCLUDED else "",
+    max_codepoint=0xFF,  # a WSGI header is Latin-1
+)
+authorizations = mostly(
+    st.just("valid"),
+    st.none(),
+    st.sampled_from(["Bearer", "Bearer ", "Bearer not-a-token", "Token x", "Basic Zm9vOmJhcg=="]),
+    st.nothing() if NUL_IN_AUTHORIZATION_EXCLUDED else st.just("Bearer a\x00b"),
+    st.text(authorization_alphabet, max_size=20).map(lambda text: f"Bearer {text}"),
+    st.text(authorization_alphabet, max_size=20),
+)
+content_types = mostly(st.just("application/json"),
+                       st.sampled_from(["text/plain", "application/x-www-form-urlencoded",
+                                        "application/json; charset=latin-1", ""]))
+
+
+# --- the property -------------------------------------------------------------------------
+
+
+def _rows_in_every_table():
+    return {model._meta.label: model.objects.count()
+            for model in apps.get_app_config("django_textclass").get_models()}
+
+
+@pytest.fixture
+def drop_in(settings, alice):
+    """No throttling (a draw must reach the validation) and Alice's Bearer token."""
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "API_THROTTLE_RATE": None}
+    return Token.objects.create(user=alice).key
+
+
+def post(path, body, content_type="application/json", authorization=None, **headers):
+    extra = {f"HTTP_{name.upper().replace('-', '_')}": value
+             for name, value in headers.items() if value is not None}
+    if authorization is not None:
+        extra["HTTP_AUTHORIZATION"] = authorization
+    return Client().generic("POST", f"/api/models/{path}", body, content_type=content_type,
+                            **extra)
+
+
+def _sent_inputs(body, content_type):
+    """The input texts of a body that was accepted, read in the charset it was sent with."""
+    charset = content_type.partition("charset=")[2] or "utf-8"
+    document = json.loads(body.decode(charset))
+    value = document["inputs"]
+    return [value] if isinstance(value, str) else value
+
+
+def _assert_answer(response, body, content_type, before):
+    status = response.status_code
+    assert response["Content-Type"].startswith("application/json"), (status, response.content)
+    answer = json.loads(response.content)
+    if 400 <= status < 500:
+        assert set(answer) == {"error"} and isinstance(answer["error"], str), answer
+        assert _rows_in_every_table() == before, "a refused call stored something"
+        return
+    assert status < 300 or status == 503, (status, answer)
+    if status == 503:
+        assert set(answer) == {"error", "estimated_time"}, answer
+        assert response["Retry-After"].isdigit()
+    ids = response["X-Textclass-Requests"].split(",")
+    stored = [ClassificationRequest.objects.get(uuid=uuid) for uuid in ids]
+    assert [row.text for row in stored] == _sent_inputs(body, content_type)
+
+
+@given(body=raw_bodies(), path=model_paths, authorization=authorizations, use_cache=flags,
+       wait_for_model=flags, content_type=content_types)
+@settings(max_examples=250, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_drop_in__any_request_answers_json_and_never_a_server_error(
+    drop_in, body, path, authorization, use_cache, wait_for_model, content_type
+):
+    authorization = f"Bearer {drop_in}" if authorization == "valid" else authorization
+    before = _rows_in_every_table()
+    savepoint = transaction.savepoint()  # each draw starts from the same tables
+    try:
+        response = post(path, body, content_type, authorization,
+                        x_use_cache=use_cache, x_wait_for_model=wait_for_model)
+        event(f"answered {response.status_code}")
+        _assert_answer(response, body, content_type, before)
+    finally:
+        transaction.savepoint_rollback(savepoint)
+
+
+# --- the known defects, one example each ----------------------------------------------------
+
+
+def _refused_with_json(response, before):
+    assert 400 <= response.status_code < 500, response.status_code
+    assert response["Content-Type"].startswith("application/json"), response.content[:200]
+    assert set(response.json()) == {"error"}
+    assert _rows_in_every_table() == before
+
+
+@pytest.mark.xfail(strict=True, reason=BAD_INPUT)
+def test_drop_in__deeply_nested_json_refused(drop_in):
+    before = _rows_in_every_table()
+    body = '{"inputs": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+    response = post(MODEL, body, authorization=f"Bearer {drop_in}")
+
+    _refused_with_json(response, before)
+
+
+@pytest.mark.xfail(strict=True, reason=BAD_INPUT)
+@pytest.mark.parametrize("body", [
+    '{"inputs": "I love it", "\\ud800": 1}',
+    '{"inputs": "I love it", "parameters": {"function_to_apply": "\\udfff"}}',
+    '{"inputs": "I love it", "parameters": {"\\ud83d": 1}}',
+])
+def test_drop_in__lone_surrogates_in_names_and_function_refused(drop_in, body):
+    before = _rows_in_every_table()
+
+    response = post(MODEL, body, authorization=f"Bearer {drop_in}")
+
+    _refused_with_json(response, before)
+
+
+# PostgreSQL refuses a NUL in a query (the token lookup); SQLite looks it up and finds none.
+@pytest.mark.xfail(connection.vendor == "postgresql", strict=True, reason=BAD_INPUT)
+def test_drop_in__nul_in_the_token_refused(drop_in):
+    before = _rows_in_every_table()
+
+    response = post(MODEL, '{"inputs": "I love it"}', authorization=f"Bearer ab\x00{drop_in}")
+
+    assert response.status_code == 401
+    _refused_with_json(response, before)
+
+
+@pytest.mark.xfail(strict=True, reason=BAD_INPUT)
+def test_drop_in__body_over_djangos_upload_limit_refused_with_json(drop_in, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "API_MAX_BODY_BYTES": 10_000}
+    before = _rows_in_every_table()
+
+    response = post(MODEL, json.dumps({"inputs": "x" * 2000}),
+                    authorization=f"Bearer {drop_in}")
+
+    _refused_with_json(response, before)
