@@ -102,7 +102,11 @@ def test_forms_of__finds_the_token_however_it_was_written():
 
 @pytest.fixture
 def broker_capture(tmp_path, monkeypatch):
-    """How this test sees every broker message: ``(worker env, read())``."""
+    """How this test sees every broker message: ``(worker env, read())``.
+
+    ``read()`` is called once, at the end, after the worker stopped: with a relay it closes it,
+    so that every byte sent is recorded.
+    """
     kind = django_settings.BROKER_KIND
     if kind == "filesystem":
         kept = tmp_path / "taken-messages"
@@ -120,10 +124,14 @@ def broker_capture(tmp_path, monkeypatch):
     tap = Wiretap(django_settings.CELERY_BROKER_URL).start()
     monkeypatch.setenv("CELERY_BROKER_WRITE_URL", tap.url)  # this process publishes through it
     dispatch.drop_connections()
+
+    def read():  # once every client closed its connections (stop the worker first)
+        dispatch.drop_connections()
+        tap.stop()
+        return {f"broker stream {n}": data for n, data in enumerate(tap.recorded())}
+
     try:
-        yield {"TEXTCLASS_TEST_BROKER_URL": tap.url}, lambda: {
-            f"broker stream {n}": data for n, data in enumerate(tap.recorded())
-        }
+        yield {"TEXTCLASS_TEST_BROKER_URL": tap.url}, read
     finally:
         dispatch.drop_connections()
         tap.stop()
@@ -284,6 +292,7 @@ def test_full_run__the_token_is_nowhere(canary_worker, emulator, broker_capture,
     assert any(b"Invalid credentials in Authorization header: Bearer " in answer
                for answer in answers.values())  # the drop-in endpoint's 502
     dispatch.flush(timeout=10)
+    canary_worker.stop()  # its log complete, its broker connections closed
 
     _, read_broker = broker_capture
     captured = {
@@ -321,15 +330,16 @@ def test_search__finds_a_token_left_in_each_kind_of_place(broker_capture, admin_
     ClassificationRequest.objects.create(model_id=MODEL, text=f"say {CANARY}", text_hash="x")
     queue = f"textclass-leak-control-{secrets.token_hex(4)}"  # no worker reads it
     app = celery_app.app
-    with app.connection_for_write() as broker:
-        try:
+    try:
+        with app.connection_for_write() as broker:  # through the relay, if there is one
             app.send_task("textclass.leak_control", args=[CANARY], queue=queue,
                           connection=broker)
-            _, read_broker = broker_capture
-            captured = {**read_broker(), **stored_rows(), **admin_pages(admin_client),
-                        **{f"log record {n}": record.getMessage()
-                           for n, record in enumerate(caplog.records)}}
-        finally:
+        _, read_broker = broker_capture
+        captured = {**read_broker(), **stored_rows(), **admin_pages(admin_client),
+                    **{f"log record {n}": record.getMessage()
+                       for n, record in enumerate(caplog.records)}}
+    finally:
+        with app.connection_for_write(django_settings.CELERY_BROKER_URL) as broker:
             broker.default_channel.queue_purge(queue)
             broker.default_channel.queue_delete(queue)
 

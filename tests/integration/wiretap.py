@@ -8,6 +8,7 @@ whatever the broker (Redis, RabbitMQ) and whoever consumed the message.
 import contextlib
 import socket
 import threading
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -42,9 +43,18 @@ class Wiretap:
         self._spawn(self._accept)
         return self
 
-    def stop(self):
+    def stop(self, timeout=10):
+        """Take no more connections; let the open ones end (their bytes all recorded), then close.
+
+        A connection whose client has closed it ends by itself once every byte it sent was
+        read and passed on; one still open after ``timeout`` seconds is cut. Calling it
+        again changes nothing.
+        """
         self._closed.set()
         self._listener.close()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             sockets = list(self._sockets)
         for sock in sockets:
@@ -55,7 +65,11 @@ class Wiretap:
             thread.join(5)
 
     def recorded(self):
-        """Every byte passed, one ``bytes`` per connection and direction."""
+        """Every byte passed so far, one ``bytes`` per connection and direction.
+
+        Complete once :meth:`stop` returned: until then bytes a client sent may still wait in
+        the relay's socket.
+        """
         with self._lock:
             return [bytes(stream) for stream in self._streams]
 
@@ -65,11 +79,15 @@ class Wiretap:
         thread.start()
 
     def _accept(self):
+        self._listener.settimeout(0.1)  # a blocked accept() would not see the listener close
         while not self._closed.is_set():
             try:
                 client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return  # closed by stop()
+            client.settimeout(None)
             upstream = socket.create_connection(self._upstream, timeout=10)
             upstream.settimeout(None)
             with self._lock:
