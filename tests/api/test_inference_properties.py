@@ -10,9 +10,10 @@ and ``Authorization`` headers. Whatever the draw, the answer is JSON and either
   and ``Retry-After``; no worker runs here, so a valid call ends there), naming in
   ``X-Textclass-Requests`` one stored request per input, in order.
 
-Any other 5xx, an HTML page or an exception fails the property. Known defects are left out
-of the strategies by the named exclusions below, and each has an explicit
-``xfail(strict=True)`` example at the end of the module (see test_submission_properties.py).
+Any other 5xx, an HTML page or an exception fails the property. The requests that used to
+break it (lone surrogates in a name or in ``function_to_apply``, a NUL in the token, deeply
+nested JSON, a body over Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``) are drawn like any other
+where a draw can reach them, and each also has an explicit example at the end of the module.
 """
 
 import json
@@ -20,7 +21,7 @@ from urllib.parse import quote
 
 import pytest
 from django.apps import apps
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -31,26 +32,12 @@ from tests.api.helpers import MODEL
 
 pytestmark = pytest.mark.django_db
 
-# --- known defects, left out until their fixes are merged --------------------------------
-# Fixed on branch bad-input (the lead removes each exclusion with its xfail mark below):
-BAD_INPUT = "fixed on branch bad-input"
-#: Lone surrogates ("\ud800" escapes) in a field name or in function_to_apply answer 500.
-LONE_SURROGATES_EXCLUDED = True
-#: A NUL character in the Authorization header answers 500 (on PostgreSQL).
-NUL_IN_AUTHORIZATION_EXCLUDED = True
-# Deeply nested JSON (500) and bodies over DATA_UPLOAD_MAX_MEMORY_SIZE (an HTML 400) are out
-# of the strategies' reach anyway (their size is bounded); see the examples at the end.
-
-
 # --- strategies ---------------------------------------------------------------------------
 
-characters = st.characters(exclude_categories=("Cs",) if LONE_SURROGATES_EXCLUDED else ())
-#: Strings drawn for names and values: any text, and (once allowed) lone surrogates, which
-#: a random draw seldom makes.
-strings = st.one_of(
-    st.text(characters, max_size=12),
-    st.nothing() if LONE_SURROGATES_EXCLUDED else st.sampled_from(["\ud800", "a\udfff"]),
-)
+characters = st.characters(exclude_categories=())  # lone surrogates included
+#: Strings drawn for names and values: any text, and lone surrogates, which a random draw
+#: seldom makes.
+strings = st.one_of(st.text(characters, max_size=12), st.sampled_from(["\ud800", "a\udfff"]))
 often = st.sampled_from([True, True, True, False])
 
 
@@ -118,15 +105,12 @@ model_paths = mostly(
 )
 flags = st.one_of(st.none(), st.sampled_from(["true", "false", "1", "0", "yes", " TRUE "]),
                   st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=6))
-authorization_alphabet = st.characters(
-    exclude_characters="\x00" if NUL_IN_AUTHORIZATION_EXCLUDED else "",
-    max_codepoint=0xFF,  # a WSGI header is Latin-1
-)
+authorization_alphabet = st.characters(max_codepoint=0xFF)  # a WSGI header is Latin-1
 authorizations = mostly(
     st.just("valid"),
     st.none(),
     st.sampled_from(["Bearer", "Bearer ", "Bearer not-a-token", "Token x", "Basic Zm9vOmJhcg=="]),
-    st.nothing() if NUL_IN_AUTHORIZATION_EXCLUDED else st.just("Bearer a\x00b"),
+    st.just("Bearer a\x00b"),
     st.text(authorization_alphabet, max_size=20).map(lambda text: f"Bearer {text}"),
     st.text(authorization_alphabet, max_size=20),
 )
@@ -203,7 +187,7 @@ def test_drop_in__any_request_answers_json_and_never_a_server_error(
         transaction.savepoint_rollback(savepoint)
 
 
-# --- the known defects, one example each ----------------------------------------------------
+# --- the requests that used to break it, one example each ---------------------------------
 
 
 def _refused_with_json(response, before):
@@ -213,7 +197,6 @@ def _refused_with_json(response, before):
     assert _rows_in_every_table() == before
 
 
-@pytest.mark.xfail(strict=True, reason=BAD_INPUT)
 def test_drop_in__deeply_nested_json_refused(drop_in):
     before = _rows_in_every_table()
     body = '{"inputs": ' + "[" * 100_000 + "]" * 100_000 + "}"
@@ -223,7 +206,6 @@ def test_drop_in__deeply_nested_json_refused(drop_in):
     _refused_with_json(response, before)
 
 
-@pytest.mark.xfail(strict=True, reason=BAD_INPUT)
 @pytest.mark.parametrize("body", [
     '{"inputs": "I love it", "\\ud800": 1}',
     '{"inputs": "I love it", "parameters": {"function_to_apply": "\\udfff"}}',
@@ -237,9 +219,8 @@ def test_drop_in__lone_surrogates_in_names_and_function_refused(drop_in, body):
     _refused_with_json(response, before)
 
 
-# PostgreSQL refuses a NUL in a query (the token lookup); SQLite looks it up and finds none.
-@pytest.mark.xfail(connection.vendor == "postgresql", strict=True, reason=BAD_INPUT)
 def test_drop_in__nul_in_the_token_refused(drop_in):
+    # PostgreSQL refuses a NUL in a query: the token lookup must not send it one.
     before = _rows_in_every_table()
 
     response = post(MODEL, '{"inputs": "I love it"}', authorization=f"Bearer ab\x00{drop_in}")
@@ -248,13 +229,19 @@ def test_drop_in__nul_in_the_token_refused(drop_in):
     _refused_with_json(response, before)
 
 
-@pytest.mark.xfail(strict=True, reason=BAD_INPUT)
-def test_drop_in__body_over_djangos_upload_limit_refused_with_json(drop_in, settings):
+def test_drop_in__body_over_djangos_upload_limit_answered_with_json(drop_in, settings):
+    """API_MAX_BODY_BYTES is the one limit: under it the call is served, over it a JSON 413."""
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     settings.TEXTCLASS = {**settings.TEXTCLASS, "API_MAX_BODY_BYTES": 10_000}
     before = _rows_in_every_table()
+    served = json.dumps({"inputs": "x" * 2000}).encode()
 
-    response = post(MODEL, json.dumps({"inputs": "x" * 2000}),
+    response = post(MODEL, served, authorization=f"Bearer {drop_in}")
+    _assert_answer(response, served, "application/json", before)
+    assert response.status_code == 503  # stored, and no worker here to answer it
+
+    before = _rows_in_every_table()
+    response = post(MODEL, json.dumps({"inputs": "x" * 12_000}),
                     authorization=f"Bearer {drop_in}")
-
+    assert response.status_code == 413
     _refused_with_json(response, before)
