@@ -60,6 +60,8 @@ class Worker:
             **self.extra_env,
         }
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        # A restart appends to the same log: only this start's lines say it is ready.
+        self.log_offset = self.log.tell()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
              f"--loglevel={self.loglevel}", "--concurrency=2", "--without-gossip",
@@ -73,7 +75,9 @@ class Worker:
     def _ready(self):
         if self.process.poll() is not None:
             pytest.fail(f"the Celery worker exited with {self.process.returncode}:\n{self.tail()}")
-        return b" ready." in Path(self.log_path).read_bytes()
+        with open(self.log_path, "rb") as log:
+            log.seek(self.log_offset)
+            return b" ready." in log.read()
 
     def tail(self, lines=40):
         return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])

@@ -40,13 +40,6 @@ MAX_TEXT_LENGTH = 40
 ARGUMENTS = {"texts", "text", "model", "function_to_apply", "top_k", "owner", "source",
              "source_field", "use_cache", "backend", "long_text"}
 
-# --- known defects, left out until they are fixed ----------------------------------------
-# Found by this module, on no branch's list yet (the exclusion goes with its xfail mark below):
-NOT_FIXED = "found by the classify() property test; not fixed yet"
-#: An unhashable backend alias (a list) raises TypeError.
-UNHASHABLE_BACKEND_EXCLUDED = True
-
-
 # --- strategies ---------------------------------------------------------------------------
 
 # Every character, lone surrogates ("\ud800") included; a random draw seldom makes one, so a
@@ -99,7 +92,7 @@ use_caches = mostly(st.booleans(), junk, st.sampled_from(["no", "false", "", "Tr
 backends = mostly(
     st.sampled_from([None, "default", "other"]),
     st.sampled_from(["", "nope", "DEFAULT"]), st.text(characters, max_size=8), st.integers(),
-    *([] if UNHASHABLE_BACKEND_EXCLUDED else [st.lists(st.text(max_size=2), min_size=1)]),
+    st.lists(st.text(max_size=2), min_size=1),
 )
 long_texts = mostly(
     st.one_of(
@@ -265,9 +258,8 @@ def test_classify__source_not_a_model_instance_refused(kind, alice):
     _refused_and_nothing_stored("I love it", source=_object(kind, alice))
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_FIXED)
 def test_classify__unhashable_backend_alias_refused():
     before = _rows_in_every_table()
-    with pytest.raises((InvalidInputError, TextClassConfigurationError)):
+    with pytest.raises(InvalidInputError):
         django_textclass.classify("I love it", backend=["default"])
     assert _rows_in_every_table() == before
