@@ -13,6 +13,7 @@ rate and ETA with smoothing, and its ``format_meter`` formats the plain lines to
 bring markdown-it-py, mdurl and Pygments for the same bar.
 """
 
+import os
 import time
 
 from tqdm import tqdm
@@ -21,6 +22,8 @@ from tqdm import tqdm
 PLAIN_EVERY = 10.0
 #: Least seconds between two redraws of the bar on a terminal.
 BAR_EVERY = 0.2
+#: Width of the bar on a terminal that reports none (a serial console, ``docker exec -t``).
+FALLBACK_COLUMNS = 80
 PLAIN_FORMAT = "{desc}: {n_fmt}/{total_fmt}{unit} ({percentage:.0f} %), {rate_fmt}, ETA {remaining}"
 PLAIN_FORMAT_NO_TOTAL = "{desc}: {n_fmt}{unit}, {rate_fmt}"
 
@@ -28,6 +31,13 @@ PLAIN_FORMAT_NO_TOTAL = "{desc}: {n_fmt}{unit}, {rate_fmt}"
 def underlying(stream):
     """The raw stream behind Django's ``OutputWrapper`` (whose ``write`` adds a newline)."""
     return getattr(stream, "_out", stream)
+
+
+def _columns(stream):
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 class Progress:
@@ -54,9 +64,12 @@ class Progress:
         isatty = getattr(self.stream, "isatty", None)
         self.bar = None
         if isatty is not None and isatty():
+            # A terminal of 0 columns would get an empty bar: tqdm fits the bar to the width.
+            sized = _columns(self.stream) > 0
             self.bar = tqdm(
                 total=total, unit=self.unit, desc=description, file=self.stream,
-                dynamic_ncols=True, mininterval=BAR_EVERY, leave=True,
+                dynamic_ncols=sized, ncols=None if sized else FALLBACK_COLUMNS,
+                mininterval=BAR_EVERY, leave=True,
             )
 
     def set(self, done, *, total=None, postfix=""):
