@@ -26,7 +26,16 @@ from collections import Counter
 from contextlib import contextmanager
 
 from django.db import connections, router, transaction
-from django.db.models import Aggregate, Count, DurationField, F, FloatField
+from django.db.models import (
+    Aggregate,
+    Count,
+    DurationField,
+    F,
+    FloatField,
+    Max,
+    OuterRef,
+    Subquery,
+)
 from django.db.models.functions import Trunc
 
 from django_textclass import rollup
@@ -118,6 +127,26 @@ def requests_per_model(queryset):
     counts.update(dict(queryset.values("model_id").annotate(n=Count("*"))
                        .values_list("model_id", "n")))
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def failures_by_code(queryset, *, limit=10):
+    """The failed requests of ``queryset`` by error code, most frequent first.
+
+    One grouped query over the failed rows (read live: the roll-up keeps no error codes);
+    the latest message of each code comes from a subquery in the same statement.
+
+    Returns:
+        ``[{"error_code", "count", "latest_at", "latest_message"}]``, at most ``limit``.
+    """
+    failed = queryset.order_by().filter(status=Status.FAILED)
+    latest = (failed.filter(error_code=OuterRef("error_code"))
+              .order_by("-finished_at", "-pk").values("error_message")[:1])
+    rows = (failed.values("error_code")
+            .annotate(n=Count("*"), latest_at=Max("finished_at"), message=Subquery(latest))
+            .values_list("error_code", "n", "latest_at", "message"))
+    rows = sorted(rows, key=lambda row: (-row[1], row[0]))[:limit]
+    return [{"error_code": code, "count": n, "latest_at": at, "latest_message": message or ""}
+            for code, n, at, message in rows]
 
 
 def _report(parts, latency_ms, backend_ms, *, estimated):
