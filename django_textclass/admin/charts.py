@@ -130,6 +130,7 @@ def stacked_columns(rows, series, *, title, description, x_text=str, colours=Non
     parts = [_y_axis(left, top_pad, plot_w, plot_h, peak, y_text or _short_number)]
     for i, (x, values) in enumerate(rows):
         y = top_pad + plot_h
+        x_label = x_text(x)  # once per column: a date format is dear, times 90 days x 9 series
         for name in series:
             value = values.get(name, 0)
             if not value:
@@ -140,7 +141,7 @@ def stacked_columns(rows, series, *, title, description, x_text=str, colours=Non
                 '<rect x="{:.2f}" y="{:.2f}" width="{:.2f}" height="{:.2f}" fill="{}">'
                 "<title>{}: {} {}</title></rect>",
                 left + i * step + step * 0.1, y, max(step * 0.8, 0.5), h, colours[name],
-                x_text(x), name, value_text(value),
+                x_label, name, value_text(value),
             )))
     label_every = max(1, round(len(rows) / 8))
     for i in range(0, len(rows), label_every):

@@ -59,8 +59,7 @@ def build(queryset, bucket, *, link=None, span=None, previous=None):
         "charts": [
             _with_rows(chart) for chart in (
                 _label_share(stats, link),
-                _labels_over_time(stats, bucket, link, span),
-                _label_shares_over_time(stats, bucket, link, span),
+                *_label_charts(stats, bucket, link, span),
                 _score_histogram(stats, link),
                 _statuses(stats, link),
                 _failures(failures, link),
@@ -161,10 +160,16 @@ def _label_bucket_links(columns, bucket, link, span):
     return pieces, whole
 
 
-def _labels_over_time(stats, bucket, link, span):
+def _label_charts(stats, bucket, link, span):
+    """The two charts of labels over time (counts, shares): one set of columns and links."""
     series, columns = _label_columns(stats, bucket)
     pieces, whole = _label_bucket_links(columns, bucket, link, span)
-    text = _bucket_text(bucket)
+    texts = {key: _bucket_text(bucket)(key) for key, _values in columns}
+    return (_labels_over_time(series, columns, pieces, whole, texts.get, bucket),
+            _label_shares_over_time(series, columns, pieces, whole, texts.get, bucket))
+
+
+def _labels_over_time(series, columns, pieces, whole, text, bucket):
     return {
         "id": "labels-over-time",
         "title": _("Top labels over time (per %(bucket)s)") % {"bucket": _(bucket)},
@@ -183,14 +188,11 @@ def _labels_over_time(stats, bucket, link, span):
     }
 
 
-def _label_shares_over_time(stats, bucket, link, span):
-    series, columns = _label_columns(stats, bucket)
-    pieces, whole = _label_bucket_links(columns, bucket, link, span)
+def _label_shares_over_time(series, columns, pieces, whole, text, bucket):
     shares = []
     for key, values in columns:
         total = sum(values.values())
         shares.append((key, {name: n / total for name, n in values.items()} if total else {}))
-    text = _bucket_text(bucket)
     return {
         "id": "label-shares-over-time",
         "title": _("Share of each top label over time (per %(bucket)s)") % {"bucket": _(bucket)},
