@@ -137,7 +137,7 @@ def test_failures_by_code__read_from_the_failed_rows_index():
 
     if connection.vendor != "postgresql":
         pytest.skip("query plans are PostgreSQL's")
-    queryset = ClassificationRequest.objects.filter(created_at__gte="2026-01-01")
+    queryset = ClassificationRequest.objects.filter(created_at__gte="2026-01-01T00:00:00Z")
     failed = queryset.order_by().filter(status="failed")
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # an empty table: no cheaper scan wins
