@@ -15,11 +15,12 @@ class TextClassConfig(AppConfig):
         """Register the system checks; load ``TEXTCLASS["REGISTRY"]`` (connects receivers).
 
         The app config is the one place that wires the features to the core: importing
-        ``checks`` (core), ``api.checks`` and ``registry`` registers their system checks,
-        and the registry connects its own receivers.
+        ``checks`` (core), ``api.checks``, ``health.checks`` and ``registry`` registers their
+        system checks, and the registry connects its own receivers.
         """
         from django_textclass import checks  # noqa: F401  (registers the core checks)
         from django_textclass.api import checks as api_checks  # noqa: F401  (the API's)
         from django_textclass.content.registry import site
+        from django_textclass.health import checks as health_checks  # noqa: F401  (its own)
 
         site.load_settings()

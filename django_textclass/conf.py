@@ -76,6 +76,12 @@ DEFAULTS = {
     # Least seconds between two wake-up messages one process publishes after commits: the
     # wake-ups committed meanwhile wait for the end of the interval and share a message.
     "PUBLISH_INTERVAL": 0.05,
+    # --- health (django_textclass.health; documented in docs/operations.md) ---
+    # A secret that lets a monitor read the health view without a staff login
+    # (Authorization: Bearer <token>); None: staff only.
+    "HEALTH_TOKEN": None,
+    # Alert thresholds of the health report, merged over health.DEFAULT_THRESHOLDS.
+    "HEALTH_THRESHOLDS": {},
     # --- REST API (django_textclass.api; documented in docs/api.md) ---
     # Most texts in one POST /classifications/ or one drop-in call.
     "API_MAX_BATCH": 100,

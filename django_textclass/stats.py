@@ -26,7 +26,7 @@ from collections import Counter
 from contextlib import contextmanager
 
 from django.db import connections, router, transaction
-from django.db.models import Aggregate, Count, DurationField, F, FloatField
+from django.db.models import Aggregate, Count, DurationField, F, FloatField, Max, Q
 from django.db.models.functions import Trunc
 
 from django_textclass import rollup
@@ -118,6 +118,34 @@ def requests_per_model(queryset):
     counts.update(dict(queryset.values("model_id").annotate(n=Count("*"))
                        .values_list("model_id", "n")))
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def failures_by_code(queryset, *, limit=10):
+    """The failed requests of ``queryset`` by error code, most frequent first.
+
+    Read live (the roll-up keeps no error codes), in two queries over the failed rows
+    whatever their number: the counts and the last failure time of each code, then the rows
+    that failed last for the codes shown (their messages). A correlated subquery in the first
+    would be grouped on, and so run once per failed row.
+
+    Returns:
+        ``[{"error_code", "count", "latest_at", "latest_message"}]``, at most ``limit``.
+    """
+    failed = queryset.order_by().filter(status=Status.FAILED)
+    rows = (failed.values("error_code").annotate(n=Count("*"), latest_at=Max("finished_at"))
+            .values_list("error_code", "n", "latest_at"))
+    rows = sorted(rows, key=lambda row: (-row[1], row[0]))[:limit]
+    latest = Q(pk__in=[])
+    for code, _n, at in rows:
+        latest |= Q(error_code=code, finished_at=at) if at is not None else Q(
+            error_code=code, finished_at__isnull=True)
+    messages = {}
+    # Ties on the time: the highest id wins, as "-finished_at, -pk" would order them.
+    for code, message in (failed.filter(latest).order_by("error_code", "pk")
+                          .values_list("error_code", "error_message")) if rows else ():
+        messages[code] = message
+    return [{"error_code": code, "count": n, "latest_at": at,
+             "latest_message": messages.get(code, "")} for code, n, at in rows]
 
 
 def _report(parts, latency_ms, backend_ms, *, estimated):

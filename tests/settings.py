@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "health_check",  # its HTML page's template (tests/health/)
     "django_textclass",
     "tests.testapp",
 ]

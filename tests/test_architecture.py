@@ -14,8 +14,8 @@ PACKAGE = Path(django_textclass.__file__).parent
 #: The core: settings, types, models, backends, services, tasks. It never imports a feature.
 CORE = ("conf", "exceptions", "signals", "types", "policies", "models", "backends",
         "services", "dispatch", "checks", "tasks", "rollup.days")
-#: Features built on the core (registered content, the admin, the REST API).
-FEATURES = ("content", "registry", "rules", "admin", "api")
+#: Features built on the core (registered content, the admin, the REST API, health, commands).
+FEATURES = ("content", "registry", "rules", "admin", "api", "health", "management")
 
 
 def module_names():

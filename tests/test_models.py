@@ -187,6 +187,7 @@ def test_meta__request_indexes_have_explicit_names():
         "textclass_req_cache",
         "textclass_req_in_flight",
         "textclass_req_pending",
+        "textclass_req_failed",
     }
 
 

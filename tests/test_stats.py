@@ -127,3 +127,21 @@ def test_one_grouped_query_per_chart(history, django_assert_num_queries):
     expected = 10 if connection.vendor == "postgresql" else 14
     with django_assert_num_queries(expected):
         compute_stats(model_rows())
+
+
+def test_failures_by_code__read_from_the_failed_rows_index():
+    """The failures chart reads the partial index of failed rows, not the table."""
+    from django.db.models import Count
+
+    from django_textclass.stats import failures_by_code
+
+    if connection.vendor != "postgresql":
+        pytest.skip("query plans are PostgreSQL's")
+    queryset = ClassificationRequest.objects.filter(created_at__gte="2026-01-01T00:00:00Z")
+    failed = queryset.order_by().filter(status="failed")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # an empty table: no cheaper scan wins
+        plan = failed.values("error_code").annotate(n=Count("*")).explain()
+
+    assert "textclass_req_failed" in plan
+    assert failures_by_code(queryset) == []

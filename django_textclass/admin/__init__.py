@@ -7,6 +7,7 @@ choices come from index walks (:mod:`.filters`), ``select_related`` for every co
 shown and no query per row.
 """
 
+import copy
 from datetime import timedelta
 
 from django.contrib import admin, messages
@@ -23,16 +24,30 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from django_textclass import services
-from django_textclass.admin import dashboard, export, pacing  # noqa: F401  (pacing registers)
+from django_textclass.admin import (  # noqa: F401  (pacing registers)
+    dashboard,
+    export,
+    pacing,
+    periods,
+)
 from django_textclass.admin.changelist import (
     CappedCountPaginator,
     FilterOnlyChangeList,
     HistoryChangeList,
 )
 from django_textclass.admin.charts import STATUS_COLOURS
-from django_textclass.admin.filters import BackendFilter, ModelFilter, OwnerFilter, TopLabelFilter
+from django_textclass.admin.filters import (
+    BackendFilter,
+    BackendSlowerThanFilter,
+    ErrorCodeFilter,
+    ModelFilter,
+    OwnerFilter,
+    ScoreBinFilter,
+    SlowerThanFilter,
+    TopLabelFilter,
+)
 from django_textclass.models import ClassificationRequest
-from django_textclass.stats import BUCKETS
+from django_textclass.stats import BUCKETS, compute_stats
 
 #: Characters of the text shown in the changelist.
 SHORT_TEXT = 80
@@ -62,7 +77,8 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
     ]
     list_display_links = ["created_at"]
     list_filter = ["status", ModelFilter, TopLabelFilter, "created_at", OwnerFilter,
-                   BackendFilter]
+                   BackendFilter, ErrorCodeFilter, ScoreBinFilter, "finished_at",
+                   SlowerThanFilter, BackendSlowerThanFilter]
     list_select_related = ["owner", "content_type"]
     search_fields = ["text"]
     search_help_text = _("A public id (uuid) finds that request; other words search the text.")
@@ -277,6 +293,18 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
             cl = self.filtered_changelist(request)
         except IncorrectLookupParameters:
             return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+        changelist = reverse(f"{self.admin_site.name}:{self.opts.app_label}_"
+                             f"{self.opts.model_name}_changelist")
+
+        def link(params):
+            # The dashboard's filters, search and dates, and the bar's own on top.
+            return changelist + cl.get_query_string(params, remove=["bucket"])
+
+        span = periods.window(request.GET, self.date_hierarchy)
+        before = previous = None
+        if span is not None:
+            before = periods.previous(span)
+            previous = self.previous_period_stats(request, before, bucket)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Label distributions"),
@@ -288,10 +316,20 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
             "all_time_query": cl.get_query_string(
                 {f"{self.date_hierarchy}__gte": ALL_TIME}, [f"{self.date_hierarchy}__"]
             ),
-            **dashboard.build(cl.queryset, bucket),
+            "span": span,
+            "previous_span": before,
+            "previous_query": None if before is None else "?" + periods.shifted(
+                request.GET, self.date_hierarchy, before).urlencode(),
+            **dashboard.build(cl.queryset, bucket, link=link, span=span, previous=previous),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.dashboard_template, context)
+
+    def previous_period_stats(self, request, span, bucket):
+        """``compute_stats`` of the dashboard's filters over the creation window ``span``."""
+        shifted = copy.copy(request)
+        shifted.GET = periods.shifted(request.GET, self.date_hierarchy, span)
+        return compute_stats(self.filtered_changelist(shifted).queryset, bucket=bucket)
 
     def export_view(self, request):
         """Stream the filtered history as CSV."""

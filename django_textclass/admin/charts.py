@@ -52,7 +52,7 @@ def _empty(title):
     )
 
 
-def hbars(rows, *, title, description, colours=None, value_text=str):
+def hbars(rows, *, title, description, colours=None, value_text=str, links=None):
     """Horizontal bars, one per ``(label, value)``, longest first as given.
 
     Args:
@@ -61,6 +61,7 @@ def hbars(rows, *, title, description, colours=None, value_text=str):
         description: one sentence saying what the bars are.
         colours: optional ``{label: colour}``; the palette otherwise.
         value_text: formats a value for the text at the end of its bar.
+        links: optional ``{label: url}``: the bar (with its texts) links there.
     """
     if not rows or not any(value for _, value in rows):
         return _empty(title)
@@ -72,18 +73,18 @@ def hbars(rows, *, title, description, colours=None, value_text=str):
         y = 8 + i * row_h
         width = max(1.0 if value else 0.0, span * value / top)
         fill = (colours or {}).get(label, colour(i))
-        bars.append(_svg(
+        bars.append(_linked((links or {}).get(label), _svg(
             '<text x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>'
             '<rect x="{}" y="{}" width="{:.1f}" height="{}" fill="{}" rx="2"></rect>'
             '<text x="{:.1f}" y="{}" dominant-baseline="middle">{}</text>',
             label_w - 8, y + row_h / 2 - 2, _clip(label, 28), label_w, y, width, row_h - 8,
             fill, label_w + width + 6, y + row_h / 2 - 2, value_text(value),
-        ))
+        )))
     return _frame(_join(bars), title=title, description=description,
                   height=16 + len(rows) * row_h)
 
 
-def columns(rows, *, title, description, x_text=str, fill=PALETTE[0]):
+def columns(rows, *, title, description, x_text=str, fill=PALETTE[0], links=None):
     """Vertical columns, one per ``(x, value)`` in the order given (a histogram, a series).
 
     Args:
@@ -92,14 +93,17 @@ def columns(rows, *, title, description, x_text=str, fill=PALETTE[0]):
         description: one sentence saying what the columns are.
         x_text: formats an x value for the axis.
         fill: the columns' colour.
+        links: optional ``{x: url}``: the column links there.
     """
     return stacked_columns(
         [(x, {"": value}) for x, value in rows], [""], title=title, description=description,
         x_text=x_text, colours={"": fill},
+        links={(x, ""): url for x, url in (links or {}).items()},
     )
 
 
-def stacked_columns(rows, series, *, title, description, x_text=str, colours=None):
+def stacked_columns(rows, series, *, title, description, x_text=str, colours=None, links=None,
+                    peak=None, y_text=None, value_text=str):
     """Columns stacked by series: ``rows`` is ``[(x, {series: value})]`` in x order.
 
     Args:
@@ -109,6 +113,10 @@ def stacked_columns(rows, series, *, title, description, x_text=str, colours=Non
         description: one sentence saying what the columns are.
         x_text: formats an x value for the axis (about eight are labelled).
         colours: optional ``{series: colour}``; the palette otherwise.
+        links: optional ``{(x, series): url}``: that piece of the column links there.
+        peak: the top of the y axis (default: a round number above the tallest column).
+        y_text: formats the y axis' values (default: short numbers, 1.5k).
+        value_text: formats a value for a piece's tooltip.
     """
     totals = [sum(values.values()) for _, values in rows]
     if not rows or not any(totals):
@@ -117,23 +125,24 @@ def stacked_columns(rows, series, *, title, description, x_text=str, colours=Non
     legend_h = 22 if len(series) > 1 else 0
     left, bottom, top_pad, height = 56, 28, 10 + legend_h, 260 + legend_h
     plot_w, plot_h = WIDTH - left - 12, height - bottom - top_pad
-    peak = _nice_ceiling(max(totals))
+    peak = peak or _nice_ceiling(max(totals))
     step = plot_w / len(rows)
-    parts = [_y_axis(left, top_pad, plot_w, plot_h, peak)]
+    parts = [_y_axis(left, top_pad, plot_w, plot_h, peak, y_text or _short_number)]
     for i, (x, values) in enumerate(rows):
         y = top_pad + plot_h
+        x_label = x_text(x)  # once per column: a date format is dear, times 90 days x 9 series
         for name in series:
             value = values.get(name, 0)
             if not value:
                 continue
             h = plot_h * value / peak
             y -= h
-            parts.append(_svg(
+            parts.append(_linked((links or {}).get((x, name)), _svg(
                 '<rect x="{:.2f}" y="{:.2f}" width="{:.2f}" height="{:.2f}" fill="{}">'
                 "<title>{}: {} {}</title></rect>",
                 left + i * step + step * 0.1, y, max(step * 0.8, 0.5), h, colours[name],
-                x_text(x), name, value,
-            ))
+                x_label, name, value_text(value),
+            )))
     label_every = max(1, round(len(rows) / 8))
     for i in range(0, len(rows), label_every):
         parts.append(_svg(
@@ -145,7 +154,7 @@ def stacked_columns(rows, series, *, title, description, x_text=str, colours=Non
     return _frame(_join(parts), title=title, description=description, height=height)
 
 
-def _y_axis(left, top, width, height, peak):
+def _y_axis(left, top, width, height, peak, y_text):
     lines = []
     for k in range(5):
         value = peak * k / 4
@@ -154,9 +163,16 @@ def _y_axis(left, top, width, height, peak):
             '<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" stroke="#ddd"></line>'
             '<text x="{}" y="{:.1f}" text-anchor="end" dominant-baseline="middle" '
             'fill="#444">{}</text>',
-            left, left + width, y, y, left - 6, y, _short_number(value),
+            left, left + width, y, y, left - 6, y, y_text(value),
         ))
     return _join(lines)
+
+
+def _linked(url, part):
+    """``part`` (safe markup) inside an SVG link to ``url``; ``part`` alone without one."""
+    if not url:
+        return part
+    return _svg('<a class="textclass-link" href="{}">{}</a>', url, part)
 
 
 def _legend(series, colours, left):

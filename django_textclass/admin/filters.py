@@ -5,11 +5,13 @@ every user). These take them from the field's choices, from the settings, or fro
 an index walk in :mod:`django_textclass.stats`, so they stay instant on large tables.
 """
 
+from datetime import timedelta
+
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
-from django_textclass import stats
+from django_textclass import rollup, stats
 from django_textclass.conf import app_settings
 
 #: Most choices a filter lists; a longer list is not usable in a sidebar anyway.
@@ -83,3 +85,117 @@ class BackendFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         """Keep the chosen backend's requests."""
         return queryset.filter(backend=self.value()) if self.value() else queryset
+
+
+class ScoreBinFilter(admin.SimpleListFilter):
+    """Requests whose top score falls in one of the dashboard histogram's ten bins."""
+
+    title = _("top score")
+    parameter_name = "top_score_bin"
+
+    def lookups(self, request, model_admin):
+        """The bins, as the histogram draws them (no query)."""
+        edges = rollup.score_edges()
+        return [(str(i), f"{edges[i]:.1f} – {edges[i + 1]:.1f}") for i in range(len(edges) - 1)]
+
+    def queryset(self, request, queryset):
+        """Keep the chosen bin: ``lower <= top_score < upper`` (1.0 in the last), as stats do."""
+        if self.value() is None:
+            return queryset
+        edges = rollup.score_edges()
+        try:
+            index = int(self.value())
+        except (TypeError, ValueError):
+            return queryset.none()
+        if not 0 <= index < len(edges) - 1:
+            return queryset.none()
+        # The same edges as rollup.score_bin(): below the first upper edge is bin 0, and
+        # everything from the last lower edge up is the last bin.
+        if index > 0:
+            queryset = queryset.filter(top_score__gte=edges[index])
+        if index < len(edges) - 2:
+            queryset = queryset.filter(top_score__lt=edges[index + 1])
+        return queryset.filter(top_score__isnull=False)
+
+
+#: The error codes the pipeline stores (docs/changelog.md), offered by the error code filter.
+KNOWN_ERROR_CODES = (
+    "http_429", "http_500", "http_502", "http_503", "http_504", "timeout", "connection_error",
+    "request_error", "backend_exception", "retries_exhausted", "deadline_exceeded",
+    "lease_expired", "invalid_response", "configuration", "permanent", "chunk_failed",
+    "invalid_model_id", "retired_host",
+)
+
+
+class ErrorCodeFilter(admin.SimpleListFilter):
+    """Requests whose last attempt failed with one error code."""
+
+    title = _("error code")
+    parameter_name = "error_code"
+
+    def lookups(self, request, model_admin):
+        """The codes the pipeline stores, and the chosen one (no query: no index to walk)."""
+        codes = list(KNOWN_ERROR_CODES)
+        chosen = request.GET.get(self.parameter_name)
+        if chosen is not None and chosen not in codes:
+            codes.append(chosen)
+        return [(code, code or _("(none)")) for code in codes]
+
+    def queryset(self, request, queryset):
+        """Keep the chosen code's requests."""
+        return queryset if self.value() is None else queryset.filter(error_code=self.value())
+
+
+class _SlowerThanFilter(admin.SimpleListFilter):
+    """Requests at least N milliseconds slow; any whole N works, a few are offered."""
+
+    CHOICES_MS = (100, 1000, 10_000, 60_000)
+
+    def lookups(self, request, model_admin):
+        """A few round thresholds, and the chosen one (a dashboard link's percentile)."""
+        values = list(self.CHOICES_MS)
+        chosen = self._milliseconds(request.GET.get(self.parameter_name))
+        if chosen is not None and chosen not in values:
+            values = sorted([*values, chosen])
+        return [(str(ms), f"≥ {ms / 1000:g} s") for ms in values]
+
+    @staticmethod
+    def _milliseconds(value):
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            return None
+        return number if 0 <= number <= 10**12 else None
+
+    def queryset(self, request, queryset):
+        """Keep the requests at least this slow; a malformed value keeps none."""
+        if self.value() is None:
+            return queryset
+        ms = self._milliseconds(self.value())
+        if ms is None:
+            return queryset.none()
+        return self.slower(queryset, ms)
+
+
+class SlowerThanFilter(_SlowerThanFilter):
+    """Requests whose time from submission to result was at least N ms."""
+
+    title = _("submission to result")
+    parameter_name = "slower_than_ms"
+
+    def slower(self, queryset, ms):
+        """``finished_at - created_at >= ms``."""
+        return queryset.alias(_textclass_elapsed=rollup.elapsed()).filter(
+            _textclass_elapsed__gte=timedelta(milliseconds=ms)
+        )
+
+
+class BackendSlowerThanFilter(_SlowerThanFilter):
+    """Requests whose backend call took at least N ms."""
+
+    title = _("backend call")
+    parameter_name = "backend_slower_than_ms"
+
+    def slower(self, queryset, ms):
+        """``backend_ms >= ms``."""
+        return queryset.filter(backend_ms__gte=ms)

@@ -54,6 +54,7 @@ from django_textclass.rollup.reads import (
 from django_textclass.rollup.writes import (
     SETTLE,
     VERIFY_CHUNK_DAYS,
+    closed_span,
     rebuild,
     roll,
     roll_day,
@@ -63,7 +64,7 @@ from django_textclass.rollup.writes import (
 __all__ = [
     "GAMMA", "LN_GAMMA", "RELATIVE_ACCURACY", "SCORE_BINS", "SETTLE", "SLICE_FIELDS", "UTC",
     "VERIFY_CHUNK_DAYS", "EpochMilliseconds", "OddOffset", "Parts", "Split", "bin_value",
-    "changed_days", "day_start", "days_of", "elapsed", "elapsed_ms", "enabled",
+    "changed_days", "closed_span", "day_start", "days_of", "elapsed", "elapsed_ms", "enabled",
     "histogram_percentiles", "log_bin", "rebuild", "roll", "roll_day",
     "rolled_model_counts", "rolled_parts", "score_bin", "score_edges", "split", "verify",
 ]

@@ -29,7 +29,7 @@ def app_models():
 # --- rolling days up ------------------------------------------------------------------------
 
 
-def roll(*, now=None, max_days=None, using=None):
+def roll(*, now=None, max_days=None, using=None, on_day=None):
     """Roll up every closed day not rolled yet, and every day changed since it was rolled.
 
     Days are taken oldest first: those left half-done or marked changed, then each new
@@ -39,6 +39,7 @@ def roll(*, now=None, max_days=None, using=None):
         now: the current time (default ``timezone.now()``).
         max_days: most days summed in this call (None: all); the next call goes on.
         using: the database alias (default: the router's choice for requests).
+        on_day: called with each day once it is summed (a command's progress).
 
     Returns:
         The number of days summed (0 when the roll-up is not :func:`enabled`).
@@ -57,12 +58,30 @@ def roll(*, now=None, max_days=None, using=None):
     for day in days:
         roll_day(day, using=using)
         done += 1
+        if on_day is not None:
+            on_day(day)
     for day in _new_days(using, limit, last):
         if max_days is not None and done >= max_days:
             break
         roll_day(day, using=using)
         done += 1
+        if on_day is not None:
+            on_day(day)
     return done
+
+
+def closed_span(*, now=None, using=None):
+    """``(first, stop)``: the UTC days from the first request's to the first day not closed.
+
+    What :func:`rebuild` walks (days without requests are skipped in bulk); ``(None, stop)``
+    when there is no request.
+    """
+    models = app_models()
+    using = using or router.db_for_write(models.ClassificationRequest)
+    stop = ((now or timezone.now()) - SETTLE).astimezone(UTC).date()
+    first = (models.ClassificationRequest.objects.using(using).order_by()
+             .aggregate(first=Min("created_at"))["first"])
+    return (None if first is None else first.astimezone(UTC).date()), stop
 
 
 def _redo_days(using, limit):
@@ -176,15 +195,18 @@ def _histogram_groups(rows, vendor):
             yield metric, {**group, "bin": int(group["bin"])}
 
 
-def rebuild(*, now=None, using=None):
-    """Forget the whole roll-up and sum every closed day again. Returns the days summed."""
+def rebuild(*, now=None, using=None, on_day=None):
+    """Forget the whole roll-up and sum every closed day again. Returns the days summed.
+
+    ``on_day`` is called with each day once it is summed (see :func:`roll`).
+    """
     models = app_models()
     using = using or router.db_for_write(models.ClassificationRequest)
     with transaction.atomic(using=using):
         for model in (models.RollupCount, models.RollupHistogram, models.RollupDirtyDay,
                       models.RollupDay):
             model.objects.using(using).all().delete()
-    return roll(now=now, using=using)
+    return roll(now=now, using=using, on_day=on_day)
 
 
 def verify(*, using=None):

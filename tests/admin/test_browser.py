@@ -10,8 +10,10 @@ with ``CI=true`` it fails.
 Set ``TEXTCLASS_SAVE_SCREENSHOT=docs/img/dashboard.png`` to keep the screenshot.
 """
 
+import html as html_module
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -100,15 +102,25 @@ def test_dashboard_in_a_real_browser__charts_and_tables_rendered(chromium, examp
     browser = Browser(chromium)
     try:
         html, png = browser.open_page(base + DASHBOARD, cookies=[cookie])
+        # A click on the "failed" bar: the history of the failed requests, with their count.
+        failed = re.search(r'<a class="textclass-link" href="([^"]*status__exact=failed)"',
+                           html)
+        assert failed, "the failed bar has no link"
+        history, _shot = browser.open_page(base + html_module.unescape(failed.group(1)))
     finally:
         browser.close()
 
     assert "<title>Label distributions" in html, html[:500]  # logged in, not the login page
-    assert html.count('<svg class="textclass-chart" role="img"') == 6
-    assert html.count('<table class="textclass-table">') == 6
+    assert html.count('<svg class="textclass-chart" role="img"') == 8
+    assert html.count('<table class="textclass-table">') == 8
     for title in ("Share of each top label", "Top labels over time", "Confidence of the top label",
-                  "Requests by status", "Latency percentiles", "Throughput"):
+                  "Requests by status", "Latency percentiles", "Throughput",
+                  "Share of each top label over time", "Failures by error code"):
         assert title in html
+    assert html.count('<a class="textclass-link"') > 40  # the bars are links
+    assert "Select classification request to view" in history  # the changelist, logged in
+    assert 'class="textclass-badge" style="background:#D55E00">failed' in history
+    assert '">succeeded</span>' not in history  # only failed rows listed
     assert "read from the daily roll-up" in html  # the closed days of the week
     assert "No data for these filters." not in html  # every chart has bars
     assert html.count("<rect ") > 50

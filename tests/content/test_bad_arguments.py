@@ -17,6 +17,7 @@ from django_textclass.management.commands import (
     textclass_backfill,
     textclass_cleanup,
     textclass_rollup,
+    textclass_status,
     textclass_sweep,
 )
 from django_textclass.models import ClassificationRequest, Status
@@ -33,6 +34,10 @@ NUMERIC_OPTIONS = [
      textclass_backfill.MAX_BATCH_SIZE),
     ("textclass_backfill", ["testapp.Comment"], "--limit", 1, textclass_backfill.MAX_LIMIT),
     ("textclass_rollup", [], "--max-days", 1, textclass_rollup.MAX_DAYS),
+    ("textclass_backfill", ["testapp.Comment", "--wait"], "--timeout", 1,
+     textclass_backfill.MAX_TIMEOUT),
+    ("textclass_status", [], "--interval", 1, textclass_status.MAX_INTERVAL),
+    ("textclass_status", ["--watch"], "--timeout", 1, textclass_status.MAX_TIMEOUT),
 ]
 
 
@@ -82,6 +87,20 @@ OTHER_CASES = [
       for command, required in [("textclass_backfill", ["testapp.Comment"]),
                                 ("textclass_cleanup", ["--days", "1"]),
                                 ("textclass_rollup", []), ("textclass_sweep", [])]],
+    ("textclass_backfill", ["testapp.Comment", "--wait", "--dry-run"], "--dry-run"),
+    ("textclass_backfill", ["testapp.Comment", "--timeout", "5"], "only applies with --wait"),
+    ("textclass_status", ["--timeout", "5"], "only applies with --watch"),
+    *[("textclass_status", ["--model", value], "--model") for value in [
+        "../x", "a b/c", "", "\x00", "\udcff", "https://x.y/m",
+    ]],
+    *[("textclass_status", ["--source", value], "--source") for value in [
+        "nope.Nothing", "", "testapp", "\x00", "a" * 10_000,
+    ]],
+    *[("textclass_status", [f"--since={value}"], "--since") for value in [
+        "yesterday", "2026-02-30", "\udcff", "", "9999-12-31T23:59:59-23:59",
+    ]],
+    ("textclass_status", ["--no-such-option"], "unrecognized arguments"),
+    ("textclass_status", ["surplus"], "unrecognized arguments"),
     ("textclass_sweep", ["surplus"], "unrecognized arguments"),
     ("textclass_rollup", ["surplus"], "unrecognized arguments"),
 ]
@@ -137,7 +156,7 @@ def test_bad_argument__one_line_exit_2_nothing_changed(
 
 
 #: The commands' options that take a value and are not numbers (a new one must say so here).
-TEXT_OPTIONS = {"--since", "--field", "--model"}
+TEXT_OPTIONS = {"--since", "--field", "--model", "--source"}
 
 
 def test_catalogue__every_command_and_numeric_option_is_covered():

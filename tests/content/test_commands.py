@@ -16,6 +16,7 @@ from django_textclass.models import ClassificationRequest, ClassificationScore, 
 from tests.content.helpers import OTHER, SENTIMENT
 from tests.fakes import rank
 from tests.helpers import ROOT
+from tests.management.helpers import Terminal
 from tests.testapp.models import Comment, Note, Post
 
 pytestmark = pytest.mark.django_db
@@ -223,15 +224,33 @@ def test_bad_arguments_on_the_command_line__one_line_and_exit_2(args):
     assert "Traceback" not in result.stderr
 
 
-def test_backfill__progress_bar_on_a_terminal_only(existing, monkeypatch):
+def test_backfill__progress_bar_on_a_terminal(existing):
+    terminal = Terminal()
     out = StringIO()
-    out.isatty = lambda: True
+    try:
+        call_command("textclass_backfill", "testapp.Comment", "--batch-size", "5", stdout=out,
+                     stderr=terminal.stream)
+        screen = terminal.read()
+    finally:
+        terminal.close()
 
-    call_command("textclass_backfill", "testapp.Comment", "--batch-size", "5", stdout=out)
+    assert "\r" in screen and "12/12" in screen and "objects/s" in screen
+    assert "48 requests created" in screen
+    assert out.getvalue().startswith("testapp.Comment: 12 objects")  # stdout: the summary only
 
-    text = out.getvalue()
-    assert "\r[" in text and "12/12" in text
-    assert text.rstrip().splitlines()[-1].startswith("testapp.Comment: 12 objects")
+
+def test_backfill__plain_progress_lines_off_a_terminal(existing, monkeypatch):
+    monkeypatch.setattr("django_textclass.management.progress.PLAIN_EVERY", 0.0)
+    out, err = StringIO(), StringIO()
+
+    call_command("textclass_backfill", "testapp.Comment", "--batch-size", "5", stdout=out,
+                 stderr=err)
+
+    assert err.getvalue().splitlines()[0].startswith(
+        "testapp.Comment: 5/12 objects (42 %), ")
+    assert err.getvalue().splitlines()[-1].startswith("testapp.Comment: 12/12 objects (100 %)")
+    assert "\r" not in err.getvalue()
+    assert len(out.getvalue().splitlines()) == 1
 
 
 # --- sweep and cleanup -----------------------------------------------------------------
@@ -301,3 +320,30 @@ def test_cleanup__reads_one_batch_of_ids_at_a_time(sent):
                if q["sql"].startswith(f'SELECT "{table}"."id"') and " LIMIT " in q["sql"]]
     assert len(batches) == 4  # 2 + 2 + 1, then an empty batch
     assert all(sql.endswith("LIMIT 2") for sql in batches)
+
+
+# --- backfill --wait (the workers' side: tests/integration/test_content.py) -------------
+
+
+def test_backfill_wait__gives_up_after_the_timeout_with_exit_1(existing, sent):
+    out = StringIO()
+
+    with pytest.raises(CommandError, match=r"Still 24 requests pending or running after 1 s "
+                                           r"\(24 pending, 0 running") as info:
+        call_command("textclass_backfill", "testapp.Comment", "--field", "body", "--wait",
+                     "--timeout", "1", stdout=out, stderr=StringIO())
+
+    assert info.value.returncode == 1
+    assert out.getvalue().startswith("testapp.Comment: 12 objects, 24 requests created")
+
+
+def test_backfill_wait__counts_only_the_requests_of_this_run(existing, sent):
+    backfill("testapp.Comment", "--field", "body")  # 24 requests, still pending
+    out = StringIO()
+
+    call_command("textclass_backfill", "testapp.Comment", "--field", "body", "--wait",
+                 stdout=out, stderr=StringIO())
+
+    first, second = out.getvalue().splitlines()
+    assert "0 requests created, 24 up to date" in first
+    assert second.startswith("Classified: 0 requests final in ")  # the older 24 are not its own

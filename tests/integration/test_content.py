@@ -102,3 +102,30 @@ def test_split_text__chunks_classified_parent_combined_and_signalled_once(worker
     wait_for(lambda: SignalLog.objects.filter(kind="succeeded").exists(), message="the signal")
     time.sleep(0.5)
     assert list(SignalLog.objects.values_list("request_uuid", flat=True)) == [parent.uuid]
+
+
+def test_backfill_wait__shows_the_classification_until_every_request_is_final(
+    worker, emulator, monkeypatch
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    monkeypatch.setattr("django_textclass.management.progress.PLAIN_EVERY", 0.0)
+    emulator.latency = 0.3  # the watcher sees the work in between
+    # bulk_create sends no post_save: the comments predate classification, as in a backfill.
+    Comment.objects.bulk_create([Comment(title="", body=f"I love item {i}") for i in range(10)])
+    assert ClassificationRequest.objects.count() == 0
+    out, err = StringIO(), StringIO()
+
+    call_command("textclass_backfill", "testapp.Comment", "--field", "body", "--wait",
+                 stdout=out, stderr=err)
+
+    created, summary = out.getvalue().splitlines()
+    assert "20 requests created" in created
+    assert summary.startswith("Classified: 20 requests final in ")
+    assert summary.endswith(": 20 succeeded, 0 failed, 0 cancelled.")
+    watched = [line for line in err.getvalue().splitlines() if line.startswith("classified: ")]
+    assert watched[0].startswith("classified: 0/20 requests final")  # nothing final at first
+    assert watched[-1].startswith("classified: 20/20 requests final (100 %)")
+    assert ClassificationRequest.objects.filter(status=Status.SUCCEEDED).count() == 20

@@ -1,10 +1,15 @@
-"""Shared by the app's management commands: one-line argument errors, number parsing.
+"""Shared by the app's management commands: one-line argument errors, numbers and dates.
 
 Every bad argument, whether argparse or the command finds it, ends the same way from the
 command line: one line on stderr and exit status 2 (argparse's own convention).
 """
 
+from datetime import datetime
+from datetime import timezone as dt_timezone
+
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 #: The exit status of a bad argument.
 BAD_ARGUMENT = 2
@@ -65,3 +70,45 @@ def short_repr(value, limit=60):
     """``repr(value)``, cut to ``limit`` characters: the line stays one readable line."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def moment(option, value):
+    """Parse ``value`` as a date (``YYYY-MM-DD``, midnight local time) or an ISO date-time.
+
+    Returns an aware datetime in UTC, as the database compares it.
+
+    Raises:
+        CommandError: (exit status 2) not a date, or outside the years 1 to 9999.
+    """
+    try:
+        found = parse_datetime(value)
+        if found is None and (day := parse_date(value)) is not None:
+            found = datetime.combine(day, datetime.min.time())
+        if found is not None:
+            if timezone.is_naive(found):
+                found = timezone.make_aware(found)
+            # In UTC, as the database compares it: an offset may push it past year 1-9999.
+            found = found.astimezone(dt_timezone.utc)
+    except (ValueError, OverflowError):
+        found = None
+    if found is None:
+        raise bad_argument(f"{option} must be a date (YYYY-MM-DD) or an ISO date-time "
+                           f"between the years 1 and 9999, not {short_repr(value)}")
+    return found
+
+
+def installed_model(option, label):
+    """The model class named ``app_label.Model``.
+
+    Raises:
+        CommandError: (exit status 2) no such installed model.
+    """
+    from django.apps import apps
+
+    try:
+        return apps.get_model(label)
+    except (LookupError, ValueError):
+        where = f"{option} " if option else ""
+        raise bad_argument(
+            f"{where}{short_repr(label)} is not an installed model (app_label.Model)"
+        ) from None

@@ -1,29 +1,34 @@
 """``manage.py textclass_backfill app_label.Model``: classify existing objects in bulk."""
 
 import time
-from datetime import datetime
-from datetime import timezone as dt_timezone
 
-from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import CommandError
 from django.db import models
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
 from django_textclass.content.registry import site
 from django_textclass.content.sync import classify_objects
+from django_textclass.management import watch
 from django_textclass.management.commands._utils import (
     OneLineErrorsCommand,
     bad_argument,
+    installed_model,
+    moment,
     short_repr,
     whole_number,
 )
+from django_textclass.management.progress import Progress
+from django_textclass.models import ClassificationRequest
 
-BAR_WIDTH = 30
 #: Most objects per batch: one batch is read, and its requests stored, in one transaction.
 MAX_BATCH_SIZE = 10_000
 #: Most objects one run may walk (--limit).
 MAX_LIMIT = 10**12
+#: Longest --timeout, in seconds (about 115 days).
+MAX_TIMEOUT = 10**7
+#: Seconds between two looks at the requests while waiting (--wait).
+WAIT_INTERVAL = 2.0
 
 
 class Command(OneLineErrorsCommand):
@@ -55,26 +60,38 @@ class Command(OneLineErrorsCommand):
         parser.add_argument("--dry-run", action="store_true",
                             help="Count what would be created; write nothing.")
         parser.add_argument("--limit", help="Stop after this many objects (at least 1).")
+        parser.add_argument("--wait", action="store_true",
+                            help="Then wait until the requests this run created are final, "
+                            "showing how many are pending, running, succeeded and failed.")
+        parser.add_argument("--timeout", help=f"With --wait: stop waiting after this many "
+                            f"seconds, 1 to {MAX_TIMEOUT}, and exit with status 1.")
 
     def handle(self, *args, label, fields, model_ids, batch_size, since, only_missing,
-               dry_run, limit, **options):
-        """Walk the objects in primary-key order; print one summary line."""
+               dry_run, limit, wait, timeout, **options):
+        """Walk the objects in primary-key order; print one summary line (two with --wait)."""
         registration = self._registration(label)
         fields = self._subset("--field", fields, registration.fields)
         model_ids = self._subset("--model", model_ids, registration.model_ids)
         batch_size = whole_number("--batch-size", batch_size, 1, MAX_BATCH_SIZE)
         limit = None if limit is None else whole_number("--limit", limit, 1, MAX_LIMIT)
+        if timeout is not None and not wait:
+            raise bad_argument("--timeout only applies with --wait")
+        timeout = None if timeout is None else whole_number("--timeout", timeout, 1, MAX_TIMEOUT)
+        if wait and dry_run:
+            raise bad_argument("--wait cannot be used with --dry-run: nothing is created")
         queryset = registration.model._default_manager.order_by("pk")
         if since is not None:
             queryset = queryset.filter(**{
-                f"{self._date_field(registration)}__gte": self._parse_since(since)
+                f"{self._date_field(registration)}__gte": moment("--since", since)
             })
         total = queryset.count()
         if limit is not None:
             total = min(total, limit)
-        show_bar = self.stdout.isatty()
         totals = {"created": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
         scanned, last_pk, started = 0, None, time.monotonic()
+        created_since = timezone.now()
+        progress = Progress(self.stderr, total=total, unit="objects",
+                            description=registration.label)
         try:
             while limit is None or scanned < limit:
                 size = batch_size if limit is None else min(batch_size, limit - scanned)
@@ -89,31 +106,49 @@ class Command(OneLineErrorsCommand):
                     totals[key] += value
                 scanned += len(batch)
                 last_pk = batch[-1].pk
-                if show_bar:
-                    self._bar(scanned, total)
+                progress.set(scanned, postfix=f"{totals['created']:,} requests created")
         except KeyboardInterrupt:
-            if show_bar:
-                self.stdout.write("")
             raise CommandError(
                 f"Interrupted after {scanned} objects ({totals['created']} requests created); "
                 "run the same command again to resume.", returncode=130,
             ) from None
-        if show_bar:
-            self.stdout.write("")
+        finally:
+            progress.close()
         verb = "would be created" if dry_run else "created"
         self.stdout.write(
             f"{registration.label}: {scanned} objects, {totals['created']} requests {verb}, "
             f"{totals['unchanged']} up to date, {totals['skipped']} objects skipped, "
             f"{totals['rejected']} too long, in {time.monotonic() - started:.1f} s."
         )
+        if wait:
+            self._wait(registration, fields, model_ids, created_since, timeout)
+
+    def _wait(self, registration, fields, model_ids, created_since, timeout):
+        """Watch the requests created since ``created_since`` until each is final."""
+        requests = ClassificationRequest.objects.filter(
+            content_type=ContentType.objects.get_for_model(registration.model),
+            source_field__in=fields, model_id__in=model_ids, created_at__gte=created_since,
+            parent__isnull=True,  # a split text counts once, as its parent
+        )
+        started = time.monotonic()
+        try:
+            counts = watch.watch(requests, self.stderr, description="classified",
+                                 interval=WAIT_INTERVAL, timeout=timeout)
+        except watch.WatchTimeout as exc:
+            raise CommandError(
+                f"Still {watch.unfinished(exc.counts):,} requests pending or running after "
+                f"{timeout} s ({watch.describe(exc.counts)}); the workers go on.", returncode=1,
+            ) from None
+        except KeyboardInterrupt:
+            raise CommandError(
+                "Stopped waiting; the workers go on (textclass_status --watch shows them).",
+                returncode=130,
+            ) from None
+        self.stdout.write(summary(counts, watch.failures_by_code(requests),
+                                  time.monotonic() - started))
 
     def _registration(self, label):
-        try:
-            model = apps.get_model(label)
-        except (LookupError, ValueError):
-            raise bad_argument(
-                f"{short_repr(label)} is not an installed model (app_label.Model)"
-            ) from None
+        model = installed_model("", label)
         registration = site.get(model)
         if registration is None:
             raise bad_argument(f"{model._meta.label} is not registered for classification")
@@ -139,26 +174,13 @@ class Command(OneLineErrorsCommand):
         raise bad_argument(f"--since needs a date field on {model._meta.label}: register it "
                            "with date_field=..., or set Meta.get_latest_by")
 
-    def _parse_since(self, value):
-        try:
-            moment = parse_datetime(value)
-            if moment is None and (day := parse_date(value)) is not None:
-                moment = datetime.combine(day, datetime.min.time())
-            if moment is not None:
-                if timezone.is_naive(moment):
-                    moment = timezone.make_aware(moment)
-                # In UTC, as the database compares it: an offset may push it past year 1-9999.
-                moment = moment.astimezone(dt_timezone.utc)
-        except (ValueError, OverflowError):
-            moment = None
-        if moment is None:
-            raise bad_argument(f"--since must be a date (YYYY-MM-DD) or an ISO date-time "
-                               f"between the years 1 and 9999, not {short_repr(value)}")
-        return moment
 
-    def _bar(self, done, total):
-        share = done / total if total else 1.0
-        filled = round(BAR_WIDTH * min(1.0, share))
-        self.stdout.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}",
-                          ending="")
-        self.stdout.flush()
+def summary(counts, failures, seconds):
+    """``"Classified: 48 requests final in 12.3 s: 45 succeeded, 3 failed (http_503 2)..."``."""
+    text = (f"Classified: {watch.finished(counts):,} requests final in {seconds:.1f} s: "
+            f"{counts['succeeded']:,} succeeded, {counts['failed']:,} failed, "
+            f"{counts['cancelled']:,} cancelled.")
+    if failures:
+        text += " Failures by error code: " + ", ".join(
+            f"{code or '(none)'} {n:,}" for code, n in failures) + "."
+    return text

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from django_textclass.management.commands._utils import OneLineErrorsCommand, whole_number
+from django_textclass.management.progress import Progress
 from django_textclass.models import TERMINAL_STATUSES, ClassificationRequest
 
 #: Oldest cut-off, in days (a century): far older would fall before the year 1.
@@ -49,13 +50,17 @@ class Command(OneLineErrorsCommand):
                               f"{cutoff:%Y-%m-%d %H:%M} UTC.")
             return
         deleted = 0
-        while True:
-            # Only ids are read, one batch at a time: memory stays flat on any table size.
-            ids = list(old.order_by("pk").values_list("pk", flat=True)[:batch_size])
-            if not ids:
-                break
-            with transaction.atomic():
-                ClassificationRequest.objects.filter(pk__in=ids).delete()
-            deleted += len(ids)
+        # One COUNT up front gives the progress its total (and so its ETA).
+        with Progress(self.stderr, total=old.count(), unit="requests",
+                      description="deleted") as progress:
+            while True:
+                # Only ids are read, one batch at a time: memory stays flat on any table size.
+                ids = list(old.order_by("pk").values_list("pk", flat=True)[:batch_size])
+                if not ids:
+                    break
+                with transaction.atomic():
+                    ClassificationRequest.objects.filter(pk__in=ids).delete()
+                deleted += len(ids)
+                progress.set(deleted)
         self.stdout.write(f"Deleted {deleted} request(s) finished before "
                           f"{cutoff:%Y-%m-%d %H:%M} UTC.")

@@ -2,6 +2,7 @@
 
 from django_textclass import rollup
 from django_textclass.management.commands._utils import OneLineErrorsCommand, whole_number
+from django_textclass.management.progress import Progress
 
 #: Most days one run may sum (about 270 years of history).
 MAX_DAYS = 100_000
@@ -38,11 +39,18 @@ class Command(OneLineErrorsCommand):
         if max_days is not None:
             max_days = whole_number("--max-days", max_days, 1, MAX_DAYS)
         if rebuild:
-            days = rollup.rebuild()
+            first, stop = rollup.closed_span()
+            span = 0 if first is None else max(0, (stop - first).days)
+            with Progress(self.stderr, total=span, unit="days",
+                          description="rebuilt") as progress:
+                # The position in the span: days without requests are passed over at once.
+                days = rollup.rebuild(on_day=lambda day: progress.set((day - first).days + 1))
+                progress.set(span)
             self.stdout.write(f"Rebuilt: rolled up {days} days.")
             return
         found = ""
         if verify:
             found = f"Verified: {len(rollup.verify())} days changed. "
-        days = rollup.roll(max_days=max_days)
+        with Progress(self.stderr, total=max_days, unit="days", description="rolled up") as bar:
+            days = rollup.roll(max_days=max_days, on_day=lambda day: bar.set(bar.done + 1))
         self.stdout.write(f"{found}Rolled up {days} days.")

@@ -1,0 +1,93 @@
+"""Watching requests until they are final: counts by status, read again and again.
+
+``textclass_status --watch`` and ``textclass_backfill --wait`` show the classification's own
+progress (how many of the requests are final) rather than the command's: one grouped query per
+look, at most once per ``interval`` seconds and never more often than five times the last look
+took, so a watcher over a million rows stays a small load on the database.
+"""
+
+import time
+
+from django.db.models import Count
+
+from django_textclass.management.progress import Progress
+from django_textclass.models import TERMINAL_STATUSES, Status
+
+#: A watcher never looks more often than this many times the duration of its last look.
+LOAD_FACTOR = 5
+
+
+class WatchTimeout(Exception):
+    """The requests were not all final when the watcher's time ran out."""
+
+    def __init__(self, counts):
+        super().__init__("timed out")
+        self.counts = counts
+
+
+def counts_by_status(queryset):
+    """``{status: n}`` over ``queryset``, every status present (zeros too); one query."""
+    found = dict(queryset.order_by().values("status").annotate(n=Count("*"))
+                 .values_list("status", "n"))
+    return {status: found.get(status, 0) for status in Status.values}
+
+
+def failures_by_code(queryset, limit=5):
+    """``[(error_code, n)]`` of the failed requests of ``queryset``, most frequent first."""
+    rows = (queryset.order_by().filter(status=Status.FAILED).values("error_code")
+            .annotate(n=Count("*")).values_list("error_code", "n"))
+    return sorted(rows, key=lambda row: (-row[1], row[0]))[:limit]
+
+
+def unfinished(counts):
+    """How many requests of ``counts`` are pending or running."""
+    return counts[Status.PENDING] + counts[Status.RUNNING]
+
+
+def finished(counts):
+    """How many requests of ``counts`` reached a final status."""
+    return sum(counts[status] for status in TERMINAL_STATUSES)
+
+
+def describe(counts):
+    """``"2 pending, 1 running, 40 succeeded, 3 failed, 0 cancelled"``."""
+    return ", ".join(f"{counts[status]:,} {status}" for status in Status.values)
+
+
+def watch(queryset, stream, *, description, interval=2.0, timeout=None, every=None):
+    """Show how many requests of ``queryset`` are final until none is pending or running.
+
+    Args:
+        queryset: the requests to watch (read again at each look; new rows count too).
+        stream: where the progress goes (a command's ``self.stderr``).
+        description: the words in front of the numbers.
+        interval: least seconds between two looks.
+        timeout: seconds after which :class:`WatchTimeout` is raised (None: never).
+        every: least seconds between two plain lines off a terminal (the default of
+            :class:`~django_textclass.management.progress.Progress` when None).
+
+    Returns:
+        The final ``{status: n}``.
+
+    Raises:
+        WatchTimeout: ``timeout`` passed first; it carries the last counts.
+    """
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
+    with Progress(stream, total=None, unit="requests final", description=description,
+                  every=every) as progress:
+        while True:
+            look = time.monotonic()
+            counts = counts_by_status(queryset)
+            took = time.monotonic() - look
+            progress.set(finished(counts), total=sum(counts.values()) or None,
+                         postfix=describe(counts))
+            if not unfinished(counts):
+                return counts
+            pause = max(interval, LOAD_FACTOR * took)
+            if deadline is not None and time.monotonic() + pause > deadline:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WatchTimeout(counts)
+                pause = remaining
+            time.sleep(pause)
