@@ -17,7 +17,7 @@ from rest_framework.settings import api_settings
 from django_textclass import services
 from django_textclass.api import idempotency, schema
 from django_textclass.api.exceptions import Conflict, printable
-from django_textclass.api.filters import HistoryFilter
+from django_textclass.api.filters import HistoryFilter, HistoryFilterSet
 from django_textclass.api.pagination import HistoryPagination
 from django_textclass.api.parsers import BoundedJSONParser
 from django_textclass.api.permissions import (
@@ -98,6 +98,7 @@ class ClassificationViewSet(
     serializer_class = ClassificationSerializer
     pagination_class = HistoryPagination
     filter_backends = [HistoryFilter]
+    filterset_class = HistoryFilterSet
     lookup_field = "uuid"
     lookup_url_kwarg = "id"
     # Anything up to the next slash is an id: a malformed one gets the JSON 404 of an
