@@ -1,0 +1,40 @@
+"""Fixtures of the packaging tests: one build and one virtual environment per set of extras
+for the whole run (each costs a pip install; pip's cache makes the next run quicker)."""
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.packaging.helpers import Venv, build
+
+
+@pytest.fixture(scope="session")
+def packaging_dir():
+    folder = Path(settings.RUN_DIR) / "packaging"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def dist(packaging_dir):
+    """``(wheel, sdist, build log)`` of the checkout, built as a release would be."""
+    outdir = packaging_dir / "dist"
+    log = build(outdir)
+    (wheel,) = outdir.glob("*.whl")
+    (sdist,) = outdir.glob("*.tar.gz")
+    return wheel, sdist, log
+
+
+@pytest.fixture(scope="session")
+def venv_with(dist, packaging_dir):
+    """``venv_with("redis")``: a new virtual environment with the wheel and those extras."""
+    made = {}
+
+    def make(*extras):
+        if extras not in made:
+            made[extras] = Venv(packaging_dir / ("venv-" + ("-".join(extras) or "bare")),
+                                dist[0], extras)
+        return made[extras]
+
+    return make
