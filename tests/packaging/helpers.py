@@ -21,6 +21,7 @@ BASE_ENV = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR"
                                                 "PIP_DEFAULT_TIMEOUT", "SSL_CERT_FILE")
             if name in os.environ}
 BASE_ENV["PYTHONDONTWRITEBYTECODE"] = "1"
+BASE_ENV["PYTHONUNBUFFERED"] = "1"  # a server's "ready" line reaches its log at once
 BASE_ENV["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
 
 
