@@ -442,4 +442,4 @@ def test_check__w007_without_the_projects_celery_app(monkeypatch):
 def test_check__w007_not_raised_with_the_projects_celery_app():
     from django_textclass.checks import check_celery_app
 
-    assert check_celery_app() == []  # tests/celery_app.py is imported by the conftest
+    assert check_celery_app() == []  # tests/__init__.py imports tests/celery.py
