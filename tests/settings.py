@@ -14,6 +14,10 @@ Environment:
         throttle (the benchmarks).
     TEXTCLASS_TEST_COUNT_QUERIES: a directory; each worker process writes there how many SQL
         statements it has sent (tests/celery_app.py), for the benchmarks.
+    TEXTCLASS_TEST_HF_TOKEN: the default backend's token (the token-leak test's canary).
+    TEXTCLASS_TEST_LOG_LEVEL: the ``django_textclass`` loggers' level (default INFO).
+    TEXTCLASS_TEST_BROKER_KEEP: a directory; a worker on the filesystem broker moves each
+        message it took there instead of deleting it (the token-leak test reads them).
 """
 
 import os
@@ -112,6 +116,10 @@ if BROKER_KIND == "filesystem":
         "data_folder_in": str(_queue), "data_folder_out": str(_queue), "polling_interval": 0.1,
         "control_folder": str(RUN_DIR / "broker-control"),
     }
+    if os.environ.get("TEXTCLASS_TEST_BROKER_KEEP"):
+        CELERY_BROKER_TRANSPORT_OPTIONS.update(
+            store_processed=True, processed_folder=os.environ["TEXTCLASS_TEST_BROKER_KEEP"],
+        )
 elif BROKER_KIND == "redis":
     CELERY_BROKER_URL = os.environ.get("TEXTCLASS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 elif BROKER_KIND == "amqp":
@@ -143,7 +151,7 @@ TEXTCLASS = {
             "OPTIONS": {
                 "API_URL": os.environ.get("TEXTCLASS_TEST_API_URL", "http://127.0.0.1:9")
                 + "/models/{model_id}",
-                "TOKEN": "hf_test_token_not_secret",
+                "TOKEN": os.environ.get("TEXTCLASS_TEST_HF_TOKEN", "hf_test_token_not_secret"),
                 "MAX_BATCH_SIZE": int(os.environ.get("TEXTCLASS_TEST_MAX_BATCH", "8")),
                 "READ_TIMEOUT": 5,
             },
@@ -194,7 +202,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
-        "django_textclass": {"handlers": ["console"], "level": "INFO"},
+        "django_textclass": {"handlers": ["console"],
+                             "level": os.environ.get("TEXTCLASS_TEST_LOG_LEVEL", "INFO")},
         # A 500 in a served process (runserver, uvicorn) shows its traceback in the log.
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },

@@ -40,6 +40,7 @@ from django_textclass.api.fields import (
     StrictSerializer,
     TextField,
 )
+from django_textclass.api.links import LinkedSchema
 from django_textclass.api.serializers import ParametersSerializer
 from django_textclass.api.views import TextClassAPIView
 from django_textclass.api.waiting import can_wait, wait_until_finished
@@ -128,6 +129,7 @@ class InferenceView(TextClassAPIView, APIView):
 
     renderer_classes = [JSONRenderer]
     throttled_actions = True
+    schema = LinkedSchema()  # the link to the stored requests (api/links.py)
 
     def get_authenticators(self):
         """``Bearer`` tokens first (so a missing token answers 401), then the project's."""

@@ -11,6 +11,8 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from django_textclass.api.links import OPERATION_IDS
+
 ErrorBody = inline_serializer("InferenceError", {"error": serializers.CharField()})
 LoadingBody = inline_serializer("InferenceLoading", {
     "error": serializers.CharField(),
@@ -43,6 +45,7 @@ def _header(name, description):
 def inference_view(request_serializer):
     """The schema decorator of the view; ``request_serializer`` describes the body."""
     return extend_schema_view(post=extend_schema(
+        operation_id=OPERATION_IDS["inference"],
         summary="Inference API text classification (drop-in)",
         description="The Hugging Face Inference API's own contract: point a client written for "
         "the API at this URL. Each input is stored as a classification request (see "

@@ -16,6 +16,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from django_textclass.api.links import OPERATION_IDS
 from django_textclass.api.serializers import (
     BatchSerializer,
     ClassificationDetailSerializer,
@@ -125,6 +126,7 @@ def _example(name, value, **kwargs):
 
 classification_viewset = extend_schema_view(
     list=extend_schema(
+        operation_id=OPERATION_IDS["list"],
         summary="The caller's classification history",
         description="Newest first, cursor-paginated (follow `next`). Staff see every user's "
         "requests. Filters combine with AND.",
@@ -132,6 +134,7 @@ classification_viewset = extend_schema_view(
                    404: OpenApiResponse(Detail, description="Invalid cursor.")},
     ),
     retrieve=extend_schema(
+        operation_id=OPERATION_IDS["retrieve"],
         summary="One classification request",
         parameters=[ID_PARAMETER],
         responses={200: ClassificationDetailSerializer, **AUTH_ERRORS, **NOT_FOUND},
@@ -142,6 +145,7 @@ classification_viewset = extend_schema_view(
         ],
     ),
     create=extend_schema(
+        operation_id=OPERATION_IDS["create"],
         summary="Submit one text or a batch",
         description="Stores the text(s) at once and answers 202 with the request(s) and their "
         "status URL (`Location` for a single text). With `wait`, answers 200 instead when "
@@ -173,6 +177,7 @@ classification_viewset = extend_schema_view(
         ],
     ),
     retry=extend_schema(
+        operation_id=OPERATION_IDS["retry"],
         summary="Send a failed or cancelled request again",
         description="Resets its attempt budget; answers 202 with the request, now pending.",
         parameters=[ID_PARAMETER], request=None,
@@ -181,6 +186,7 @@ classification_viewset = extend_schema_view(
                    **THROTTLED},
     ),
     cancel=extend_schema(
+        operation_id=OPERATION_IDS["cancel"],
         summary="Cancel a pending request",
         parameters=[ID_PARAMETER], request=None,
         responses={200: ClassificationSerializer, **AUTH_ERRORS, **NOT_FOUND,

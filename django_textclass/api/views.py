@@ -18,6 +18,7 @@ from django_textclass import services
 from django_textclass.api import idempotency, schema
 from django_textclass.api.exceptions import Conflict, printable
 from django_textclass.api.filters import HistoryFilter, HistoryFilterSet
+from django_textclass.api.links import LinkedSchema
 from django_textclass.api.pagination import HistoryPagination
 from django_textclass.api.parsers import BoundedJSONParser
 from django_textclass.api.permissions import (
@@ -95,6 +96,7 @@ class ClassificationViewSet(
 ):
     """Classification requests of the caller (all of them for staff)."""
 
+    schema = LinkedSchema()  # the OpenAPI links between the actions (api/links.py)
     serializer_class = ClassificationSerializer
     pagination_class = HistoryPagination
     filter_backends = [HistoryFilter]

@@ -135,6 +135,8 @@ def submit_many(items, model=None, *, function_to_apply=None, top_k=None, owner=
         raise InvalidInputError("use_cache", "must be True or False")
     for item in items:
         _validate_source(item)
+    if backend is not None and not isinstance(backend, str):
+        raise InvalidInputError("backend", "must be the alias of a backend (a string) or None")
     alias = backend or app_settings.DEFAULT_BACKEND
     backend_config(alias)
     now = timezone.now()

@@ -276,8 +276,9 @@ class InferenceAPIEmulator:
             delay += self.per_text * (len(inputs) if isinstance(inputs, list) else 1)
         if delay:
             self._stopping.wait(delay)
+        authorization = headers.get("authorization", "")
         if reply is not None and not reply.passthrough:
-            return render(reply, model_id)
+            return render(reply, model_id, authorization)
         try:
             inputs, parameters = _validate(body)
             max_batch = self.max_batch
@@ -294,7 +295,7 @@ class InferenceAPIEmulator:
             poisoned = [self._poison[text] for text in texts
                         if isinstance(text, str) and text in self._poison]
         if poisoned:
-            return render(poisoned[0], model_id)
+            return render(poisoned[0], model_id, authorization)
         rankings = [scoring.rank(labels, text, **parameters) for text in texts]
         if isinstance(inputs, str) and self.shape == "flat":
             return json_answer(200, rankings[0])

@@ -19,13 +19,16 @@ _HTML = "text/html; charset=utf-8"
 # (status, headers, body) of one answer.
 _REPLY_KEYS = frozenset({"status", "json", "headers", "body", "delay", "normal"})
 
-def _fill(value, model_id):
+def _fill(value, fields):
+    """``value`` with each ``{name}`` of ``fields`` replaced, in strings at any depth."""
     if isinstance(value, str):
-        return value.replace("{model_id}", model_id)
+        for name, text in fields.items():
+            value = value.replace("{" + name + "}", text)
+        return value
     if isinstance(value, list):
-        return [_fill(item, model_id) for item in value]
+        return [_fill(item, fields) for item in value]
     if isinstance(value, dict):
-        return {key: _fill(item, model_id) for key, item in value.items()}
+        return {key: _fill(item, fields) for key, item in value.items()}
     return value
 
 
@@ -34,8 +37,10 @@ class Reply:
     """One scripted answer, consumed by one classification request.
 
     ``body`` (raw text) wins over ``json``; with neither the body is empty.
-    ``{model_id}`` inside ``body`` or inside a string of ``json`` is replaced
-    by the requested model id. ``delay`` seconds are slept first. With
+    ``{model_id}`` inside ``body``, inside a string of ``json`` or in a header value
+    is replaced by the requested model id, and ``{authorization}`` by the request's
+    ``Authorization`` header as it came (a server that echoes credentials, for tests
+    that prove the client never repeats them). ``delay`` seconds are slept first. With
     ``passthrough=True`` the request then gets the normal answer instead (the
     JSON form calls this key ``normal``; a ``normal`` field could not coexist
     with the ``Reply.normal()`` constructor).
@@ -113,6 +118,32 @@ class Reply:
     def plain(cls, status, text):
         """``status`` with a plain-text body (e.g. the router's 404 ``Not Found``)."""
         return cls(status, headers={"Content-Type": _TEXT}, body=text)
+
+    @classmethod
+    def unauthorized(cls, echo=False):
+        """401 "Invalid credentials"; with ``echo``, the message repeats the Authorization header.
+
+        The Inference API does not echo credentials; some proxies and self-hosted servers
+        do, and a client must not store or log what they send back.
+        """
+        message = "Invalid credentials in Authorization header"
+        if echo:
+            message += ": {authorization}"
+        return cls(401, {"error": message})
+
+    @classmethod
+    def forbidden(cls, echo=False):
+        """403: the token lacks the permission; ``echo`` repeats the header in body and header.
+
+        With ``echo`` the header also comes back in ``X-Error-Message``, which clients read
+        before the body.
+        """
+        message = "This authentication method does not have sufficient permissions to call " \
+            "Inference Providers"
+        if not echo:
+            return cls(403, {"error": message})
+        echoed = f"{message} (credentials: {{authorization}})"
+        return cls(403, {"error": echoed}, {"X-Error-Message": echoed})
 
     @classmethod
     def hang(cls, seconds):
@@ -233,14 +264,19 @@ def has_header(headers, name):
     return any(key.lower() == name for key in headers)
 
 
-def render(reply, model_id):
-    """The (status, headers, body) of a scripted reply, ``{model_id}`` filled in."""
-    headers = dict(reply.headers)
+def render(reply, model_id, authorization=""):
+    """The (status, headers, body) of a scripted reply, its placeholders filled in.
+
+    ``{model_id}`` becomes ``model_id``, ``{authorization}`` the request's ``Authorization``
+    header.
+    """
+    fields = {"model_id": model_id, "authorization": authorization}
+    headers = _fill(dict(reply.headers), fields)
     if reply.body is not None:
-        payload = _fill(reply.body, model_id).encode()
+        payload = _fill(reply.body, fields).encode()
         default_type = _TEXT
     elif reply.json is not None:
-        payload = json.dumps(_fill(reply.json, model_id)).encode()
+        payload = json.dumps(_fill(reply.json, fields)).encode()
         default_type = _JSON
     else:
         return reply.status, headers, b""

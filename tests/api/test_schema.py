@@ -85,3 +85,78 @@ def test_classification__read_only_fields(schema):
         component["properties"]
     )
     assert set(component["required"]) >= {"id", "status", "result"}
+
+
+# --- links: which answer gives the id the next call takes --------------------------------
+
+
+def _operations(schema):
+    return {
+        operation["operationId"]: (path, operation)
+        for path, methods in schema["paths"].items() for operation in methods.values()
+    }
+
+
+@pytest.mark.parametrize(("path", "method", "code", "targets"), [
+    ("/api/classifications/", "post", "202",
+     {"classifications_retrieve", "classifications_cancel_create",
+      "classifications_retry_create"}),
+    ("/api/classifications/", "post", "200",
+     {"classifications_retrieve", "classifications_cancel_create",
+      "classifications_retry_create"}),
+    ("/api/classifications/", "get", "200",
+     {"classifications_retrieve", "classifications_cancel_create",
+      "classifications_retry_create"}),
+    ("/api/classifications/{id}/", "get", "200",
+     {"classifications_cancel_create", "classifications_retry_create"}),
+    ("/api/classifications/{id}/cancel/", "post", "200",
+     {"classifications_retrieve", "classifications_retry_create"}),
+    ("/api/classifications/{id}/retry/", "post", "202",
+     {"classifications_retrieve", "classifications_cancel_create"}),
+    ("/api/models/{model_id}", "post", "503", {"classifications_retrieve"}),
+])
+def test_links__each_answer_names_the_calls_its_id_feeds(schema, path, method, code, targets):
+    links = schema["paths"][path][method]["responses"][code]["links"]
+
+    assert {link["operationId"] for link in links.values()} == targets
+
+
+def test_links__every_target_exists_and_takes_the_parameter_given(schema):
+    operations = _operations(schema)
+    seen = 0
+    for _, operation in operations.values():
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                _, target = operations[link["operationId"]]
+                names = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+                assert set(link["parameters"]) <= names, (link, names)
+                seen += 1
+    assert seen >= 19
+
+
+def test_links__the_ids_hold_wherever_the_api_is_mounted(settings):
+    from drf_spectacular.generators import SchemaGenerator
+
+    settings.ROOT_URLCONF = "tests.api.urls_elsewhere"
+    document = SchemaGenerator().get_schema(request=None, public=True)
+
+    operations = _operations(document)
+    assert operations["classifications_retrieve"][0] == (
+        "/somewhere/else/api/classifications/{id}/"
+    )
+    assert {"classifications_create", "models_create", "classifications_cancel_create"} <= set(
+        operations
+    )
+
+
+def test_links__a_projects_own_schema_class_still_describes_the_views(settings):
+    from drf_spectacular.generators import SchemaGenerator
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK, "DEFAULT_SCHEMA_CLASS": "tests.api.urls_elsewhere.SiteSchema",
+    }
+    document = SchemaGenerator().get_schema(request=None, public=True)
+
+    operation = document["paths"]["/api/classifications/{id}/"]["get"]
+    assert operation["x-site-schema"] is True  # the project's class ran ...
+    assert operation["responses"]["200"]["links"]  # ... and the links were added

@@ -42,8 +42,9 @@ def finished(*requests, timeout=30):
 class Worker:
     """A real ``celery worker`` subprocess on the test settings."""
 
-    def __init__(self, api_url, log_path, name="worker", env=None):
+    def __init__(self, api_url, log_path, name="worker", env=None, loglevel="INFO"):
         self.api_url = api_url
+        self.loglevel = loglevel
         self.extra_env = env or {}
         self.log_path = log_path
         self.name = name  # node names must differ between workers that run at once
@@ -59,10 +60,13 @@ class Worker:
             **self.extra_env,
         }
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        # A restart appends to the same log: only this start's lines say it is ready.
+        self.log_offset = self.log.tell()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-             "--loglevel=INFO", "--concurrency=2", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", f"--hostname=textclass-test-{os.getpid()}-{self.name}@%h"],
+             f"--loglevel={self.loglevel}", "--concurrency=2", "--without-gossip",
+             "--without-mingle", "--without-heartbeat",
+             f"--hostname=textclass-test-{os.getpid()}-{self.name}@%h"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches the pool too
         )
@@ -71,7 +75,9 @@ class Worker:
     def _ready(self):
         if self.process.poll() is not None:
             pytest.fail(f"the Celery worker exited with {self.process.returncode}:\n{self.tail()}")
-        return b" ready." in Path(self.log_path).read_bytes()
+        with open(self.log_path, "rb") as log:
+            log.seek(self.log_offset)
+            return b" ready." in log.read()
 
     def tail(self, lines=40):
         return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])

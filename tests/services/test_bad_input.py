@@ -91,11 +91,12 @@ BAD_ARGUMENTS = [
         ("101_characters", "f" * 101), ("200_characters", "f" * 200), ("number", 5),
         ("none", None), ("bytes", b"bio"), ("nul", "bio\x00"), ("lone_surrogate", "\ud800"),
     ], "source_field"),
+    # An alias is a string; an unknown one is a configuration error (below).
+    ("backend", [("number", 5), ("list", ["default"]), ("bytes", b"default")], "backend"),
 ]
 #: Arguments the project configures: a wrong one is a configuration error, not bad input.
 BAD_CONFIGURATION = [
     ("backend_unknown_alias", {"backend": "nope"}),
-    ("backend_number", {"backend": 5}),
     ("long_text_unknown_policy", {"long_text": "nope"}),
     ("long_text_zero_chunks", {"long_text": {"POLICY": "split", "MAX_CHUNKS": 0}}),
     ("long_text_number", {"long_text": 5}),

@@ -539,6 +539,51 @@ def test_reply_generic__body_fills_in_model_id(emu):
     assert response.text == "no model org/thing"
 
 
+def test_reply_unauthorized__answers_401_without_the_credentials(emu):
+    emu.script(Reply.unauthorized())
+
+    response = post(emu, "x", headers={"Authorization": "Bearer hf_secret"})
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "Invalid credentials in Authorization header"}
+
+
+def test_reply_unauthorized__echo_repeats_the_authorization_header(emu):
+    emu.script(Reply.unauthorized(echo=True))
+
+    response = post(emu, "x", headers={"Authorization": "Bearer hf_secret"})
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": "Invalid credentials in Authorization header: Bearer hf_secret"
+    }
+
+
+def test_reply_forbidden__echo_repeats_the_header_in_body_and_error_header(emu):
+    emu.script(Reply.forbidden(), Reply.forbidden(echo=True))
+
+    plain = post(emu, "x", headers={"Authorization": "Bearer hf_secret"})
+    echoed = post(emu, "x", headers={"Authorization": "Bearer hf_secret"})
+
+    assert plain.status_code == echoed.status_code == 403
+    assert "hf_secret" not in plain.text and "X-Error-Message" not in plain.headers
+    assert echoed.json()["error"].endswith("(credentials: Bearer hf_secret)")
+    assert echoed.headers["X-Error-Message"] == echoed.json()["error"]
+
+
+def test_reply_generic__authorization_placeholder_from_the_control_route(emu):
+    requests.post(f"{emu.url}/_emulator/script", timeout=5, json=[
+        {"status": 401, "body": "you sent <{authorization}>"},
+        {"status": 401, "body": "you sent <{authorization}>"},
+    ])
+
+    sent = post(emu, "x", headers={"Authorization": "Bearer abc"})
+    unsent = post(emu, "x")
+
+    assert sent.text == "you sent <Bearer abc>"
+    assert unsent.text == "you sent <>"
+
+
 def test_script__is_fifo_and_normal_lets_one_request_through(emu):
     emu.script(Reply.loading(1.0), Reply.normal(), Reply.unavailable())
 
