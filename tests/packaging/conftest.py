@@ -1,6 +1,7 @@
 """Fixtures of the packaging tests: one build and one virtual environment per set of extras
 for the whole run (each costs a pip install; pip's cache makes the next run quicker)."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,12 @@ from tests.packaging.helpers import Venv, build
 
 @pytest.fixture(scope="session")
 def packaging_dir():
+    """The run's folder for builds, virtual environments and projects; removed at the end
+    (a few hundred MB of virtual environments)."""
     folder = Path(settings.RUN_DIR) / "packaging"
     folder.mkdir(exist_ok=True)
-    return folder
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
