@@ -17,8 +17,10 @@
 * ``textclass.W005``: ``CIRCUIT_FAILURES`` is above ``MAX_ATTEMPTS``.
 * ``textclass.W006`` (``check --deploy``): the Celery broker has no socket timeouts, so beat
   and the workers may hang on a broker that accepts connections but never answers.
-* ``textclass.E010``-``E019`` and ``W010``-``W019``: the REST API settings, checked by
-  :mod:`django_textclass.api.checks` (registered by the import below).
+* ``textclass.W007``: no Celery app of the project is loaded (Celery's fallback app is
+  current), so wake-ups ignore ``CELERY_*`` and go to ``amqp://localhost:5672``.
+* ``textclass.E010``-``E019`` and ``W010``-``W019``: the REST API, checked by
+  :mod:`django_textclass.api.checks` (registered by the app config) when its URLs are mounted.
 * ``textclass.E020``-``E029`` and ``W020``: registered content (``TEXTCLASS["REGISTRY"]``
   and ``django_textclass.register``), built by
   :meth:`django_textclass.content.registry.Registry.check` and listed in docs/content.md.
@@ -175,4 +177,30 @@ def check_broker_timeouts(app_configs=None, **kwargs):
         "accepts connections but never answers.",
         hint=f"Set CELERY_BROKER_TRANSPORT_OPTIONS = {{{wanted[0]!r}: 10, ...}} (seconds).",
         id="textclass.W006",
+    )]
+
+
+@checks.register(checks.Tags.compatibility)
+def check_celery_app(app_configs=None, **kwargs):
+    """``textclass.W007``: the project's Celery app must be loaded whenever Django starts.
+
+    The app's tasks are shared tasks: they publish through the current Celery app. Without
+    the project's (created in ``proj/celery.py`` and imported in ``proj/__init__.py``), the
+    current app is Celery's fallback, which has read none of the ``CELERY_*`` settings.
+    """
+    from celery import _state
+
+    app = _state.get_current_app()
+    # The fallback is the one app Celery builds itself: named "default", with no fixups (an
+    # app a project creates gets the Django fixup whenever DJANGO_SETTINGS_MODULE is set).
+    if app.main != "default" or app.fixups:
+        return []
+    return [checks.Warning(
+        "No Celery app of the project is loaded, so Celery's fallback app is current: it "
+        "ignores the CELERY_* settings, and the wake-ups of django_textclass go to "
+        "amqp://guest@localhost:5672// (requests stay pending until a sweep that never runs).",
+        hint="Create the app in proj/celery.py and import it in proj/__init__.py "
+        "(from .celery import app as celery_app); see docs/installation.md, "
+        "'The project's Celery app'.",
+        id="textclass.W007",
     )]

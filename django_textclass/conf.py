@@ -94,10 +94,14 @@ DEFAULTS = {
     # Cursor pagination of GET /classifications/ (page_size may not exceed the max).
     "API_PAGE_SIZE": 50,
     "API_MAX_PAGE_SIZE": 200,
-    # Access checks of every endpoint (dotted paths); rows stay scoped to their owner.
-    "API_PERMISSION_CLASSES": ["django_textclass.api.permissions.IsOwnerOrStaff"],
+    # Access checks of every endpoint (dotted paths); None: the project's
+    # REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"]. Rows stay scoped to their owner either way.
+    "API_PERMISSION_CLASSES": None,
     # Staff users see (and may retry or cancel) every user's requests.
     "API_STAFF_SEES_ALL": True,
+    # Throttles of every endpoint (dotted paths); None: the project's
+    # REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"]. The submit throttle below comes on top.
+    "API_THROTTLE_CLASSES": None,
     # Per-user rate of the submitting endpoints ("60/minute"); None turns it off.
     "API_THROTTLE_RATE": "60/minute",
     # CACHES alias holding the throttle counters; share it between processes.

@@ -1,21 +1,13 @@
-"""The Celery app of the test suite; the integration tests start a real worker on it."""
+"""The Celery app of the test suite, with Django set up; the integration tests start a real
+worker on it (``celery -A tests.celery_app worker``) and scripts import it to use the ORM."""
 
 import os
 
 import django
-from celery import Celery
 
-# Registers the textclass-filesystem:// broker URL (the suite's default broker) before
-# anything builds a connection: `celery -A tests.celery_app worker` and `beat` import this
-# module first, and the test process imports it from conftest.py.
-import django_textclass.brokers.filesystem  # noqa: F401
+from tests.celery import app  # noqa: F401  (`celery -A tests.celery_app` finds it here)
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 django.setup()
-
-app = Celery("tests")
-app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["django_textclass"])
 
 
 def _count_queries(directory):

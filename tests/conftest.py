@@ -17,6 +17,20 @@ from tests import celery_app  # noqa: F401  (makes the test Celery app current)
 from tests.integration.helpers import Worker
 
 
+def pytest_collection_modifyitems(config, items):
+    """Leave out the packaging tests unless ``-m`` names them (scripts/test's packaging run).
+
+    They build the distributions and install them into new virtual environments: minutes,
+    and PyPI or a pip cache, which a run of the suite on its own should not need.
+    """
+    if "packaging" in (config.option.markexpr or ""):
+        return
+    left_out = [item for item in items if item.get_closest_marker("packaging")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("packaging")]
+
+
 @pytest.fixture(scope="session")
 def emulator_server():
     with InferenceAPIEmulator() as server:

@@ -420,3 +420,26 @@ def test_check__w006_is_a_deploy_check_only():
 
     assert check_broker_timeouts in registry.get_checks(include_deployment_checks=True)
     assert check_broker_timeouts not in registry.get_checks(include_deployment_checks=False)
+
+
+def test_check__w007_without_the_projects_celery_app(monkeypatch):
+    # What a web process sees when proj/__init__.py does not import proj/celery.py: no app
+    # of the project exists, so Celery builds its fallback app on first use.
+    from celery import _state
+
+    from django_textclass.checks import check_celery_app
+
+    monkeypatch.setattr(_state, "default_app", None)
+    monkeypatch.setattr(_state._tls, "current_app", None)
+
+    messages = check_celery_app()
+
+    assert ids(messages) == ["textclass.W007"]
+    assert "proj/__init__.py" in messages[0].hint
+    assert _state.get_current_app().conf.broker_url is None  # not the project's broker
+
+
+def test_check__w007_not_raised_with_the_projects_celery_app():
+    from django_textclass.checks import check_celery_app
+
+    assert check_celery_app() == []  # tests/__init__.py imports tests/celery.py

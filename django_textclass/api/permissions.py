@@ -2,9 +2,10 @@
 
 Two separate layers, so that changing one can never widen the other:
 
-* :func:`get_permissions` builds the access checks from
-  ``TEXTCLASS["API_PERMISSION_CLASSES"]`` (default :class:`IsOwnerOrStaff`). Replace
-  them to require a group, a scope, or to let anonymous clients submit.
+* :func:`get_permissions` builds the access checks from the project's
+  ``REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"]``, as any DRF view does, unless
+  ``TEXTCLASS["API_PERMISSION_CLASSES"]`` names classes for this API alone (to require a
+  group or a scope, or :class:`IsOwnerOrStaff`).
 * :func:`scope_to_user` narrows every queryset to the caller's own requests (all of
   them for staff when ``API_STAFF_SEES_ALL``). It always applies, whatever the
   permission classes say: another user's request answers 404, never 403, so its
@@ -13,6 +14,7 @@ Two separate layers, so that changing one can never widen the other:
 
 from django.utils.module_loading import import_string
 from rest_framework.permissions import BasePermission
+from rest_framework.settings import api_settings
 
 
 class IsOwnerOrStaff(BasePermission):
@@ -30,10 +32,26 @@ class IsOwnerOrStaff(BasePermission):
 
 
 def get_permissions():
-    """Instances of the classes named in ``TEXTCLASS["API_PERMISSION_CLASSES"]``."""
+    """The API's permission instances, read at each request.
+
+    Those named in ``TEXTCLASS["API_PERMISSION_CLASSES"]``, or, when it is None (the
+    default), the project's ``REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"]``.
+    """
+    return [cls() for cls in classes_from_settings("API_PERMISSION_CLASSES")]
+
+
+def classes_from_settings(name):
+    """The classes of ``TEXTCLASS[name]``, or of DRF's ``DEFAULT_*`` twin when it is None.
+
+    ``API_PERMISSION_CLASSES`` falls back to ``DEFAULT_PERMISSION_CLASSES`` and
+    ``API_THROTTLE_CLASSES`` to ``DEFAULT_THROTTLE_CLASSES``.
+    """
     from django_textclass.conf import app_settings
 
-    return [import_string(path)() for path in app_settings.API_PERMISSION_CLASSES]
+    paths = getattr(app_settings, name)
+    if paths is None:
+        return list(getattr(api_settings, name.replace("API_", "DEFAULT_")))
+    return [import_string(path) for path in paths]
 
 
 def staff_sees_all(request):

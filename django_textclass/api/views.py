@@ -6,8 +6,9 @@ caller (:func:`~django_textclass.api.permissions.scope_to_user`), so another
 user's request id answers 404.
 """
 
+from django.db import transaction
 from django.http import Http404
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, routers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
 from rest_framework.response import Response
@@ -16,11 +17,15 @@ from rest_framework.settings import api_settings
 from django_textclass import services
 from django_textclass.api import idempotency, schema
 from django_textclass.api.exceptions import Conflict, printable
-from django_textclass.api.filters import HistoryFilter
+from django_textclass.api.filters import HistoryFilter, HistoryFilterSet
 from django_textclass.api.links import LinkedSchema
 from django_textclass.api.pagination import HistoryPagination
 from django_textclass.api.parsers import BoundedJSONParser
-from django_textclass.api.permissions import get_permissions, scope_to_user
+from django_textclass.api.permissions import (
+    classes_from_settings,
+    get_permissions,
+    scope_to_user,
+)
 from django_textclass.api.serializers import (
     ClassificationDetailSerializer,
     ClassificationSerializer,
@@ -46,7 +51,7 @@ class TextClassAPIView:
     throttled_actions = ()
 
     def get_permissions(self):
-        """``TEXTCLASS["API_PERMISSION_CLASSES"]``, read at each request."""
+        """The project's default permissions, or ``TEXTCLASS["API_PERMISSION_CLASSES"]``."""
         return get_permissions()
 
     def perform_authentication(self, request):
@@ -66,11 +71,23 @@ class TextClassAPIView:
         return response
 
     def get_throttles(self):
-        """The submit throttle on the actions that cost a backend call."""
+        """The project's throttles, plus the submit throttle where a call costs a backend call.
+
+        The project's are ``REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"]`` (or
+        ``TEXTCLASS["API_THROTTLE_CLASSES"]``), on every action, as in any DRF view.
+        """
+        throttles = [cls() for cls in classes_from_settings("API_THROTTLE_CLASSES")]
         name = getattr(self, "action", None)
         if self.throttled_actions is True or name in self.throttled_actions:
-            return [SubmitRateThrottle()]
-        return []
+            throttles.append(SubmitRateThrottle())
+        return throttles
+
+
+class APIRootView(TextClassAPIView, routers.APIRootView):
+    """``GET /api/``: a link to each endpoint that takes no argument (DRF's API root).
+
+    Under the API's own permissions and throttles, like every other endpoint.
+    """
 
 
 @schema.classification_viewset
@@ -83,9 +100,24 @@ class ClassificationViewSet(
     serializer_class = ClassificationSerializer
     pagination_class = HistoryPagination
     filter_backends = [HistoryFilter]
+    filterset_class = HistoryFilterSet
     lookup_field = "uuid"
     lookup_url_kwarg = "id"
+    # Anything up to the next slash is an id: a malformed one gets the JSON 404 of an
+    # unknown one (the router's own pattern would leave ids with a dot to Django's 404).
+    lookup_value_regex = "[^/]+"
     throttled_actions = THROTTLED_ACTIONS
+
+    @classmethod
+    def as_view(cls, actions=None, **initkwargs):
+        """The view of ``actions``; the one that submits opts out of ``ATOMIC_REQUESTS``.
+
+        A submission that waits must commit its rows before it waits (see ``urls.py``).
+        """
+        view = super().as_view(actions, **initkwargs)
+        if actions and "create" in actions.values():
+            view = transaction.non_atomic_requests(view)
+        return view
 
     def get_queryset(self):
         """The caller's requests, with what the serializer reads loaded up front."""

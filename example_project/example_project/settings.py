@@ -8,9 +8,8 @@ version of it) in ``var/broker/``, and the offline lexicon backend (no network, 
 Environment variables:
 
 ``DATABASE_URL``
-    ``postgres://user:password@host:5432/name`` (or ``postgresql://``; query parameters
-    such as ``?sslmode=require`` become ``OPTIONS``), or ``sqlite:///relative/path.sqlite3``
-    (relative to this project's folder) / ``sqlite:////absolute/path.sqlite3``.
+    Read by dj-database-url: ``postgres://user:password@host:5432/name`` (query parameters
+    such as ``?sslmode=require`` become ``OPTIONS``), or ``sqlite:////absolute/path.sqlite3``.
 ``CELERY_BROKER_URL``
     e.g. ``redis://127.0.0.1:6379/0`` or ``amqp://guest:guest@127.0.0.1//``.
     Default: ``textclass-filesystem://``, kombu's filesystem broker as the app ships it
@@ -33,8 +32,8 @@ Environment variables:
 
 import os
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent  # the example_project/ folder
@@ -127,59 +126,14 @@ SQLITE_OPTIONS = {
 }
 
 
-def database_from_url(url):
-    """Turn a ``DATABASE_URL`` into a ``DATABASES`` entry (no third-party parser).
-
-    Args:
-        url: ``postgres://`` / ``postgresql://user:password@host:port/name[?opt=val]``,
-            ``sqlite:///relative/path`` (relative to this project's folder),
-            ``sqlite:////absolute/path`` or ``sqlite://:memory:``.
-
-    Returns:
-        A dict for ``DATABASES["default"]``.
-
-    Raises:
-        ImproperlyConfigured: for any other scheme, or a URL without a database name.
-            The message never repeats the URL, which may hold a password.
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme in {"postgres", "postgresql", "pgsql"}:
-        name = unquote(parts.path.lstrip("/"))
-        if not name:
-            raise ImproperlyConfigured("DATABASE_URL: a postgres URL needs a database name.")
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": name,
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": unquote(parts.hostname or ""),
-            "PORT": str(parts.port or ""),
-            "OPTIONS": dict(parse_qsl(parts.query)),
-        }
-    if scheme == "sqlite":
-        if parts.netloc == ":memory:" or parts.path in {"", "/", "/:memory:"}:
-            return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
-        # sqlite:///rel/path -> path "/rel/path"; sqlite:////abs/path -> path "//abs/path".
-        path = Path(unquote(parts.path[1:]))
-        if not path.is_absolute():
-            path = BASE_DIR / path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": path,
-            "OPTIONS": dict(SQLITE_OPTIONS),
-        }
-    raise ImproperlyConfigured(
-        f"DATABASE_URL: unsupported scheme {scheme!r}; use postgres://... or sqlite:///..."
-    )
-
-
+# DATABASE_URL, or SQLite under var/; SQLite gets the options above.
 DATABASES = {
-    "default": database_from_url(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{(VAR_DIR / 'db.sqlite3').as_posix()}"
+    "default": dj_database_url.config(
+        default=f"sqlite:///{(VAR_DIR / 'db.sqlite3').as_posix()}", conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 
 # --- Celery -------------------------------------------------------------------------
 

@@ -157,7 +157,7 @@ def _object(kind, saved):
 def _documented_configuration_error(call):
     """An unknown backend alias or a malformed long-text policy (documented to raise so)."""
     backend = call.kwargs.get("backend")
-    unknown_alias = backend and backend not in app_settings.BACKENDS
+    unknown_alias = isinstance(backend, str) and backend and backend not in app_settings.BACKENDS
     return unknown_alias or call.kwargs.get("long_text") is not None
 
 
