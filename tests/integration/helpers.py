@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,8 @@ class Worker:
             **self.extra_env,
         }
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        # A restart appends to the same log: only what this start writes says it is ready.
+        self._log_start = self.log.tell()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
              "--loglevel=INFO", "--concurrency=2", "--without-gossip", "--without-mingle",
@@ -71,7 +74,13 @@ class Worker:
     def _ready(self):
         if self.process.poll() is not None:
             pytest.fail(f"the Celery worker exited with {self.process.returncode}:\n{self.tail()}")
-        return b" ready." in Path(self.log_path).read_bytes()
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_start)
+            return b" ready." in log.read()
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
 
     def tail(self, lines=40):
         return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
@@ -81,6 +90,23 @@ class Worker:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
         self.log.close()
+
+    def terminate(self, timeout=60):
+        """SIGTERM the main process, as a deploy does: a warm shutdown.
+
+        Celery stops taking messages and waits for the tasks under way to finish.
+
+        Returns:
+            The seconds it took to exit.
+        """
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the worker did not exit within {timeout} s of SIGTERM:\n{self.tail()}")
+        self.log.close()
+        return time.monotonic() - started
 
     def stop(self):
         if self.process and self.process.poll() is None:
