@@ -118,23 +118,3 @@ class Worker:
                 self.process.wait(5)
         if not self.log.closed:
             self.log.close()
-
-
-def audit(rows):
-    """The end-of-test audit: every request terminal, one set of scores per success, none stuck.
-
-    ``rows`` are the requests as ``finished()`` returned them; the whole table is checked too.
-    """
-    from django_textclass.models import ClassificationScore, Status
-
-    for row in rows:
-        assert row.is_finished, f"request {row.pk} is {row.status}"
-        scores = list(
-            ClassificationScore.objects.filter(request=row).values_list("rank", flat=True)
-        )
-        if row.status == Status.SUCCEEDED:
-            assert sorted(scores) == list(range(len(scores))) and scores, f"scores of {row.pk}"
-        else:
-            assert scores == [], f"request {row.pk} ({row.status}) has scores"
-    assert not ClassificationRequest.objects.filter(status=Status.RUNNING,
-                                                    claim_token__isnull=False).exists()
