@@ -15,6 +15,7 @@ What the app promises, checked against the tables after the fault:
   (``ok`` or ``error``), and no other rule fired.
 """
 
+import time
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -58,8 +59,13 @@ class Audit:
         return asdict(self)
 
 
-def audit(accepted, *, signals=ONCE, only=True):
+def audit(accepted, *, signals=ONCE, only=True, settle=15.0):
     """Check the database after a scenario; fail the test with what is wrong.
+
+    A result's signals are sent right after its commit, so the audit first gives the live
+    processes up to ``settle`` seconds to empty the outbox; what is still owed then is
+    reported (a scenario that killed a process sends what it owed first, see
+    :func:`tests.faults.rig.deliver_owed_signals`).
 
     Args:
         accepted: the requests the app accepted (rows, primary keys or public uuids), each
@@ -72,6 +78,9 @@ def audit(accepted, *, signals=ONCE, only=True):
         An :class:`Audit` with the counts.
     """
     problems = []
+    deadline = time.monotonic() + settle
+    while Notification.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     rows = _accepted_rows(accepted, problems, only)
     _check_final(problems)
     _check_scores(problems)

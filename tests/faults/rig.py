@@ -63,9 +63,6 @@ class Rig:
         }
         if self.broker_url:
             env["TEXTCLASS_TEST_BROKER_URL"] = self.broker_url
-        if self.broker_url and self.broker_url.startswith("redis"):
-            # What check W006 asks of a site: beat and workers time out on a frozen broker.
-            env["TEXTCLASS_TEST_BROKER_SOCKET_TIMEOUT"] = "2"
         env.update({key: str(value) for key, value in extra.items()})
         return env
 
@@ -78,7 +75,17 @@ class Rig:
         return worker
 
     def beat(self, interval=0.5):
-        return self._started(Beat(self.dir / "beat.log", self.env(), interval).start())
+        """``celery beat`` sending the sweep every ``interval`` seconds.
+
+        On a Redis of the scenario's own it has socket timeouts (what check W006 asks for),
+        so that a frozen broker does not hang it. The workers have none: with them, a worker
+        whose acknowledgement timed out on a frozen Redis sometimes never consumed again
+        (kombu logs "Couldn't ack ... TimeoutError" and goes quiet; docs/reliability.md).
+        """
+        timeouts = {}
+        if self.broker_url and self.broker_url.startswith("redis"):
+            timeouts["TEXTCLASS_TEST_BROKER_SOCKET_TIMEOUT"] = "2"
+        return self._started(Beat(self.dir / "beat.log", self.env(**timeouts), interval).start())
 
     def redis(self):
         """A redis-server of the scenario's own, made the broker of everything started next."""
