@@ -7,9 +7,11 @@ backend; on-commit callbacks are captured and run as a commit would run them.
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
 from django_textclass import services
+from django_textclass.content import rules
 from django_textclass.exceptions import PermanentBackendError, TransientBackendError
 from django_textclass.models import ClassificationRequest, Notification, RuleFiring, Status
 from django_textclass.services import outcomes
@@ -262,6 +264,37 @@ def test_outbox__sent_twice_the_rules_still_fire_once(comment, run):
 
     assert RuleFiring.objects.count() == firings  # a unique constraint, not luck
     assert len([log for log in logs("succeeded") if log.request_uuid == body.uuid]) == 2
+
+
+def test_outbox__a_receiver_cut_off_from_the_database_is_sent_again_by_the_sweep(
+    comment, run, monkeypatch
+):
+    """Found by the fault suite (database connections terminated under the worker): the
+    rules' receiver failed on the broken connection, the next receiver ran on a new one,
+    the notification was deleted as sent, and the rules never fired."""
+    body = next(r for r in requests_of(comment) if r.source_field == "body"
+                and r.model_id == SENTIMENT)
+    original = rules.run_rules
+
+    def cut_off(registration, request, source):
+        if request.pk == body.pk and not cut_off.failed:
+            cut_off.failed = True
+            raise OperationalError("terminating connection due to administrator command")
+        return original(registration, request, source)
+
+    cut_off.failed = False
+    monkeypatch.setattr(rules, "run_rules", cut_off)
+
+    run()
+
+    assert cut_off.failed
+    assert not RuleFiring.objects.filter(request_uuid=body.uuid).exists()
+    assert list(Notification.objects.values_list("request_id", flat=True)) == [body.pk]
+    later = timezone.now() + timedelta(seconds=outcomes.DELIVERY_SECONDS + 1)
+    assert outcomes.deliver_overdue(now=later) == 1
+    fired = RuleFiring.objects.filter(request_uuid=body.uuid).values_list("rule", flat=True)
+    assert sorted(fired) == ["explodes", "hide negative"]
+    assert not Notification.objects.exists()
 
 
 def test_outbox__nothing_written_when_nobody_listens(backend, sent):
