@@ -98,6 +98,38 @@ def test_rules__a_failing_action_is_recorded_rolled_back_and_harmless(comment, r
     assert len(requests_of(comment)) == 4
 
 
+def test_rules__the_database_lost_before_a_firing_is_finished__the_sweep_runs_it_again(
+    comment, run, monkeypatch
+):
+    """Found by the fault suite (database connections terminated under the worker): the
+    firing was stored, the connection broke before its outcome was, and the signal sent
+    again found the firing already there: the action was never run to an end."""
+    save = RuleFiring.save
+
+    def cut_off(self, *args, **kwargs):
+        if kwargs.get("update_fields") and self.rule == "hide negative" and not cut_off.done:
+            cut_off.done = True
+            raise OperationalError("terminating connection due to administrator command")
+        return save(self, *args, **kwargs)
+
+    cut_off.done = False
+    monkeypatch.setattr(RuleFiring, "save", cut_off)
+
+    run()
+
+    assert cut_off.done
+    assert not RuleFiring.objects.filter(rule="hide negative").exists()  # nothing half-done
+    comment.refresh_from_db()
+    assert comment.hidden is False  # the action's write went with it
+    later = timezone.now() + timedelta(seconds=outcomes.DELIVERY_SECONDS + 1)
+    assert outcomes.deliver_overdue(now=later) == 1
+    hide = RuleFiring.objects.get(rule="hide negative")
+    assert hide.outcome == "ok"
+    assert RuleFiring.objects.get(rule="explodes").outcome == "error"  # fired once
+    comment.refresh_from_db()
+    assert comment.hidden is True
+
+
 def test_rules__below_the_threshold_nothing_fires(sent, run, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         Comment.objects.create(title="t", body="a good day")  # POSITIVE
