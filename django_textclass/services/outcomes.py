@@ -12,8 +12,9 @@ same task runs twice:
    written in that same transaction (an outbox), and the signal is sent after commit
    (:mod:`django_textclass.signals`); the row is then deleted. If the process dies between
    the commit and the sending, or a receiver lost its database connection meanwhile, the
-   sweep sends it later (:func:`deliver_overdue`). A signal is therefore sent at least once; the content registry's threshold rules, which run from
-   a ``classification_succeeded`` receiver, still fire once per result (a unique
+   sweep sends it later (:func:`deliver_overdue`). A signal is therefore sent at least
+   once; the content registry's threshold rules, which run from a
+   ``classification_succeeded`` receiver, still fire once per result (a unique
    constraint on their firings). Nothing here knows about registered content.
 
 Nothing here raises into the pipeline: a failure is logged.

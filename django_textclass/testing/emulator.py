@@ -19,6 +19,7 @@ Run it alone with ``python -m django_textclass.testing.emulator --port 8765``.
 
 import argparse
 import collections
+import contextlib
 import hmac
 import json
 import re
@@ -422,10 +423,8 @@ class _Server(ThreadingHTTPServer):
         with self._open_lock:
             open_now = list(self._open)
         for request in open_now:
-            try:
+            with contextlib.suppress(OSError):  # already closed by its client
                 request.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by its client
 
     def handle_error(self, request, client_address):
         # A client that timed out and hung up is expected here, not an error.
