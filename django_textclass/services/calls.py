@@ -16,7 +16,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from django_textclass.backends import backend_config
@@ -234,10 +234,19 @@ def _bisect_later(token, chunk, exc):
 
 
 def _renew_lease(token):
-    """Extend the lease of the run's requests before a call, so a long run keeps them."""
-    ClassificationRequest.objects.filter(claim_token=token, status=Status.RUNNING).update(
-        lease_expires_at=timezone.now() + timedelta(seconds=app_settings.LEASE_SECONDS)
-    )
+    """Extend the lease of the run's requests, so a long run keeps them.
+
+    A row the run's own call thread is completing at that moment is skipped (it needs no
+    lease once stored, and the next renewal takes it if not): waiting for it, in another
+    order than the completion locks its rows, could deadlock with it.
+    """
+    mine = ClassificationRequest.objects.filter(claim_token=token, status=Status.RUNNING)
+    with transaction.atomic():
+        ClassificationRequest.objects.filter(
+            pk__in=mine.order_by().unlocked().values("pk"), claim_token=token,
+            status=Status.RUNNING,
+        ).update(lease_expires_at=timezone.now()
+                 + timedelta(seconds=app_settings.LEASE_SECONDS))
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from django_textclass import services
@@ -14,7 +14,7 @@ from django_textclass.exceptions import PermanentBackendError, TransientBackendE
 from django_textclass.models import BackendPace, ClassificationRequest, RequestEvent, Status
 from django_textclass.services import calls, pacing
 from tests.fakes import rank, scripted_settings, textclass_settings
-from tests.services.helpers import MODEL, fresh, make_due, pks, transient
+from tests.services.helpers import MODEL, RowLock, finishes, fresh, make_due, pks, transient
 
 pytestmark = pytest.mark.django_db
 
@@ -276,6 +276,25 @@ def test_heartbeat__a_call_longer_than_the_lease_keeps_its_rows(backend):
 
     assert seen_expired == [0]  # the sweep would not have taken it mid-call
     assert fresh(request).status == Status.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_heartbeat__skips_a_row_another_transaction_holds_instead_of_waiting(backend):
+    """Found by the fault suite: the renewal (every row of the run, in the table's order) and
+    a completion of the same run (its call's rows, in id order) each waited for the other."""
+    if connection.vendor == "sqlite":
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer at a time")
+    requests = services.submit(["one", "two"])
+    token, _ = services.claim(pks(requests))
+    leases = {row.pk: row.lease_expires_at for row in map(fresh, requests)}
+    completing, other = requests
+
+    with RowLock([completing.pk]):  # a call thread of the run is storing its answer
+        done, _ = finishes(calls._renew_lease, token)
+
+    assert done, "the renewal waited for a row another transaction held"
+    assert fresh(other).lease_expires_at > leases[other.pk]
+    assert fresh(completing).lease_expires_at == leases[completing.pk]  # the next one will
 
 
 @pytest.mark.django_db(transaction=True)  # the run closes its broken connection
