@@ -14,8 +14,8 @@ from tests.helpers import wait_for
 pytestmark = pytest.mark.faults
 
 #: Calls already on their way when an answer set a wait may still arrive this long after it
-#: (a loaded machine delays them): they are not calls made inside the wait.
-IN_FLIGHT = 0.5
+#: (16 calls out at once on a loaded machine): they are not calls made inside the wait.
+IN_FLIGHT = 0.75
 
 
 def old_retry_budget():
@@ -108,14 +108,14 @@ def test_model_loading_503_for_a_while__every_worker_waits_and_nothing_is_spent(
 
 
 def test_429_storm_with_two_workers__no_call_inside_a_window_and_nothing_spent(rig, figures):
-    """Every call is answered 429 (Retry-After: 1) for 6 s while two workers (four
+    """Every call is answered 429 (Retry-After: 2) for 6 s while two workers (four
     processes) work through 2,000 texts."""
     window = 6.0
     rig.emulator.latency = 0.05
     rig.worker("first")
     rig.worker("second")
     clock = Clock()
-    ends = rig.emulator.answer_for(window, Reply.rate_limited(retry_after=1))
+    ends = rig.emulator.answer_for(window, Reply.rate_limited(retry_after=2))
     accepted = rig.submit(texts(2000, 2000, tag="storm"))
     rig.wait_all_final(len(accepted), timeout=120)
     clock.mark("final")
@@ -127,10 +127,11 @@ def test_429_storm_with_two_workers__no_call_inside_a_window_and_nothing_spent(r
     calls = rig.emulator.requests
     limited = [call for call in calls if call.status == 429]
     assert limited, "no call met the rate limit"
-    _no_call_inside_a_wait(calls, limited, 1.0)
+    _no_call_inside_a_wait(calls, limited, 2.0)
     assert_classified_once(rig.emulator)
     figures(Figures(
-        "429 storm for 6 s, two workers", texts=len(accepted), unique_texts=rig.unique_texts(),
+        "429 storm for 6 s (Retry-After 2), two workers", texts=len(accepted),
+        unique_texts=rig.unique_texts(),
         recovery_s=clock.marks["final"] - ends,
         recovery_from="the storm's end to every text final", total_s=clock.elapsed,
         audit=report.as_dict(), notes={"answered_429": len(limited)},
