@@ -24,8 +24,11 @@ class Figures:
     ``recovery_s`` is measured from the end of the fault (the process killed, the broker or
     the API back) to the moment the last request it touched was final; ``recovery_from``
     says which moment. ``texts_sent`` counts every text in every call the emulator
-    received (a batch of 8 is 8), so ``texts_sent / unique_texts`` is the number of API
-    classifications per unique text: 1.00 when nothing was sent twice.
+    received (a batch of 8 is 8), refused calls (429, 503, 500) included, so
+    ``texts_sent / unique_texts`` is what the API was asked per unique text;
+    ``texts_answered`` counts the texts of the calls answered 200 only, so
+    ``texts_answered / unique_texts`` is what was classified (and paid for) per unique text:
+    1.00 when nothing was classified twice.
     """
 
     scenario: str
@@ -33,6 +36,7 @@ class Figures:
     unique_texts: int = 0
     api_calls: int = 0
     texts_sent: int = 0
+    texts_answered: int = 0
     recovery_s: float | None = None
     recovery_from: str = ""
     total_s: float | None = None
@@ -43,27 +47,34 @@ class Figures:
     def sent_per_unique(self):
         return self.texts_sent / self.unique_texts if self.unique_texts else None
 
+    @property
+    def answered_per_unique(self):
+        return self.texts_answered / self.unique_texts if self.unique_texts else None
+
     def count_calls(self, emulator):
         """Take ``api_calls`` and ``texts_sent`` from the emulator's log (the model route)."""
         calls = [call for call in emulator.requests if call.model_id is not None]
         self.api_calls = len(calls)
         self.texts_sent = sum(len(call.inputs) for call in calls)
+        self.texts_answered = sum(len(call.inputs) for call in calls if call.status == 200)
         return self
 
     def as_dict(self):
         data = asdict(self)
-        per_unique = self.sent_per_unique
-        data["sent_per_unique"] = round(per_unique, 3) if per_unique is not None else None
+        for name in ("sent_per_unique", "answered_per_unique"):
+            value = getattr(self, name)
+            data[name] = round(value, 3) if value is not None else None
         return data
 
     def line(self):
         """One line for the terminal."""
         recovery = "-" if self.recovery_s is None else f"{self.recovery_s:.1f} s"
-        per_unique = self.sent_per_unique
-        per_unique = "-" if per_unique is None else f"{per_unique:.3f}"
+        sent, answered = (("-" if value is None else f"{value:.3f}")
+                          for value in (self.sent_per_unique, self.answered_per_unique))
         total = "-" if self.total_s is None else f"{self.total_s:.1f} s"
         return (f"{self.scenario}: {self.texts} texts ({self.unique_texts} unique), "
-                f"{self.api_calls} calls, {per_unique} sent per unique text, recovery "
+                f"{self.api_calls} calls, {sent} sent and {answered} answered per unique "
+                f"text, recovery "
                 f"{recovery} ({self.recovery_from or 'n/a'}), total {total}, "
                 f"audit {self.audit}, {self.notes}")
 
