@@ -12,6 +12,10 @@ Environment:
     TEXTCLASS_TEST_PRODUCTION_TIMING: keep the default sweep interval and dispatch grace
         (the suite shortens them so that recovery scenarios finish in seconds), and no API
         throttle (the benchmarks).
+    TEXTCLASS_TEST_QUEUE: the Celery queue (default ``textclass-test-<run id>``); the fault
+        suite gives each scenario's processes one of their own.
+    TEXTCLASS_TEST_LEASE_SECONDS: ``LEASE_SECONDS`` (60); the fault suite's workers use 6.
+    TEXTCLASS_TEST_NO_THROTTLE: no API throttle (a served process under the load scenario).
     TEXTCLASS_TEST_COUNT_QUERIES: a directory; each worker process writes there how many SQL
         statements it has sent (tests/celery_app.py), for the benchmarks.
     TEXTCLASS_TEST_HF_TOKEN: the default backend's token (the token-leak test's canary).
@@ -137,7 +141,9 @@ if os.environ.get("TEXTCLASS_TEST_BROKER_SOCKET_TIMEOUT"):
     _timeout = float(os.environ["TEXTCLASS_TEST_BROKER_SOCKET_TIMEOUT"])
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": _timeout,
                                        "socket_connect_timeout": _timeout}
-CELERY_TASK_DEFAULT_QUEUE = f"textclass-test-{RUN_ID}"
+# The fault suite gives each scenario a queue of its own (nothing a killed process left
+# queued reaches the next scenario's workers).
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TEXTCLASS_TEST_QUEUE") or f"textclass-test-{RUN_ID}"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
@@ -177,6 +183,8 @@ TEXTCLASS = {
 }
 if os.environ.get("TEXTCLASS_TEST_INFERENCE_WAIT"):  # a served process's drop-in wait
     TEXTCLASS["INFERENCE_WAIT_SECONDS"] = float(os.environ["TEXTCLASS_TEST_INFERENCE_WAIT"])
+if os.environ.get("TEXTCLASS_TEST_NO_THROTTLE"):  # a served process under a load test
+    TEXTCLASS["API_THROTTLE_RATE"] = None
 if os.environ.get("TEXTCLASS_TEST_PRODUCTION_TIMING"):  # the benchmarks: the defaults
     del TEXTCLASS["DISPATCH_GRACE_SECONDS"], TEXTCLASS["SWEEP_INTERVAL"]
     TEXTCLASS["API_THROTTLE_RATE"] = None  # a benchmark's client is not a user to throttle

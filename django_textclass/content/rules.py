@@ -12,18 +12,24 @@ is called once, after commit, in the process that stored the result::
         ...
 
 Each firing is recorded as a :class:`~django_textclass.models.RuleFiring` (rule,
-request, label, score, when, outcome) before the action runs; a unique constraint
-on ``(rule, request)`` makes a second firing for the same result impossible. An
-action runs in its own transaction; if it raises, its writes are rolled back, the
-error is logged and stored on the firing (``outcome="error"``), and the pipeline
-goes on.
+request, label, score, when, outcome) in one transaction with the action's own
+writes and its outcome: a firing is stored if and only if its action ran to an end.
+A unique constraint on ``(rule, request)`` makes a second firing for the same result
+impossible: of two deliveries of the same signal at once, the second waits for the
+first's commit and finds the firing there. If the action raises, its writes are
+rolled back (a savepoint), the error is logged and stored on the firing
+(``outcome="error"``), and the pipeline goes on. If the process dies or the database
+connection breaks before the commit, nothing of the firing is stored, and the signal,
+which the sweep sends again (see :mod:`django_textclass.services.outcomes`), fires the
+rule then: an action whose writes are all in the database runs exactly once; one with
+effects outside it (an e-mail) may run again after such a crash.
 """
 
 import logging
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils.module_loading import import_string
 
 from django_textclass.exceptions import TextClassConfigurationError
@@ -126,17 +132,34 @@ def run_rules(registration, request, source):
     Called once per succeeded request, after commit. Never raises for a failing
     action (it is logged and recorded).
 
+    Raises:
+        DatabaseError: the database connection broke; the firings not committed yet are
+            not stored, and fire when the signal is sent again.
+
     Returns:
         The :class:`~django_textclass.models.RuleFiring` rows created here.
     """
-    from django_textclass.models import RuleFiring
-
     scores = {item.label: item.score for item in request.scores.all()}
     firings = []
     for rule in registration.rules:
         score = scores.get(rule.label)
         if score is None or score < rule.min_score or not rule.applies_to(request):
             continue
+        firing = _fire(rule, request, source, score)
+        if firing is not None:
+            firings.append(firing)
+    return firings
+
+
+def _fire(rule, request, source, score):
+    """Record the firing, run the action and store its outcome, in one transaction.
+
+    Returns:
+        The firing, or None if the rule had already fired for this result.
+    """
+    from django_textclass.models import RuleFiring
+
+    with transaction.atomic():
         try:
             with transaction.atomic():
                 firing = RuleFiring.objects.create(
@@ -146,16 +169,33 @@ def run_rules(registration, request, source):
                     min_score=rule.min_score, action=rule.action,
                 )
         except IntegrityError:
-            continue  # this rule already fired for this result
-        firings.append(firing)
+            return None  # this rule already fired for this result
         try:
             with transaction.atomic():
                 rule.get_action()(source, request=request, rule=rule, score=score)
+        except DatabaseError as exc:
+            if not connection_usable():
+                raise  # the link broke: nothing of this firing is kept, it fires again later
+            _failed(rule, request, firing, exc)
         except Exception as exc:  # noqa: BLE001 - a site's action must not break the pipeline
-            logger.exception("Rule %r failed on request %s", rule.name, request.uuid)
-            firing.outcome = RuleFiring.Outcome.ERROR
-            firing.error = f"{type(exc).__name__}: {exc}"[:2000]
+            _failed(rule, request, firing, exc)
         else:
             firing.outcome = RuleFiring.Outcome.OK
         firing.save(update_fields=["outcome", "error"])
-    return firings
+    return firing
+
+
+def _failed(rule, request, firing, exc):
+    from django_textclass.models import RuleFiring
+
+    logger.exception("Rule %r failed on request %s", rule.name, request.uuid)
+    firing.outcome = RuleFiring.Outcome.ERROR
+    firing.error = f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def connection_usable():
+    """Whether the default database connection still answers (after an action's error)."""
+    try:
+        return connection.is_usable()
+    except Exception:  # noqa: BLE001 - a broken link may raise anything here
+        return False

@@ -116,6 +116,20 @@ class ClassificationRequestQuerySet(models.QuerySet):
             RollupDirtyDay.mark(days, using=self.db)
         return created
 
+    def unlocked(self):
+        """These rows less those another transaction holds, locked until this one ends.
+
+        For the writes that touch rows other runs may be writing at the same moment (lease
+        renewals, the sweep): filtered on ``pk__in=qs.unlocked().values("pk")`` inside a
+        transaction, they never wait for a row lock, so they can never close a deadlock with
+        a completion that waits for them; a row skipped now is taken by the next renewal or
+        sweep. Where the database has no ``SKIP LOCKED``, the rows themselves (SQLite has one
+        writer at a time).
+        """
+        if connections[self.db].features.has_select_for_update_skip_locked:
+            return self.select_for_update(skip_locked=True)
+        return self
+
     def due(self, now):
         """Pending requests whose backoff has passed."""
         return self.filter(

@@ -16,7 +16,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from django_textclass.backends import backend_config
@@ -60,6 +60,7 @@ class Call:
     use_cache: bool
     #: Held while the request is out (not while its answer is stored), so that the run's
     #: next call goes while this one's results are written: a semaphore of CALLS_IN_FLIGHT.
+    #: A call reads the pacing state once it holds one.
     slots: object = field(default_factory=nullcontext)
 
 
@@ -83,30 +84,32 @@ def send(call, chunk, gate=None):
     """
     token, backend, alias = call.token, call.backend, call.backend.alias
     chunk_rows = [row for same_text in chunk for row in same_text]
-    gate = gate or pacing.gate(alias, call.model_id)
-    if gate.wait_until is not None:
-        hand_back(token, chunk_rows, gate.wait_until, gate.reason)
-        return Wait(gate.wait_until, gate.reason)
-    if gate.batch_limit and len(chunk) > gate.batch_limit:
-        # The endpoint's limit was learnt after this chunk was cut (by another call, while
-        # it waited): a batch known to be refused is not sent.
-        limit = gate.batch_limit
-        return _send_parts(call, [chunk[start : start + limit]
-                                  for start in range(0, len(chunk), limit)])
-    rate = _rate_limit(alias)
-    if rate is not None:
-        next_window = pacing.take_call(alias, rate)
-        if next_window is not None:
-            hand_back(token, chunk_rows, next_window, "rate_limit")
-            return Wait(next_window, "rate_limit")
     wait_for_model = any(row.error_code in WAIT_FOR_MODEL_CODES for row in chunk_rows)
+    waited = _take_slot(call.slots)
     try:
-        with call.slots:
-            started = time.monotonic()
-            rankings = backend.classify(
-                [same_text[0].text for same_text in chunk], call.parameters,
-                model_id=call.model_id, use_cache=call.use_cache, wait_for_model=wait_for_model,
-            )
+        try:
+            if waited or gate is None:
+                # Read once the call may go: while it waited for a slot, another call of the
+                # run may have met a 429 or an outage, and set a wait no call may cut.
+                gate = pacing.gate(alias, call.model_id)
+            wait = _held_back(call, chunk_rows, gate)
+            if wait is not None:
+                return wait
+            limit = gate.batch_limit
+            if not (limit and len(chunk) > limit):
+                started = time.monotonic()
+                rankings = backend.classify(
+                    [same_text[0].text for same_text in chunk], call.parameters,
+                    model_id=call.model_id, use_cache=call.use_cache,
+                    wait_for_model=wait_for_model,
+                )
+        finally:
+            _give_slot(call.slots)
+        if limit and len(chunk) > limit:
+            # The endpoint's limit was learnt after this chunk was cut (by another call,
+            # while it waited): a batch known to be refused is not sent; its parts are.
+            return _send_parts(call, [chunk[start : start + limit]
+                                      for start in range(0, len(chunk), limit)])
     except TransientBackendError as exc:
         return _after_transient(call, chunk, exc, gate)
     except PermanentBackendError as exc:
@@ -130,6 +133,39 @@ def send(call, chunk, gate=None):
             for row in same_text
         ]
         complete(token, answers, backend_ms=elapsed_ms)
+    return None
+
+
+def _take_slot(slots):
+    """Take a call slot (a semaphore, or no limit); whether that meant waiting for one."""
+    if not hasattr(slots, "acquire"):
+        return False
+    if slots.acquire(blocking=False):
+        return False
+    slots.acquire()
+    return True
+
+
+def _give_slot(slots):
+    if hasattr(slots, "release"):
+        slots.release()
+
+
+def _held_back(call, chunk_rows, gate):
+    """The :class:`Wait` the pacing state imposes on this call, its rows handed back; or None.
+
+    A wait of the backend or the model, or the backend's own ``RATE_LIMIT`` window being full.
+    """
+    alias = call.backend.alias
+    if gate.wait_until is not None:
+        hand_back(call.token, chunk_rows, gate.wait_until, gate.reason)
+        return Wait(gate.wait_until, gate.reason)
+    rate = _rate_limit(alias)
+    if rate is not None:
+        next_window = pacing.take_call(alias, rate)
+        if next_window is not None:
+            hand_back(call.token, chunk_rows, next_window, "rate_limit")
+            return Wait(next_window, "rate_limit")
     return None
 
 
@@ -245,10 +281,19 @@ def _bisect_later(token, chunk, exc):
 
 
 def _renew_lease(token):
-    """Extend the lease of the run's requests before a call, so a long run keeps them."""
-    ClassificationRequest.objects.filter(claim_token=token, status=Status.RUNNING).update(
-        lease_expires_at=timezone.now() + timedelta(seconds=app_settings.LEASE_SECONDS)
-    )
+    """Extend the lease of the run's requests, so a long run keeps them.
+
+    A row the run's own call thread is completing at that moment is skipped (it needs no
+    lease once stored, and the next renewal takes it if not): waiting for it, in another
+    order than the completion locks its rows, could deadlock with it.
+    """
+    mine = ClassificationRequest.objects.filter(claim_token=token, status=Status.RUNNING)
+    with transaction.atomic():
+        ClassificationRequest.objects.filter(
+            pk__in=mine.order_by().unlocked().values("pk"), claim_token=token,
+            status=Status.RUNNING,
+        ).update(lease_expires_at=timezone.now()
+                 + timedelta(seconds=app_settings.LEASE_SECONDS))
 
 
 @contextmanager

@@ -11,9 +11,10 @@ same task runs twice:
 2. for each top-level request, a :class:`~django_textclass.models.Notification` row is
    written in that same transaction (an outbox), and the signal is sent after commit
    (:mod:`django_textclass.signals`); the row is then deleted. If the process dies between
-   the commit and the sending, the sweep sends it later (:func:`deliver_overdue`). A signal
-   is therefore sent at least once; the content registry's threshold rules, which run from
-   a ``classification_succeeded`` receiver, still fire once per result (a unique
+   the commit and the sending, or a receiver lost its database connection meanwhile, the
+   sweep sends it later (:func:`deliver_overdue`). A signal is therefore sent at least
+   once; the content registry's threshold rules, which run from a
+   ``classification_succeeded`` receiver, still fire once per result (a unique
    constraint on their firings). Nothing here knows about registered content.
 
 Nothing here raises into the pipeline: a failure is logged.
@@ -24,7 +25,7 @@ from collections import defaultdict
 from datetime import timedelta
 from functools import partial
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from django_textclass import signals
@@ -90,6 +91,11 @@ def _add_settled(notify, settled):
 #: Seconds the process that wrote a notification has to send it before the sweep may.
 DELIVERY_SECONDS = 120
 
+#: What a receiver raises when the database link broke under it (a failover, a killed
+#: session): the notification is then kept for the sweep, which sends it again. Any other
+#: exception is the receiver's own bug: logged, and not retried.
+CUT_OFF = (OperationalError, InterfaceError)
+
 _SIGNALS = {SUCCEEDED: signals.classification_succeeded, FAILED: signals.classification_failed}
 
 
@@ -153,8 +159,15 @@ def _deliver_safely(pks, notify=None, loaded=None):
                 "request_id", "outcome"
             ):
                 notify[outcome].append(request_id)
-        notify_now(notify, loaded)
-        Notification.objects.filter(pk__in=pks).delete()
+        cut_off = notify_now(notify, loaded)
+        sent = Notification.objects.filter(pk__in=pks)
+        if cut_off:
+            # A receiver lost the database (the rules' among them, maybe): the sweep sends
+            # these again once they are due; the rules still fire once.
+            logger.warning("%d signal(s) met a broken database connection; the sweep will "
+                           "send them again", len(cut_off))
+            sent = sent.exclude(request_id__in=cut_off)
+        sent.delete()
     except Exception:  # noqa: BLE001 - the result is stored; never fail the task over this
         logger.exception("Could not send the signals or run the rules of a result; "
                          "the sweep will try again")
@@ -175,11 +188,15 @@ def notify_now(notify, loaded=None):
     Requests, their scores and their sources are loaded in a few queries, and
     only when a receiver is waiting for them; those in ``loaded`` (by pk, as stored)
     are not read again.
+
+    Returns:
+        The pks of the requests for which a receiver raised one of :data:`CUT_OFF`.
     """
     from django_textclass.models import ClassificationRequest
 
     sender = ClassificationRequest
     loaded = loaded or {}
+    cut_off = set()
     for outcome, signal in _SIGNALS.items():
         ids = notify.get(outcome) or []
         if not ids:
@@ -207,6 +224,9 @@ def notify_now(notify, loaded=None):
                 if isinstance(result, Exception):
                     logger.error("A %s receiver %r raised %s: %s", outcome, receiver,
                                  type(result).__name__, result)
+                    if isinstance(result, CUT_OFF):
+                        cut_off.add(request.pk)
+    return cut_off
 
 
 def load_sources(requests):

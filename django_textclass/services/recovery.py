@@ -30,12 +30,15 @@ def sweep(*, now=None, limit=10_000):
     """
     now = now or timezone.now()
     SweepRun.objects.update_or_create(name=SWEEP, defaults={"last_run_at": now})
+    # Every write below takes only rows no other transaction holds (``unlocked()``): a row a
+    # run is completing right now is left to the next sweep, and the sweep never waits on a
+    # run that may be waiting on it.
     expired = ClassificationRequest.objects.lease_expired(now)
     with transaction.atomic():
         # Locked and listed, so the failure signal goes to exactly the rows failed here.
         failed_ids = list(
-            expired.filter(attempts__gte=app_settings.MAX_ATTEMPTS).select_for_update()
-            .values_list("pk", flat=True)
+            expired.filter(attempts__gte=app_settings.MAX_ATTEMPTS).order_by().unlocked()
+            .values_list("pk", flat=True)[:limit]
         )
         failed = ClassificationRequest.objects.filter(
             pk__in=failed_ids, status=Status.RUNNING, lease_expires_at__lt=now
@@ -47,24 +50,26 @@ def sweep(*, now=None, limit=10_000):
         outcomes.finished_ids(failed_ids, outcomes.FAILED)
     # Split texts whose chunks were made final elsewhere (cancelled by hand, say).
     outcomes.settle_stuck_parents(limit)
-    requeue_ids = list(expired.values_list("pk", flat=True)[:limit])
-    requeued = ClassificationRequest.objects.filter(
-        pk__in=requeue_ids, status=Status.RUNNING, lease_expires_at__lt=now
-    ).update(
-        status=Status.PENDING, error_code="lease_expired",
-        error_message="the worker did not finish within its lease; sent again",
-        lease_expires_at=None, claim_token=None, next_attempt_at=now,
-    )
-    overdue_ids = list(
-        ClassificationRequest.objects.overdue(now, app_settings.DISPATCH_GRACE_SECONDS)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    # Mark them as freshly due, so the next sweep waits another grace period
-    # before sending them again while a backlog drains.
-    ClassificationRequest.objects.filter(pk__in=overdue_ids, status=Status.PENDING).update(
-        next_attempt_at=now
-    )
+    with transaction.atomic():
+        requeue_ids = list(expired.order_by().unlocked().values_list("pk", flat=True)[:limit])
+        requeued = ClassificationRequest.objects.filter(
+            pk__in=requeue_ids, status=Status.RUNNING, lease_expires_at__lt=now
+        ).update(
+            status=Status.PENDING, error_code="lease_expired",
+            error_message="the worker did not finish within its lease; sent again",
+            lease_expires_at=None, claim_token=None, next_attempt_at=now,
+        )
+    with transaction.atomic():
+        overdue_ids = list(
+            ClassificationRequest.objects.overdue(now, app_settings.DISPATCH_GRACE_SECONDS)
+            .order_by("next_attempt_at").unlocked()
+            .values_list("pk", flat=True)[:limit]
+        )
+        # Mark them as freshly due, so the next sweep waits another grace period
+        # before sending them again while a backlog drains.
+        ClassificationRequest.objects.filter(pk__in=overdue_ids, status=Status.PENDING).update(
+            next_attempt_at=now
+        )
     dispatched = list(dict.fromkeys(requeue_ids + overdue_ids))
     if dispatched:
         dispatch.send(dispatched)

@@ -57,10 +57,13 @@ class Work:
         known = [row for row in rows if row.text_hash in self.by_hash]
         rows = [row for row in rows if row.text_hash not in self.by_hash]
         if self.dedupe and rows:
-            rows = answer_from_cache(self.token, self.alias, self.model_id, self.parameters,
-                                      rows)
+            # Twins first, the cache second: a twin's answer stored between the two looks is
+            # then seen by one of them (looked at the other way round, the cache before the
+            # answer landed and the twins after, neither sees it and the text goes twice).
             rows, following = twins_in_flight(self.token, self.alias, self.model_id,
                                                self.parameters, rows)
+            rows = answer_from_cache(self.token, self.alias, self.model_id, self.parameters,
+                                      rows)
             self.followers += following
             self.elsewhere.update(row.text_hash for row in following)
         for row in known + rows:

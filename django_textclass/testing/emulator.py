@@ -19,6 +19,7 @@ Run it alone with ``python -m django_textclass.testing.emulator --port 8765``.
 
 import argparse
 import collections
+import contextlib
 import hmac
 import json
 import re
@@ -101,6 +102,7 @@ class InferenceAPIEmulator:
         self._script = collections.deque()
         self._log = []
         self._poison = {}
+        self._window = None  # (Reply, monotonic end) of answer_for()
         self._server = None
         self._thread = None
         # Set by stop() so that hanging replies end with the server.
@@ -168,13 +170,18 @@ class InferenceAPIEmulator:
         return self
 
     def stop(self):
-        """Stop serving and release the port. Calling it twice is harmless."""
+        """Stop serving, close open connections and release the port.
+
+        A client then gets "connection refused", as from an API that is down; ``start()``
+        serves on the same port again when one was given. Calling it twice is harmless.
+        """
         server, self._server = self._server, None
         if server is None:
             return
         self._stopping.set()
         server.shutdown()
         server.server_close()
+        server.close_connections()  # kept-alive clients too: nothing answers any more
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -229,11 +236,34 @@ class InferenceAPIEmulator:
         with self._lock:
             self._poison[text] = reply
 
+    def answer_for(self, seconds, reply):
+        """Answer ``reply`` to every call on the model route for the next ``seconds`` seconds.
+
+        A state of the API that lasts a while rather than a number of calls: a model
+        loading for 20 s, a rate-limit storm. It goes before the script and the poisons;
+        ``seconds=0`` ends it at once, and ``reset()`` forgets it.
+
+        Returns:
+            The ``time.monotonic()`` at which it ends (the clock of ``received_at``).
+        """
+        if not isinstance(reply, Reply):
+            raise TypeError(f"expected a Reply, got {type(reply).__name__}")
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        ends = time.monotonic() + seconds
+        with self._lock:
+            self._window = (reply, ends)
+        return ends
+
     def reset(self):
-        """Forget the script, the poisons and the log; the configuration is kept."""
+        """Forget the script, the poisons, the answer_for() window and the log.
+
+        The configuration is kept.
+        """
         with self._lock:
             self._script.clear()
             self._poison.clear()
+            self._window = None
             self._log.clear()
 
     def texts_seen(self):
@@ -256,6 +286,11 @@ class InferenceAPIEmulator:
 
     def _next_reply(self):
         with self._lock:
+            if self._window is not None:
+                reply, ends = self._window
+                if time.monotonic() < ends:
+                    return reply
+                self._window = None
             return self._script.popleft() if self._script else None
 
     def _record(self, request):
@@ -368,6 +403,29 @@ class _Server(ThreadingHTTPServer):
     # connecting at once (one connection per request) must not be reset.
     request_queue_size = 128
     emulator = None  # the InferenceAPIEmulator it serves, set when it starts
+
+    def __init__(self, *args, **kwargs):
+        self._open = set()
+        self._open_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self):
+        """Close the connections still open (keep-alive), as a server that goes away does."""
+        with self._open_lock:
+            open_now = list(self._open)
+        for request in open_now:
+            with contextlib.suppress(OSError):  # already closed by its client
+                request.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request, client_address):
         # A client that timed out and hung up is expected here, not an error.

@@ -7,9 +7,11 @@ backend; on-commit callbacks are captured and run as a commit would run them.
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
 from django_textclass import services
+from django_textclass.content import rules
 from django_textclass.exceptions import PermanentBackendError, TransientBackendError
 from django_textclass.models import ClassificationRequest, Notification, RuleFiring, Status
 from django_textclass.services import outcomes
@@ -94,6 +96,38 @@ def test_rules__a_failing_action_is_recorded_rolled_back_and_harmless(comment, r
     assert "Rule 'explodes' failed" in caplog.text
     # Nothing the failing action did classified anything again.
     assert len(requests_of(comment)) == 4
+
+
+def test_rules__the_database_lost_before_a_firing_is_finished__the_sweep_runs_it_again(
+    comment, run, monkeypatch
+):
+    """Found by the fault suite (database connections terminated under the worker): the
+    firing was stored, the connection broke before its outcome was, and the signal sent
+    again found the firing already there: the action was never run to an end."""
+    save = RuleFiring.save
+
+    def cut_off(self, *args, **kwargs):
+        if kwargs.get("update_fields") and self.rule == "hide negative" and not cut_off.done:
+            cut_off.done = True
+            raise OperationalError("terminating connection due to administrator command")
+        return save(self, *args, **kwargs)
+
+    cut_off.done = False
+    monkeypatch.setattr(RuleFiring, "save", cut_off)
+
+    run()
+
+    assert cut_off.done
+    assert not RuleFiring.objects.filter(rule="hide negative").exists()  # nothing half-done
+    comment.refresh_from_db()
+    assert comment.hidden is False  # the action's write went with it
+    later = timezone.now() + timedelta(seconds=outcomes.DELIVERY_SECONDS + 1)
+    assert outcomes.deliver_overdue(now=later) == 1
+    hide = RuleFiring.objects.get(rule="hide negative")
+    assert hide.outcome == "ok"
+    assert RuleFiring.objects.get(rule="explodes").outcome == "error"  # fired once
+    comment.refresh_from_db()
+    assert comment.hidden is True
 
 
 def test_rules__below_the_threshold_nothing_fires(sent, run, django_capture_on_commit_callbacks):
@@ -262,6 +296,37 @@ def test_outbox__sent_twice_the_rules_still_fire_once(comment, run):
 
     assert RuleFiring.objects.count() == firings  # a unique constraint, not luck
     assert len([log for log in logs("succeeded") if log.request_uuid == body.uuid]) == 2
+
+
+def test_outbox__a_receiver_cut_off_from_the_database_is_sent_again_by_the_sweep(
+    comment, run, monkeypatch
+):
+    """Found by the fault suite (database connections terminated under the worker): the
+    rules' receiver failed on the broken connection, the next receiver ran on a new one,
+    the notification was deleted as sent, and the rules never fired."""
+    body = next(r for r in requests_of(comment) if r.source_field == "body"
+                and r.model_id == SENTIMENT)
+    original = rules.run_rules
+
+    def cut_off(registration, request, source):
+        if request.pk == body.pk and not cut_off.failed:
+            cut_off.failed = True
+            raise OperationalError("terminating connection due to administrator command")
+        return original(registration, request, source)
+
+    cut_off.failed = False
+    monkeypatch.setattr(rules, "run_rules", cut_off)
+
+    run()
+
+    assert cut_off.failed
+    assert not RuleFiring.objects.filter(request_uuid=body.uuid).exists()
+    assert list(Notification.objects.values_list("request_id", flat=True)) == [body.pk]
+    later = timezone.now() + timedelta(seconds=outcomes.DELIVERY_SECONDS + 1)
+    assert outcomes.deliver_overdue(now=later) == 1
+    fired = RuleFiring.objects.filter(request_uuid=body.uuid).values_list("rule", flat=True)
+    assert sorted(fired) == ["explodes", "hide negative"]
+    assert not Notification.objects.exists()
 
 
 def test_outbox__nothing_written_when_nobody_listens(backend, sent):

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -42,9 +43,8 @@ def finished(*requests, timeout=30):
 class Worker:
     """A real ``celery worker`` subprocess on the test settings."""
 
-    def __init__(self, api_url, log_path, name="worker", env=None, loglevel="INFO"):
+    def __init__(self, api_url, log_path, name="worker", env=None):
         self.api_url = api_url
-        self.loglevel = loglevel
         self.extra_env = env or {}
         self.log_path = log_path
         self.name = name  # node names must differ between workers that run at once
@@ -60,13 +60,12 @@ class Worker:
             **self.extra_env,
         }
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        # A restart appends to the same log: only this start's lines say it is ready.
-        self.log_offset = self.log.tell()
+        # A restart appends to the same log: only what this start writes says it is ready.
+        self._log_start = self.log.tell()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-             f"--loglevel={self.loglevel}", "--concurrency=2", "--without-gossip",
-             "--without-mingle", "--without-heartbeat",
-             f"--hostname=textclass-test-{os.getpid()}-{self.name}@%h"],
+             "--loglevel=INFO", "--concurrency=2", "--without-gossip", "--without-mingle",
+             "--without-heartbeat", f"--hostname=textclass-test-{os.getpid()}-{self.name}@%h"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches the pool too
         )
@@ -76,8 +75,12 @@ class Worker:
         if self.process.poll() is not None:
             pytest.fail(f"the Celery worker exited with {self.process.returncode}:\n{self.tail()}")
         with open(self.log_path, "rb") as log:
-            log.seek(self.log_offset)
+            log.seek(self._log_start)
             return b" ready." in log.read()
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
 
     def tail(self, lines=40):
         return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
@@ -87,6 +90,23 @@ class Worker:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
         self.log.close()
+
+    def terminate(self, timeout=60):
+        """SIGTERM the main process, as a deploy does: a warm shutdown.
+
+        Celery stops taking messages and waits for the tasks under way to finish.
+
+        Returns:
+            The seconds it took to exit.
+        """
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the worker did not exit within {timeout} s of SIGTERM:\n{self.tail()}")
+        self.log.close()
+        return time.monotonic() - started
 
     def stop(self):
         if self.process and self.process.poll() is None:
@@ -98,23 +118,3 @@ class Worker:
                 self.process.wait(5)
         if not self.log.closed:
             self.log.close()
-
-
-def audit(rows):
-    """The end-of-test audit: every request terminal, one set of scores per success, none stuck.
-
-    ``rows`` are the requests as ``finished()`` returned them; the whole table is checked too.
-    """
-    from django_textclass.models import ClassificationScore, Status
-
-    for row in rows:
-        assert row.is_finished, f"request {row.pk} is {row.status}"
-        scores = list(
-            ClassificationScore.objects.filter(request=row).values_list("rank", flat=True)
-        )
-        if row.status == Status.SUCCEEDED:
-            assert sorted(scores) == list(range(len(scores))) and scores, f"scores of {row.pk}"
-        else:
-            assert scores == [], f"request {row.pk} ({row.status}) has scores"
-    assert not ClassificationRequest.objects.filter(status=Status.RUNNING,
-                                                    claim_token__isnull=False).exists()

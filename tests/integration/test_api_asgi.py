@@ -18,8 +18,9 @@ from django_textclass.models import ClassificationRequest, Status
 from django_textclass.testing.emulator import Reply
 from django_textclass.testing.scoring import rank
 from tests.api.helpers import MODEL
+from tests.faults.audit import audit
 from tests.helpers import ROOT, free_port, wait_for
-from tests.integration.helpers import audit, finished
+from tests.integration.helpers import finished
 
 pytestmark = pytest.mark.integration
 SENTIMENT = ["POSITIVE", "NEGATIVE"]

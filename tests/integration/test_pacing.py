@@ -8,7 +8,8 @@ from django.db import connection
 import django_textclass
 from django_textclass.models import BackendPace, ClassificationRequest, Status
 from django_textclass.testing.emulator import Reply
-from tests.integration.helpers import MODEL, Worker, audit, finished
+from tests.faults.audit import audit
+from tests.integration.helpers import MODEL, Worker, finished
 
 pytestmark = pytest.mark.integration
 

@@ -29,6 +29,7 @@ from django_textclass.models import (
 from django_textclass.services import outcomes
 from tests.api.helpers import client_for
 from tests.content.helpers import requests_of
+from tests.faults.audit import AT_LEAST_ONCE, audit
 from tests.helpers import ROOT, free_port, missing, wait_for
 from tests.integration.helpers import MODEL, Worker, finished
 from tests.testapp.models import Comment, SignalLog
@@ -68,6 +69,7 @@ def test_worker_killed_mid_call__sweep_hands_the_request_to_a_new_worker(
     assert services.sweep()["requeued"] == 1
 
     (row,) = finished(request)
+    audit([request])
     assert row.status == Status.SUCCEEDED
     assert row.attempts == 2
     assert ClassificationScore.objects.filter(request=row).count() == 2
@@ -83,6 +85,7 @@ def test_same_wake_up_delivered_twice__one_call_one_set_of_results(worker, emula
     (row,) = finished(request)
     time.sleep(1.0)  # let the duplicate messages run out
 
+    audit([request])
     assert emulator.texts_seen() == ["I like duplicates"]
     assert row.attempts == 1
     assert ClassificationScore.objects.filter(request=row).count() == 2
@@ -122,6 +125,7 @@ def test_broker_down__submit_succeeds_and_sweep_sends_later(worker, emulator):
     assert services.sweep()["dispatched"] == 1
 
     (row,) = finished(ClassificationRequest.objects.get(pk=pk))
+    audit([int(pk)])
     assert row.status == Status.SUCCEEDED
 
 
@@ -221,6 +225,7 @@ def test_frozen_broker__classify_answers_within_seconds_and_the_sweep_sends_late
     )
     assert services.sweep()["dispatched"] == 1  # this process's broker answers
     (row,) = finished(ClassificationRequest.objects.get(pk=pk))
+    audit([int(pk)])
     assert row.status == Status.SUCCEEDED
 
 
@@ -247,6 +252,7 @@ def test_beat_runs_the_sweep__a_lost_wake_up_is_recovered(worker, emulator, tmp_
         beat.wait(10)
         log.close()
     assert row.status == Status.SUCCEEDED, Path(tmp_path / "beat.log").read_text()
+    audit([lost])
     assert "django_textclass.sweep" in Path(tmp_path / "beat.log").read_text()
     assert settings.CELERY_BEAT_SCHEDULE["textclass-sweep"]["task"] == "django_textclass.sweep"
 
@@ -272,6 +278,7 @@ def test_backlog__a_dead_workers_rows_are_recovered_without_waiting_behind_it(wo
 
     assert still_queued > 0  # recovered while the backlog was still being worked through
     rows = finished(stranded, *backlog, timeout=90)
+    audit(rows)
     assert {row.status for row in rows} == {Status.SUCCEEDED}
     assert ClassificationRequest.objects.get(pk=stranded.pk).attempts == 2
 
@@ -295,6 +302,9 @@ def test_database_connections_killed_under_the_worker__rows_back_in_work_at_once
         (killed,) = cursor.fetchone()
 
     rows = finished(*requests, timeout=60)
+    # A signal whose delivery the killed connection broke is the sweep's, two minutes on.
+    outcomes.deliver_overdue(now=timezone.now() + timedelta(seconds=outcomes.DELIVERY_SECONDS))
+    audit(rows, signals=AT_LEAST_ONCE)
     assert killed >= 1
     assert {row.status for row in rows} == {Status.SUCCEEDED}
     # Back in work through the run's own hand-back, long before the 60 s lease ran out.
@@ -344,6 +354,7 @@ def test_worker_killed_between_commit_and_signals__the_sweep_sends_them_and_rule
     services.sweep(now=later + timedelta(seconds=outcomes.DELIVERY_SECONDS + 1))
     rules = RuleFiring.objects.filter(request_uuid=body.uuid).values_list("rule", flat=True)
     assert sorted(rules) == ["explodes", "hide negative"]  # each rule once, after two sweeps
+    audit(rows, signals=AT_LEAST_ONCE)
 
 
 @pytest.fixture

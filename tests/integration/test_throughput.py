@@ -5,7 +5,8 @@ from django.db import connection
 
 import django_textclass
 from django_textclass.models import Status
-from tests.integration.helpers import MODEL, audit, finished
+from tests.faults.audit import audit
+from tests.integration.helpers import MODEL, finished
 
 pytestmark = pytest.mark.integration
 

@@ -59,3 +59,55 @@ class ProcessThread(threading.Thread):
             self.claimed = services.process(self.ids)
         finally:
             connection.close()  # this thread's
+
+
+class RowLock:
+    """Rows held by another transaction (another run completing them), until the ``with`` ends.
+
+    A thread of its own opens a transaction, locks the rows ``FOR UPDATE`` and waits; leaving
+    the block rolls it back. Only under ``transaction=True`` and on PostgreSQL (row locks).
+    """
+
+    def __init__(self, pks):
+        self.pks = list(pks)
+        self._locked = threading.Event()
+        self._release = threading.Event()
+        self._thread = threading.Thread(target=self._hold, daemon=True)
+
+    def _hold(self):
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                list(ClassificationRequest.objects.select_for_update()
+                     .filter(pk__in=self.pks).values_list("pk", flat=True))
+                self._locked.set()
+                self._release.wait(30)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self._thread.start()
+        assert self._locked.wait(10), "could not lock the rows"
+        return self
+
+    def __exit__(self, *exc_info):
+        self._release.set()
+        self._thread.join(10)
+
+
+def finishes(function, *args, timeout=5):
+    """Run ``function(*args)`` in a thread (closing its connection); whether it returned
+    within ``timeout`` seconds, and what it returned."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = function(*args)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return not thread.is_alive(), result.get("value")

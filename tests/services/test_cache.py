@@ -209,6 +209,42 @@ def test_twin_in_flight__answered_in_the_same_run_once_the_earlier_call_is_store
     assert not RequestEvent.objects.filter(request=twin).exists()  # no wait, no hand-back
 
 
+def test_twin_in_flight__stored_between_the_runs_two_looks_it_is_not_sent_again(
+    backend, monkeypatch
+):
+    """The other run stores its answer after this run's first look and before its second.
+
+    Found by the fault suite (two workers on the same texts, on a loaded machine): the run
+    looked in the cache first (not stored yet), then for twins in flight (not running any
+    more), and sent the text a second time.
+    """
+    leader = services.submit("a good day", MODEL)
+    token, _ = services.claim([leader.pk])  # another run is calling the API for it now
+    twin = services.submit("a good day", MODEL)
+    looks = []
+
+    def looking(name):
+        original = getattr(work, name)
+
+        def look(*args, **kwargs):
+            result = original(*args, **kwargs)
+            if not looks:  # the other run's answer lands right after the first look
+                services.complete(token, [(fresh(leader), rank("a good day"))])
+            looks.append(name)
+            return result
+
+        monkeypatch.setattr(work, name, look)
+
+    looking("answer_from_cache")
+    looking("twins_in_flight")
+
+    services.process([twin.pk])
+
+    assert backend.calls == []
+    row = fresh(twin)
+    assert row.status == Status.SUCCEEDED and row.reused_from_id == leader.pk
+
+
 def test_twin_in_flight__a_dead_workers_claim_is_not_waited_for(backend):
     stale = services.submit("a good day", MODEL)
     services.claim([stale.pk])

@@ -1,12 +1,13 @@
 """The worker under the backend's pressure: rate limits and outages spend no attempt."""
 
 import math
+import threading
 import time
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from django_textclass import services
@@ -15,7 +16,7 @@ from django_textclass.exceptions import PermanentBackendError, TransientBackendE
 from django_textclass.models import BackendPace, ClassificationRequest, RequestEvent, Status
 from django_textclass.services import calls, pacing
 from tests.fakes import rank, scripted_settings, textclass_settings
-from tests.services.helpers import MODEL, fresh, make_due, pks, transient
+from tests.services.helpers import MODEL, RowLock, finishes, fresh, make_due, pks, transient
 
 pytestmark = pytest.mark.django_db
 
@@ -291,6 +292,72 @@ def test_heartbeat__a_call_longer_than_the_lease_keeps_its_rows(backend):
 
     assert seen_expired == [0]  # the sweep would not have taken it mid-call
     assert fresh(request).status == Status.SUCCEEDED
+
+
+class WatchedSlots(threading.BoundedSemaphore):
+    """The run's call slots, telling when a call asks for one."""
+
+    def __init__(self, value):
+        super().__init__(value)
+        self.asked = threading.Event()
+
+    def acquire(self, blocking=True, timeout=None):
+        if blocking:
+            self.asked.set()
+        return super().acquire(blocking, timeout)
+
+    __enter__ = acquire
+
+
+@pytest.mark.django_db(transaction=True)  # the call runs in a thread of its own
+def test_call_waiting_for_a_slot__reads_the_pacing_state_again_before_it_goes(backend):
+    """Found by the fault suite (a 429 storm on two workers): a call read the pacing state,
+    then waited for a call slot while another call of the run met a 429, and went inside
+    the wait it set."""
+    request = services.submit("a good day")
+    token, rows = services.claim([request.pk])
+    slots = WatchedSlots(1)
+    call = calls.Call(token, get_backend("default"), rows[0].model_id, rows[0].parameters,
+                      True, slots)
+    slots.acquire(blocking=False)  # the run's other call is out
+    outcome = {}
+
+    def send():
+        try:
+            outcome["wait"] = calls.send(call, [[rows[0]]])
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    assert slots.asked.wait(5)
+    pacing.rate_limited("default", 30)  # the other call met a 429
+    slots.release()
+    thread.join(10)
+
+    assert backend.calls == []
+    assert outcome["wait"].reason == "rate_limited"
+    row = fresh(request)
+    assert row.status == Status.PENDING and row.attempts == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_heartbeat__skips_a_row_another_transaction_holds_instead_of_waiting(backend):
+    """Found by the fault suite: the renewal (every row of the run, in the table's order) and
+    a completion of the same run (its call's rows, in id order) each waited for the other."""
+    if connection.vendor == "sqlite":
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer at a time")
+    requests = services.submit(["one", "two"])
+    token, _ = services.claim(pks(requests))
+    leases = {row.pk: row.lease_expires_at for row in map(fresh, requests)}
+    completing, other = requests
+
+    with RowLock([completing.pk]):  # a call thread of the run is storing its answer
+        done, _ = finishes(calls._renew_lease, token)
+
+    assert done, "the renewal waited for a row another transaction held"
+    assert fresh(other).lease_expires_at > leases[other.pk]
+    assert fresh(completing).lease_expires_at == leases[completing.pk]  # the next one will
 
 
 @pytest.mark.django_db(transaction=True)  # the run closes its broken connection

@@ -382,6 +382,26 @@ def test_keep_alive__one_session_stays_in_sync_across_answers(emu):
 # Scripted replies.
 
 
+def test_stop__a_kept_alive_client_is_refused_too_and_start_serves_the_same_port_again():
+    from tests.helpers import free_port
+
+    emulator = InferenceAPIEmulator(port=free_port()).start()
+    try:
+        url = emulator.model_url(MODEL)
+        with requests.Session() as session:
+            assert session.post(url, json={"inputs": "x"}, timeout=10).status_code == 200
+            emulator.stop()  # the session still holds its kept-alive connection
+
+            with pytest.raises(requests.ConnectionError):
+                session.post(url, json={"inputs": "x"}, timeout=10)
+
+            emulator.start()
+            assert session.post(url, json={"inputs": "x"}, timeout=10).status_code == 200
+        assert len(emulator.requests) == 2  # the log outlives a restart
+    finally:
+        emulator.stop()
+
+
 def test_reply_loading__answers_503_with_estimated_time(emu):
     emu.script(Reply.loading(estimated_time=1.5))
 
@@ -613,6 +633,35 @@ def test_script__not_consumed_by_unknown_paths(emu):
 def test_script__rejects_non_reply_objects(emu):
     with pytest.raises(TypeError):
         emu.script({"status": 503})
+
+
+def test_answer_for__every_call_gets_the_reply_until_the_window_ends(emu):
+    emu.script(Reply.unavailable())
+    ends = emu.answer_for(0.6, Reply.loading(2.0))
+
+    during = [post(emu, "x").status_code for _ in range(3)]
+    time.sleep(max(0.0, ends - time.monotonic()) + 0.05)  # the window's own end, not a guess
+    after = [post(emu, "x").status_code for _ in range(2)]
+
+    assert during == [503, 503, 503]
+    assert all(call.received_at < ends for call in emu.requests[:3])
+    assert after == [503, 200]  # the script was kept for after the window
+    assert emu.pending_replies == 0
+
+
+def test_answer_for__zero_ends_it_and_reset_forgets_it(emu):
+    emu.answer_for(60, Reply.rate_limited())
+    assert post(emu, "x").status_code == 429
+
+    emu.answer_for(0, Reply.rate_limited())
+    assert post(emu, "x").status_code == 200
+    emu.answer_for(60, Reply.rate_limited())
+    emu.reset()
+    assert post(emu, "x").status_code == 200
+    with pytest.raises(TypeError):
+        emu.answer_for(1, {"status": 429})
+    with pytest.raises(ValueError):
+        emu.answer_for(-1, Reply.rate_limited())
 
 
 def test_reply_to_dict__round_trips_through_from_dict():
