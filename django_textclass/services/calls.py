@@ -119,6 +119,8 @@ def send(call, chunk, gate=None):
         fail(token, chunk_rows, code=exc.code, message=str(exc))
     except TextClassConfigurationError as exc:
         fail(token, chunk_rows, code="configuration", message=str(exc))
+    except DatabaseError:
+        raise  # the pacing state could not be read: the run hands its rows back, unspent
     except Exception as exc:  # noqa: BLE001 - a backend bug must not strand the rows
         logger.exception("Backend %r raised an unexpected error", alias)
         reschedule(token, chunk_rows, TransientBackendError(

@@ -377,6 +377,27 @@ def test_database_error_mid_run__the_rows_go_back_at_once_unspent(backend, sent,
     assert sorted(sent.calls[-1][0]) == sorted(pks(requests))
 
 
+def test_database_error_reading_the_pacing_state__raised_to_the_run_not_spent(
+    backend, monkeypatch
+):
+    """Not a backend error: the run gives its rows back unspent (the test above)."""
+    rows = services.submit_many([services.Item("one"), services.Item("two")])
+    token, claimed = services.claim(pks(rows))
+
+    def broken(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(pacing, "gate", broken)
+    call = calls.Call(token, get_backend("default"), MODEL, claimed[0].parameters, True)
+
+    with pytest.raises(OperationalError):
+        calls.send(call, [[row] for row in claimed])
+
+    assert backend.calls == []
+    assert {(fresh(row).status, fresh(row).error_code) for row in rows} == {
+        (Status.RUNNING, "")}
+
+
 def test_own_rate_limit__calls_past_it_wait_for_the_next_window(backend, sent):
     requests = services.submit_many([services.Item(f"text {n}") for n in range(6)])
     config = {"MAX_BATCH_SIZE": 2}
