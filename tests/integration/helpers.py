@@ -43,8 +43,9 @@ def finished(*requests, timeout=30):
 class Worker:
     """A real ``celery worker`` subprocess on the test settings."""
 
-    def __init__(self, api_url, log_path, name="worker", env=None):
+    def __init__(self, api_url, log_path, name="worker", env=None, loglevel="INFO"):
         self.api_url = api_url
+        self.loglevel = loglevel
         self.extra_env = env or {}
         self.log_path = log_path
         self.name = name  # node names must differ between workers that run at once
@@ -64,8 +65,9 @@ class Worker:
         self._log_start = self.log.tell()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-             "--loglevel=INFO", "--concurrency=2", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", f"--hostname=textclass-test-{os.getpid()}-{self.name}@%h"],
+             f"--loglevel={self.loglevel}", "--concurrency=2", "--without-gossip",
+             "--without-mingle", "--without-heartbeat",
+             f"--hostname=textclass-test-{os.getpid()}-{self.name}@%h"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches the pool too
         )
