@@ -272,6 +272,9 @@ def explain_classified_twice(emulator, twice):
                          f"started={row.started_at:%H:%M:%S.%f} "
                          f"finished={row.finished_at:%H:%M:%S.%f} "
                          f"reused_from={row.reused_from_id} backend_ms={row.backend_ms}")
+            lines += [f"    {event.at:%H:%M:%S.%f} {event.kind} {event.reason} "
+                      f"attempts={event.attempts} wait={event.wait_seconds}"
+                      for event in row.events.order_by("pk")]
     return "\n".join(lines)
 
 
