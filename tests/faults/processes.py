@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
@@ -22,20 +21,27 @@ from tests.helpers import ROOT, free_port, missing, wait_for
 START_TIMEOUT = 60
 
 
-def _stop_group(process, timeout=15):
-    """SIGTERM a process group (SIGCONT first, in case it is frozen); SIGKILL it if it lingers."""
-    if process is None or process.poll() is not None:
-        return
-    for sig in (signal.SIGCONT, signal.SIGTERM):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
+def _stop_group(process, timeout=15, log=None):
+    """SIGTERM a process group (SIGCONT first, in case it is frozen); SIGKILL it if it lingers.
+
+    ``log``, this process's handle on the file the group writes to, is closed.
+    """
     try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+        if process is None or process.poll() is not None:
+            return
+        for sig in (signal.SIGCONT, signal.SIGTERM):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                return
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    finally:
+        if log is not None:
+            log.close()
 
 
 class RedisServer:
@@ -70,14 +76,6 @@ class RedisServer:
                 return conn.recv(16).startswith(b"+PONG")
         except OSError:
             return False
-
-    def queued(self, queue):
-        """How many messages wait in ``queue`` (a kombu Redis queue is a list)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as conn:
-            conn.settimeout(5)
-            name = queue.encode()
-            conn.sendall(b"*2\r\n$4\r\nLLEN\r\n$%d\r\n%s\r\n" % (len(name), name))
-            return int(conn.recv(64).strip().lstrip(b":"))
 
     def kill(self):
         """SIGKILL: the port closes and everything it held is gone."""
@@ -114,6 +112,7 @@ class RabbitServer:
         self.name = f"textclass-faults-{os.getpid()}-{self.port}@localhost"
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
         self.process = None
+        self._log = None
 
     def _env(self):
         home = self.directory
@@ -134,10 +133,12 @@ class RabbitServer:
         }
 
     def start(self):
+        if self._log is not None:
+            self._log.close()  # a restart's
+        self._log = (self.directory / "server.log").open("ab")
         self.process = subprocess.Popen(
             [str(self.server)], env=self._env(), cwd=self.directory,
-            stdout=(self.directory / "server.log").open("ab"), stderr=subprocess.STDOUT,
-            start_new_session=True,
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         wait_for(self.answers, timeout=START_TIMEOUT, interval=0.25,
                  message=f"the test's RabbitMQ node on port {self.port}",
@@ -171,7 +172,7 @@ class RabbitServer:
         return self.start()
 
     def stop(self):
-        _stop_group(self.process, timeout=30)
+        _stop_group(self.process, timeout=30, log=self._log)
 
 
 class Beat:
@@ -180,25 +181,20 @@ class Beat:
     def __init__(self, log_path, env, interval=0.5):
         self.log_path = Path(log_path)
         self.env = {**env, "TEXTCLASS_TEST_BEAT_INTERVAL": str(interval)}
-        self.process = None
+        self.process = self._log = None
 
     def start(self):
+        self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tests.celery_app", "beat",
              "--loglevel=INFO", f"--schedule={self.log_path.with_suffix('.schedule')}"],
-            cwd=ROOT, env=self.env, stdout=self.log_path.open("ab"),
-            stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         return self
 
-    def sent(self):
-        """How many sweeps it has sent so far."""
-        if not self.log_path.exists():
-            return 0
-        return self.log_path.read_text(errors="replace").count("Sending due task textclass-sweep")
-
     def stop(self):
-        _stop_group(self.process)
+        _stop_group(self.process, log=self._log)
 
 
 class WebServer:
@@ -209,7 +205,7 @@ class WebServer:
         self.env = env
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/api"
-        self.process = None
+        self.process = self._log = None
 
     def start(self):
         # The site's Celery app imported first, as a project's __init__.py does.
@@ -217,9 +213,10 @@ class WebServer:
                    "django.core.management import execute_from_command_line as run; "
                    "run(sys.argv)", "runserver", f"127.0.0.1:{self.port}", "--noreload",
                    "--skip-checks"]
+        self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=self.log_path.open("ab"),
-            stderr=subprocess.STDOUT, start_new_session=True,
+            command, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_for(self._answers, timeout=START_TIMEOUT, interval=0.2,
                  message="the test's web server")
@@ -234,9 +231,5 @@ class WebServer:
             return False
 
     def stop(self):
-        _stop_group(self.process)
+        _stop_group(self.process, log=self._log)
 
-
-def wait_until(moment):
-    """Sleep until ``moment`` (a ``time.monotonic()`` value the test was given)."""
-    time.sleep(max(0.0, moment - time.monotonic()))

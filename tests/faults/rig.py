@@ -38,7 +38,6 @@ class Rig:
 
     def __init__(self, tmp_path, settings, monkeypatch):
         self.dir = tmp_path
-        self.settings = settings
         self.monkeypatch = monkeypatch
         self.queue = f"textclass-faults-{django_settings.RUN_ID}-{next(_queues)}"
         # This process publishes to the scenario's queue too (the sweep, duplicates).
@@ -66,12 +65,12 @@ class Rig:
         env.update({key: str(value) for key, value in extra.items()})
         return env
 
-    def worker(self, name="worker", start=True, **env):
+    def worker(self, name="worker", **env):
+        """A ``celery worker`` of this scenario, started (node names must differ)."""
         worker = Worker(self.emulator.url, self.dir / f"{name}.log", name=name,
                         env=self.env(**env))
         self.workers.append(worker)
-        if start:
-            worker.start(timeout=90)
+        worker.start(timeout=90)
         return worker
 
     def beat(self, interval=0.5):
@@ -272,6 +271,9 @@ def explain_classified_twice(emulator, twice):
                          f"started={row.started_at:%H:%M:%S.%f} "
                          f"finished={row.finished_at:%H:%M:%S.%f} "
                          f"reused_from={row.reused_from_id} backend_ms={row.backend_ms}")
+            lines += [f"    {event.at:%H:%M:%S.%f} {event.kind} {event.reason} "
+                      f"attempts={event.attempts} wait={event.wait_seconds}"
+                      for event in row.events.order_by("pk")]
     return "\n".join(lines)
 
 
