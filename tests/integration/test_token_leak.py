@@ -79,7 +79,8 @@ def leaks(captured, token=CANARY):
 
 
 def test_forms_of__finds_the_token_however_it_was_written():
-    token = "hf_LEAKCANARY0123456789abcdef01234567"
+    # Made at run time like CANARY: a literal of a token's shape trips secret scanners.
+    token = f"hf_LEAKCANARY{secrets.token_hex(12)}"
     message = json.dumps({"args": [[1, 2]], "auth": f"Bearer {token}"}).encode()
     written = {
         "plain": f"HTTP 401: Bearer {token}",
