@@ -8,6 +8,7 @@ took, so a watcher over a million rows stays a small load on the database.
 
 import time
 
+from django.core.management.base import CommandError
 from django.db.models import Count
 
 from django_textclass.management.progress import Progress
@@ -15,6 +16,10 @@ from django_textclass.models import TERMINAL_STATUSES, Status
 
 #: A watcher never looks more often than this many times the duration of its last look.
 LOAD_FACTOR = 5
+#: A command's exit status when its watch runs out of time.
+TIMED_OUT = 1
+#: A command's exit status on Ctrl-C, as a shell reports a process ended by SIGINT.
+INTERRUPTED = 130
 
 
 class WatchTimeout(Exception):
@@ -91,3 +96,40 @@ def watch(queryset, stream, *, description, interval=2.0, timeout=None, every=No
                     raise WatchTimeout(counts)
                 pause = remaining
             time.sleep(pause)
+
+
+def follow(queryset, stream, *, description, interval, timeout=None, still="",
+           stopped="Stopped watching."):
+    """:func:`watch` as a management command runs it, with the commands' own exits.
+
+    ``textclass_status --watch`` and ``textclass_backfill --wait`` end the same way: the
+    time runs out (exit status 1, the counts in one line) or the user presses Ctrl-C (exit
+    status 130); neither stops the workers.
+
+    Args:
+        queryset: the requests to watch, as for :func:`watch`.
+        stream: where the progress goes.
+        description: the words in front of the numbers.
+        interval: least seconds between two looks.
+        timeout: seconds to give up after (None: never).
+        still: words added to the timeout's line (``"; the workers go on"``).
+        stopped: the line printed on Ctrl-C.
+
+    Returns:
+        ``(counts, seconds)``: the final ``{status: n}`` and how long the watch took.
+
+    Raises:
+        CommandError: ``returncode`` 1 when ``timeout`` passed first, 130 on Ctrl-C.
+    """
+    started = time.monotonic()
+    try:
+        counts = watch(queryset, stream, description=description, interval=interval,
+                       timeout=timeout)
+    except WatchTimeout as exc:
+        raise CommandError(
+            f"Still {unfinished(exc.counts):,} requests pending or running after {timeout} s "
+            f"({describe(exc.counts)}){still}.", returncode=TIMED_OUT,
+        ) from None
+    except KeyboardInterrupt:
+        raise CommandError(stopped, returncode=INTERRUPTED) from None
+    return counts, time.monotonic() - started

@@ -130,22 +130,12 @@ class Command(OneLineErrorsCommand):
             source_field__in=fields, model_id__in=model_ids, created_at__gte=created_since,
             parent__isnull=True,  # a split text counts once, as its parent
         )
-        started = time.monotonic()
-        try:
-            counts = watch.watch(requests, self.stderr, description="classified",
-                                 interval=WAIT_INTERVAL, timeout=timeout)
-        except watch.WatchTimeout as exc:
-            raise CommandError(
-                f"Still {watch.unfinished(exc.counts):,} requests pending or running after "
-                f"{timeout} s ({watch.describe(exc.counts)}); the workers go on.", returncode=1,
-            ) from None
-        except KeyboardInterrupt:
-            raise CommandError(
-                "Stopped waiting; the workers go on (textclass_status --watch shows them).",
-                returncode=130,
-            ) from None
-        self.stdout.write(summary(counts, watch.failures_by_code(requests),
-                                  time.monotonic() - started))
+        counts, seconds = watch.follow(
+            requests, self.stderr, description="classified", interval=WAIT_INTERVAL,
+            timeout=timeout, still="; the workers go on",
+            stopped="Stopped waiting; the workers go on (textclass_status --watch shows them).",
+        )
+        self.stdout.write(summary(counts, watch.failures_by_code(requests), seconds))
 
     def _registration(self, label):
         model = installed_model("", label)

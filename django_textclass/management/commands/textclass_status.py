@@ -1,9 +1,6 @@
 """``manage.py textclass_status``: where the requests are, and the health of the pipeline."""
 
-import time
-
 from django.contrib.contenttypes.models import ContentType
-from django.core.management.base import CommandError
 
 from django_textclass import health
 from django_textclass.exceptions import InvalidInputError
@@ -85,20 +82,9 @@ class Command(OneLineErrorsCommand):
         return requests
 
     def _watch(self, requests, interval, timeout):
-        started = time.monotonic()
-        try:
-            counts = watching.watch(requests, self.stderr, description="final",
-                                 interval=interval, timeout=timeout)
-        except watching.WatchTimeout as exc:
-            raise CommandError(
-                f"Still {watching.unfinished(exc.counts):,} requests pending or running after "
-                f"{timeout} s ({watching.describe(exc.counts)}).", returncode=1,
-            ) from None
-        except KeyboardInterrupt:
-            raise CommandError("Stopped watching.", returncode=130) from None
-        self.stdout.write(
-            f"Done in {time.monotonic() - started:.1f} s: {watching.describe(counts)}."
-        )
+        counts, seconds = watching.follow(requests, self.stderr, description="final",
+                                          interval=interval, timeout=timeout)
+        self.stdout.write(f"Done in {seconds:.1f} s: {watching.describe(counts)}.")
 
     def _table(self, counts, requests, since):
         scope = "since " + since if since else "all time"
