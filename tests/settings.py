@@ -230,3 +230,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("TEXTCLASS_TEST_BEAT_INTERVAL", "600")),
     },
 }
+if os.environ.get("TEXTCLASS_TEST_REDBEAT_LOCK"):
+    # Beat with celery-redbeat (the ha-beat extra, docs/deployment.md): the schedule and a
+    # lock in Redis, so that of several beats only the lock's holder sends. Its keys are this
+    # run's own. A beat that waits for the lock looks again every max loop interval.
+    CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+    CELERY_REDBEAT_REDIS_URL = os.environ.get("TEXTCLASS_TEST_REDIS_URL",
+                                              "redis://127.0.0.1:6379/15")
+    CELERY_REDBEAT_KEY_PREFIX = f"textclass-test-{RUN_ID}-redbeat"
+    CELERY_REDBEAT_LOCK_TIMEOUT = int(os.environ["TEXTCLASS_TEST_REDBEAT_LOCK"])
+    CELERY_BEAT_MAX_LOOP_INTERVAL = float(os.environ.get("TEXTCLASS_TEST_BEAT_INTERVAL", "5"))

@@ -28,6 +28,8 @@ Environment variables:
     file cache in ``var/cache/``.
 ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG`` (default on), ``DJANGO_ALLOWED_HOSTS``
     (comma-separated, default ``127.0.0.1,localhost``).
+``DEMO_VAR_DIR``
+    Where the demo keeps its files (default ``example_project/var/``).
 """
 
 import os
@@ -37,7 +39,9 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent  # the example_project/ folder
-VAR_DIR = BASE_DIR / "var"  # git-ignored: database, broker folders, beat schedule
+# Git-ignored: database, broker folders, beat schedule, cache. DEMO_VAR_DIR moves them (the
+# demo's own tests run it in a folder of theirs).
+VAR_DIR = Path(os.environ.get("DEMO_VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
@@ -91,11 +92,11 @@ class Command(BaseCommand):
         password = self._reset_admin()
         self._print_box(f"Admin: http://127.0.0.1:{port}/admin/  user: admin  password: {password}")
 
-        # SIGTERM would otherwise kill this process without running `finally`, leaving
-        # the worker and beat behind; SIGINT is set explicitly because a shell starts
-        # background jobs with it ignored.
-        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-        signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
+        # SIGTERM (a service manager) and SIGHUP (the terminal closed) would otherwise kill
+        # this process without running `finally`, leaving the worker and beat behind; SIGINT
+        # is set explicitly because a shell starts background jobs with it ignored.
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(signum, _raise_keyboard_interrupt)
         self._stopping = threading.Event()
         children = []
         try:
@@ -110,9 +111,12 @@ class Command(BaseCommand):
                 children.append(self._start("worker", worker))
                 children.append(self._start("beat", _celery("beat")))
             else:
-                self.stdout.write("--no-worker: start a Celery worker and beat yourself.")
+                celery = f"cd example_project && {shown_python('..')} -m celery -A example_project"
+                self.stdout.write("--no-worker: start a Celery worker and beat yourself:\n"
+                                  f"  {celery} worker --loglevel=INFO\n"
+                                  f"  {celery} beat --loglevel=INFO")
             self.stdout.write(
-                "Try it: python example_project/manage.py shell -c "
+                f"Try it: {shown_python()} example_project/manage.py shell -c "
                 "\"import django_textclass; print(django_textclass.classify('What a lovely day'))\""
             )
             call_command(
@@ -128,9 +132,24 @@ class Command(BaseCommand):
             self._stopping.set()
             # A second Ctrl-C must not abandon the children half-way: each one is
             # killed anyway after STOP_TIMEOUT seconds.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            _stop_all(children, self.stdout)
+            for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+                signal.signal(signum, signal.SIG_IGN)
+            _stop_all(children, self._say)
+
+    def _say(self, line):
+        """Write a line to stdout, if anyone still reads it.
+
+        Behind ``scripts/demo | tee log``, Ctrl-C stops ``tee`` too: a write to the pipe
+        then fails, and must not keep the children from being stopped.
+        """
+        try:
+            self.stdout.write(line)
+            self.stdout.flush()
+        except (BrokenPipeError, OSError):
+            # Nothing reads it now: further writes, and the one at exit, go nowhere.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
 
     def _check_port_free(self, port):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -142,12 +161,20 @@ class Command(BaseCommand):
                 ) from exc
 
     def _seed_reviews(self):
-        """A few product reviews, classified by the worker once it starts (first run only)."""
-        from reviews.seed import seed
+        """A month of product reviews and comments (first run only; see reviews/seed.py)."""
+        from reviews.models import Review
+        from reviews.seed import LIVE, seed
 
-        if seeded := seed():
-            self.stdout.write(f"Seeded {seeded} product reviews with comments: see "
-                              "Product reviews in the admin (a very negative comment is hidden).")
+        if Review.objects.exists():
+            return
+        self.stdout.write("Seeding a month of product reviews, classified as they would have "
+                          "been (takes a few seconds, once)...")
+        seeded = seed()
+        self.stdout.write(
+            f"Seeded {seeded} product reviews with comments over the past 30 days; the newest "
+            f"{LIVE} are left to the worker. See Product reviews, and Classification requests > "
+            "Label distributions, in the admin (a very negative comment gets hidden)."
+        )
 
     def _reset_admin(self):
         user_model = get_user_model()
@@ -188,6 +215,21 @@ class Command(BaseCommand):
             )
 
 
+def shown_python(folder=""):
+    """This interpreter as a command to type in ``folder`` (relative to the repository).
+
+    ``scripts/demo`` runs the demo with ``.venv/bin/python``: the commands the demo prints
+    name it too, since a bare ``python`` may be another interpreter, without the package.
+    An interpreter outside the repository is shown by its absolute path.
+    """
+    executable = Path(os.path.abspath(sys.executable))
+    try:
+        inside = executable.relative_to(settings.BASE_DIR.parent)
+    except ValueError:
+        return str(executable)
+    return str(Path(folder) / inside) if folder else str(inside)
+
+
 def _celery(*args):
     return [sys.executable, "-m", "celery", "-A", "example_project", *args, "--loglevel=INFO"]
 
@@ -196,18 +238,22 @@ def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _stop_all(children, stdout):
-    """Send SIGTERM (Celery's warm shutdown) to all; kill any left after STOP_TIMEOUT s."""
+def _stop_all(children, say):
+    """Send SIGTERM (Celery's warm shutdown) to all; kill any left after STOP_TIMEOUT s.
+
+    Every child is signalled before anything is written: ``say`` may find nobody reading.
+    """
     running = [(name, process) for name, process in children if process.poll() is None]
-    for name, process in running:
-        stdout.write(f"Stopping Celery {name} (pid {process.pid})...")
+    for _, process in running:
         process.terminate()
+    for name, process in running:
+        say(f"Stopping Celery {name} (pid {process.pid})...")
     deadline = time.monotonic() + STOP_TIMEOUT
     for name, process in running:
         try:
             process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            stdout.write(f"Celery {name} did not stop in {STOP_TIMEOUT} s; killing it.")
+            say(f"Celery {name} did not stop in {STOP_TIMEOUT} s; killing it.")
             try:
                 # Its own session (start_new_session): the group is the child and its pool.
                 os.killpg(process.pid, signal.SIGKILL)
