@@ -64,6 +64,7 @@ class Browser:
         self._buffer = b""
         self._next_id = 0
         self.events = []
+        self.evaluated = None
 
     def send(self, method, params=None, session=None):
         """Send one command and return its result (raises on a protocol error)."""
@@ -105,8 +106,12 @@ class Browser:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")[-2000:]
 
-    def open_page(self, url, cookies=()):
-        """Open ``url`` in a new tab with ``cookies`` set; returns ``(html, png_bytes)``."""
+    def open_page(self, url, cookies=(), script=None):
+        """Open ``url`` in a new tab with ``cookies`` set; returns ``(html, png_bytes)``.
+
+        ``script``, a JavaScript expression, is evaluated in the loaded page; its value
+        (JSON-serialisable) is then in :attr:`evaluated`.
+        """
         if cookies:
             self.send("Storage.setCookies", {"cookies": list(cookies)})
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -122,6 +127,10 @@ class Browser:
         html = self.send("Runtime.evaluate", {
             "expression": "document.documentElement.outerHTML", "returnByValue": True,
         }, session)["result"]["value"]
+        if script is not None:
+            self.evaluated = self.send("Runtime.evaluate", {
+                "expression": script, "returnByValue": True,
+            }, session)["result"].get("value")
         shot = self.send("Page.captureScreenshot", {"format": "png"}, session)
         return html, base64.b64decode(shot["data"])
 

@@ -132,3 +132,41 @@ def test_dashboard_in_a_real_browser__charts_and_tables_rendered(chromium, examp
     if target:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         Path(target).write_bytes(png)
+
+
+#: Measured in the page: which columns of the history are inside its visible box, and whether
+#: the model id is cut (its box narrower than its text) with the whole id in its title.
+MEASURE_HISTORY = """(() => {
+  const box = document.querySelector("#changelist .results").getBoundingClientRect();
+  const visible = {};
+  for (const th of document.querySelectorAll("#result_list thead th[class*=column-]")) {
+    const name = [...th.classList].find(c => c.startsWith("column-")).slice(7);
+    const r = th.getBoundingClientRect();
+    visible[name] = r.left >= box.left - 1 && r.right <= box.right + 1;
+  }
+  const model = document.querySelector("#result_list .textclass-model");
+  return {visible, cut: model.scrollWidth > model.clientWidth, title: model.title,
+          text: model.textContent};
+})()"""
+
+
+def test_history_at_1400_pixels__the_main_columns_in_view_and_the_model_id_cut(
+        chromium, example_site):
+    base, cookie = example_site
+    browser = Browser(chromium)
+    try:
+        html, png = browser.open_page(base + "/admin/django_textclass/classificationrequest/",
+                                      cookies=[cookie], script=MEASURE_HISTORY)
+        measured = browser.evaluated
+    finally:
+        browser.close()
+
+    assert "Select classification request to view" in html
+    assert png_size(png)[0] == 1400
+    visible = measured["visible"]
+    assert all(visible[name] for name in ("created_at", "short_text", "top_result",
+                                          "status_badge")), visible
+    assert measured["cut"]  # shown with an ellipsis ...
+    assert measured["title"] == measured["text"]  # ... and whole in its title
+    assert measured["title"] in {"distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+                                 "cardiffnlp/twitter-roberta-base-sentiment-latest"}

@@ -34,6 +34,24 @@ def test_columns__badge_label_score_duration_owner(admin_client, history):
     assert "olivia" in body
 
 
+def test_model_column__cut_by_the_style_sheet_with_the_whole_id_in_its_title(admin_client,
+                                                                             history):
+    body = admin_client.get(URL).content.decode()
+
+    assert f'<span class="textclass-model" title="{MODEL}">{MODEL}</span>' in body
+    rule = body[body.index("#result_list .textclass-model {"):].split("}", 1)[0]
+    assert "text-overflow: ellipsis" in rule and "max-width" in rule
+
+
+def test_model_column__sorts_by_model_id(admin_client, history):
+    column = admin_client.get(URL).context["cl"].list_display.index("model_column")
+
+    response = admin_client.get(URL, {"o": f"-{column}"})
+
+    listed = [row.model_id for row in response.context["cl"].result_list]
+    assert listed == sorted(listed, reverse=True)
+
+
 def test_text__html_and_script_shown_escaped(admin_client, db):
     make_request(text='<script>alert("x")</script><img src=x onerror=alert(1)> hello')
 

@@ -59,7 +59,7 @@ def two_beats(redis_client, tmp_path):
     for beat in beats:
         beat.start()
     try:
-        yield beats, queue, prefix + "::lock"
+        yield beats, queue, prefix + ":lock"
     finally:
         for beat in beats:
             beat.stop()
@@ -97,22 +97,26 @@ def test_two_beats__one_sends_the_sweep_and_the_other_takes_over_when_it_is_kill
     (holder_pid,) = senders
     holder = by_pid[holder_pid]
     (standby,) = (beat for beat in beats if beat is not holder)
-    assert 0 < redis_client.pttl(lock) <= LOCK_TIMEOUT * 1000
+    assert 0 < redis_client.pttl(lock) <= LOCK_TIMEOUT * 1000  # held, and extended
 
     # The holder dies without a word: its lock is left to expire.
     os.killpg(holder.process.pid, signal.SIGKILL)
     holder.process.wait(10)
     killed_at = time.monotonic()
+    lock_left = redis_client.pttl(lock) / 1000
     sent_by_holder = sweeps_by_sender(redis_client, queue)[holder_pid]
+    assert 0 < lock_left <= LOCK_TIMEOUT
 
     wait_for(lambda: sweeps_by_sender(redis_client, queue).get(standby.process.pid),
              timeout=LOCK_TIMEOUT + 30, interval=0.05,
              message="the standby beat's first sweep", describe=lambda: logs(beats))
     took = time.monotonic() - killed_at
-    print(f"the standby beat sent its first sweep {took:.2f} s after the holder was killed "
-          f"(lock timeout {LOCK_TIMEOUT} s)")  # noqa: T201 - shown with -s
-    # At most the lock's time to live, then one look at the lock and one tick.
-    assert took <= LOCK_TIMEOUT + 4 * INTERVAL + 1, logs(beats)
+    print(f"the standby beat sent its first sweep {took:.2f} s after the holder was killed; "
+          f"the lock had {lock_left:.2f} s left (timeout {LOCK_TIMEOUT} s)")  # noqa: T201
+    # Not before the lock expired; then within a look at the lock and a tick (a second
+    # of slack for a loaded machine).
+    assert lock_left - 0.2 <= took <= lock_left + 2 * INTERVAL + 1, logs(beats)
+    assert took <= LOCK_TIMEOUT + 2 * INTERVAL + 1
 
     # And it goes on alone: the holder sent nothing more.
     wait_for(lambda: sweeps_by_sender(redis_client, queue)[standby.process.pid] >= 4,
