@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from django_textclass import rollup, services
-from django_textclass.models import ClassificationRequest, Status
+from django_textclass.models import TERMINAL_STATUSES, ClassificationRequest
 from reviews import texts
 from reviews.models import Comment, Product, Review
 
@@ -64,19 +64,28 @@ def _save(reviews, products):
 
 
 def classify_now():
-    """Run the worker's code over every pending request until none is left."""
-    while ids := list(ClassificationRequest.objects.filter(status=Status.PENDING)
+    """Run the worker's code over the due requests until none is left.
+
+    A request the backend could not answer yet (the real API loading its model, a rate
+    limit) waits for a later attempt: it is left to the Celery worker.
+    """
+    while ids := list(ClassificationRequest.objects.due(timezone.now())
                       .order_by("pk").values_list("pk", flat=True)[:CHUNK]):
-        services.process(ids)
+        if not services.process(ids):
+            break
 
 
 def _move_back(written):
-    """Give each request its object's day, keeping the latency it was classified with."""
+    """Give each request its object's day, keeping the latency it was classified with.
+
+    Only final requests move: one left to the worker stays today's, as it will be answered.
+    """
     types = {model: ContentType.objects.get_for_model(model) for model in (Review, Comment)}
     by_type = {ct.pk: model for model, ct in types.items()}
     rows = []
-    for row in ClassificationRequest.objects.filter(content_type__in=types.values(),
-                                                    created_at__gt=min(written.values())):
+    for row in ClassificationRequest.objects.filter(
+            content_type__in=types.values(), created_at__gt=min(written.values()),
+            status__in=TERMINAL_STATUSES):
         when = written.get((by_type[row.content_type_id], int(row.object_id)))
         if when is None:
             continue
