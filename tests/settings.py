@@ -22,6 +22,8 @@ Environment:
     TEXTCLASS_TEST_LOG_LEVEL: the ``django_textclass`` loggers' level (default INFO).
     TEXTCLASS_TEST_BROKER_KEEP: a directory; a worker on the filesystem broker moves each
         message it took there instead of deleting it (the token-leak test reads them).
+    TEXTCLASS_TEST_REDBEAT_LOCK: beat runs celery-redbeat's scheduler, with a lock of this many
+        seconds, in keys of the run's own (tests/integration/test_beat_ha.py).
 """
 
 import os
