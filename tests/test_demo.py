@@ -105,10 +105,13 @@ def alive(processes):
 
 
 @pytest.fixture
-def demo_run(tmp_path):
+def demo_run(tmp_path, settings):
     """``scripts/demo --port P | tee log`` in a shell of its own session; yields its details."""
     if not Path("/proc/self/stat").exists():
         pytest.skip("reads the process tree from Linux's /proc")
+    if settings.DB_KIND != "sqlite":
+        # The demo runs on its own SQLite and broker whatever the suite's: once is enough.
+        pytest.skip("runs with the SQLite run (the demo brings its own database and broker)")
     port = free_port()
     log = tmp_path / "log"
     env = {key: value for key, value in os.environ.items()
