@@ -19,6 +19,11 @@
   and the workers may hang on a broker that accepts connections but never answers.
 * ``textclass.W007``: no Celery app of the project is loaded (Celery's fallback app is
   current), so wake-ups ignore ``CELERY_*`` and go to ``amqp://localhost:5672``.
+* ``textclass.E040``: ``MODELS`` (the model registry) is not a dict of keys to entries;
+  ``textclass.E041``: a key is not a valid key name; ``textclass.E042``: an entry is not a
+  dict, has unknown keys, or its ``MODEL`` is missing or neither a Hub id nor an endpoint URL;
+  ``textclass.E043``: its ``BACKEND`` is not a configured alias; ``textclass.E044``: its
+  ``PARAMETERS`` are wrong; ``textclass.E045``: its ``REVISION`` is not a revision name.
 * ``textclass.E010``-``E019`` and ``W010``-``W019``: the REST API, checked by
   :mod:`django_textclass.api.checks` (registered by the app config) when its URLs are mounted.
 * ``textclass.E020``-``E029`` and ``W020``: registered content (``TEXTCLASS["REGISTRY"]``
@@ -29,6 +34,7 @@
 from django.conf import settings
 from django.core import checks
 
+from django_textclass import catalog
 from django_textclass.backends import load_backend_class
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
@@ -89,11 +95,12 @@ def check_settings(app_configs=None, **kwargs):
             hint="Keep CIRCUIT_FAILURES <= MAX_ATTEMPTS.", id="textclass.W005",
         ))
     try:
-        validate_model_id(app_settings.DEFAULT_MODEL)
+        if not catalog.is_key(app_settings.DEFAULT_MODEL):
+            validate_model_id(app_settings.DEFAULT_MODEL)
     except InvalidInputError:
         messages.append(checks.Error(
-            f"TEXTCLASS['DEFAULT_MODEL'] {app_settings.DEFAULT_MODEL!r} is not a valid "
-            "Hugging Face repository id.", id="textclass.E005",
+            f"TEXTCLASS['DEFAULT_MODEL'] {app_settings.DEFAULT_MODEL!r} is neither a valid "
+            "Hugging Face repository id nor a key of TEXTCLASS['MODELS'].", id="textclass.E005",
         ))
     backends = app_settings.BACKENDS
     if not isinstance(backends, dict) or not all(isinstance(c, dict) for c in backends.values()):
@@ -147,6 +154,23 @@ def _check_backend(alias, config):
         return list(backend.check())
     finally:
         backend.close()
+
+
+@checks.register()
+def check_models(app_configs=None, **kwargs):
+    """``textclass.E040``-``E045``: the model registry, ``TEXTCLASS["MODELS"]``."""
+    models = app_settings.MODELS
+    if not isinstance(models, dict):
+        return [checks.Error(
+            "TEXTCLASS['MODELS'] must be a dict of keys to {'MODEL': ..., 'BACKEND': ..., "
+            f"'PARAMETERS': ..., 'REVISION': ...}}, not {type(models).__name__}.",
+            id="textclass.E040",
+        )]
+    return [
+        checks.Error(f"{message}.", hint="See docs/models.md.", id=check_id)
+        for name, spec in models.items()
+        for check_id, message in catalog.problems(name, spec)
+    ]
 
 
 #: Per transport, the broker transport options that bound every socket wait.

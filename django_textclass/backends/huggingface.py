@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from django.core import checks
 
+from django_textclass import catalog
 from django_textclass.backends.base import positive_number
 from django_textclass.backends.http import HTTPBackend
 from django_textclass.exceptions import (
@@ -82,11 +83,17 @@ class Backend(HTTPBackend):
     def endpoint(self, model_id):
         """The URL to POST to for ``model_id``.
 
+        A model id that is an endpoint URL (a key's ``MODEL`` in ``TEXTCLASS["MODELS"]``) is
+        that URL, used as is, with this backend's token and options.
+
         Raises:
             PermanentBackendError: (code ``invalid_model_id``) ``model_id`` is not a Hub
-                repository id: whatever stored it, it must not steer the URL (``..``,
-                ``?``, ``#``), so the call is never made.
+                repository id, nor an endpoint URL the site's own registry names: whatever
+                stored it, it must not steer the URL (``..``, ``?``, ``#``, another host),
+                so the call is never made.
         """
+        if catalog.is_endpoint_url(model_id) and catalog.may_send(model_id):
+            return model_id
         try:
             validate_model_id(model_id)
         except InvalidInputError:

@@ -62,6 +62,8 @@ class Call:
     #: next call goes while this one's results are written: a semaphore of CALLS_IN_FLIGHT.
     #: A call reads the pacing state once it holds one.
     slots: object = field(default_factory=nullcontext)
+    #: The model revision the rows name (``""``: none); sent to a backend that can load one.
+    revision: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ def send(call, chunk, gate=None):
                 rankings = backend.classify(
                     [same_text[0].text for same_text in chunk], call.parameters,
                     model_id=call.model_id, use_cache=call.use_cache,
-                    wait_for_model=wait_for_model,
+                    wait_for_model=wait_for_model, revision=call.revision or None,
                 )
         finally:
             _give_slot(call.slots)
