@@ -14,7 +14,8 @@ endpoint's URL), default parameters and an optional revision::
 Wherever a model id is accepted (``classify()``, the REST API, registrations, the commands)
 a key is accepted too, and :func:`resolve` turns either into a :class:`Target`: what a
 request is stored with and sent to. Keys hold no ``/``, so an ``owner/name`` id is never
-read as a key; a key shadows only a legacy Hub id without an owner (docs/models.md).
+read as a key. With a registry, a name without ``/`` must be a key: a Hub id is then written
+``owner/name``, so the two never collide (docs/models.md).
 
 Named *catalog* so that it is not mistaken for the content registry
 (``TEXTCLASS["REGISTRY"]``, :mod:`django_textclass.content.registry`). Settings are read at
@@ -187,7 +188,8 @@ def resolve(model=None, *, backend=None, function_to_apply=None, top_k=None):
 
     Raises:
         InvalidInputError: (field ``model``) neither a key nor a Hub id (URLs are refused:
-            an endpoint URL is configured as a key's ``MODEL``); (field ``backend``) a
+            an endpoint URL is configured as a key's ``MODEL``; with a registry, a name
+            without ``/`` must be a key, see :func:`validate_name`); (field ``backend``) a
             backend that is not the key's; or a parameter out of range.
         TextClassConfigurationError: the key's entry is wrong.
     """
@@ -207,14 +209,7 @@ def resolve(model=None, *, backend=None, function_to_apply=None, top_k=None):
             defaults.top_k if top_k is None else top_k,
         )
         return Target(target.key, target.backend, target.model_id, target.revision, parameters)
-    try:
-        validate_model_id(name)
-    except InvalidInputError:
-        reason = "not a valid Hugging Face repository id (owner/name)"
-        if models_setting():
-            reason = "neither a model key of TEXTCLASS['MODELS'] nor a valid Hugging Face " \
-                "repository id (owner/name)"
-        raise InvalidInputError("model", reason) from None
+    validate_name(name)
     return Target("", backend or app_settings.DEFAULT_BACKEND, name, "",
                   Parameters(function_to_apply, top_k))
 
@@ -222,16 +217,18 @@ def resolve(model=None, *, backend=None, function_to_apply=None, top_k=None):
 def validate_name(name):
     """Return ``name`` if it is a configured key or a Hub repository id, else raise.
 
-    For the places that take a model by name before anything is resolved (the API's
-    ``model`` field, registrations).
+    With a registry (``TEXTCLASS["MODELS"]`` not empty) a name without ``/`` must be one of
+    its keys: a Hub id is then written ``owner/name``, so keys and ids can never be mistaken
+    for each other, and a misspelt key is refused rather than sent as a model id. Without a
+    registry, any Hub id, as before.
 
     Raises:
-        InvalidInputError: (field ``model``) as :func:`resolve`.
+        InvalidInputError: (field ``model``) none of these.
     """
     if is_key(name):
         return name
     try:
-        return validate_model_id(name)
+        validate_model_id(name)
     except InvalidInputError:
         if models_setting():
             raise InvalidInputError(
@@ -239,6 +236,12 @@ def validate_name(name):
                 "repository id (owner/name)",
             ) from None
         raise
+    if "/" not in name and models_setting():
+        raise InvalidInputError(
+            "model", f"not a model key of TEXTCLASS['MODELS'] (configured: "
+            f"{', '.join(key_names())}); a Hub model id is written owner/name",
+        )
+    return name
 
 
 def endpoint_urls():

@@ -39,7 +39,6 @@ from django_textclass.backends import load_backend_class
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
 from django_textclass.services.pacing import parse_rate
-from django_textclass.types import validate_model_id
 
 INTEGER_SETTINGS = ("MAX_TEXT_LENGTH", "BATCH_SIZE", "MAX_ATTEMPTS", "CIRCUIT_FAILURES")
 POSITIVE_SETTINGS = (*INTEGER_SETTINGS, "LEASE_SECONDS", "PUBLISH_TIMEOUT")
@@ -95,12 +94,11 @@ def check_settings(app_configs=None, **kwargs):
             hint="Keep CIRCUIT_FAILURES <= MAX_ATTEMPTS.", id="textclass.W005",
         ))
     try:
-        if not catalog.is_key(app_settings.DEFAULT_MODEL):
-            validate_model_id(app_settings.DEFAULT_MODEL)
-    except InvalidInputError:
+        catalog.validate_name(app_settings.DEFAULT_MODEL)
+    except InvalidInputError as exc:
         messages.append(checks.Error(
-            f"TEXTCLASS['DEFAULT_MODEL'] {app_settings.DEFAULT_MODEL!r} is neither a valid "
-            "Hugging Face repository id nor a key of TEXTCLASS['MODELS'].", id="textclass.E005",
+            f"TEXTCLASS['DEFAULT_MODEL'] {app_settings.DEFAULT_MODEL!r}: {exc.reason}.",
+            id="textclass.E005",
         ))
     backends = app_settings.BACKENDS
     if not isinstance(backends, dict) or not all(isinstance(c, dict) for c in backends.values()):

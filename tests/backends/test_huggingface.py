@@ -225,6 +225,33 @@ def test_request__bad_model_id__permanent_error_and_nothing_sent(
     assert fake.calls == []
 
 
+ENDPOINT = "https://abc123.eu-west-1.aws.endpoints.huggingface.cloud/toxicity"
+
+
+def test_request__endpoint_url_a_key_names__posted_to_it(monkeypatch, make_backend, settings):
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "MODELS": {"toxicity": {"MODEL": ENDPOINT}}}
+    _, fake = classify(monkeypatch, make_backend(), [POS_NEG], model_id=ENDPOINT)
+
+    assert [call["url"] for call in fake.calls] == [ENDPOINT]
+
+
+@pytest.mark.parametrize("url", [ENDPOINT, ENDPOINT + "/../admin", "https://evil.example/"])
+def test_request__endpoint_url_no_key_names__permanent_error_and_nothing_sent(
+    monkeypatch, make_backend, settings, url
+):
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "MODELS": {"toxicity": {"MODEL": ENDPOINT}}}
+    if url == ENDPOINT:
+        settings.TEXTCLASS = {**settings.TEXTCLASS, "MODELS": {}}
+    backend = make_backend()
+    fake = install_post(monkeypatch, backend, make_response(200, json=[POS_NEG]))
+
+    with pytest.raises(PermanentBackendError) as excinfo:
+        backend.classify(["I love it"], Parameters(), model_id=url)
+
+    assert excinfo.value.code == "invalid_model_id"
+    assert fake.calls == []
+
+
 def test_model_path__encodes_each_segment_and_keeps_the_slash():
     assert model_path("ProsusAI/finbert") == "ProsusAI/finbert"
     assert model_path("a b/c?d#e") == "a%20b/c%3Fd%23e"
