@@ -94,8 +94,15 @@ class ModelKeyFilter(admin.SimpleListFilter):
     parameter_name = "model_key"
 
     def lookups(self, request, model_admin):
-        """The configured keys (no query); none when the site has no registry."""
-        return [(key, key) for key in catalog.key_names()]
+        """The configured keys (no query), and the chosen one if it is no longer configured.
+
+        A site without a registry and with no key chosen gets no filter at all.
+        """
+        keys = catalog.key_names()
+        chosen = self.value()
+        if chosen and chosen not in keys:
+            keys = [*keys, chosen]
+        return [(key, key) for key in keys]
 
     def queryset(self, request, queryset):
         """Keep the chosen key's requests (whatever model or revision it had then)."""
