@@ -13,7 +13,7 @@ ID = re.compile(r"textclass\.[EW]\d{3}")
 #: A check id in the docs: `textclass.E001`, `E001`, and ranges such as `E020`-`E027`.
 MENTION = re.compile(r"`(?:textclass\.)?([EW]\d{3})`(?:\s*-\s*`([EW]\d{3})`)?")
 #: Which doc's tables list which families (the id's middle digit: E0[1]0); 3 is health.
-TABLES = {"settings.md": "03", "api.md": "1", "content.md": "2"}
+TABLES = {"settings.md": "03", "api.md": "1", "content.md": "2", "models.md": "4"}
 
 
 def code_ids():
