@@ -21,11 +21,11 @@ from tests.testapp.models import Note
 pytestmark = pytest.mark.django_db
 
 NEWER = "acme/sentiment-v2"
-FIRED = []
+fired = []
 
 
 def remember(obj, *, request, rule, score):
-    FIRED.append((obj.pk, request.model_key, rule.name))
+    fired.append((obj.pk, request.model_key, rule.name))
 
 
 def models(model=SENTIMENT, revision="r1"):
@@ -72,13 +72,13 @@ def test_save__the_same_text_again__nothing_new_whatever_the_key_s_model_now(key
 
 
 def test_rule_watching_a_key__fires_on_its_results(keyed, django_capture_on_commit_callbacks):
-    FIRED.clear()
+    fired.clear()
     with django_capture_on_commit_callbacks(execute=True):
         note = Note.objects.create(text="bad service")
 
     answer_all(django_capture_on_commit_callbacks)
 
-    assert FIRED == [(note.pk, "sentiment", "watch key")]
+    assert fired == [(note.pk, "sentiment", "watch key")]
     assert RuleFiring.objects.get().model_id == SENTIMENT
 
 

@@ -299,3 +299,14 @@ def test_process__a_stored_endpoint_url_no_key_names__failed_and_never_sent(emul
 
     assert fresh(row).error_code == "invalid_model_id"
     assert emulator.requests == []
+
+
+def test_reclassify_action__the_copy_keeps_the_key_and_revision_it_was_made_with():
+    with registry():
+        old = services.submit("a good day", "sentiment")
+    with registry(model=NEWER, revision="v2"):  # the admin's action re-runs the row as it was
+        services.reclassify(ClassificationRequest.objects.filter(pk=old.pk))
+
+    copy = ClassificationRequest.objects.exclude(pk=old.pk).get()
+    assert (copy.model_key, copy.model_id, copy.revision, copy.use_cache) == (
+        "sentiment", SST2, "714eb0f", False)
