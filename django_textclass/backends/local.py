@@ -248,6 +248,9 @@ class Backend(BaseBackend):
         transformers = import_extra("transformers")
         device = self._torch_device(torch)
         torch.set_num_threads(self.threads)
+        bars = transformers.utils.logging
+        bars_were_on = bars.is_progress_bar_enabled()
+        bars.disable_progress_bar()  # a worker's log is no terminal
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(
                 folder, local_files_only=True, trust_remote_code=False)
@@ -258,6 +261,9 @@ class Backend(BaseBackend):
                 f"TEXTCLASS backend {self.alias!r}: cannot load a text-classification model "
                 f"from {folder}: {exc}"
             ) from exc
+        finally:
+            if bars_were_on:
+                bars.enable_progress_bar()
         model.eval()
         pipeline = transformers.pipeline(
             "text-classification", model=model, tokenizer=tokenizer, device=device)

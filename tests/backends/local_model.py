@@ -40,9 +40,12 @@ LABELS = ("NEGATIVE", "NEUTRAL", "POSITIVE")
 MAX_POSITIONS = 64
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 #: Every word of the vocabulary is one token (a word-level vocabulary, lower case).
-WORDS = ("i love this movie it is wonderful and the acting great hate terrible worst film "
-         "have ever seen train leaves at noon a good bad day fine meh plot was boring "
-         "music lovely story slow but end ok").split()
+WORDS = [
+    "i", "love", "this", "movie", "it", "is", "wonderful", "and", "the", "acting", "great",
+    "hate", "terrible", "worst", "film", "have", "ever", "seen", "train", "leaves", "at", "noon",
+    "a", "good", "bad", "day", "fine", "meh", "plot", "was", "boring", "music", "lovely", "story",
+    "slow", "but", "end", "ok",
+]
 TEXTS = [
     "i love this movie it is wonderful",
     "the worst film i have ever seen",

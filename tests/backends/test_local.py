@@ -294,7 +294,8 @@ def test_extra_missing__configuration_error_with_the_pip_command(folder, monkeyp
     monkeypatch.setitem(sys.modules, "transformers", None)  # what a missing package does
     backend = make_backend(folder)
 
-    with pytest.raises(TextClassConfigurationError, match=r"pip install 'django-textclass\[local\]'"):
+    with pytest.raises(TextClassConfigurationError,
+                       match=r"pip install 'django-textclass\[local\]'"):
         classify(backend, ["a good day"])
 
 
