@@ -30,7 +30,8 @@ except ImportError as exc:
             "them (CI=true or TEXTCLASS_TEST_LOCAL=1): run scripts/test, which installs them"
         ) from exc
     pytest.skip(f"transformers and torch are not installed ({exc}); "
-                "pip install torch==2.13.0 transformers", allow_module_level=True)
+                "install the local extra (scripts/test does, on Python 3.11)",
+                allow_module_level=True)
 
 from django_textclass.backends.local import Backend  # noqa: E402
 
