@@ -280,12 +280,15 @@ class Backend(BaseBackend):
         Raises:
             TextClassConfigurationError: CUDA is asked for and torch sees no such device.
         """
+        # device_count(), not is_available(): it asks NVML and leaves CUDA uninitialised, so
+        # the check may run in the parent of a prefork pool (Celery's Django fix-up runs the
+        # checks there) without spoiling CUDA for the children.
         if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            return torch.device("cuda" if torch.cuda.device_count() else "cpu")
         if self.device == "cpu":
             return torch.device("cpu")
         index = int(self.device.partition(":")[2] or 0)
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        count = torch.cuda.device_count()
         if index >= count:
             raise TextClassConfigurationError(
                 f"TEXTCLASS backend {self.alias!r}: DEVICE is {self.device!r}, but torch sees "
