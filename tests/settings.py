@@ -181,6 +181,19 @@ TEXTCLASS = {
     "CIRCUIT_OPEN_MAX": 4.0,
     "SWEEP_INTERVAL": 1.0,
 }
+# The local model backend's end-to-end test (tests/integration/test_local_model.py) saves
+# its tiny model in the run's folder. Only the workers have these aliases in their settings
+# (the test adds them to its own): building one loads nothing, but `manage.py check` in the
+# test process would report the folder missing before that test has written it.
+LOCAL_MODEL_BACKENDS = {
+    "local": {"BACKEND": "django_textclass.backends.local.Backend",
+              "OPTIONS": {"MODEL_PATH": str(RUN_DIR / "local-model"), "THREADS": 1,
+                          "BATCH_SIZE": 4}},
+    "local-missing": {"BACKEND": "django_textclass.backends.local.Backend",
+                      "OPTIONS": {"MODEL_PATH": str(RUN_DIR / "no-such-model")}},
+}
+if IN_WORKER:
+    TEXTCLASS["BACKENDS"].update(LOCAL_MODEL_BACKENDS)
 if os.environ.get("TEXTCLASS_TEST_INFERENCE_WAIT"):  # a served process's drop-in wait
     TEXTCLASS["INFERENCE_WAIT_SECONDS"] = float(os.environ["TEXTCLASS_TEST_INFERENCE_WAIT"])
 if os.environ.get("TEXTCLASS_TEST_NO_THROTTLE"):  # a served process under a load test

@@ -200,7 +200,7 @@ class _Stream:
     def run(self):
         """Send everything; returns how many more rows the run claimed on the way."""
         pool = _pool(self.under_way) if self.threads else _Inline()
-        queue = deque(self._top_up())
+        queue = deque(self._top_up(first=True))
         out = {}
         wait, errors = None, []
         while True:
@@ -242,17 +242,21 @@ class _Stream:
     def _may_top_up(self):
         return not self.exhausted and time.monotonic() < self.deadline
 
-    def _top_up(self, busy=False):
+    def _top_up(self, busy=False, first=False):
         """The next calls: what the work holds, topped up to fill every call under way.
 
         While every call slot is ``busy``, a part-filled batch is kept back: what arrives
-        before a slot frees fills it, instead of going out in a call of its own.
+        before a slot frees fills it, instead of going out in a call of its own. The
+        ``first`` calls of a run go as soon as one batch is full (what fills the other slots
+        is claimed while they are out); their part-filled rest waits for the next top-up.
         """
         # A stream may last STREAM_SECONDS: the sweep it owes does not wait for its end.
         recovery.sweep_if_due()
-        target = self.under_way * self.size
+        target = (1 if first else self.under_way) * self.size
         for _ in range(GATHER_ROUNDS if self._may_top_up() else 0):
             distinct = len(self.work.by_hash)
+            if first and distinct >= target:
+                break
             missing = target - distinct if distinct < target else -distinct % self.size
             if missing == 0 or self.exhausted:
                 break
@@ -262,7 +266,8 @@ class _Stream:
             self.claimed += len(more)
             self.exhausted = len(more) < wanted
             self.work.add(more)
-        texts = self.work.take(whole_batches_of=self.size if busy else None)
+        whole = busy or (first and len(self.work.by_hash) >= self.size)
+        texts = self.work.take(whole_batches_of=self.size if whole else None)
         return _chunks(texts, self.call.backend.batch_size, self.size)
 
     def _send(self, chunk, gate):
