@@ -109,14 +109,17 @@ def problems(name, spec):
                       f"TEXTCLASS['BACKENDS'] (configured: {configured})"))
     found += _parameter_problems(where, spec.get("PARAMETERS"))
     revision = spec.get("REVISION")
-    if revision is not None and (
-        not isinstance(revision, str) or len(revision) > MAX_REVISION_LENGTH
-        or not _REVISION_RE.fullmatch(revision) or ".." in revision
-    ):
+    if revision is not None and not is_revision(revision):
         found.append(("textclass.E045", f"{where}: REVISION must be a branch, tag or commit "
                       f"hash (letters, digits, '.', '_', '-', '/'; at most "
                       f"{MAX_REVISION_LENGTH} characters), not {revision!r}"))
     return found
+
+
+def is_revision(value):
+    """Whether ``value`` is a revision name: a branch, tag or commit (no ``..``, no spaces)."""
+    return (isinstance(value, str) and len(value) <= MAX_REVISION_LENGTH
+            and bool(_REVISION_RE.fullmatch(value)) and ".." not in value)
 
 
 def _model_problems(where, model):

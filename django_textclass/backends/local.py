@@ -27,6 +27,7 @@ from pathlib import Path
 
 from django.core import checks
 
+from django_textclass import catalog
 from django_textclass.backends.base import BaseBackend, positive_number
 from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
 from django_textclass.types import Ranking, validate_model_id
@@ -73,6 +74,8 @@ class Backend(BaseBackend):
     supports_batch = True
     #: One forward pass at a time: more calls would only share the same CPUs.
     calls_in_flight = 1
+    #: A key's ``REVISION`` picks that revision of a model in the local cache.
+    supports_revision = True
 
     def __init__(self, *, MODEL_PATH=None, MODEL_PATHS=None, CACHE_DIR=None, BATCH_SIZE=16,
                  DEVICE="cpu", THREADS=None, PROCESSES=None, MAX_LENGTH=None, **options):
@@ -178,9 +181,10 @@ class Backend(BaseBackend):
 
     # --- classification -----------------------------------------------------------------
 
-    def classify_texts(self, texts, parameters, *, model_id, use_cache, wait_for_model):
+    def classify_texts(self, texts, parameters, *, model_id, use_cache, wait_for_model,
+                       revision=None):
         """Rank ``texts`` in one forward pass; the cache flags do not apply in process."""
-        loaded = self.model_for(model_id)
+        loaded = self.model_for(model_id, revision)
         options = {"top_k": parameters.top_k, "batch_size": min(len(texts), self.max_batch_size),
                    "truncation": True}
         if loaded.max_length:
@@ -191,12 +195,18 @@ class Backend(BaseBackend):
             answers = loaded.pipeline(list(texts), **options)
         return [Ranking.from_objects(answer) for answer in answers]
 
-    def folder_for(self, model_id):
+    def folder_for(self, model_id, revision=None):
         """The folder the model of ``model_id`` is read from.
 
+        ``revision`` (a key's ``REVISION``: a branch or tag the cache has a ref for, or a
+        commit it holds) picks that snapshot of the cache; None is ``main``. A configured
+        folder (``MODEL_PATH``, ``MODEL_PATHS``) holds one revision: there the revision is
+        only a label of the stored requests.
+
         Raises:
-            TextClassConfigurationError: the id is not a repository id, or it is neither
-                configured nor in the local cache (the message names where it looked).
+            TextClassConfigurationError: the id is not a repository id, the revision not a
+                revision name, or the model (at that revision) is neither configured nor in
+                the local cache (the message names where it looked).
         """
         if self.model_path:
             return self.model_path
@@ -210,27 +220,34 @@ class Backend(BaseBackend):
                 f"TEXTCLASS backend {self.alias!r}: the model id is not a Hugging Face "
                 "repository id (owner/name)."
             ) from None
-        folder = self._cached_folders.get(model_id)
+        if revision is not None and not catalog.is_revision(revision):
+            # A stored row's revision must not steer the lookup out of the model's snapshots.
+            raise TextClassConfigurationError(
+                f"TEXTCLASS backend {self.alias!r}: the revision is not a branch, tag or "
+                "commit name."
+            )
+        folder = self._cached_folders.get((model_id, revision))
         if folder:
             return folder
         hub = import_extra("huggingface_hub")
         cache = self.cache_dir or hub.constants.HF_HUB_CACHE
+        at = "" if revision is None else f" at revision {revision!r}"
         try:
             folder = Path(hub.snapshot_download(model_id, cache_dir=self.cache_dir,
-                                                local_files_only=True))
+                                                revision=revision, local_files_only=True))
         except (OSError, ValueError) as exc:
             raise TextClassConfigurationError(
-                f"TEXTCLASS backend {self.alias!r}: model {model_id!r} is not in MODEL_PATHS "
-                f"and not in the Hugging Face cache at {cache} ({type(exc).__name__}); "
-                "nothing is downloaded at run time: put it there first (huggingface-cli "
-                "download, or save_pretrained() and MODEL_PATHS)."
+                f"TEXTCLASS backend {self.alias!r}: model {model_id!r}{at} is not in "
+                f"MODEL_PATHS and not in the Hugging Face cache at {cache} "
+                f"({type(exc).__name__}); nothing is downloaded at run time: put it there "
+                "first (huggingface-cli download, or save_pretrained() and MODEL_PATHS)."
             ) from exc
-        self._cached_folders[model_id] = folder
+        self._cached_folders[(model_id, revision)] = folder
         return folder
 
-    def model_for(self, model_id):
-        """The loaded model that serves ``model_id`` in this process, loading it once."""
-        folder = self.folder_for(model_id)
+    def model_for(self, model_id, revision=None):
+        """The loaded model that serves ``model_id`` (at ``revision``) here, loading it once."""
+        folder = self.folder_for(model_id, revision)
         with self._lock:
             loaded = self._models.get(folder)
             if loaded is None:

@@ -227,6 +227,79 @@ def test_cache__a_model_id_read_from_the_local_cache_without_network(folder, tmp
     assert connections == []
 
 
+OLD_COMMIT, NEW_COMMIT = "1" * 40, "2" * 40
+
+
+@pytest.fixture
+def two_revisions(tmp_path):
+    """The cache holds two snapshots of MODEL_ID: main (seed 1) and the tag v2 (seed 2)."""
+    cache = tmp_path / "hub"
+    old = build_model(tmp_path / "old", seed=1)
+    new = build_model(tmp_path / "new", seed=2)
+    hub_cache(cache, MODEL_ID, old, revision=OLD_COMMIT)
+    repo = cache / ("models--" + MODEL_ID.replace("/", "--"))
+    (repo / "snapshots" / NEW_COMMIT).mkdir()
+    for path in new.iterdir():
+        (repo / "snapshots" / NEW_COMMIT / path.name).write_bytes(path.read_bytes())
+    (repo / "refs" / "v2").write_text(NEW_COMMIT)
+    return cache, old, new
+
+
+@pytest.mark.parametrize(("revision", "expected"), [
+    (None, "old"), ("main", "old"), ("v2", "new"), (NEW_COMMIT, "new"), (OLD_COMMIT, "old"),
+])
+def test_revision__a_key_s_revision_picks_that_snapshot_of_the_cache(
+    two_revisions, connections, revision, expected
+):
+    cache, old, new = two_revisions
+    backend = local.Backend(alias="local", THREADS=1, CACHE_DIR=str(cache))
+
+    (ranking,) = backend.classify([TEXTS[0]], Parameters(), model_id=MODEL_ID, revision=revision)
+
+    assert_close(ranking, expected_scores({"old": old, "new": new}[expected], TEXTS[0]))
+    assert connections == []
+
+
+@pytest.mark.parametrize("revision", ["v3", "../../..", "a b"])
+def test_revision__not_in_the_cache_or_not_a_name__configuration_error(two_revisions,
+                                                                      connections, revision):
+    cache, *_ = two_revisions
+    backend = local.Backend(alias="local", THREADS=1, CACHE_DIR=str(cache))
+
+    with pytest.raises(TextClassConfigurationError) as caught:
+        backend.classify([TEXTS[0]], Parameters(), model_id=MODEL_ID, revision=revision)
+
+    if revision == "v3":
+        assert "at revision 'v3' is not in MODEL_PATHS" in str(caught.value)
+    assert backend._models == {} and connections == []
+
+
+def test_revision__a_configured_folder_is_one_revision_the_name_is_a_label(folder):
+    backend = local.Backend(alias="local", THREADS=1, MODEL_PATHS={MODEL_ID: str(folder)})
+
+    assert backend.folder_for(MODEL_ID, "v2") == backend.folder_for(MODEL_ID) == folder
+
+
+@pytest.mark.django_db
+def test_revision__a_key_s_revision_reaches_the_model_through_the_pipeline(two_revisions,
+                                                                          connections):
+    from django_textclass import services
+
+    cache, _, new = two_revisions
+    backends = {"default": {"BACKEND": "django_textclass.backends.local.Backend",
+                            "OPTIONS": {"THREADS": 1, "CACHE_DIR": str(cache)}}}
+    models = {"sentiment": {"MODEL": MODEL_ID, "REVISION": "v2"}}
+    with override_settings(TEXTCLASS={"BACKENDS": backends, "MODELS": models}):
+        request = services.submit(TEXTS[0], "sentiment")
+        services.process([request.pk])
+
+    request.refresh_from_db()
+    assert (request.status, request.revision) == ("succeeded", "v2")
+    expected = expected_scores(new, TEXTS[0])
+    stored = {item["label"]: item["score"] for item in request.labels}
+    assert stored == pytest.approx(expected, abs=1e-5)
+
+
 def test_cache__a_model_not_there_is_a_configuration_error_and_no_download(tmp_path,
                                                                           connections):
     backend = local.Backend(alias="local", CACHE_DIR=str(tmp_path / "hub"))
