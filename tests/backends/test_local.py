@@ -532,3 +532,25 @@ def test_check__loads_no_model(folder, caplog):
         run_checks(config(MODEL_PATH=str(folder)))
 
     assert not [r for r in caplog.records if "loaded the model" in r.getMessage()]
+
+
+@pytest.mark.django_db
+def test_textclass_check__a_local_key_answers_in_process_with_its_revision_sent(two_revisions,
+                                                                                connections):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    cache, *_ = two_revisions
+    backends = {"default": {"BACKEND": "django_textclass.backends.local.Backend",
+                            "OPTIONS": {"THREADS": 1, "CACHE_DIR": str(cache)}}}
+    models = {"sentiment": {"MODEL": MODEL_ID, "REVISION": "v2"}}
+    out = StringIO()
+    with override_settings(TEXTCLASS={"BACKENDS": backends, "MODELS": models}):
+        call_command("textclass_check", stdout=out)
+
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"sentiment: backend 'default', {MODEL_ID}, revision v2 (sent)"
+    assert lines[1].startswith("  OK: answered in ")
+    assert lines[2] == "  answer: built in process"
+    assert connections == []
