@@ -12,7 +12,7 @@ import math
 import pytest
 
 from django_textclass.exceptions import InvalidResponseError, TransientBackendError
-from tests.backends.contract.conftest import BATCH, ERROR_KINDS, SENTIMENT
+from tests.backends.contract.helpers import ERROR_KINDS, SENTIMENT
 
 POSITIVE = "I love this, it is wonderful and great"
 NEGATIVE = "I hate this, it is awful and boring"
@@ -81,8 +81,7 @@ def test_answer__clear_sentiment_gets_opposite_top_labels(rig):
 
 
 def test_batch__each_text_gets_its_own_ranking_in_order(rig):
-    if not rig.backend.supports_batch:
-        rig.require(BATCH)
+    rig.require_batch()
     texts = TEXTS[: max(2, min(len(TEXTS), rig.backend.batch_size))]
     alone = [ranking for text in texts for ranking in rig.classify([text])]
     assert len({tuple(as_pairs(r)) for r in alone}) > 1, "texts chosen to rank differently"
@@ -93,8 +92,7 @@ def test_batch__each_text_gets_its_own_ranking_in_order(rig):
 
 
 def test_batch__reversed_order_gives_reversed_rankings(rig):
-    if not rig.backend.supports_batch:
-        rig.require(BATCH)
+    rig.require_batch()
     texts = TEXTS[:2] if rig.backend.batch_size >= 2 else TEXTS[:1]
 
     forward = rig.classify(texts)
@@ -104,8 +102,7 @@ def test_batch__reversed_order_gives_reversed_rankings(rig):
 
 
 def test_batch__a_full_batch_is_taken_in_one_call(rig):
-    if not rig.backend.supports_batch:
-        rig.require(BATCH)
+    rig.require_batch()
     size = rig.backend.batch_size
     texts = [f"review number {n}: {'great' if n % 2 else 'awful'}" for n in range(size)]
 
@@ -157,8 +154,7 @@ def test_parameters__top_k_keeps_the_best(rig, function):
 
 
 def test_parameters__apply_to_every_text_of_a_batch(rig):
-    if not rig.backend.supports_batch:
-        rig.require(BATCH)
+    rig.require_batch()
     texts = TEXTS[:2]
     alone = [r for text in texts for r in rig.classify([text], function_to_apply="sigmoid",
                                                        top_k=1)]
