@@ -112,7 +112,7 @@ class Backend(HTTPBackend):
         self._info = None
         self._info_until = 0.0  # monotonic time after which /info is read again
         self._info_lock = threading.Lock()
-        self._limit_seen = None  # a limit TEI named when it refused a batch
+        self._limit_seen = None  # a limit TEI named when it refused a batch, until /info
         self._warned_model = False
 
     def __repr__(self):
@@ -127,6 +127,8 @@ class Backend(HTTPBackend):
             if time.monotonic() >= self._info_until:
                 self._info = self._read_info()
                 self._info_until = time.monotonic() + (INFO_TTL if self._info else INFO_RETRY)
+                if self._info:
+                    self._limit_seen = None  # the server says what its limit is now
             return self._info
 
     def _read_info(self):

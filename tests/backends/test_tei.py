@@ -285,6 +285,7 @@ def test_error__batch_over_the_limit_is_permanent_and_lowers_the_batch_size(
     monkeypatch, make_backend, status
 ):
     backend = make_backend({"max_client_batch_size": 32})
+    assert backend.batch_size == 32  # read before the call, as the pipeline does
     message = "batch size 20 > maximum allowed batch size 16"
 
     error = raised(monkeypatch, backend, tei_error(status, "Validation", message), count=20)
@@ -293,6 +294,22 @@ def test_error__batch_over_the_limit_is_permanent_and_lowers_the_batch_size(
     assert (error.code, error.status_code) == (f"http_{status}", status)
     assert message in error.message and "[Validation]" in error.message
     assert backend.batch_size == 16
+
+
+def test_error__a_limit_learnt_from_a_refusal_gives_way_to_the_next_info(monkeypatch,
+                                                                          make_backend):
+    clock = [1000.0]
+    monkeypatch.setattr(tei.time, "monotonic", lambda: clock[0])
+    backend = make_backend({"max_client_batch_size": 32})
+    assert backend.batch_size == 32
+    message = "batch size 20 > maximum allowed batch size 16"
+    raised(monkeypatch, backend, tei_error(422, "Validation", message), count=20)
+    assert backend.batch_size == 16
+
+    backend.fake_get.result = make_response(200, json={"max_client_batch_size": 24})
+    clock[0] += tei.INFO_TTL + 1
+
+    assert backend.batch_size == 24  # the restarted server's own word
 
 
 def test_error__too_many_tokens_is_permanent(monkeypatch, make_backend):
