@@ -39,6 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from django_textclass.testing import scoring
+from django_textclass.testing.bodies import SHAPES, ValidationError, shape_answer, validate
 from django_textclass.testing.replies import (
     _TEXT,
     ReceivedRequest,
@@ -52,16 +53,8 @@ from django_textclass.testing.tei import PREDICT_ROUTES, Refused, TEIMode
 
 __all__ = ["InferenceAPIEmulator", "ReceivedRequest", "Reply", "TEIMode", "main"]
 
-SHAPES = ("nested", "flat", "toolkit")
 _MODEL_ROUTE = re.compile(r"/models/([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?)")
 _CONTROL_PREFIX = "/_emulator/"
-
-class _ValidationError(Exception):
-    def __init__(self, status, payload):
-        super().__init__(status)
-        self.status = status
-        self.payload = payload
-
 
 class InferenceAPIEmulator:
     """A real HTTP server on loopback that answers text-classification requests.
@@ -357,14 +350,14 @@ class InferenceAPIEmulator:
             return scripted
         toolkit = self.shape == "toolkit"
         try:
-            inputs, parameters, top_k_sent = _validate(body, null_top_k=toolkit)
+            inputs, parameters, top_k_sent = validate(body, null_top_k=toolkit)
             max_batch = self.max_batch
             if isinstance(inputs, list) and max_batch is not None and len(inputs) > max_batch:
-                raise _ValidationError(422, {
+                raise ValidationError(422, {
                     "error": f"batch size {len(inputs)} exceeds the maximum of {max_batch}",
                     "error_type": "Validation",
                 })
-        except _ValidationError as exc:
+        except ValidationError as exc:
             return json_answer(exc.status, exc.payload)
         labels = self.labels.get(model_id, list(scoring.DEFAULT_LABELS))
         texts = [inputs] if isinstance(inputs, str) else inputs
@@ -372,12 +365,8 @@ class InferenceAPIEmulator:
         if poisoned is not None:
             return poisoned
         rankings = [scoring.rank(labels, text, **parameters) for text in texts]
-        if toolkit:
-            return json_answer(200, _toolkit_answer(rankings, isinstance(inputs, str),
-                                                    top_k_sent))
-        if isinstance(inputs, str) and self.shape == "flat":
-            return json_answer(200, rankings[0])
-        return json_answer(200, rankings)
+        return json_answer(200, shape_answer(self.shape, rankings, isinstance(inputs, str),
+                                             top_k_sent))
 
     def _tei_route(self, method, path, headers, body):
         """``(answer, model_id)`` of a TEI route, or None for a path TEI does not serve."""
@@ -439,61 +428,6 @@ def _not_allowed(allow):
     status, headers, payload = plain_answer(405, "Method Not Allowed")
     headers["Allow"] = allow
     return status, headers, payload
-
-
-def _toolkit_answer(rankings, one_string, top_k_sent):
-    """What the transformers pipeline of a dedicated endpoint answers.
-
-    Without ``top_k`` it keeps the best label alone: ``[{best}]`` for one string, one best
-    object per input for a list. With ``top_k`` (``null`` for every label) a string gets
-    its flat ranking and a list one ranking per input.
-    """
-    if not top_k_sent:
-        return [ranking[0] for ranking in rankings]
-    return rankings[0] if one_string else rankings
-
-
-def _validate(body, null_top_k=False):
-    """Check a classification body; return ``(inputs, rank() keyword arguments, top_k sent)``.
-
-    ``null_top_k`` accepts ``"top_k": null`` (the Inference Toolkit reads it as every label).
-    """
-    if body is None:
-        raise _ValidationError(400, {"error": "the request body is not valid JSON"})
-    if not isinstance(body, dict) or "inputs" not in body:
-        raise _ValidationError(400, {"error": "the body must be a JSON object with `inputs`"})
-    inputs = body["inputs"]
-    if isinstance(inputs, str):
-        if not inputs:
-            raise _ValidationError(400, {"error": "`inputs` must not be empty"})
-    elif isinstance(inputs, list) and inputs:
-        if not all(isinstance(item, str) and item for item in inputs):
-            message = "each item of `inputs` must be a non-empty string"
-            raise _ValidationError(400, {"error": message})
-    else:
-        message = "`inputs` must be a non-empty string or a non-empty list of strings"
-        raise _ValidationError(400, {"error": message})
-    # Parameter errors use the legacy list shape: {"error": ["...: received `x` in `parameters`"]}.
-    parameters = body.get("parameters", {})
-    if not isinstance(parameters, dict):
-        message = f"`parameters` must be an object: received `{parameters!r}`"
-        raise _ValidationError(400, {"error": [message]})
-    errors = []
-    for key in sorted(set(parameters) - {"function_to_apply", "top_k"}):
-        errors.append(f"unknown parameter: received `{key}` in `parameters`")
-    function = parameters.get("function_to_apply")
-    if "function_to_apply" in parameters and function not in scoring.FUNCTIONS:
-        errors.append(
-            f"`function_to_apply` must be one of {', '.join(scoring.FUNCTIONS)}: "
-            f"received `{function!r}` in `parameters`"
-        )
-    top_k = parameters.get("top_k")
-    valid_null = null_top_k and top_k is None
-    if "top_k" in parameters and not valid_null and (type(top_k) is not int or top_k < 1):
-        errors.append(f"`top_k` must be a positive integer: received `{top_k!r}` in `parameters`")
-    if errors:
-        raise _ValidationError(400, {"error": errors})
-    return inputs, {"function_to_apply": function, "top_k": top_k}, "top_k" in parameters
 
 
 class _Server(ThreadingHTTPServer):
