@@ -8,8 +8,10 @@
 * ``textclass.E006``: ``BACKENDS`` is not a dict of backend configurations.
 * ``textclass.E007``: a backend's ``RATE_LIMIT`` is not like ``"300/minute"``.
 * ``textclass.E008``: a backend's ``CALLS_IN_FLIGHT`` is not an integer >= 1.
-* ``textclass.W001``: a URL points at the retired ``api-inference.huggingface.co`` host, and
-  ``textclass.W002``: a Hugging Face backend has no token; both from that backend's own
+* ``textclass.W001``: a URL points at the retired ``api-inference.huggingface.co`` host,
+  ``textclass.W002``: a Hugging Face backend has no token, ``textclass.W008``: its
+  ``READ_TIMEOUT`` is not above its ``SCALE_UP_TIMEOUT``, and ``textclass.W009``: its
+  ``API_URL`` is a TEI route while ``BATCH`` is on; all from that backend's own
   :meth:`~django_textclass.backends.base.BaseBackend.check`, which every configured backend
   gets called once it accepts its ``OPTIONS``.
 * ``textclass.W003``: ``TEXTCLASS`` has keys this version does not know.

@@ -5,7 +5,7 @@ Environment:
     TEXTCLASS_TEST_BROKER: ``filesystem`` (default, no server: the app's
         ``textclass-filesystem://`` transport), ``redis`` or ``amqp``.
     TEXTCLASS_TEST_API_URL: base URL of the loopback Inference API emulator (set by the
-        fixture that starts the worker).
+        fixture that starts the worker); every HTTP backend alias points at it.
     TEXTCLASS_TEST_WORKER: set in the worker process, which must use the test database.
     TEXTCLASS_TEST_MAX_BATCH, TEXTCLASS_TEST_CALLS_IN_FLIGHT: the default backend's
         ``MAX_BATCH_SIZE`` (8) and ``CALLS_IN_FLIGHT`` (its own default, 4).
@@ -151,14 +151,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+_API_URL = os.environ.get("TEXTCLASS_TEST_API_URL", "http://127.0.0.1:9")
+_HF = "django_textclass.backends.huggingface.Backend"
+_TOKEN = os.environ.get("TEXTCLASS_TEST_HF_TOKEN", "hf_test_token_not_secret")
 TEXTCLASS = {
     "BACKENDS": {
         "default": {
-            "BACKEND": "django_textclass.backends.huggingface.Backend",
+            "BACKEND": _HF,
             "OPTIONS": {
-                "API_URL": os.environ.get("TEXTCLASS_TEST_API_URL", "http://127.0.0.1:9")
-                + "/models/{model_id}",
-                "TOKEN": os.environ.get("TEXTCLASS_TEST_HF_TOKEN", "hf_test_token_not_secret"),
+                "API_URL": _API_URL + "/models/{model_id}",
+                "TOKEN": _TOKEN,
                 "MAX_BATCH_SIZE": int(os.environ.get("TEXTCLASS_TEST_MAX_BATCH", "8")),
                 "READ_TIMEOUT": 5,
             },
@@ -167,6 +169,18 @@ TEXTCLASS = {
                if os.environ.get("TEXTCLASS_TEST_CALLS_IN_FLIGHT") else {}),
         },
         "offline": {"BACKEND": "django_textclass.backends.offline.Backend"},
+        # The emulator's other faces (tests/integration/test_endpoints.py): its TEI mode
+        # through the TEI backend, and through the Hugging Face backend at TEI's `/` (the
+        # trap of a list read as a pair); its model route as a dedicated endpoint.
+        "tei": {"BACKEND": "django_textclass.backends.tei.Backend",
+                "OPTIONS": {"URL": _API_URL, "READ_TIMEOUT": 5}},
+        "tei-root": {"BACKEND": _HF, "OPTIONS": {
+            "API_URL": _API_URL + "/", "TOKEN": _TOKEN, "MAX_BATCH_SIZE": 8, "READ_TIMEOUT": 5,
+        }},
+        "endpoint": {"BACKEND": _HF, "OPTIONS": {
+            "API_URL": _API_URL + "/models/distilbert/distilbert-base-uncased-finetuned-sst-2"
+            "-english", "TOKEN": _TOKEN, "SCALE_UP_TIMEOUT": 3, "READ_TIMEOUT": 5,
+        }},
     },
     # Short waits so retry scenarios finish in seconds.
     "MAX_ATTEMPTS": 4,
