@@ -18,6 +18,8 @@ from django_textclass.backends.huggingface import DEFAULT_API_URL as ROUTER
 from django_textclass.backends.huggingface import RETIRED_HOST
 from django_textclass.exceptions import TextClassConfigurationError, TextClassError
 
+#: The TEI backend's dotted path.
+TEI_BACKEND = "django_textclass.backends.tei.Backend"
 #: Where the text-classification models deployed on hf-inference are listed.
 DEPLOYED_MODELS = ("https://huggingface.co/models?inference_provider=hf-inference"
                    "&pipeline_tag=text-classification")
@@ -37,6 +39,8 @@ class Problem:
             ``.../models/{model_id}`` route) rather than one fixed endpoint.
         transport: for a connection error, ``"dns"`` (the name did not resolve),
             ``"refused"`` (nothing listens there), or ``""``.
+        tei_host: the host answers ``GET /info`` as a Text Embeddings Inference server.
+        backend: the dotted path of the backend's class (``""`` if it was never built).
     """
 
     code: str
@@ -45,6 +49,8 @@ class Problem:
     url: str = ""
     per_model_route: bool = False
     transport: str = ""
+    tei_host: bool = False
+    backend: str = ""
 
     @property
     def host(self):
@@ -81,16 +87,22 @@ HINTS = (
     Hint("no_credits", _status(402),
          "The account's Inference Providers credits are used up: add credits or a PRO plan, "
          "or bill an organisation with HEADERS {'X-HF-Bill-To': '<org>'}."),
+    Hint("tei_url", lambda p: p.status in (404, 405) and p.backend == TEI_BACKEND,
+         "The TEI backend posts to <URL>/predict and reads <URL>/info: set its URL to the TEI "
+         "server's base URL (without /predict), and check that a TEI server answers there."),
+    Hint("tei_host", lambda p: p.status in (404, 405) and p.tei_host,
+         "The host is a Text Embeddings Inference (TEI) server (its /info answers), which has "
+         "no such route: use the TEI backend (django_textclass.backends.tei.Backend) with "
+         "URL set to the server's base URL; it sends batches in TEI's own form."),
     Hint("not_deployed", lambda p: p.status == 404 and p.per_model_route,
          "The model is not deployed on the hf-inference provider (the router answers 404 "
          f"for every model it does not serve): pick one listed at {DEPLOYED_MODELS}, or "
          "deploy it on a dedicated Inference Endpoint and give that endpoint's URL as the "
          "key's MODEL (or the backend's API_URL). Check the spelling of the id too."),
     Hint("wrong_route", lambda p: p.status in (404, 405),
-         "The server has no such route at that URL. A Text Embeddings Inference (TEI) "
-         "server answers on /predict: use the TEI backend "
-         "(django_textclass.backends.tei.Backend) with the server's base URL; for a "
-         "dedicated Inference Endpoint, use the URL the endpoint's page shows."),
+         "The server has no such route at that URL: for a dedicated Inference Endpoint, use "
+         "the URL the endpoint's page shows; a Text Embeddings Inference (TEI) server wants "
+         "the TEI backend (django_textclass.backends.tei.Backend) with its base URL."),
     Hint("gone", _status(410),
          f"The host answers 410 Gone: it is retired; use {ROUTER} or your endpoint's URL."),
     Hint("asleep", lambda p: p.status == 503 or p.code == "model_loading",
@@ -147,7 +159,7 @@ def diagnose(problem):
     return next((hint for hint in HINTS if hint.applies(problem)), FALLBACK)
 
 
-def problem_of(exc, url="", per_model_route=False):
+def problem_of(exc, url="", per_model_route=False, backend=""):
     """Describe an exception raised by a backend call as a :class:`Problem`.
 
     A configuration error gets the code ``configuration``; an error of ours keeps its code
@@ -160,7 +172,8 @@ def problem_of(exc, url="", per_model_route=False):
     else:
         code, status = "backend_exception", None
     return Problem(code=code, status=status, message=str(exc) or type(exc).__name__, url=url,
-                   per_model_route=per_model_route, transport=transport_failure(exc))
+                   per_model_route=per_model_route, transport=transport_failure(exc),
+                   backend=backend)
 
 
 def transport_failure(exc):

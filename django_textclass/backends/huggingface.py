@@ -71,6 +71,7 @@ class Backend(HTTPBackend):
                 f"TEXTCLASS backend {self.alias!r}: FULL_RANKING must be True, False or None."
             )
         self.full_ranking = self.is_endpoint if FULL_RANKING is None else FULL_RANKING
+        self._full_ranking_guessed = FULL_RANKING is None
         self.scale_up_timeout = (
             None if SCALE_UP_TIMEOUT is None
             else positive_number(self.alias, "SCALE_UP_TIMEOUT", SCALE_UP_TIMEOUT, int)
@@ -150,16 +151,18 @@ class Backend(HTTPBackend):
             return self.api_url.replace("{model_id}", model_path(model_id))
         return self.api_url
 
-    def build_payload(self, texts, parameters):
+    def build_payload(self, texts, parameters, *, full_ranking=None):
         """``inputs`` is a string for one text and a list for several.
 
         With ``FULL_RANKING`` on, a request that sets no ``top_k`` sends ``"top_k": null``:
         the transformers pipeline behind a dedicated endpoint then returns every label
         (its default is the best one alone), and one ranking per text for a list.
+        ``full_ranking`` decides it for this call instead (a key's endpoint URL).
         """
         payload = {"inputs": texts[0] if len(texts) == 1 else list(texts)}
         params = parameters.as_payload()
-        if self.full_ranking and parameters.top_k is None:
+        full_ranking = self.full_ranking if full_ranking is None else full_ranking
+        if full_ranking and parameters.top_k is None:
             params["top_k"] = None
         if params:
             payload["parameters"] = params
@@ -187,11 +190,20 @@ class Backend(HTTPBackend):
                 f"{RETIRED_HOST} is retired; set API_URL to {DEFAULT_API_URL!r}",
                 code="retired_host",
             )
-        data = self.post_json(
-            url,
-            self.build_payload(texts, parameters),
-            self.build_headers(use_cache=use_cache, wait_for_model=wait_for_model),
-        )
+        # A key's endpoint URL is a dedicated endpoint whatever API_URL says: the whole
+        # ranking is asked for (unless FULL_RANKING says otherwise), a 503 means it is waking.
+        keyed_endpoint = catalog.is_endpoint_url(model_id)
+        full_ranking = True if keyed_endpoint and self._full_ranking_guessed else None
+        try:
+            data = self.post_json(
+                url,
+                self.build_payload(texts, parameters, full_ranking=full_ranking),
+                self.build_headers(use_cache=use_cache, wait_for_model=wait_for_model),
+            )
+        except TransientBackendError as exc:
+            if keyed_endpoint and exc.status_code == 503 and exc.code != ENDPOINT_WAKING:
+                raise waking(exc) from exc
+            raise
         return parse_rankings(data, len(texts))
 
     def error_for(self, response):
@@ -203,11 +215,16 @@ class Backend(HTTPBackend):
         """
         error = super().error_for(response)
         if response.status_code == 503 and self.is_endpoint:
-            return TransientBackendError(
-                f"{error.message} (the endpoint is starting a replica)", code=ENDPOINT_WAKING,
-                status_code=503, retry_after=error.retry_after, model_loading=True,
-            )
+            return waking(error)
         return error
+
+
+def waking(error):
+    """A dedicated endpoint's 503 as the transient error ``endpoint_waking``."""
+    return TransientBackendError(
+        f"{error.message} (the endpoint is starting a replica)", code=ENDPOINT_WAKING,
+        status_code=503, retry_after=error.retry_after, model_loading=True,
+    )
 
 
 def model_path(model_id):

@@ -7,11 +7,14 @@ explained by :mod:`django_textclass.diagnosis`.
 """
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit, urlunsplit
+
+import requests
 
 from django_textclass import catalog, diagnosis
 from django_textclass.backends import backend_config, load_backend_class
+from django_textclass.backends.huggingface import RETIRED_HOST, ROUTER_HOST
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import TextClassConfigurationError
 
@@ -133,13 +136,42 @@ def build_backend(alias):
 def _failed(outcome, exc, backend):
     template = getattr(backend, "api_url", "") or ""
     per_model = "{model_id}" in template and not catalog.is_endpoint_url(outcome.model_id)
-    problem = diagnosis.problem_of(exc, outcome.url, per_model)
+    path = "" if backend is None else f"{type(backend).__module__}.{type(backend).__qualname__}"
+    problem = diagnosis.problem_of(exc, outcome.url, per_model, path)
+    if problem.status in (404, 405) and answers_like_tei(backend, outcome.url):
+        problem = replace(problem, tei_host=True)
     hint = diagnosis.diagnose(problem)
     outcome.error = {
         "code": problem.code, "status": problem.status,
         "message": _scrub(backend, problem.message), "hint": hint.text, "diagnosis": hint.name,
     }
     return outcome
+
+
+def answers_like_tei(backend, url):
+    """Whether the host of ``url`` answers ``GET /info`` as a TEI server does.
+
+    Asked only after a 404 or 405 from a backend that is not the TEI backend itself, off the
+    Hub's own hosts, with the headers the backend sends that host anyway (its token).
+    """
+    session = getattr(backend, "session", None)
+    parts = urlsplit(url) if url else None
+    if (session is None or parts is None or not parts.hostname
+            or parts.hostname in (ROUTER_HOST, RETIRED_HOST)
+            or f"{type(backend).__module__}.{type(backend).__qualname__}"
+            == diagnosis.TEI_BACKEND):
+        return False
+    try:
+        headers = backend.build_headers(use_cache=True, wait_for_model=False)
+    except (AttributeError, TypeError):
+        headers = {}
+    try:
+        response = session.get(f"{parts.scheme}://{parts.netloc}/info", headers=headers,
+                               timeout=backend.timeout)
+        info = response.json() if response.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        return False
+    return isinstance(info, dict) and "max_client_batch_size" in info and "model_type" in info
 
 
 def _url_of(backend, model_id):

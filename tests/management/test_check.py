@@ -185,14 +185,15 @@ def test_check__each_error_class__its_code_and_likely_fix(emulator, reply, optio
     assert ClassificationRequest.objects.count() == 0
 
 
-def test_check__404_on_a_fixed_url__the_wrong_route_use_the_tei_backend(emulator):
-    # A fixed URL whose server has no such route (a TEI host's /models/... is a 404 too).
+def test_check__404_on_a_fixed_url__the_wrong_route(emulator):
     with configured(emulator, url=emulator.url + "/v1/classify"):
         status, out, _ = check()
 
     assert status == 1
-    assert "FAILED (http_404)" in out and "use the TEI backend" in out
-    assert emulator.requests[0].path == "/v1/classify"
+    assert "FAILED (http_404)" in out and "the URL the endpoint's page shows" in out
+    # The host was asked whether it is a TEI server (GET /info): it is not.
+    assert [(r.method, r.path) for r in emulator.requests] == [("POST", "/v1/classify"),
+                                                               ("GET", "/info")]
 
 
 def test_check__405_on_a_fixed_url__the_wrong_route(emulator):
@@ -200,7 +201,7 @@ def test_check__405_on_a_fixed_url__the_wrong_route(emulator):
     with configured(emulator, url=emulator.url + "/models/acme/fixed"):
         _, out, _ = check()
 
-    assert "FAILED (http_405)" in out and "use the TEI backend" in out
+    assert "FAILED (http_405)" in out and "the URL the endpoint's page shows" in out
 
 
 def test_check__an_endpoint_url_key_404__not_taken_for_the_router(emulator):
@@ -210,7 +211,65 @@ def test_check__an_endpoint_url_key_404__not_taken_for_the_router(emulator):
         _, out, _ = check()
 
     assert "  url: " + emulator.url + "/models/acme/dedicated" in out
-    assert "use the TEI backend" in out
+    assert "the URL the endpoint's page shows" in out
+
+
+# --- a TEI server behind the Hugging Face backend: the wrong route, and its real answers ----
+
+
+@pytest.fixture
+def tei(emulator):
+    from django_textclass.testing.tei import TEIMode
+
+    emulator.tei = TEIMode()
+    yield emulator
+    emulator.tei = None
+
+
+@pytest.mark.parametrize(("path", "status"), [("/embed", 404), ("/info", 405)])
+def test_check__hugging_face_backend_on_a_tei_host__use_the_tei_backend(tei, path, status):
+    # TEI has no such POST route: it answers 404 (/embed of another model kind) or 405 (/info
+    # is GET only); its GET /info tells the host apart.
+    with configured(tei, url=tei.url + path):
+        _, out, _ = check()
+
+    assert f"FAILED (http_{status})" in out
+    assert "The host is a Text Embeddings Inference (TEI) server" in out
+    assert "django_textclass.backends.tei.Backend" in out
+    assert [(r.method, r.path) for r in tei.requests] == [("POST", path), ("GET", "/info")]
+    assert tei.requests[1].headers["authorization"] == f"Bearer {canary()}"  # same host's own
+
+
+def test_check__a_per_model_route_on_a_tei_host__not_mistaken_for_the_router(tei):
+    tei.script(Reply.plain(404, "Not Found"))
+    with configured(tei):
+        _, out, _ = check()
+
+    assert "The host is a Text Embeddings Inference (TEI) server" in out
+    assert "not deployed on the hf-inference provider" not in out
+
+
+def test_check__the_tei_backend_answers_with_its_shape(tei):
+    backends = {"tei": {"BACKEND": "django_textclass.backends.tei.Backend",
+                        "OPTIONS": {"URL": tei.url}}}
+    with textclass_settings(BACKENDS=backends, MODELS={"sentiment": {"MODEL": SST2,
+                                                                     "BACKEND": "tei"}}):
+        status, out, _ = check()
+
+    assert status == 0, out
+    assert f"  url: {tei.url}" in out
+    assert "  answer: flat [{label, score} x2]" in out  # TEI's answer to one sequence
+
+
+def test_check__the_tei_backend_at_a_wrong_base_url__its_own_hint(tei):
+    backends = {"tei": {"BACKEND": "django_textclass.backends.tei.Backend",
+                        "OPTIONS": {"URL": tei.url + "/v1"}}}
+    with textclass_settings(BACKENDS=backends, MODELS={"sentiment": {"MODEL": SST2,
+                                                                     "BACKEND": "tei"}}):
+        _, out, _ = check()
+
+    assert "FAILED (http_404)" in out
+    assert "set its URL to the TEI server's base URL (without /predict)" in out
 
 
 def test_check__connection_refused__nothing_listens_there():

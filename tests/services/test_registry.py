@@ -277,6 +277,7 @@ def real_backend(emulator):
 
 
 def test_process__an_endpoint_url_key__posted_to_that_url_with_the_backend_s_token(emulator):
+    emulator.shape = "toolkit"  # a dedicated endpoint's transformers pipeline
     url = emulator.url + "/models/acme/dedicated"
     with textclass_settings(BACKENDS=real_backend(emulator), MODELS={"toxicity": {"MODEL": url}}):
         row = services.submit("a good day", "toxicity")
@@ -285,8 +286,37 @@ def test_process__an_endpoint_url_key__posted_to_that_url_with_the_backend_s_tok
     (sent_request,) = emulator.requests
     assert sent_request.path == "/models/acme/dedicated"
     assert sent_request.headers["authorization"] == "Bearer hf_registry"
+    # A dedicated endpoint answers the best label alone unless asked for every one.
+    assert sent_request.body == {"inputs": "a good day", "parameters": {"top_k": None}}
     row = fresh(row)
     assert (row.status, row.model_id, row.model_key) == (Status.SUCCEEDED, url, "toxicity")
+    assert [item["label"] for item in row.labels] == ["POSITIVE", "NEGATIVE"]  # every label
+
+
+def test_process__an_endpoint_url_key_s_503_is_a_waking_endpoint_no_attempt_spent(emulator):
+    from django_textclass.testing.emulator import Reply
+
+    url = emulator.url + "/models/acme/dedicated"
+    emulator.script(Reply.unavailable())
+    with textclass_settings(BACKENDS=real_backend(emulator), MODELS={"toxicity": {"MODEL": url}}):
+        row = services.submit("a good day", "toxicity")
+        services.process([row.pk])
+
+    row = fresh(row)
+    assert (row.status, row.error_code, row.attempts) == (Status.PENDING, "endpoint_waking", 0)
+
+
+def test_process__the_router_template_s_503_stays_what_it_was(emulator):
+    from django_textclass.testing.emulator import Reply
+
+    emulator.script(Reply.unavailable())
+    with textclass_settings(BACKENDS=real_backend(emulator),
+                            MODELS={"sentiment": {"MODEL": SST2}}):
+        row = services.submit("a good day", "sentiment")
+        services.process([row.pk])
+
+    assert fresh(row).error_code == "http_503"
+    assert emulator.requests[0].body == {"inputs": "a good day"}  # no top_k: null there
 
 
 def test_process__a_stored_endpoint_url_no_key_names__failed_and_never_sent(emulator):
