@@ -16,7 +16,7 @@ from django_textclass import catalog, diagnosis
 from django_textclass.backends import backend_config, load_backend_class
 from django_textclass.backends.huggingface import RETIRED_HOST, ROUTER_HOST
 from django_textclass.conf import app_settings
-from django_textclass.exceptions import TextClassConfigurationError
+from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
 
 #: The probe text when none is given: the Inference API documentation's own example.
 DEFAULT_TEXT = "I like you. I love you"
@@ -61,6 +61,8 @@ def targets(name=None):
     Raises:
         InvalidInputError: ``name`` is neither a key nor a Hub id.
     """
+    if name is not None:
+        catalog.validate_name(name)
     names = [name] if name is not None else catalog.key_names()
     if not names:
         names = [app_settings.DEFAULT_MODEL]
@@ -70,6 +72,9 @@ def targets(name=None):
             found.append((each, catalog.resolve(each)))
         except TextClassConfigurationError as exc:
             found.append((each, exc))
+        except InvalidInputError as exc:  # DEFAULT_MODEL itself is wrong (check E005)
+            found.append((str(each), TextClassConfigurationError(
+                f"TEXTCLASS['DEFAULT_MODEL'] {each!r}: {exc.reason}.")))
     return found
 
 

@@ -104,6 +104,16 @@ def test_check__without_a_registry_the_default_model_on_the_default_backend(emul
     assert status == 0 and out.startswith(f"{SST2}: backend 'default', {SST2}\n")
 
 
+def test_check__a_wrong_default_model__reported_as_failed_not_a_bad_argument(emulator, settings):
+    with configured(emulator, models={}):
+        settings.TEXTCLASS = {**settings.TEXTCLASS, "DEFAULT_MODEL": "../x"}
+        status, out, _ = check()
+
+    assert status == 1
+    assert "FAILED (configuration): TEXTCLASS['DEFAULT_MODEL'] '../x'" in out
+    assert emulator.requests == []
+
+
 def test_check__model_option_checks_one_key_or_one_hub_id(emulator):
     models = {"sentiment": {"MODEL": SST2}, "local": {"MODEL": "acme/x", "BACKEND": "offline"}}
     with configured(emulator, models):
