@@ -8,8 +8,10 @@
 * ``textclass.E006``: ``BACKENDS`` is not a dict of backend configurations.
 * ``textclass.E007``: a backend's ``RATE_LIMIT`` is not like ``"300/minute"``.
 * ``textclass.E008``: a backend's ``CALLS_IN_FLIGHT`` is not an integer >= 1.
-* ``textclass.W001``: a URL points at the retired ``api-inference.huggingface.co`` host, and
-  ``textclass.W002``: a Hugging Face backend has no token; both from that backend's own
+* ``textclass.W001``: a URL points at the retired ``api-inference.huggingface.co`` host,
+  ``textclass.W002``: a Hugging Face backend has no token, ``textclass.W008``: its
+  ``READ_TIMEOUT`` is not above its ``SCALE_UP_TIMEOUT``, and ``textclass.W009``: its
+  ``API_URL`` is a TEI route while ``BATCH`` is on; all from that backend's own
   :meth:`~django_textclass.backends.base.BaseBackend.check`, which every configured backend
   gets called once it accepts its ``OPTIONS``.
 * ``textclass.W003``: ``TEXTCLASS`` has keys this version does not know.
@@ -19,6 +21,11 @@
   and the workers may hang on a broker that accepts connections but never answers.
 * ``textclass.W007``: no Celery app of the project is loaded (Celery's fallback app is
   current), so wake-ups ignore ``CELERY_*`` and go to ``amqp://localhost:5672``.
+* ``textclass.E040``: ``MODELS`` (the model registry) is not a dict of keys to entries;
+  ``textclass.E041``: a key is not a valid key name; ``textclass.E042``: an entry is not a
+  dict, has unknown keys, or its ``MODEL`` is missing or neither a Hub id nor an endpoint URL;
+  ``textclass.E043``: its ``BACKEND`` is not a configured alias; ``textclass.E044``: its
+  ``PARAMETERS`` are wrong; ``textclass.E045``: its ``REVISION`` is not a revision name.
 * ``textclass.E010``-``E019`` and ``W010``-``W019``: the REST API, checked by
   :mod:`django_textclass.api.checks` (registered by the app config) when its URLs are mounted.
 * ``textclass.E020``-``E029`` and ``W020``: registered content (``TEXTCLASS["REGISTRY"]``
@@ -29,11 +36,11 @@
 from django.conf import settings
 from django.core import checks
 
+from django_textclass import catalog
 from django_textclass.backends import load_backend_class
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError, TextClassConfigurationError
 from django_textclass.services.pacing import parse_rate
-from django_textclass.types import validate_model_id
 
 INTEGER_SETTINGS = ("MAX_TEXT_LENGTH", "BATCH_SIZE", "MAX_ATTEMPTS", "CIRCUIT_FAILURES")
 POSITIVE_SETTINGS = (*INTEGER_SETTINGS, "LEASE_SECONDS", "PUBLISH_TIMEOUT")
@@ -89,11 +96,11 @@ def check_settings(app_configs=None, **kwargs):
             hint="Keep CIRCUIT_FAILURES <= MAX_ATTEMPTS.", id="textclass.W005",
         ))
     try:
-        validate_model_id(app_settings.DEFAULT_MODEL)
-    except InvalidInputError:
+        catalog.validate_name(app_settings.DEFAULT_MODEL)
+    except InvalidInputError as exc:
         messages.append(checks.Error(
-            f"TEXTCLASS['DEFAULT_MODEL'] {app_settings.DEFAULT_MODEL!r} is not a valid "
-            "Hugging Face repository id.", id="textclass.E005",
+            f"TEXTCLASS['DEFAULT_MODEL'] {app_settings.DEFAULT_MODEL!r}: {exc.reason}.",
+            id="textclass.E005",
         ))
     backends = app_settings.BACKENDS
     if not isinstance(backends, dict) or not all(isinstance(c, dict) for c in backends.values()):
@@ -147,6 +154,23 @@ def _check_backend(alias, config):
         return list(backend.check())
     finally:
         backend.close()
+
+
+@checks.register()
+def check_models(app_configs=None, **kwargs):
+    """``textclass.E040``-``E045``: the model registry, ``TEXTCLASS["MODELS"]``."""
+    models = app_settings.MODELS
+    if not isinstance(models, dict):
+        return [checks.Error(
+            "TEXTCLASS['MODELS'] must be a dict of keys to {'MODEL': ..., 'BACKEND': ..., "
+            f"'PARAMETERS': ..., 'REVISION': ...}}, not {type(models).__name__}.",
+            id="textclass.E040",
+        )]
+    return [
+        checks.Error(f"{message}.", hint="See docs/models.md.", id=check_id)
+        for name, spec in models.items()
+        for check_id, message in catalog.problems(name, spec)
+    ]
 
 
 #: Per transport, the broker transport options that bound every socket wait.

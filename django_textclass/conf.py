@@ -24,6 +24,9 @@ DEFAULTS = {
     },
     "DEFAULT_BACKEND": "default",
     "DEFAULT_MODEL": DEFAULT_MODEL,
+    # The model registry: stable keys ("sentiment") -> {"BACKEND", "MODEL", "PARAMETERS",
+    # "REVISION"}; a key is accepted wherever a model id is (docs/models.md).
+    "MODELS": {},
     # Longest text accepted by submit(), in characters.
     "MAX_TEXT_LENGTH": 20_000,
     # Most requests one worker task claims at once (a backend may send fewer per call).

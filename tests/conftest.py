@@ -44,8 +44,10 @@ def emulator(emulator_server):
     emulator_server.latency = 0.0
     emulator_server.max_batch = None
     emulator_server.shape = "nested"
+    emulator_server.tei = None
     yield emulator_server
     emulator_server.reset()
+    emulator_server.tei = None
 
 
 def _purge_broker():

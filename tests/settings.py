@@ -5,7 +5,7 @@ Environment:
     TEXTCLASS_TEST_BROKER: ``filesystem`` (default, no server: the app's
         ``textclass-filesystem://`` transport), ``redis`` or ``amqp``.
     TEXTCLASS_TEST_API_URL: base URL of the loopback Inference API emulator (set by the
-        fixture that starts the worker).
+        fixture that starts the worker); every HTTP backend alias points at it.
     TEXTCLASS_TEST_WORKER: set in the worker process, which must use the test database.
     TEXTCLASS_TEST_MAX_BATCH, TEXTCLASS_TEST_CALLS_IN_FLIGHT: the default backend's
         ``MAX_BATCH_SIZE`` (8) and ``CALLS_IN_FLIGHT`` (its own default, 4).
@@ -153,14 +153,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+_API_URL = os.environ.get("TEXTCLASS_TEST_API_URL", "http://127.0.0.1:9")
+_HF = "django_textclass.backends.huggingface.Backend"
+_TOKEN = os.environ.get("TEXTCLASS_TEST_HF_TOKEN", "hf_test_token_not_secret")
 TEXTCLASS = {
     "BACKENDS": {
         "default": {
-            "BACKEND": "django_textclass.backends.huggingface.Backend",
+            "BACKEND": _HF,
             "OPTIONS": {
-                "API_URL": os.environ.get("TEXTCLASS_TEST_API_URL", "http://127.0.0.1:9")
-                + "/models/{model_id}",
-                "TOKEN": os.environ.get("TEXTCLASS_TEST_HF_TOKEN", "hf_test_token_not_secret"),
+                "API_URL": _API_URL + "/models/{model_id}",
+                "TOKEN": _TOKEN,
                 "MAX_BATCH_SIZE": int(os.environ.get("TEXTCLASS_TEST_MAX_BATCH", "8")),
                 "READ_TIMEOUT": 5,
             },
@@ -169,6 +171,18 @@ TEXTCLASS = {
                if os.environ.get("TEXTCLASS_TEST_CALLS_IN_FLIGHT") else {}),
         },
         "offline": {"BACKEND": "django_textclass.backends.offline.Backend"},
+        # The emulator's other faces (tests/integration/test_endpoints.py): its TEI mode
+        # through the TEI backend, and through the Hugging Face backend at TEI's `/` (the
+        # trap of a list read as a pair); its model route as a dedicated endpoint.
+        "tei": {"BACKEND": "django_textclass.backends.tei.Backend",
+                "OPTIONS": {"URL": _API_URL, "READ_TIMEOUT": 5}},
+        "tei-root": {"BACKEND": _HF, "OPTIONS": {
+            "API_URL": _API_URL + "/", "TOKEN": _TOKEN, "MAX_BATCH_SIZE": 8, "READ_TIMEOUT": 5,
+        }},
+        "endpoint": {"BACKEND": _HF, "OPTIONS": {
+            "API_URL": _API_URL + "/models/distilbert/distilbert-base-uncased-finetuned-sst-2"
+            "-english", "TOKEN": _TOKEN, "SCALE_UP_TIMEOUT": 3, "READ_TIMEOUT": 5,
+        }},
     },
     # Short waits so retry scenarios finish in seconds.
     "MAX_ATTEMPTS": 4,
@@ -183,6 +197,19 @@ TEXTCLASS = {
     "CIRCUIT_OPEN_MAX": 4.0,
     "SWEEP_INTERVAL": 1.0,
 }
+# The local model backend's end-to-end test (tests/integration/test_local_model.py) saves
+# its tiny model in the run's folder. Only the workers have these aliases in their settings
+# (the test adds them to its own): building one loads nothing, but `manage.py check` in the
+# test process would report the folder missing before that test has written it.
+LOCAL_MODEL_BACKENDS = {
+    "local": {"BACKEND": "django_textclass.backends.local.Backend",
+              "OPTIONS": {"MODEL_PATH": str(RUN_DIR / "local-model"), "THREADS": 1,
+                          "BATCH_SIZE": 4}},
+    "local-missing": {"BACKEND": "django_textclass.backends.local.Backend",
+                      "OPTIONS": {"MODEL_PATH": str(RUN_DIR / "no-such-model")}},
+}
+if IN_WORKER:
+    TEXTCLASS["BACKENDS"].update(LOCAL_MODEL_BACKENDS)
 if os.environ.get("TEXTCLASS_TEST_INFERENCE_WAIT"):  # a served process's drop-in wait
     TEXTCLASS["INFERENCE_WAIT_SECONDS"] = float(os.environ["TEXTCLASS_TEST_INFERENCE_WAIT"])
 if os.environ.get("TEXTCLASS_TEST_NO_THROTTLE"):  # a served process under a load test

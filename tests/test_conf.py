@@ -48,7 +48,7 @@ def test_user_values__from_the_test_settings():
     # tests/settings.py sets these.
     assert app_settings.MAX_ATTEMPTS == 4
     assert app_settings.RETRY_BACKOFF_BASE == 0.2
-    assert set(app_settings.BACKENDS) == {"default", "offline"}
+    assert set(app_settings.BACKENDS) == {"default", "offline", "tei", "tei-root", "endpoint"}
     assert app_settings.BATCH_SIZE == 128  # not set there: the default
 
 

@@ -12,8 +12,9 @@ DOCS = ROOT / "docs"
 ID = re.compile(r"textclass\.[EW]\d{3}")
 #: A check id in the docs: `textclass.E001`, `E001`, and ranges such as `E020`-`E027`.
 MENTION = re.compile(r"`(?:textclass\.)?([EW]\d{3})`(?:\s*-\s*`([EW]\d{3})`)?")
-#: Which doc's tables list which families (the id's middle digit: E0[1]0); 3 is health.
-TABLES = {"settings.md": "03", "api.md": "1", "content.md": "2"}
+#: Which doc's tables list which families (the id's middle digit: E0[1]0); 3 is health, 4 the
+#: model registry, 5 the local model backend.
+TABLES = {"settings.md": "035", "api.md": "1", "content.md": "2", "models.md": "4"}
 
 
 def code_ids():

@@ -188,7 +188,15 @@ def test_meta__request_indexes_have_explicit_names():
         "textclass_req_in_flight",
         "textclass_req_pending",
         "textclass_req_failed",
+        "textclass_req_key",
     }
+
+
+def test_meta__key_index_covers_keyed_requests_only():
+    (index,) = [i for i in ClassificationRequest._meta.indexes if i.name == "textclass_req_key"]
+
+    assert index.fields == ["model_key", "created_at"]
+    assert str(index.condition) == "(NOT (AND: ('model_key', '')))"
 
 
 def test_meta__cache_index_covers_succeeded_requests_only():

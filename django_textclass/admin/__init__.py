@@ -23,7 +23,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from django_textclass import services
+from django_textclass import catalog, services
 from django_textclass.admin import (  # noqa: F401  (pacing registers)
     dashboard,
     export,
@@ -41,6 +41,7 @@ from django_textclass.admin.filters import (
     BackendSlowerThanFilter,
     ErrorCodeFilter,
     ModelFilter,
+    ModelKeyFilter,
     OwnerFilter,
     ScoreBinFilter,
     SlowerThanFilter,
@@ -74,12 +75,12 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
     list_display = [
         # What a row says first: when, what text, which answer, how it went. At 1,400 pixels,
         # with the admin's two sidebars open, these fit; the rest scroll into view.
-        "created_at", "short_text", "top_result", "status_badge", "model_column",
+        "created_at", "short_text", "top_result", "status_badge", "model_column", "key_display",
         "duration_display", "attempts", "owner", "source_link",
     ]
     list_display_links = ["created_at"]
-    list_filter = ["status", ModelFilter, TopLabelFilter, "created_at", OwnerFilter,
-                   BackendFilter, ErrorCodeFilter, ScoreBinFilter, "finished_at",
+    list_filter = ["status", ModelKeyFilter, ModelFilter, TopLabelFilter, "created_at",
+                   OwnerFilter, BackendFilter, ErrorCodeFilter, ScoreBinFilter, "finished_at",
                    SlowerThanFilter, BackendSlowerThanFilter]
     list_select_related = ["owner", "content_type"]
     search_fields = ["text"]
@@ -94,8 +95,8 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
     change_list_template = "admin/django_textclass/classificationrequest/change_list.html"
     dashboard_template = "admin/django_textclass/dashboard.html"
     fieldsets = [
-        (None, {"fields": ["uuid", "status_badge", "model_id", "backend", "owner",
-                           "source_link"]}),
+        (None, {"fields": ["uuid", "status_badge", "model_id", "model_key", "revision",
+                           "backend", "owner", "source_link"]}),
         (_("Text"), {"fields": ["text"]}),
         (_("Answer"), {"fields": ["top_result", "scores_table", "reused_from"]}),
         (_("Parameters"), {"fields": ["function_to_apply", "top_k", "use_cache"]}),
@@ -106,7 +107,8 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
                                                "events_table"]}),
     ]
     readonly_fields = [
-        "uuid", "status_badge", "model_id", "backend", "owner", "source_link", "text",
+        "uuid", "status_badge", "model_id", "model_key", "revision", "backend", "owner",
+        "source_link", "text",
         "top_result", "scores_table", "reused_from", "function_to_apply", "top_k", "use_cache",
         "created_at", "started_at", "finished_at", "duration_display", "backend_ms",
         "next_attempt_at", "lease_expires_at", "attempts", "error_code", "error_message",
@@ -130,6 +132,13 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
 
     # --- columns ----------------------------------------------------------------------
 
+    def get_list_display(self, request):
+        """The columns; the key column only on a site with a model registry."""
+        columns = list(super().get_list_display(request))
+        if not catalog.key_names() and "key_display" in columns:
+            columns.remove("key_display")
+        return columns
+
     @admin.display(description=_("model"), ordering="model_id")
     def model_column(self, obj):
         """The model id, cut to the column's width by the style sheet; the whole in its title.
@@ -152,6 +161,16 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
             '<span class="textclass-badge" style="background:{}">{}</span>',
             STATUS_COLOURS.get(obj.status, "#666"), obj.get_status_display(),
         )
+
+    @admin.display(description=_("key"), ordering="model_key")
+    def key_display(self, obj):
+        """The model key, with the revision it named (``sentiment @ 714eb0f``); a dash if none."""
+        if not obj.model_key:
+            return "–"
+        if not obj.revision:
+            return obj.model_key
+        return format_html('{} <span class="textclass-revision">@ {}</span>', obj.model_key,
+                           obj.revision)
 
     @admin.display(description=_("top label"), ordering="top_label")
     def top_result(self, obj):

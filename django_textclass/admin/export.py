@@ -21,6 +21,7 @@ def columns():
     username = get_user_model().USERNAME_FIELD
     return [
         ("uuid", "uuid"), ("created_at", "created_at"), ("model_id", "model_id"),
+        ("model_key", "model_key"), ("revision", "revision"),
         ("status", "status"), ("top_label", "top_label"), ("top_score", "top_score"),
         ("attempts", "attempts"), ("started_at", "started_at"),
         ("finished_at", "finished_at"), ("backend", "backend"),

@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
-from django_textclass import rollup, stats
+from django_textclass import catalog, rollup, stats
 from django_textclass.conf import app_settings
 
 #: Most choices a filter lists; a longer list is not usable in a sidebar anyway.
@@ -85,6 +85,28 @@ class BackendFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         """Keep the chosen backend's requests."""
         return queryset.filter(backend=self.value()) if self.value() else queryset
+
+
+class ModelKeyFilter(admin.SimpleListFilter):
+    """Requests submitted with one key of the model registry (``TEXTCLASS["MODELS"]``)."""
+
+    title = _("model key")
+    parameter_name = "model_key"
+
+    def lookups(self, request, model_admin):
+        """The configured keys (no query), and the chosen one if it is no longer configured.
+
+        A site without a registry and with no key chosen gets no filter at all.
+        """
+        keys = catalog.key_names()
+        chosen = self.value()
+        if chosen and chosen not in keys:
+            keys = [*keys, chosen]
+        return [(key, key) for key in keys]
+
+    def queryset(self, request, queryset):
+        """Keep the chosen key's requests (whatever model or revision it had then)."""
+        return queryset.filter(model_key=self.value()) if self.value() else queryset
 
 
 class ScoreBinFilter(admin.SimpleListFilter):

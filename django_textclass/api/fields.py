@@ -14,6 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from django_textclass import catalog
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError
 from django_textclass.types import validate_model_id, validate_text
@@ -77,6 +78,22 @@ class ModelIdField(serializers.CharField):
             self.fail("not_a_string")
         try:
             return validate_model_id(data)
+        except InvalidInputError as exc:
+            raise serializers.ValidationError(_sentence(exc.reason), code="invalid") from None
+
+
+class ModelField(ModelIdField):
+    """A model by name: a key of ``TEXTCLASS["MODELS"]`` or a Hub repository id.
+
+    Keys hold no ``/``, so an ``owner/name`` id is never read as a key (docs/models.md).
+    """
+
+    def to_internal_value(self, data):
+        """Return the name if it is a configured key or a valid repository id."""
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        try:
+            return catalog.validate_name(data)
         except InvalidInputError as exc:
             raise serializers.ValidationError(_sentence(exc.reason), code="invalid") from None
 

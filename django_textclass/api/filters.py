@@ -117,6 +117,9 @@ class HistoryFilterSet(django_filters.FilterSet):
         help_text="One status or several, comma-separated: pending,running,succeeded,"
         "failed,cancelled."), "status", "in")
     model = _filter(serializers.CharField(help_text="Hub repository id, exact."), "model_id")
+    key = _filter(serializers.CharField(
+        help_text="Model key of TEXTCLASS['MODELS'] the texts were submitted with, exact."),
+        "model_key")
     label = _filter(serializers.CharField(help_text="Top label, exact (e.g. POSITIVE)."),
                     "top_label")
     created_after = _filter(

@@ -32,10 +32,10 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from django_textclass import services
+from django_textclass import catalog, services
 from django_textclass.api import inference_schema
 from django_textclass.api.fields import (
-    ModelIdField,
+    ModelField,
     StrictBooleanField,
     StrictSerializer,
     TextField,
@@ -48,7 +48,6 @@ from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError
 from django_textclass.models import ClassificationRequest, Status, text_hash
 from django_textclass.services import waiting
-from django_textclass.types import Parameters
 
 #: Failure codes answered with the upstream's own status; any other failure is a 502.
 PASSED_THROUGH = {"http_400": 400, "http_413": 413, "http_422": 422}
@@ -141,7 +140,7 @@ class InferenceView(TextClassAPIView, APIView):
     def post(self, request, model_id):
         """Classify ``inputs`` with ``model_id``; see the module docstring for the answers."""
         try:
-            ModelIdField().run_validation(model_id)
+            ModelField().run_validation(model_id)
         except ValidationError as exc:
             raise ValidationError({"model_id": exc.detail}) from None
         body = InferenceSerializer(data=request.data)
@@ -155,10 +154,7 @@ class InferenceView(TextClassAPIView, APIView):
         parameters = data.get("parameters") or {}
         single = isinstance(data["inputs"], str)
         texts = [data["inputs"]] if single else data["inputs"]
-        rows = _requests_for(
-            request.user, texts, model_id,
-            Parameters(parameters.get("function_to_apply"), parameters.get("top_k")), use_cache,
-        )
+        rows = _requests_for(request.user, texts, model_id, parameters, use_cache)
         timeout = (
             app_settings.INFERENCE_WAIT_FOR_MODEL_SECONDS if wait_for_model
             else app_settings.INFERENCE_WAIT_SECONDS
@@ -272,22 +268,28 @@ def _header_flag(request, name, default):
     raise ValidationError({name: ["Must be true or false."]})
 
 
-def _requests_for(user, texts, model_id, parameters, use_cache):
+def _requests_for(user, texts, model, parameters, use_cache):
     """One stored request per input: in-flight identical ones are reused, the rest submitted.
 
     A client that got a 503 calls again with the same inputs (that is what the API
     asks for). Waiting on the requests still in flight, rather than storing new
     ones each time, keeps the retry loop from piling up calls to the backend.
+    ``model`` is a Hub id or a key of ``TEXTCLASS["MODELS"]``.
     """
     owner = user if user.is_authenticated else None
-    alias = app_settings.DEFAULT_BACKEND
+    try:
+        target = catalog.resolve(model, function_to_apply=parameters.get("function_to_apply"),
+                                 top_k=parameters.get("top_k"))
+    except InvalidInputError as exc:  # the serializer checks first; this is the net
+        raise ValidationError({exc.field: [exc.reason]}) from None
+    chosen = target.parameters
     reuse = {}
     if use_cache and owner is not None:
         in_flight = ClassificationRequest.objects.filter(
-            owner=owner, status__in=[Status.PENDING, Status.RUNNING], backend=alias,
-            model_id=model_id, function_to_apply=parameters.function_to_apply or "",
-            top_k=parameters.top_k, use_cache=True,
-            text_hash__in={text_hash(text) for text in texts},
+            owner=owner, status__in=[Status.PENDING, Status.RUNNING], backend=target.backend,
+            model_id=target.model_id, model_key=target.key, revision=target.revision,
+            function_to_apply=chosen.function_to_apply or "", top_k=chosen.top_k,
+            use_cache=True, text_hash__in={text_hash(text) for text in texts},
         ).order_by("created_at")
         for row in in_flight:
             reuse.setdefault(row.text, row)
@@ -295,8 +297,8 @@ def _requests_for(user, texts, model_id, parameters, use_cache):
     if missing:
         try:
             created = services.submit(
-                missing, model_id, function_to_apply=parameters.function_to_apply,
-                top_k=parameters.top_k, owner=owner, use_cache=use_cache,
+                missing, model, function_to_apply=chosen.function_to_apply,
+                top_k=chosen.top_k, owner=owner, use_cache=use_cache,
             )
         except InvalidInputError as exc:  # the serializer checks first; this is the net
             raise ValidationError({exc.field: [exc.reason]}) from None

@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from django_textclass.api.fields import (
-    ModelIdField,
+    ModelField,
     StrictBooleanField,
     StrictIntegerField,
     StrictSerializer,
@@ -44,9 +44,11 @@ class SubmitSerializer(StrictSerializer):
         child=TextField(), required=False, allow_empty=False,
         help_text="A batch of texts (at most TEXTCLASS['API_MAX_BATCH']).",
     )
-    model = ModelIdField(
+    model = ModelField(
         required=False,
-        help_text="Hub repository id (owner/name); default TEXTCLASS['DEFAULT_MODEL'].",
+        help_text="A model key of TEXTCLASS['MODELS'] (its backend, model, revision and "
+        "default parameters), or a Hub repository id (owner/name); default "
+        "TEXTCLASS['DEFAULT_MODEL'].",
     )
     parameters = ParametersSerializer(required=False)
     use_cache = StrictBooleanField(
@@ -141,7 +143,15 @@ class ClassificationSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="uuid", read_only=True)
     url = serializers.SerializerMethodField(help_text="This request's status URL.")
     status = serializers.ChoiceField(choices=Status.choices, read_only=True)
-    model = serializers.CharField(source="model_id", read_only=True)
+    model = serializers.CharField(source="model_id", read_only=True, help_text=(
+        "The Hub repository id that classified the text (a dedicated endpoint's URL for a "
+        "key that names one)."))
+    key = serializers.SerializerMethodField(
+        help_text="The TEXTCLASS['MODELS'] key the text was submitted with; null if none."
+    )
+    revision = serializers.SerializerMethodField(
+        help_text="The model revision the key named when the text was submitted; null if none."
+    )
     parameters = serializers.SerializerMethodField()
     use_cache = serializers.BooleanField(read_only=True)
     text = serializers.CharField(read_only=True)
@@ -179,6 +189,16 @@ class ClassificationSerializer(serializers.Serializer):
             "textclass_api:classification-detail", kwargs={"id": obj.uuid},
             request=self.context.get("request"),
         )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_key(self, obj):
+        """The model key, or None."""
+        return obj.model_key or None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_revision(self, obj):
+        """The revision, or None."""
+        return obj.revision or None
 
     @extend_schema_field(AppliedParametersSerializer)
     def get_parameters(self, obj):

@@ -22,11 +22,16 @@ class BaseBackend:
         calls_in_flight: how many calls one worker run keeps out at once unless the
             backend's ``CALLS_IN_FLIGHT`` says (1: a backend that computes locally gains
             nothing from more).
+        supports_revision: whether the backend can serve a given model revision (a local
+            backend loading that revision); only then does :meth:`classify_texts` receive
+            ``revision``. Elsewhere a key's ``REVISION`` is a label of the stored history
+            and of the result cache, and is not sent.
     """
 
     supports_batch = False
     max_batch_size = 1
     calls_in_flight = 1
+    supports_revision = False
 
     def __init__(self, *, alias="default", **options):
         self.alias = alias
@@ -40,7 +45,8 @@ class BaseBackend:
         """How many texts the pipeline puts in one :meth:`classify` call."""
         return max(1, self.max_batch_size) if self.supports_batch else 1
 
-    def classify(self, texts, parameters, *, model_id, use_cache=True, wait_for_model=False):
+    def classify(self, texts, parameters, *, model_id, use_cache=True, wait_for_model=False,
+                 revision=None):
         """Classify ``texts`` in one call.
 
         Args:
@@ -50,6 +56,8 @@ class BaseBackend:
             use_cache: False asks the server not to answer from its cache.
             wait_for_model: True asks the server to hold the request while the
                 model loads (sent only after a 503).
+            revision: the model revision a key names, or None; passed on as
+                ``revision=`` only to a backend whose :attr:`supports_revision` is true.
 
         Returns:
             A list of :class:`~django_textclass.types.Ranking`, one per text, in order.
@@ -58,9 +66,10 @@ class BaseBackend:
             TransientBackendError: try again later.
             PermanentBackendError: do not try again.
         """
+        extra = {"revision": revision} if self.supports_revision else {}
         rankings = self.classify_texts(
             list(texts), parameters, model_id=model_id, use_cache=use_cache,
-            wait_for_model=wait_for_model,
+            wait_for_model=wait_for_model, **extra,
         )
         if len(rankings) != len(texts):
             raise InvalidResponseError(

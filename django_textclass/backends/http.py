@@ -67,6 +67,8 @@ class HTTPBackend(BaseBackend):
 
     #: A call mostly waits on the network: a run keeps several out at once.
     calls_in_flight = 4
+    #: What to do next, per permanent status (a provider module may give its own words).
+    status_advice = STATUS_ADVICE
     user_agent = f"django-textclass/{__version__} python-requests/{requests.__version__}"
 
     def __init__(self, *, CONNECT_TIMEOUT=5.0, READ_TIMEOUT=30.0, HEADERS=None, **options):
@@ -115,19 +117,31 @@ class HTTPBackend(BaseBackend):
             PermanentBackendError: any other error status.
             InvalidResponseError: a success status whose body is not JSON.
         """
+        return self._send_json("POST", url, headers, self.timeout, json=payload)
+
+    def get_json(self, url, headers=None, timeout=None):
+        """GET ``url`` and return the decoded answer; errors as :meth:`post_json` raises them.
+
+        ``timeout`` is a ``(connect, read)`` pair; default: the backend's own timeouts.
+        """
+        return self._send_json("GET", url, headers, timeout or self.timeout)
+
+    def _send_json(self, method, url, headers, timeout, **body):
         started = time.monotonic()
+        # session.post / session.get (not session.request): the unit tests replace exactly
+        # those, the one HTTP seam.
+        send = self.session.post if method == "POST" else self.session.get
         try:
-            response = self.session.post(
-                url, json=payload, headers={**self.extra_headers, **(headers or {})},
-                timeout=self.timeout,
+            response = send(
+                url, headers={**self.extra_headers, **(headers or {})}, timeout=timeout, **body,
             )
         except requests.ConnectTimeout as exc:
             raise TransientBackendError(
-                f"cannot connect to {_host(url)} within {self.timeout[0]:g} s", code="timeout"
+                f"cannot connect to {_host(url)} within {timeout[0]:g} s", code="timeout"
             ) from exc
         except requests.Timeout as exc:
             raise TransientBackendError(
-                f"no answer from {_host(url)} within {self.timeout[1]:g} s", code="timeout"
+                f"no answer from {_host(url)} within {timeout[1]:g} s", code="timeout"
             ) from exc
         except requests.ConnectionError as exc:
             raise TransientBackendError(
@@ -140,7 +154,7 @@ class HTTPBackend(BaseBackend):
                 f"request to {_host(url)} failed: {type(exc).__name__}", code="request_error"
             ) from exc
         logger.debug(
-            "POST %s -> %s in %.0f ms", _host(url), response.status_code,
+            "%s %s -> %s in %.0f ms", method, _host(url), response.status_code,
             (time.monotonic() - started) * 1000,
         )
         if response.status_code >= 400:
@@ -170,7 +184,7 @@ class HTTPBackend(BaseBackend):
                 message, retry_after=retry_after_hint(response), model_loading=status == 503,
                 **kwargs,
             )
-        advice = STATUS_ADVICE.get(status)
+        advice = self.status_advice.get(status)
         if advice:
             message = f"{message} ({advice})"
         return PermanentBackendError(message, **kwargs)

@@ -42,6 +42,8 @@ class Call:
     model_id: str
     use_cache: bool
     wait_for_model: bool
+    #: The model revision the request's key named, or None (see ``supports_revision``).
+    revision: str = None
 
 
 class Backend(BaseBackend):
@@ -52,6 +54,8 @@ class Backend(BaseBackend):
     #: The steps the next calls consume, first one first.
     script = []
     _lock = threading.Lock()
+    #: It records the revision a key names, as a backend that loads revisions receives it.
+    supports_revision = True
 
     def __init__(self, *, ANSWER=None, LABELS=scoring.DEFAULT_LABELS, BATCH=True,
                  MAX_BATCH_SIZE=8, **options):
@@ -90,12 +94,13 @@ class Backend(BaseBackend):
             self.labels, text, parameters.function_to_apply, parameters.top_k
         ))
 
-    def classify_texts(self, texts, parameters, *, model_id, use_cache, wait_for_model):
+    def classify_texts(self, texts, parameters, *, model_id, use_cache, wait_for_model,
+                       revision=None):
         """Record the call, then take the script's next step (or answer)."""
         cls = type(self)
         with cls._lock:
             cls.calls.append(Call(self.alias, list(texts), parameters, model_id, use_cache,
-                                  wait_for_model))
+                                  wait_for_model, revision))
             step = cls.script.pop(0) if cls.script else None
         if isinstance(step, BaseException):
             raise step

@@ -13,12 +13,13 @@ then works as in the API (softmax by default, sigmoid per label, or the raw
 logits for ``none``), and ``top_k`` keeps the best K.
 """
 
-import math
 import threading
 
 from django_textclass.backends.base import BaseBackend
+from django_textclass.backends.scores import apply_function, rank_logits
 from django_textclass.exceptions import TextClassConfigurationError
-from django_textclass.types import LabelScore, Ranking
+
+__all__ = ["LOGIT_SCALE", "Backend", "apply_function"]
 
 LOGIT_SCALE = 4.0
 
@@ -57,20 +58,4 @@ class Backend(BaseBackend):
         """The ranking of one text (see the module docstring for the rule)."""
         compound = self.analyzer.polarity_scores(text)["compound"]
         logits = {"POSITIVE": LOGIT_SCALE * compound, "NEGATIVE": -LOGIT_SCALE * compound}
-        scores = apply_function(logits, parameters.function_to_apply or "softmax")
-        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-        if parameters.top_k:
-            ranked = ranked[: parameters.top_k]
-        return Ranking(tuple(LabelScore(label, score) for label, score in ranked))
-
-
-def apply_function(logits, function):
-    """Turn ``{label: logit}`` into scores with softmax, sigmoid or none."""
-    if function == "none":
-        return dict(logits)
-    if function == "sigmoid":
-        return {label: 1.0 / (1.0 + math.exp(-value)) for label, value in logits.items()}
-    top = max(logits.values())
-    exps = {label: math.exp(value - top) for label, value in logits.items()}
-    total = sum(exps.values())
-    return {label: value / total for label, value in exps.items()}
+        return rank_logits(logits, parameters)

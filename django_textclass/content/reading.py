@@ -16,6 +16,7 @@ from django.db.models import CharField, Exists, F, OuterRef, Subquery, Window
 from django.db.models.functions import Cast, RowNumber
 
 from django_textclass.models import ClassificationRequest, Status
+from django_textclass.models.querysets import model_name
 
 
 def latest_results(obj, model=None, *, field=None):
@@ -23,12 +24,14 @@ def latest_results(obj, model=None, *, field=None):
 
     Args:
         obj: a model instance.
-        model: a Hub model id: return only that model's request (or None).
+        model: a Hub model id or a key of ``TEXTCLASS["MODELS"]``: return only that
+            model's request (or None).
         field: only results of this source field (default: any registered field).
 
     Returns:
-        ``{model_id: ClassificationRequest}`` (scores prefetched), or one request /
-        None when ``model`` is given.
+        ``{name: ClassificationRequest}`` (scores prefetched), where a request submitted
+        with a key is found under the key and any other under its model id; or one
+        request / None when ``model`` is given.
     """
     requests = ClassificationRequest.objects.filter(
         content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk),
@@ -37,16 +40,16 @@ def latest_results(obj, model=None, *, field=None):
     if field is not None:
         requests = requests.filter(source_field=field)
     if model is not None:
-        requests = requests.filter(model_id=model)
+        requests = requests.named([model])
     latest = (
-        requests.annotate(textclass_rank=Window(
-            RowNumber(), partition_by=[F("model_id")],
+        requests.annotate(textclass_name=model_name()).annotate(textclass_rank=Window(
+            RowNumber(), partition_by=[F("textclass_name")],
             order_by=[F("created_at").desc(), F("pk").desc()],
         ))
         .filter(textclass_rank=1)
         .prefetch_related("scores")
     )
-    by_model = {request.model_id: request for request in latest}
+    by_model = {request.textclass_name: request for request in latest}
     return by_model.get(model) if model is not None else by_model
 
 
@@ -63,10 +66,10 @@ def with_label(queryset, model, label, min_score=0.0, *, field=None):
         A queryset of the same model.
     """
     content_type = ContentType.objects.get_for_model(queryset.model)
-    latest = ClassificationRequest.objects.filter(
+    latest = ClassificationRequest.objects.named([model]).filter(
         content_type=content_type,
         object_id=Cast(OuterRef(OuterRef("pk")), output_field=CharField()),
-        model_id=model, status=Status.SUCCEEDED, parent__isnull=True,
+        status=Status.SUCCEEDED, parent__isnull=True,
     )
     if field is not None:
         latest = latest.filter(source_field=field)
@@ -79,10 +82,10 @@ def with_label(queryset, model, label, min_score=0.0, *, field=None):
 
 def _latest_of_each(queryset, model, field):
     """Succeeded requests of ``model`` for each row of ``queryset``, newest first."""
-    latest = ClassificationRequest.objects.filter(
+    latest = ClassificationRequest.objects.named([model]).filter(
         content_type=ContentType.objects.get_for_model(queryset.model),
         object_id=Cast(OuterRef("pk"), output_field=CharField()),
-        model_id=model, status=Status.SUCCEEDED, parent__isnull=True,
+        status=Status.SUCCEEDED, parent__isnull=True,
     )
     if field is not None:
         latest = latest.filter(source_field=field)

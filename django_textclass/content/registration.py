@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.utils.module_loading import import_string
 
+from django_textclass import catalog
 from django_textclass.conf import app_settings
 from django_textclass.content.rules import Rule
 from django_textclass.exceptions import (
@@ -17,7 +18,6 @@ from django_textclass.exceptions import (
     RegistrationError,
     TextClassConfigurationError,
 )
-from django_textclass.types import validate_model_id
 
 SETTINGS_KEYS = {
     "FIELDS", "MODELS", "CONDITION", "LONG_TEXT", "RULES", "BACKEND", "FUNCTION_TO_APPLY",
@@ -32,7 +32,8 @@ class Registration:
     Attributes:
         model: the model class.
         fields: names of the attributes holding text (fields or properties).
-        models: Hub model ids, or None for ``TEXTCLASS["DEFAULT_MODEL"]``.
+        models: Hub model ids or keys of ``TEXTCLASS["MODELS"]``, or None for
+            ``TEXTCLASS["DEFAULT_MODEL"]``.
         condition: None, a callable ``condition(obj) -> bool``, or its dotted path;
             an object for which it is false is not classified on save.
         long_text: a long-text policy spec, or None for ``LONG_TEXT_POLICY``.
@@ -61,7 +62,7 @@ class Registration:
 
     @property
     def model_ids(self):
-        """The Hub model ids, the default model read now when none was given."""
+        """The Hub model ids and keys, the default model read now when none was given."""
         return self.models or (app_settings.DEFAULT_MODEL,)
 
     @property
@@ -112,13 +113,19 @@ def build(model, fields, models=None, *, condition=None, long_text=None, rules=(
                                 "textclass.E021")
     if models is not None:
         if isinstance(models, str) or not models:
-            raise RegistrationError(f"{label}: models must be a non-empty list of Hub ids",
-                                    "textclass.E022")
+            raise RegistrationError(f"{label}: models must be a non-empty list of Hub ids or "
+                                    "model keys", "textclass.E022")
         for model_id in models:
             try:
-                validate_model_id(model_id)
+                catalog.validate_name(model_id)
             except InvalidInputError as exc:
                 raise RegistrationError(f"{label}: {exc}", "textclass.E022") from exc
+            try:
+                catalog.resolve(model_id, backend=backend)
+            except InvalidInputError as exc:  # a key served by another backend
+                raise RegistrationError(f"{label}: {exc}", "textclass.E022") from exc
+            except TextClassConfigurationError:
+                pass  # the key's own entry is wrong: E040-E045 say so
         models = tuple(models)
     if condition is not None and not callable(condition) and not isinstance(condition, str):
         raise RegistrationError(f"{label}: condition must be a callable or its dotted path",

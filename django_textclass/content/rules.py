@@ -48,8 +48,9 @@ class Rule:
         min_score: the threshold, from 0 to 1 (inclusive).
         action: a dotted path to ``action(obj, *, request, rule, score)``, or the
             callable itself (its dotted path is recorded).
-        model: only for results of this Hub model id (default: every model of the
-            registration).
+        model: only for results of this model, named as the registration names it: a
+            Hub model id, or a key of ``TEXTCLASS["MODELS"]`` (default: every model of
+            the registration).
         field: only for results of this field (default: every registered field).
         name: the name recorded for audit; unique per registration. Default
             ``"<label> >= <min_score>: <action>"``.
@@ -122,7 +123,7 @@ class Rule:
 
     def applies_to(self, request):
         """Whether the rule watches this request's model and field."""
-        return (self.model in (None, request.model_id)
+        return (self.model in (None, request.model_key or request.model_id)
                 and self.field in (None, request.source_field))
 
 

@@ -18,6 +18,7 @@ from django_textclass.backends import backend_config
 from django_textclass.conf import app_settings
 from django_textclass.exceptions import InvalidInputError
 from django_textclass.models import ClassificationRequest, Status, text_hash
+from django_textclass.models.querysets import model_name
 from django_textclass.services import chunks
 from django_textclass.types import Parameters
 
@@ -33,26 +34,32 @@ def source_text(obj, field):
 def latest_requests(content_type, object_ids, fields, model_ids):
     """The newest request per (object, field, model), in ONE query.
 
+    A model is named as the registration names it: a key of ``TEXTCLASS["MODELS"]`` finds
+    the requests submitted with that key (whatever model or revision it had then), a Hub id
+    the requests submitted with that id and no key.
+
     Returns:
-        ``{(object_id, field, model_id): {"pk", "status", "hash"}}`` where ``hash`` is
+        ``{(object_id, field, model): {"pk", "status", "hash"}}`` where ``hash`` is
         the source text's hash (the request's own text hash for requests stored
         without a long-text policy).
     """
     rows = (
-        ClassificationRequest.objects.filter(
-            content_type=content_type, object_id__in=[str(pk) for pk in object_ids],
-            source_field__in=list(fields), model_id__in=list(model_ids), parent__isnull=True,
+        ClassificationRequest.objects.named(model_ids).filter(
+            content_type=content_type,
+            object_id__in=[str(pk) for pk in object_ids], source_field__in=list(fields),
+            parent__isnull=True,
         )
+        .annotate(textclass_name=model_name())
         .annotate(textclass_rank=Window(
-            RowNumber(), partition_by=[F("object_id"), F("source_field"), F("model_id")],
+            RowNumber(), partition_by=[F("object_id"), F("source_field"), F("textclass_name")],
             order_by=[F("created_at").desc(), F("pk").desc()],
         ))
         .filter(textclass_rank=1)
-        .values("pk", "object_id", "source_field", "model_id", "status", "source_hash",
+        .values("pk", "object_id", "source_field", "textclass_name", "status", "source_hash",
                 "text_hash")
     )
     return {
-        (row["object_id"], row["source_field"], row["model_id"]): {
+        (row["object_id"], row["source_field"], row["textclass_name"]): {
             "pk": row["pk"], "status": row["status"],
             "hash": row["source_hash"] or row["text_hash"],
         }

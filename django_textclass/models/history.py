@@ -43,7 +43,18 @@ class ClassificationRequest(models.Model):
     )
     model_id = models.CharField(
         _("model"), max_length=200,
-        help_text=_("Hugging Face Hub repository id of the classifier, e.g. owner/name."),
+        help_text=_("Hugging Face Hub repository id of the classifier, e.g. owner/name (or "
+                    "the URL of a dedicated endpoint, named by a model key)."),
+    )
+    model_key = models.CharField(
+        _("model key"), max_length=64, blank=True,
+        help_text=_("The TEXTCLASS['MODELS'] key the text was submitted with; empty when a "
+                    "model id was named."),
+    )
+    revision = models.CharField(
+        _("revision"), max_length=100, blank=True,
+        help_text=_("The model revision of the key (a branch, tag or commit); part of the "
+                    "result-cache key. Empty: none named."),
     )
     function_to_apply = models.CharField(
         _("function to apply"), max_length=8, blank=True,
@@ -166,6 +177,12 @@ class ClassificationRequest(models.Model):
             ),
             models.Index(fields=["model_id", "top_label"], name="textclass_req_model_label"),
             models.Index(fields=["content_type", "object_id"], name="textclass_req_source"),
+            # A key's history, for textclass_reclassify and the filters by key (keyed rows
+            # only: a site without a registry pays nothing for it).
+            models.Index(
+                fields=["model_key", "created_at"], condition=~models.Q(model_key=""),
+                name="textclass_req_key",
+            ),
             # Twins in a call right now (the worker's in-flight deduplication): running
             # rows only, so it stays as small as the work in progress.
             models.Index(

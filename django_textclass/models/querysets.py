@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.db import connections, models, transaction
-from django.db.models import Q
+from django.db.models import Case, CharField, F, Q, When
 from django.db.models.expressions import RawSQL
 
 from django_textclass.models.rollup import RollupDirtyDay
@@ -23,6 +23,15 @@ def among(values, sql_type, using="default"):
     if connections[using].vendor != "postgresql":
         return values
     return RawSQL(f"SELECT unnest(%s::{sql_type}[])", [values])  # noqa: S611 - a fixed type
+
+
+def model_name():
+    """An expression: the name a request's model goes by, its key, or its model id if none.
+
+    The name a registration, a command's ``--model`` or the API's ``model`` gave.
+    """
+    return Case(When(model_key="", then=F("model_id")), default=F("model_key"),
+                output_field=CharField())
 
 
 class ClassificationRequestQuerySet(models.QuerySet):
@@ -130,6 +139,17 @@ class ClassificationRequestQuerySet(models.QuerySet):
             return self.select_for_update(skip_locked=True)
         return self
 
+    def named(self, names):
+        """Requests of the models ``names``, each a key of ``TEXTCLASS["MODELS"]`` or a model id.
+
+        A key finds the requests submitted with it, whatever model or revision it had then;
+        a model id those submitted with that id and no key (keys hold no ``/``, so an
+        ``owner/name`` id is never taken for a key). A key no longer configured still finds
+        its history. Indexed: ``textclass_req_key`` and ``textclass_req_model_dash``.
+        """
+        names = list(names)
+        return self.filter(Q(model_key__in=names) | Q(model_key="", model_id__in=names))
+
     def due(self, now):
         """Pending requests whose backoff has passed."""
         return self.filter(
@@ -144,37 +164,42 @@ class ClassificationRequestQuerySet(models.QuerySet):
         """Running requests whose worker has not finished within its lease."""
         return self.filter(status=Status.RUNNING, lease_expires_at__lt=now)
 
-    def in_flight(self, *, backend, model_id, parameters, hashes, now):
-        """Requests for these text hashes, backend, model and parameters in a live call now.
+    def in_flight(self, *, backend, model_id, parameters, hashes, now, revision=""):
+        """Requests for these text hashes, backend, model, revision and parameters in a call now.
 
         Running under a claim whose lease has not run out (a text waiting for its chunks
         has no claim, and a dead worker's lease has run out: neither is in flight).
         """
         return self.filter(
             status=Status.RUNNING, claim_token__isnull=False, lease_expires_at__gt=now,
-            backend=backend, model_id=model_id, text_hash__in=among(hashes, "text", self.db),
-            use_cache=True,
+            backend=backend, model_id=model_id, revision=revision,
+            text_hash__in=among(hashes, "text", self.db), use_cache=True,
             function_to_apply=parameters.function_to_apply or "", top_k=parameters.top_k,
         )
 
-    def cached_results(self, *, backend, model_id, parameters, hashes, since):
-        """Stored answers for these text hashes, backend, model and parameters, newest first.
+    def cached_results(self, *, backend, model_id, parameters, hashes, since, revision=""):
+        """Stored answers for these text hashes, backend, model, revision and parameters.
+
+        Newest first.
 
         Only requests the backend answered itself count (not earlier cache hits), so a
         text classified a thousand times still yields one row per TTL window.
 
         Args:
             backend: the backend alias that produced the result.
-            model_id: the Hub repository id.
+            model_id: the Hub repository id (or a key's endpoint URL).
             parameters: the :class:`~django_textclass.types.Parameters` of the request.
             hashes: text hashes to look for.
             since: oldest ``finished_at`` accepted, or None for no age limit.
+            revision: the model revision (``""``: none named); a new revision of a key
+                never reuses the answers of the old one.
         """
         queryset = self.filter(
             status=Status.SUCCEEDED,
             reused_from__isnull=True,
             backend=backend,
             model_id=model_id,
+            revision=revision,
             text_hash__in=among(hashes, "text", self.db),
             function_to_apply=parameters.function_to_apply or "",
             top_k=parameters.top_k,
@@ -183,7 +208,7 @@ class ClassificationRequestQuerySet(models.QuerySet):
             queryset = queryset.filter(finished_at__gte=since)
         return queryset.order_by("-finished_at")
 
-    def newest_answers(self, *, backend, model_id, parameters, hashes, since):
+    def newest_answers(self, *, backend, model_id, parameters, hashes, since, revision=""):
         """The newest of :meth:`cached_results` for each hash: a list, one row per hash found.
 
         Each row carries its scores as ``answer_scores``: ``[(label, score), ...]``, best
@@ -195,24 +220,25 @@ class ClassificationRequestQuerySet(models.QuerySet):
         if connections[self.db].vendor != "postgresql":
             newest = {}
             for row in self.cached_results(backend=backend, model_id=model_id,
-                                           parameters=parameters, hashes=hashes, since=since
-                                           ).prefetch_related("scores"):
+                                           parameters=parameters, hashes=hashes, since=since,
+                                           revision=revision).prefetch_related("scores"):
                 newest.setdefault(row.text_hash, row)
             for row in newest.values():
                 row.answer_scores = [(score.label, score.score) for score in row.scores.all()]
             return list(newest.values())
         sql, params = self.newest_answers_sql(backend=backend, model_id=model_id,
-                                              parameters=parameters, hashes=hashes, since=since)
+                                              parameters=parameters, hashes=hashes, since=since,
+                                              revision=revision)
         return list(self.model._default_manager.db_manager(self.db).raw(sql, params))
 
-    def newest_answers_sql(self, *, backend, model_id, parameters, hashes, since):
+    def newest_answers_sql(self, *, backend, model_id, parameters, hashes, since, revision=""):
         """:meth:`newest_answers` on PostgreSQL as ``(sql, params)``."""
         hashes = sorted(hashes)
         connection = connections[self.db]
         quote = connection.ops.quote_name
         meta = self.model._meta
         columns = ", ".join(f"newest.{quote(f.column)}" for f in meta.concrete_fields)
-        params = [hashes, Status.SUCCEEDED, backend, model_id,
+        params = [hashes, Status.SUCCEEDED, backend, model_id, revision,
                   parameters.function_to_apply or ""]
         conditions = ["r.top_k IS NULL" if parameters.top_k is None else "r.top_k = %s"]
         params += [] if parameters.top_k is None else [parameters.top_k]
@@ -226,7 +252,8 @@ class ClassificationRequestQuerySet(models.QuerySet):
             f"AS answer_scores FROM unnest(%s::text[]) AS wanted (hash) "
             f"CROSS JOIN LATERAL (SELECT * FROM {quote(meta.db_table)} AS r "
             f"WHERE r.text_hash = wanted.hash AND r.status = %s AND r.reused_from_id IS NULL "
-            f"AND r.backend = %s AND r.model_id = %s AND r.function_to_apply = %s "
+            f"AND r.backend = %s AND r.model_id = %s AND r.revision = %s "
+            f"AND r.function_to_apply = %s "
             f"AND {' AND '.join(conditions)} ORDER BY r.finished_at DESC LIMIT 1) AS newest"
         )
         return sql, params

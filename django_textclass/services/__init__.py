@@ -20,6 +20,7 @@ from django_textclass.services.submission import (
     cancel,
     cancel_many,
     reclassify,
+    rerun,
     retry,
     retry_many,
     submit,
@@ -30,7 +31,7 @@ from django_textclass.types import validate_text  # re-exported: its old home
 
 __all__ = [
     "Item", "cancel", "cancel_many", "claim", "complete", "fail", "process", "reclassify",
-    "reschedule", "retry", "retry_delay", "retry_many", "submit", "submit_many", "sweep",
+    "rerun", "reschedule", "retry", "retry_delay", "retry_many", "submit", "submit_many", "sweep",
     "sweep_if_due",
     "validate_text",
 ]

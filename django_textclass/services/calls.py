@@ -40,10 +40,18 @@ from django_textclass.services.settling import (
 
 logger = logging.getLogger("django_textclass")
 
-#: Batch errors that one text can cause (bad input, too large, too long): sent in halves.
-SPLIT_BATCH_STATUSES = (400, 413, 422)
+#: Batch errors that one text can cause (bad input, too large, too long, the model failing
+#: on it, as TEI's 424 says): sent in halves.
+SPLIT_BATCH_STATUSES = (400, 413, 422, 424)
+#: Transient codes that say the model is starting, with or without a delay hint (a dedicated
+#: endpoint scaled to zero): waited out by every worker, as a model that loads.
+STARTING_CODES = frozenset({"endpoint_waking"})
 #: How an endpoint says the batch, not a text, is too large (TEI: "batch size 40 > ...").
 BATCH_TOO_LARGE = re.compile(r"batch size", re.IGNORECASE)
+#: The limit such a refusal may name: TEI's "... > maximum allowed batch size 32", or
+#: "... exceeds the maximum of 32".
+BATCH_MAXIMUM = re.compile(r"batch size.*\bmaximum(?: allowed batch size| of)?\s+(\d+)",
+                           re.IGNORECASE)
 #: Transient errors that speak of the backend, not of a text: they count toward the circuit.
 OUTAGE_CODES = frozenset({"timeout", "connection_error", "request_error"})
 OUTAGE_STATUSES = frozenset({408, 502, 503, 504})
@@ -62,6 +70,8 @@ class Call:
     #: next call goes while this one's results are written: a semaphore of CALLS_IN_FLIGHT.
     #: A call reads the pacing state once it holds one.
     slots: object = field(default_factory=nullcontext)
+    #: The model revision the rows name (``""``: none); sent to a backend that can load one.
+    revision: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,7 @@ def send(call, chunk, gate=None):
                 rankings = backend.classify(
                     [same_text[0].text for same_text in chunk], call.parameters,
                     model_id=call.model_id, use_cache=call.use_cache,
-                    wait_for_model=wait_for_model,
+                    wait_for_model=wait_for_model, revision=call.revision or None,
                 )
         finally:
             _give_slot(call.slots)
@@ -184,7 +194,8 @@ def _split_refused(call, chunk, exc):
 
     A text too long for the model fails alone after about log2(batch) calls, the others
     succeed. A refusal of the batch's size (``batch size 40 exceeds ...``) is remembered for
-    the endpoint (:func:`~django_textclass.services.pacing.learn_batch_limit`). An answer that
+    the endpoint (:func:`~django_textclass.services.pacing.learn_batch_limit`): the limit it
+    names (TEI's ``maximum allowed batch size 32``), else half the batch. An answer that
     does not parse as one ranking per text means the endpoint may not take lists at all: each
     text then goes alone.
     """
@@ -193,14 +204,18 @@ def _split_refused(call, chunk, exc):
         parts = [[same_text] for same_text in chunk]
         logger.warning(
             "Backend %r gave no usable answer to a batch of %d texts (%s); sending them one "
-            "by one. Set OPTIONS['BATCH'] = False if the endpoint never takes lists.",
+            "by one. Set OPTIONS['BATCH'] = False if the endpoint never takes lists (for a TEI "
+            "server, use django_textclass.backends.tei.Backend).",
             alias, len(chunk), exc.code,
         )
     else:
-        half = math.ceil(len(chunk) / 2)
-        parts = [chunk[:half], chunk[half:]]
+        size = math.ceil(len(chunk) / 2)
         if BATCH_TOO_LARGE.search(str(exc)):
-            pacing.learn_batch_limit(alias, call.model_id, half)
+            named = BATCH_MAXIMUM.search(str(exc))
+            if named and 1 <= int(named.group(1)) < len(chunk):
+                size = int(named.group(1))  # the endpoint said its limit: no halving needed
+            pacing.learn_batch_limit(alias, call.model_id, size)
+        parts = [chunk[start : start + size] for start in range(0, len(chunk), size)]
     return _send_parts(call, parts)
 
 
@@ -218,20 +233,20 @@ def _send_parts(call, parts):
 def _after_transient(call, chunk, exc, gate):
     """A transient error: wait out a rate limit or a loading model, bisect, or count a failure.
 
-    A 429 and a 503 that says how long the model takes to load set a wait for every worker;
-    the rows go back unspent. A batch that fails with an error one text may cause (a 500,
-    say) is retried whole once, then in halves (:func:`_bisect_later`); the text it comes
-    down to spends its own attempts. Any other transient error counts toward the circuit
-    breaker: if it opens (or this was the probe), the rows go
-    back unspent too; while the backend answers others, the failure is the text's, and spends
-    an attempt.
+    A 429, a 503 that says how long the model takes to load, and a dedicated endpoint's 503
+    while it starts a replica set a wait for every worker; the rows go back unspent. A batch
+    that fails with an error one text may cause (a 500, say) is retried whole once, then in
+    halves (:func:`_bisect_later`); the text it comes down to spends its own attempts. Any
+    other transient error counts toward the circuit breaker: if it opens (or this was the
+    probe), the rows go back unspent too; while the backend answers others, the failure is
+    the text's, and spends an attempt.
     """
     alias, rows = call.backend.alias, [row for same_text in chunk for row in same_text]
     if exc.status_code == 429:
         until = pacing.rate_limited(alias, exc.retry_after)
         hand_back(call.token, rows, until, "rate_limited", error=exc)
         return Wait(until, "rate_limited")
-    if exc.model_loading and exc.retry_after is not None:
+    if exc.model_loading and (exc.retry_after is not None or exc.code in STARTING_CODES):
         until = pacing.model_loading(alias, call.model_id, exc.retry_after)
         hand_back(call.token, rows, until, "model_loading", error=exc)
         return Wait(until, "model_loading")

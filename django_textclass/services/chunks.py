@@ -39,6 +39,7 @@ def store(rows, plans):
     children = [
         ClassificationRequest(
             parent_id=row.pk, chunk_index=index, owner_id=row.owner_id, model_id=row.model_id,
+            model_key=row.model_key, revision=row.revision,
             text=chunk, text_hash=text_hash(chunk), source_hash=text_hash(chunk),
             source_length=len(chunk), long_text_policy=plan.policy,
             function_to_apply=row.function_to_apply, top_k=row.top_k, use_cache=row.use_cache,

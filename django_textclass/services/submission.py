@@ -8,9 +8,8 @@ from django.db import models, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from django_textclass import policies
+from django_textclass import catalog, policies
 from django_textclass.backends import backend_config
-from django_textclass.conf import app_settings
 from django_textclass.exceptions import (
     InvalidInputError,
 )
@@ -20,12 +19,7 @@ from django_textclass.models import (
     text_hash,
 )
 from django_textclass.services import chunks, dispatch, waiting
-from django_textclass.types import (
-    Parameters,
-    has_lone_surrogate,
-    validate_model_id,
-    validate_text,
-)
+from django_textclass.types import has_lone_surrogate, validate_text
 
 logger = logging.getLogger("django_textclass")
 
@@ -50,14 +44,17 @@ def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None,
 
     Args:
         texts: one string, or a list of strings.
-        model: Hub repository id; default ``TEXTCLASS["DEFAULT_MODEL"]``.
-        function_to_apply: ``"sigmoid"``, ``"softmax"``, ``"none"`` or None.
-        top_k: keep the K best labels, or None.
+        model: a Hub repository id, or a key of ``TEXTCLASS["MODELS"]`` (which brings its
+            backend, model, revision and default parameters); default
+            ``TEXTCLASS["DEFAULT_MODEL"]``.
+        function_to_apply: ``"sigmoid"``, ``"softmax"``, ``"none"`` or None (a key's default).
+        top_k: keep the K best labels, or None (a key's default).
         owner: the user the requests belong to, or None.
         source: a saved model instance the text came from (stored as a generic link).
         source_field: the field of ``source`` that held the text (at most 100 characters).
         use_cache: ``True`` or ``False``; False bypasses stored results and the API's cache.
-        backend: a ``TEXTCLASS["BACKENDS"]`` alias; default ``DEFAULT_BACKEND``.
+        backend: a ``TEXTCLASS["BACKENDS"]`` alias; default ``DEFAULT_BACKEND`` (a key's own
+            backend; naming another one with a key is refused).
         long_text: a long-text policy (object, name or dict; see
             :mod:`django_textclass.policies`) applied to each text and recorded on
             its request; None keeps the plain ``MAX_TEXT_LENGTH`` check.
@@ -69,7 +66,8 @@ def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None,
         InvalidInputError: a text, the model id, a parameter, ``owner``, ``source`` or
             ``source_field`` is not acceptable, or the list holds more than
             :data:`MAX_TEXTS_PER_SUBMIT` texts (nothing is stored).
-        TextClassConfigurationError: the backend alias is not configured.
+        TextClassConfigurationError: the backend alias is not configured, or the key's
+            entry is wrong.
     """
     single = isinstance(texts, str)
     if not single and not isinstance(texts, (list, tuple)):
@@ -128,23 +126,22 @@ def submit_many(items, model=None, *, function_to_apply=None, top_k=None, owner=
         plans = [
             policy.prepare(item.text) if item.plan is None else item.plan for item in items
         ]
-    model_id = validate_model_id(app_settings.DEFAULT_MODEL if model is None else model)
-    parameters = Parameters(function_to_apply, top_k)
+    target = catalog.resolve(model, backend=backend, function_to_apply=function_to_apply,
+                             top_k=top_k)
+    parameters = target.parameters
     _validate_owner(owner)
     if not isinstance(use_cache, bool):
         raise InvalidInputError("use_cache", "must be True or False")
     for item in items:
         _validate_source(item)
-    if backend is not None and not isinstance(backend, str):
-        raise InvalidInputError("backend", "must be the alias of a backend (a string) or None")
-    alias = backend or app_settings.DEFAULT_BACKEND
-    backend_config(alias)
+    backend_config(target.backend)
     now = timezone.now()
     rows = [
         ClassificationRequest(
-            owner=owner, model_id=model_id, text=item.text, text_hash=text_hash(item.text),
+            owner=owner, model_id=target.model_id, model_key=target.key,
+            revision=target.revision, text=item.text, text_hash=text_hash(item.text),
             function_to_apply=parameters.function_to_apply or "", top_k=parameters.top_k,
-            use_cache=use_cache, backend=alias, created_at=now, next_attempt_at=now,
+            use_cache=use_cache, backend=target.backend, created_at=now, next_attempt_at=now,
             **_source_fields(item),
         )
         for item in items
@@ -300,12 +297,18 @@ def retry_many(queryset):
     return len(rows)
 
 
+#: The fields a copy of a request takes from its original (:func:`reclassify`, :func:`rerun`).
+COPIED_FIELDS = ("owner_id", "model_id", "model_key", "revision", "function_to_apply", "top_k",
+                 "text", "text_hash", "backend", "content_type_id", "object_id", "source_field",
+                 "source_hash", "source_length", "long_text_policy", "chunk_index")
+
+
 def reclassify(queryset):
     """Submit the texts of ``queryset`` again: new requests that bypass every cache.
 
-    Each new request has the same text, model, parameters, backend, owner and source
-    as its original, and ``use_cache=False`` (no stored result is reused, and the API
-    is asked not to answer from its cache). The originals are not changed.
+    Each new request has the same text, model, key, revision, parameters, backend, owner
+    and source as its original, and ``use_cache=False`` (no stored result is reused, and
+    the API is asked not to answer from its cache). The originals are not changed.
 
     A text split into chunks is copied with its chunks: the copy waits for the new
     chunks, which are the requests sent. Chunks selected on their own are skipped.
@@ -314,9 +317,38 @@ def reclassify(queryset):
         The number of requests created (a split text counts once); their wake-ups go
         out after commit.
     """
-    fields = ["owner_id", "model_id", "function_to_apply", "top_k", "text", "text_hash",
-              "backend", "content_type_id", "object_id", "source_field", "source_hash",
-              "source_length", "long_text_policy", "chunk_index"]
+    return _copy_requests(queryset, use_cache=False)
+
+
+def rerun(queryset, target):
+    """Submit the texts of ``queryset`` again with ``target``: a key's current model.
+
+    Each new request keeps its original's text, owner, source and long-text policy (a
+    split text is copied with its chunks, as :func:`reclassify` does) and takes the key,
+    backend, model, revision and parameters of ``target``
+    (:class:`~django_textclass.catalog.Target`). The stored-result cache applies as for
+    any request: an answer is reused only if it came from the same backend, model,
+    revision and parameters. The originals are not changed (``textclass_reclassify``).
+
+    Returns:
+        The number of requests created (a split text counts once).
+    """
+    parameters = target.parameters
+    return _copy_requests(queryset, use_cache=True, replace={
+        "model_key": target.key, "backend": target.backend, "model_id": target.model_id,
+        "revision": target.revision, "function_to_apply": parameters.function_to_apply or "",
+        "top_k": parameters.top_k,
+    })
+
+
+def _copy_requests(queryset, *, use_cache, replace=None):
+    """Copy the top-level requests of ``queryset`` (split texts with their chunks).
+
+    Returns:
+        How many top-level copies were created; their wake-ups go out after commit.
+    """
+    replace = replace or {}
+    fields = COPIED_FIELDS
     created, wake = 0, []
     with transaction.atomic():
         ids = list(
@@ -330,7 +362,8 @@ def reclassify(queryset):
                 .annotate(has_chunks=_has_chunks()).values("pk", "has_chunks", *fields)
             )
             copies = ClassificationRequest.objects.bulk_create(
-                _copy(values, fields, now, waiting=values["has_chunks"]) for values in originals
+                _copy(values, fields, now, replace, use_cache, waiting=values["has_chunks"])
+                for values in originals
             )
             created += len(copies)
             parents = {o["pk"]: c.pk for o, c in zip(originals, copies, strict=True)
@@ -341,9 +374,9 @@ def reclassify(queryset):
                 "parent_id", "chunk_index"
             ).values("parent_id", *fields)
             children = ClassificationRequest.objects.bulk_create(
-                ClassificationRequest(**_copy_values(values, fields),
-                                      parent_id=parents[values["parent_id"]], use_cache=False,
-                                      created_at=now, next_attempt_at=now)
+                ClassificationRequest(**_copy_values(values, fields, replace),
+                                      parent_id=parents[values["parent_id"]],
+                                      use_cache=use_cache, created_at=now, next_attempt_at=now)
                 for values in old_chunks
             )
             wake.extend(child.pk for child in children)
@@ -356,14 +389,14 @@ def _has_chunks():
     return Exists(ClassificationRequest.objects.filter(parent_id=OuterRef("pk")))
 
 
-def _copy_values(values, fields):
-    return {field: values[field] for field in fields}
+def _copy_values(values, fields, replace):
+    return {field: replace.get(field, values[field]) for field in fields}
 
 
-def _copy(values, fields, now, *, waiting):
-    """A fresh, cache-bypassing copy of a request; a split text starts waiting for chunks."""
+def _copy(values, fields, now, replace, use_cache, *, waiting):
+    """A fresh copy of a request; a split text starts waiting for its chunks."""
     if waiting:
-        return ClassificationRequest(**_copy_values(values, fields), use_cache=False,
-                                     created_at=now, **chunks.waiting(now))
-    return ClassificationRequest(**_copy_values(values, fields), use_cache=False, created_at=now,
-                                 next_attempt_at=now)
+        return ClassificationRequest(**_copy_values(values, fields, replace),
+                                     use_cache=use_cache, created_at=now, **chunks.waiting(now))
+    return ClassificationRequest(**_copy_values(values, fields, replace), use_cache=use_cache,
+                                 created_at=now, next_attempt_at=now)

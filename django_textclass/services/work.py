@@ -32,9 +32,10 @@ class Work:
     once the run's calls are done.
     """
 
-    def __init__(self, token, alias, model_id, parameters, dedupe):
+    def __init__(self, token, alias, model_id, parameters, dedupe, *, revision=""):
         self.token, self.alias, self.model_id, self.parameters = (token, alias, model_id,
                                                                   parameters)
+        self.revision = revision
         self.dedupe = dedupe
         self.by_hash = {}
         self.sent = set()
@@ -61,9 +62,9 @@ class Work:
             # then seen by one of them (looked at the other way round, the cache before the
             # answer landed and the twins after, neither sees it and the text goes twice).
             rows, following = twins_in_flight(self.token, self.alias, self.model_id,
-                                               self.parameters, rows)
+                                               self.parameters, rows, revision=self.revision)
             rows = answer_from_cache(self.token, self.alias, self.model_id, self.parameters,
-                                      rows)
+                                      rows, revision=self.revision)
             self.followers += following
             self.elsewhere.update(row.text_hash for row in following)
         for row in known + rows:
@@ -94,7 +95,7 @@ class Work:
         give_up = time.monotonic() + patience
         while rest:
             rest = answer_from_cache(self.token, self.alias, self.model_id, self.parameters,
-                                      rest)
+                                      rest, revision=self.revision)
             # This run's own calls are over: only another run's call may still answer.
             if (not any(row.text_hash in self.elsewhere for row in rest)
                     or time.monotonic() + TWIN_POLL > give_up):
@@ -106,14 +107,18 @@ class Work:
             hand_back(self.token, rest, until, "twin_in_flight")
 
 
-def answer_from_cache(token, alias, model_id, parameters, rows):
-    """Complete the rows whose text already has a fresh stored result; return the rest."""
+def answer_from_cache(token, alias, model_id, parameters, rows, *, revision=""):
+    """Complete the rows whose text already has a fresh stored result; return the rest.
+
+    Only a result of the same backend, model, revision and parameters answers: a key moved
+    to a new model or revision never reuses the old one's answers.
+    """
     ttl = app_settings.CACHE_TTL
     if ttl == 0:
         return rows
     since = None if ttl is None else timezone.now() - timedelta(seconds=ttl)
     hits = ClassificationRequest.objects.newest_answers(
-        backend=alias, model_id=model_id, parameters=parameters,
+        backend=alias, model_id=model_id, revision=revision, parameters=parameters,
         hashes={row.text_hash for row in rows}, since=since,
     )
     cached = {hit.text_hash: hit for hit in hits}
@@ -131,10 +136,10 @@ def answer_from_cache(token, alias, model_id, parameters, rows):
     return rest
 
 
-def twins_in_flight(token, alias, model_id, parameters, rows):
+def twins_in_flight(token, alias, model_id, parameters, rows, *, revision=""):
     """Split ``rows`` into those to send and those whose text an earlier claim is classifying.
 
-    A twin (same text, backend, model and parameters) running under another live claim
+    A twin (same text, backend, model, revision and parameters) running under another live claim
     will store the answer these rows need: they follow it (this run keeps them, and answers
     them from the stored result once it is there, see :meth:`Work.settle_followers`), so
     each text costs one call however the work is spread over messages, processes and hosts.
@@ -147,7 +152,7 @@ def twins_in_flight(token, alias, model_id, parameters, rows):
     """
     now = timezone.now()
     busy = ClassificationRequest.objects.in_flight(
-        backend=alias, model_id=model_id, parameters=parameters,
+        backend=alias, model_id=model_id, revision=revision, parameters=parameters,
         hashes={row.text_hash for row in rows}, now=now,
     ).exclude(claim_token=token).values_list("text_hash", "started_at", "pk")
     earliest = {}

@@ -20,13 +20,11 @@ from datetime import timedelta
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
+from django_textclass import catalog
 from django_textclass.backends import backend_config, get_backend
 from django_textclass.backends.base import positive_number
 from django_textclass.conf import app_settings
-from django_textclass.exceptions import (
-    InvalidInputError,
-    TextClassConfigurationError,
-)
+from django_textclass.exceptions import TextClassConfigurationError
 from django_textclass.models import (
     ClassificationRequest,
     Status,
@@ -38,11 +36,11 @@ from django_textclass.services.settling import (
     hand_back,
 )
 from django_textclass.services.work import TWIN_PATIENCE, Work
-from django_textclass.types import validate_model_id
 
 logger = logging.getLogger("django_textclass")
 
-#: The failure of a row whose stored model id is not a Hub repository id (never sent).
+#: The failure of a row whose stored model id is not a Hub repository id, nor an endpoint URL
+#: a key configures (never sent).
 INVALID_MODEL_ID = "invalid_model_id"
 INVALID_MODEL_ID_MESSAGE = (
     "the stored model id is not a valid Hugging Face repository id (owner/name); "
@@ -72,14 +70,14 @@ def claim(ids, *, now=None):
 def claim_like(token, like, limit, *, now=None):
     """Claim for the run ``token`` up to ``limit`` more due rows of the same work as ``like``.
 
-    Same backend, model and parameters, the longest due first, whichever message woke them:
-    a run fills its calls with what is waiting instead of sending the part-filled batches
-    its own message holds. The message of a row taken here finds it no longer pending.
+    Same backend, model, revision and parameters, the longest due first, whichever message
+    woke them: a run fills its calls with what is waiting instead of sending the part-filled
+    batches its own message holds. The message of a row taken here finds it no longer pending.
     """
     now = now or timezone.now()
     candidates = ClassificationRequest.objects.due(now).filter(
-        backend=like.backend, model_id=like.model_id, use_cache=like.use_cache,
-        function_to_apply=like.function_to_apply, top_k=like.top_k,
+        backend=like.backend, model_id=like.model_id, revision=like.revision,
+        use_cache=like.use_cache, function_to_apply=like.function_to_apply, top_k=like.top_k,
     ).order_by("next_attempt_at")[:limit]
     return bulk.claim_rows(candidates, token, now)
 
@@ -94,9 +92,9 @@ def claim_waiting(token, limit, *, now=None):
 def process(ids):
     """Claim and classify the requests ``ids``; the body of the worker task.
 
-    Requests are grouped by backend, model and parameters; each group is topped up with
+    Requests are grouped by backend, model, revision and parameters; each group is topped up with
     other waiting requests of the same kind to fill the backend's calls; texts already
-    answered (same text, backend, model and parameters, within ``CACHE_TTL``) reuse the
+    answered (same text, backend, model, revision and parameters, within ``CACHE_TTL``) reuse the
     stored result; the rest go to the backend in calls of at most its batch size, one
     call per distinct text, up to ``CALLS_IN_FLIGHT`` of them at once. Safe to run twice
     with the same ids.
@@ -112,7 +110,8 @@ def process(ids):
         rows = claim_waiting(token, app_settings.BATCH_SIZE)
     groups = defaultdict(list)
     for row in rows:
-        key = (row.backend, row.model_id, row.function_to_apply, row.top_k, row.use_cache)
+        key = (row.backend, row.model_id, row.revision, row.function_to_apply, row.top_k,
+               row.use_cache)
         groups[key].append(row)
     claimed = [len(rows)]
     try:
@@ -134,11 +133,10 @@ def _process_group(token, rows):
     first = rows[0]
     alias, model_id, parameters, use_cache = (first.backend, first.model_id, first.parameters,
                                               first.use_cache)
-    try:
+    if not catalog.may_send(model_id):
         # submit() checked it, but a row may come from the ORM, a fixture or a bulk import;
-        # the id becomes part of a URL, so a bad one never reaches a backend.
-        validate_model_id(model_id)
-    except InvalidInputError:
+        # the id becomes part of a URL, so a bad one never reaches a backend (an endpoint URL
+        # only when a key of the site's own TEXTCLASS["MODELS"] names it).
         logger.error("Stored model id %r is not a Hub repository id; failing %d request(s)",
                      model_id[:200], len(rows))
         fail(token, rows, code=INVALID_MODEL_ID, message=INVALID_MODEL_ID_MESSAGE)
@@ -157,11 +155,12 @@ def _process_group(token, rows):
         hand_back(token, rows, gate.wait_until, gate.reason)
         return 0
     size = min(backend.batch_size, gate.batch_limit or backend.batch_size)
-    work = Work(token, alias, model_id, parameters, use_cache and app_settings.CACHE_TTL != 0)
+    work = Work(token, alias, model_id, parameters, use_cache and app_settings.CACHE_TTL != 0,
+                revision=first.revision)
     work.add(rows)
     threads = _threads_allowed()
     slots = threading.BoundedSemaphore(in_flight) if threads else nullcontext()
-    call = Call(token, backend, model_id, parameters, use_cache, slots)
+    call = Call(token, backend, model_id, parameters, use_cache, slots, revision=first.revision)
     return _Stream(call, work, first, in_flight, size, gate, threads).run()
 
 
@@ -201,7 +200,7 @@ class _Stream:
     def run(self):
         """Send everything; returns how many more rows the run claimed on the way."""
         pool = _pool(self.under_way) if self.threads else _Inline()
-        queue = deque(self._top_up())
+        queue = deque(self._top_up(first=True))
         out = {}
         wait, errors = None, []
         while True:
@@ -243,17 +242,21 @@ class _Stream:
     def _may_top_up(self):
         return not self.exhausted and time.monotonic() < self.deadline
 
-    def _top_up(self, busy=False):
+    def _top_up(self, busy=False, first=False):
         """The next calls: what the work holds, topped up to fill every call under way.
 
         While every call slot is ``busy``, a part-filled batch is kept back: what arrives
-        before a slot frees fills it, instead of going out in a call of its own.
+        before a slot frees fills it, instead of going out in a call of its own. The
+        ``first`` calls of a run go as soon as one batch is full (what fills the other slots
+        is claimed while they are out); their part-filled rest waits for the next top-up.
         """
         # A stream may last STREAM_SECONDS: the sweep it owes does not wait for its end.
         recovery.sweep_if_due()
-        target = self.under_way * self.size
+        target = (1 if first else self.under_way) * self.size
         for _ in range(GATHER_ROUNDS if self._may_top_up() else 0):
             distinct = len(self.work.by_hash)
+            if first and distinct >= target:
+                break
             missing = target - distinct if distinct < target else -distinct % self.size
             if missing == 0 or self.exhausted:
                 break
@@ -263,7 +266,8 @@ class _Stream:
             self.claimed += len(more)
             self.exhausted = len(more) < wanted
             self.work.add(more)
-        texts = self.work.take(whole_batches_of=self.size if busy else None)
+        whole = busy or (first and len(self.work.by_hash) >= self.size)
+        texts = self.work.take(whole_batches_of=self.size if whole else None)
         return _chunks(texts, self.call.backend.batch_size, self.size)
 
     def _send(self, chunk, gate):

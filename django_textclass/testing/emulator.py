@@ -2,11 +2,18 @@
 
 ``InferenceAPIEmulator`` is a real HTTP server on 127.0.0.1 (standard library
 only, no Django). It answers ``POST /models/{model_id}`` the way the
-hf-inference router does (``shape="nested"``) or the way TEI and dedicated
-endpoints do (``shape="flat"``), with scores from the deterministic rule in
+hf-inference router does (``shape="nested"``), the way TEI and dedicated
+endpoints answer one string (``shape="flat"``), or the way a dedicated endpoint's
+Inference Toolkit does (``shape="toolkit"``: the best label alone unless ``top_k`` is
+sent), with scores from the deterministic rule in
 :mod:`django_textclass.testing.scoring` (not a model). Failures are scripted:
 ``emu.script(Reply.loading(), Reply.normal())`` makes the next classification
 request answer 503 "loading" and the one after answer normally.
+
+``emu.tei = TEIMode()`` adds the routes of a TEI server (``/info``, ``/predict``, and
+``/`` and ``/invocations`` mapped to it) with TEI's own request and answer shapes
+(:mod:`django_textclass.testing.tei`); the script, the poisons and the latency apply to
+its predictions too.
 
 Other processes (a Celery worker, a benchmark) reach it over HTTP; they can
 also script it and read its log through the control routes
@@ -32,6 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from django_textclass.testing import scoring
+from django_textclass.testing.bodies import SHAPES, ValidationError, shape_answer, validate
 from django_textclass.testing.replies import (
     _TEXT,
     ReceivedRequest,
@@ -41,19 +49,12 @@ from django_textclass.testing.replies import (
     plain_answer,
     render,
 )
+from django_textclass.testing.tei import PREDICT_ROUTES, Refused, TEIMode
 
-__all__ = ["InferenceAPIEmulator", "ReceivedRequest", "Reply", "main"]
+__all__ = ["InferenceAPIEmulator", "ReceivedRequest", "Reply", "TEIMode", "main"]
 
-SHAPES = ("nested", "flat")
 _MODEL_ROUTE = re.compile(r"/models/([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?)")
 _CONTROL_PREFIX = "/_emulator/"
-
-class _ValidationError(Exception):
-    def __init__(self, status, payload):
-        super().__init__(status)
-        self.status = status
-        self.payload = payload
-
 
 class InferenceAPIEmulator:
     """A real HTTP server on loopback that answers text-classification requests.
@@ -64,12 +65,18 @@ class InferenceAPIEmulator:
         latency: Seconds slept before answering each request on the model route.
         per_text: Seconds more per input text (a model's cost grows with the batch).
         max_batch: Longest accepted list of inputs (422 beyond); None for no limit.
-        shape: ``"nested"`` (hf-inference: ``[[...]]`` for one string) or
-            ``"flat"`` (TEI: ``[...]`` for one string). Lists always get ``[[...], ...]``.
+        shape: ``"nested"`` (hf-inference: ``[[...]]`` for one string),
+            ``"flat"`` (TEI, dedicated endpoints: ``[...]`` for one string; lists always
+            get ``[[...], ...]``) or ``"toolkit"`` (a dedicated endpoint's transformers
+            pipeline: without ``top_k``, ``[{best}]`` for one string and one best object per
+            input for a list; with it, even ``"top_k": null`` for every label, ``[...]``
+            for one string and ``[[...], ...]`` for a list).
         token: When set, requests without ``Authorization: Bearer <token>`` get 401.
         labels: Labels per model id; other models use POSITIVE/NEGATIVE.
+        tei: A :class:`~django_textclass.testing.tei.TEIMode` to serve TEI's routes too;
+            None (default) answers 404 there.
 
-    ``latency``, ``max_batch`` and ``shape`` may be changed while it runs.
+    ``latency``, ``max_batch``, ``shape`` and ``tei`` may be changed while it runs.
     Every method is safe to call from any thread.
     """
 
@@ -84,6 +91,7 @@ class InferenceAPIEmulator:
         shape="nested",
         token=None,
         labels=None,
+        tei=None,
     ):
         self.host = host
         self.port = port
@@ -93,6 +101,7 @@ class InferenceAPIEmulator:
         self.per_text = float(per_text)
         self.max_batch = max_batch
         self.shape = shape
+        self.tei = tei
         self.token = token
         self.labels = {model: list(names) for model, names in (labels or {}).items()}
         if any(not names for names in self.labels.values()):
@@ -141,6 +150,17 @@ class InferenceAPIEmulator:
         if value not in SHAPES:
             raise ValueError(f"shape must be one of {SHAPES}, not {value!r}")
         self._shape = value
+
+    @property
+    def tei(self):
+        """The :class:`TEIMode` of the TEI routes, or None when they are off."""
+        return self._tei
+
+    @tei.setter
+    def tei(self, value):
+        if value is not None and not isinstance(value, TEIMode):
+            raise ValueError(f"tei must be None or a TEIMode, not {value!r}")
+        self._tei = value
 
     # Lifecycle.
     def start(self):
@@ -299,42 +319,89 @@ class InferenceAPIEmulator:
             self._logged.notify_all()
 
     # Answering.
+    def _scripted(self, model_id, headers, texts_sent):
+        """Sleep the latency; return the scripted answer of this request, or None."""
+        reply = self._next_reply()
+        delay = self.latency + (reply.delay if reply else 0.0) + self.per_text * texts_sent
+        if delay:
+            self._stopping.wait(delay)
+        if reply is not None and not reply.passthrough:
+            return render(reply, model_id, headers.get("authorization", ""))
+        return None
+
+    def _poisoned(self, texts, model_id, headers):
+        """The answer of the first poisoned text among ``texts``, or None."""
+        with self._lock:
+            poisoned = [self._poison[text] for text in texts
+                        if isinstance(text, str) and text in self._poison]
+        if poisoned:
+            return render(poisoned[0], model_id, headers.get("authorization", ""))
+        return None
+
     def _classify(self, model_id, headers, body):
         if self.token is not None:
             sent = headers.get("authorization", "").encode()
             if not hmac.compare_digest(sent, f"Bearer {self.token}".encode()):
                 return json_answer(401, {"error": "Invalid credentials in Authorization header"})
-        reply = self._next_reply()
-        delay = self.latency + (reply.delay if reply else 0.0)
-        if self.per_text:
-            inputs = body.get("inputs") if isinstance(body, dict) else None
-            delay += self.per_text * (len(inputs) if isinstance(inputs, list) else 1)
-        if delay:
-            self._stopping.wait(delay)
-        authorization = headers.get("authorization", "")
-        if reply is not None and not reply.passthrough:
-            return render(reply, model_id, authorization)
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        scripted = self._scripted(model_id, headers, len(inputs) if isinstance(inputs, list)
+                                  else 1)
+        if scripted is not None:
+            return scripted
+        toolkit = self.shape == "toolkit"
         try:
-            inputs, parameters = _validate(body)
+            inputs, parameters, top_k_sent = validate(body, null_top_k=toolkit)
             max_batch = self.max_batch
             if isinstance(inputs, list) and max_batch is not None and len(inputs) > max_batch:
-                raise _ValidationError(422, {
+                raise ValidationError(422, {
                     "error": f"batch size {len(inputs)} exceeds the maximum of {max_batch}",
                     "error_type": "Validation",
                 })
-        except _ValidationError as exc:
+        except ValidationError as exc:
             return json_answer(exc.status, exc.payload)
         labels = self.labels.get(model_id, list(scoring.DEFAULT_LABELS))
         texts = [inputs] if isinstance(inputs, str) else inputs
-        with self._lock:
-            poisoned = [self._poison[text] for text in texts
-                        if isinstance(text, str) and text in self._poison]
-        if poisoned:
-            return render(poisoned[0], model_id, authorization)
+        poisoned = self._poisoned(texts, model_id, headers)
+        if poisoned is not None:
+            return poisoned
         rankings = [scoring.rank(labels, text, **parameters) for text in texts]
-        if isinstance(inputs, str) and self.shape == "flat":
-            return json_answer(200, rankings[0])
-        return json_answer(200, rankings)
+        return json_answer(200, shape_answer(self.shape, rankings, isinstance(inputs, str),
+                                             top_k_sent))
+
+    def _tei_route(self, method, path, headers, body):
+        """``(answer, model_id)`` of a TEI route, or None for a path TEI does not serve."""
+        tei = self.tei
+        if tei is None or path not in (*PREDICT_ROUTES, "/info", "/health"):
+            return None
+        if self.token is not None:
+            sent = headers.get("authorization", "").encode()
+            if not hmac.compare_digest(sent, f"Bearer {self.token}".encode()):
+                return (401, {}, b""), None  # TEI's --api-key refusal has no body
+        labels = self.labels.get(tei.model_id, list(scoring.DEFAULT_LABELS))
+        if path in ("/info", "/health"):
+            if method != "GET":
+                return _not_allowed("GET"), None
+            if path == "/health":
+                return (200, {}, b""), None
+            if not tei.info:
+                return plain_answer(404, "Not Found"), None
+            return json_answer(200, tei.info_object(labels)), None
+        if method != "POST":
+            return _not_allowed("POST"), tei.model_id
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        scripted = self._scripted(tei.model_id, headers, len(inputs) if isinstance(inputs, list)
+                                  and inputs and isinstance(inputs[0], list) else 1)
+        if scripted is not None:
+            return scripted, tei.model_id
+        try:
+            sequences, batch, truncate, raw_scores = tei.read(headers, body)
+        except Refused as refused:
+            return refused.answer, tei.model_id
+        poisoned = self._poisoned([text for seq in sequences for text in seq], tei.model_id,
+                                  headers)
+        if poisoned is not None:
+            return poisoned, tei.model_id
+        return tei.predictions(labels, sequences, batch, truncate, raw_scores), tei.model_id
 
     def _control(self, method, path, body):
         route = (method, path[len(_CONTROL_PREFIX):])
@@ -357,43 +424,10 @@ class InferenceAPIEmulator:
         return plain_answer(404, "Not Found")
 
 
-def _validate(body):
-    """Check a classification body; return ``(inputs, rank() keyword arguments)``."""
-    if body is None:
-        raise _ValidationError(400, {"error": "the request body is not valid JSON"})
-    if not isinstance(body, dict) or "inputs" not in body:
-        raise _ValidationError(400, {"error": "the body must be a JSON object with `inputs`"})
-    inputs = body["inputs"]
-    if isinstance(inputs, str):
-        if not inputs:
-            raise _ValidationError(400, {"error": "`inputs` must not be empty"})
-    elif isinstance(inputs, list) and inputs:
-        if not all(isinstance(item, str) and item for item in inputs):
-            message = "each item of `inputs` must be a non-empty string"
-            raise _ValidationError(400, {"error": message})
-    else:
-        message = "`inputs` must be a non-empty string or a non-empty list of strings"
-        raise _ValidationError(400, {"error": message})
-    # Parameter errors use the legacy list shape: {"error": ["...: received `x` in `parameters`"]}.
-    parameters = body.get("parameters", {})
-    if not isinstance(parameters, dict):
-        message = f"`parameters` must be an object: received `{parameters!r}`"
-        raise _ValidationError(400, {"error": [message]})
-    errors = []
-    for key in sorted(set(parameters) - {"function_to_apply", "top_k"}):
-        errors.append(f"unknown parameter: received `{key}` in `parameters`")
-    function = parameters.get("function_to_apply")
-    if "function_to_apply" in parameters and function not in scoring.FUNCTIONS:
-        errors.append(
-            f"`function_to_apply` must be one of {', '.join(scoring.FUNCTIONS)}: "
-            f"received `{function!r}` in `parameters`"
-        )
-    top_k = parameters.get("top_k")
-    if "top_k" in parameters and (type(top_k) is not int or top_k < 1):
-        errors.append(f"`top_k` must be a positive integer: received `{top_k!r}` in `parameters`")
-    if errors:
-        raise _ValidationError(400, {"error": errors})
-    return inputs, {"function_to_apply": function, "top_k": top_k}
+def _not_allowed(allow):
+    status, headers, payload = plain_answer(405, "Method Not Allowed")
+    headers["Allow"] = allow
+    return status, headers, payload
 
 
 class _Server(ThreadingHTTPServer):
@@ -474,7 +508,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         match = _MODEL_ROUTE.fullmatch(path)
         model_id = match.group(1) if match else None
-        if model_id is None:
+        tei = None if match else emulator._tei_route(self.command, path, headers, body)
+        if tei is not None:
+            (status, out_headers, payload), model_id = tei
+        elif model_id is None:
             status, out_headers, payload = plain_answer(404, "Not Found")
         elif self.command != "POST":
             status, out_headers, payload = plain_answer(405, "Method Not Allowed")
@@ -523,17 +560,22 @@ def main(argv=None):
     parser.add_argument("--max-batch", type=int, default=None)
     parser.add_argument("--shape", choices=SHAPES, default="nested")
     parser.add_argument("--token", default=None, help="require Authorization: Bearer TOKEN")
+    parser.add_argument("--tei", action="store_true",
+                        help="serve TEI's routes too (/info, /predict, /, /invocations)")
+    parser.add_argument("--max-client-batch-size", type=int, default=32,
+                        help="TEI's batch limit (with --tei)")
     args = parser.parse_args(argv)
     emulator = InferenceAPIEmulator(
         args.host, args.port, latency=args.latency, max_batch=args.max_batch,
         shape=args.shape, token=args.token,
+        tei=TEIMode(max_client_batch_size=args.max_client_batch_size) if args.tei else None,
     )
     done = threading.Event()
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (what a supervisor or Popen.terminate() sends) is a clean stop too.
         signal.signal(signal.SIGTERM, lambda *_: done.set())
     with emulator:
-        route = "/models/{model_id}"
+        route = "/models/{model_id}" + (", TEI: /predict, /info" if args.tei else "")
         print(f"Inference API emulator listening on {emulator.url} (route: {route})", flush=True)
         try:
             while not done.wait(0.5):

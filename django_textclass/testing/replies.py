@@ -115,6 +115,24 @@ class Reply:
         return cls(status, {"error": message})
 
     @classmethod
+    def tei_error(cls, error_type, message=None, status=None):
+        """A TEI error body, ``{"error": message, "error_type": error_type}``.
+
+        ``error_type`` is one of TEI's (``"Validation"``, ``"Tokenizer"``, ``"Backend"``,
+        ``"Overloaded"``, ``"Unhealthy"``, ``"Empty"``); the status is TEI's for it (422 for
+        ``Validation``: pass ``status=413`` for TEI 1.8 and older).
+        """
+        statuses = {"Unhealthy": 503, "Backend": 424, "Overloaded": 429, "Validation": 422,
+                    "Tokenizer": 422, "Empty": 400}
+        messages = {"Unhealthy": "unhealthy", "Backend": "Inference failed",
+                    "Overloaded": "Model is overloaded", "Validation": "Input validation error",
+                    "Tokenizer": "Tokenization error", "Empty": "Batch is empty"}
+        if error_type not in statuses:
+            raise ValueError(f"unknown TEI error_type {error_type!r}")
+        return cls(status or statuses[error_type],
+                   {"error": message or messages[error_type], "error_type": error_type})
+
+    @classmethod
     def plain(cls, status, text):
         """``status`` with a plain-text body (e.g. the router's 404 ``Not Found``)."""
         return cls(status, headers={"Content-Type": _TEXT}, body=text)
@@ -209,10 +227,15 @@ class ReceivedRequest:
 
     @property
     def inputs(self):
-        """The input texts: one item for a string, [] when ``inputs`` is unusable."""
+        """The input texts: one item for a string, [] when ``inputs`` is unusable.
+
+        A TEI batch, ``[["a"], ["b", "c"]]``, gives every text of it, in order.
+        """
         value = self.body.get("inputs") if isinstance(self.body, dict) else None
         if isinstance(value, str):
             return [value]
+        if isinstance(value, list) and all(isinstance(item, list) for item in value):
+            value = [text for item in value for text in item]
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return list(value)
         return []

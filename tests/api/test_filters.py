@@ -10,7 +10,7 @@ from tests.api.helpers import LIST_URL, stored
 
 pytestmark = pytest.mark.django_db
 
-FILTERS = ["status", "model", "label", "created_after", "created_before", "source_type",
+FILTERS = ["status", "model", "key", "label", "created_after", "created_before", "source_type",
            "source_id"]
 
 

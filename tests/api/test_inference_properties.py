@@ -100,7 +100,9 @@ def raw_bodies(draw):
 
 model_paths = mostly(
     st.sampled_from([MODEL, "gpt2", "acme/classifier-2"]),
-    st.text(characters, min_size=1, max_size=20).map(lambda text: quote(text, safe="/")),
+    # A lone surrogate goes as the bytes a careless client would send (invalid UTF-8).
+    st.text(characters, min_size=1, max_size=20).map(
+        lambda text: quote(text.encode("utf-8", "surrogatepass"), safe="/")),
     st.sampled_from(["a/b/c", "..%2Fetc", "https%3A//x.y", "x/", "%20a"]),
 )
 flags = st.one_of(st.none(), st.sampled_from(["true", "false", "1", "0", "yes", " TRUE "]),

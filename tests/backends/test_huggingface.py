@@ -91,13 +91,54 @@ def test_classify__nested_answer_for_a_batch_maps_in_order(monkeypatch, make_bac
     assert as_pairs(rankings[1]) == [("NEGATIVE", 0.97), ("POSITIVE", 0.03)]
 
 
-def test_classify__flat_top1_per_input_for_a_batch(monkeypatch, make_backend):
-    # The Inference Toolkit answers a list of inputs with its top label for each.
-    answer = [{"label": "NEGATIVE", "score": 0.8}, {"label": "POSITIVE", "score": 0.7}]
+def test_classify__flat_top1_per_input_naming_a_label_twice_for_a_batch(
+    monkeypatch, make_backend
+):
+    # The Inference Toolkit answers a list of inputs with its top label for each; a label
+    # named twice cannot be one ranking, so this reads one way only.
+    answer = [{"label": "NEGATIVE", "score": 0.8}, {"label": "POSITIVE", "score": 0.7},
+              {"label": "NEGATIVE", "score": 0.6}]
 
-    rankings, _ = classify(monkeypatch, make_backend(), answer, texts=["bad", "good"])
+    rankings, _ = classify(monkeypatch, make_backend(), answer, texts=["bad", "good", "meh"])
 
-    assert [as_pairs(r) for r in rankings] == [[("NEGATIVE", 0.8)], [("POSITIVE", 0.7)]]
+    assert [as_pairs(r) for r in rankings] == [
+        [("NEGATIVE", 0.8)], [("POSITIVE", 0.7)], [("NEGATIVE", 0.6)]]
+
+
+@pytest.mark.parametrize("texts", [["I love it", "I hate it"], ["a", "b", "c"]],
+                         ids=["two_texts", "three_texts"])
+def test_classify__flat_list_of_different_labels_for_a_batch_is_refused(
+    monkeypatch, make_backend, texts
+):
+    # The TEI trap: TEI's `/` reads ["I love it", "I hate it"] as one pair and ranks it over
+    # its two labels. That answer is the same as the Toolkit's best label of each text.
+    labels = ["POSITIVE", "NEGATIVE", "NEUTRAL"][: len(texts)]
+    answer = [{"score": 0.55 - n / 10, "label": label} for n, label in enumerate(labels)]
+    backend = make_backend()
+    fake = install_post(monkeypatch, backend, make_response(200, json=answer))
+
+    with pytest.raises(InvalidResponseError) as info:
+        backend.classify(texts, Parameters(), model_id=MODEL)
+
+    assert info.value.code == "ambiguous_response"
+    assert "TEI backend" in info.value.message and "BATCH" in info.value.message
+    assert len(fake.calls) == 1
+
+
+def test_classify__flat_ranking_of_another_length_for_a_batch_names_the_cause(
+    monkeypatch, make_backend
+):
+    # TEI ranks the pair over a three-label model: three labels for two texts.
+    answer = [{"score": 0.5, "label": "A"}, {"score": 0.3, "label": "B"},
+              {"score": 0.2, "label": "C"}]
+    backend = make_backend()
+    install_post(monkeypatch, backend, make_response(200, json=answer))
+
+    with pytest.raises(InvalidResponseError) as info:
+        backend.classify(["one", "two"], Parameters(), model_id=MODEL)
+
+    assert info.value.code == "invalid_response"
+    assert "flat list of 3 labels" in info.value.message and "pair" in info.value.message
 
 
 def test_classify__unsorted_ranking_is_sorted_best_first(monkeypatch, make_backend):
@@ -220,6 +261,33 @@ def test_request__bad_model_id__permanent_error_and_nothing_sent(
 
     with pytest.raises(PermanentBackendError) as excinfo:
         backend.classify(["I love it"], Parameters(), model_id=model_id)
+
+    assert excinfo.value.code == "invalid_model_id"
+    assert fake.calls == []
+
+
+ENDPOINT = "https://abc123.eu-west-1.aws.endpoints.huggingface.cloud/toxicity"
+
+
+def test_request__endpoint_url_a_key_names__posted_to_it(monkeypatch, make_backend, settings):
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "MODELS": {"toxicity": {"MODEL": ENDPOINT}}}
+    _, fake = classify(monkeypatch, make_backend(), [POS_NEG], model_id=ENDPOINT)
+
+    assert [call["url"] for call in fake.calls] == [ENDPOINT]
+
+
+@pytest.mark.parametrize("url", [ENDPOINT, ENDPOINT + "/../admin", "https://evil.example/"])
+def test_request__endpoint_url_no_key_names__permanent_error_and_nothing_sent(
+    monkeypatch, make_backend, settings, url
+):
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "MODELS": {"toxicity": {"MODEL": ENDPOINT}}}
+    if url == ENDPOINT:
+        settings.TEXTCLASS = {**settings.TEXTCLASS, "MODELS": {}}
+    backend = make_backend()
+    fake = install_post(monkeypatch, backend, make_response(200, json=[POS_NEG]))
+
+    with pytest.raises(PermanentBackendError) as excinfo:
+        backend.classify(["I love it"], Parameters(), model_id=url)
 
     assert excinfo.value.code == "invalid_model_id"
     assert fake.calls == []

@@ -77,7 +77,7 @@ def test_get_backend__unknown_alias_raises_configuration_error():
     with pytest.raises(TextClassConfigurationError, match="'nope' is not configured") as info:
         get_backend("nope")
 
-    assert "default, offline" in str(info.value)
+    assert "(configured: default, endpoint, offline, tei, tei-root)" in str(info.value)
 
 
 def test_backend_config__no_backends_configured():

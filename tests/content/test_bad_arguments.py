@@ -16,6 +16,7 @@ from django.db import connections
 from django_textclass.management.commands import (
     textclass_backfill,
     textclass_cleanup,
+    textclass_reclassify,
     textclass_rollup,
     textclass_status,
     textclass_sweep,
@@ -38,6 +39,10 @@ NUMERIC_OPTIONS = [
      textclass_backfill.MAX_TIMEOUT),
     ("textclass_status", [], "--interval", 1, textclass_status.MAX_INTERVAL),
     ("textclass_status", ["--watch"], "--timeout", 1, textclass_status.MAX_TIMEOUT),
+    ("textclass_reclassify", ["--key", "sentiment"], "--batch-size", 1,
+     textclass_reclassify.MAX_BATCH_SIZE),
+    ("textclass_reclassify", ["--key", "sentiment", "--wait"], "--timeout", 1,
+     textclass_reclassify.MAX_TIMEOUT),
 ]
 
 
@@ -100,6 +105,30 @@ OTHER_CASES = [
         "yesterday", "2026-02-30", "\udcff", "", "9999-12-31T23:59:59-23:59",
     ]],
     ("textclass_status", ["--no-such-option"], "unrecognized arguments"),
+    ("textclass_reclassify", [], "arguments are required: --key"),
+    *[("textclass_reclassify", ["--key", value], "--key") for value in [
+        "nope", "", "\x00", "\udcff", "a" * 10_000, "acme/sentiment",
+    ]],
+    *[("textclass_reclassify", ["--key", "sentiment", f"--{option}={value}"], f"--{option}")
+      for option in ("since", "until") for value in [
+          "yesterday", "2026-02-30", "\udcff", "", "9999-12-31T23:59:59-23:59",
+      ]],
+    ("textclass_reclassify", ["--key", "sentiment", "--since", "2026-02-01", "--until",
+                              "2026-01-01"], "--since must be earlier than --until"),
+    ("textclass_reclassify", ["--key", "sentiment", "--timeout", "5"],
+     "only applies with --wait"),
+    ("textclass_reclassify", ["--key", "sentiment", "--wait", "--dry-run"], "--dry-run"),
+    ("textclass_reclassify", ["--key", "sentiment", "--no-such-option"],
+     "unrecognized arguments"),
+    ("textclass_reclassify", ["--key", "sentiment", "surplus"], "unrecognized arguments"),
+    *[("textclass_check", ["--model", value], "--model") for value in [
+        "../x", "a b/c", "", "\x00", "\udcff", "https://x.y/m", "sentimnet",
+    ]],
+    *[("textclass_check", ["--text", value], "--text") for value in [
+        "", "   ", "\x00", "a\udcffb", "a" * 20_001,
+    ]],
+    ("textclass_check", ["--no-such-option"], "unrecognized arguments"),
+    ("textclass_check", ["surplus"], "unrecognized arguments"),
     ("textclass_status", ["surplus"], "unrecognized arguments"),
     ("textclass_sweep", ["surplus"], "unrecognized arguments"),
     ("textclass_rollup", ["surplus"], "unrecognized arguments"),
@@ -110,6 +139,13 @@ def other_cases():
     for command, arguments, words in OTHER_CASES:
         label = "_".join(repr(argument)[:20] for argument in arguments) or "no_arguments"
         yield pytest.param(command, arguments, words, id=f"{command}-{label}")
+
+
+@pytest.fixture(autouse=True)
+def registry(settings):
+    """A model registry, so that textclass_reclassify gets past its --key."""
+    settings.TEXTCLASS = {**settings.TEXTCLASS,
+                          "MODELS": {"sentiment": {"MODEL": "acme/sentiment"}}}
 
 
 @pytest.fixture
@@ -156,7 +192,7 @@ def test_bad_argument__one_line_exit_2_nothing_changed(
 
 
 #: The commands' options that take a value and are not numbers (a new one must say so here).
-TEXT_OPTIONS = {"--since", "--field", "--model", "--source"}
+TEXT_OPTIONS = {"--since", "--until", "--field", "--model", "--source", "--key", "--text"}
 
 
 def test_catalogue__every_command_and_numeric_option_is_covered():

@@ -8,6 +8,7 @@ from a dead worker is measured in real time, not by moving clocks.
 
 import itertools
 import os
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -46,6 +47,7 @@ class Rig:
         self.broker_url = None  # the suite's broker; a scenario may bring its own
         self._processes = []
         self.workers = []
+        self.supervisor = None
 
     # --- the parts ------------------------------------------------------------------
 
@@ -65,12 +67,21 @@ class Rig:
         env.update({key: str(value) for key, value in extra.items()})
         return env
 
-    def worker(self, name="worker", **env):
-        """A ``celery worker`` of this scenario, started (node names must differ)."""
+    def worker(self, name="worker", supervised=False, **env):
+        """A ``celery worker`` of this scenario, started (node names must differ).
+
+        A ``supervised`` worker that exits is started again, as systemd's ``Restart=`` or a
+        container's restart policy would: a site runs its workers that way, and a worker may
+        exit on a broker fault (kombu's "Unrecoverable error" on a lost Redis connection).
+        """
         worker = Worker(self.emulator.url, self.dir / f"{name}.log", name=name,
                         env=self.env(**env))
         self.workers.append(worker)
         worker.start(timeout=90)
+        if supervised:
+            if self.supervisor is None:
+                self.supervisor = Supervisor()
+            self.supervisor.watch(worker)
         return worker
 
     def beat(self, interval=0.5):
@@ -207,6 +218,8 @@ class Rig:
             lines.append(f"  {row.pk} {row.status} attempts={row.attempts} "
                          f"due={row.next_attempt_at} lease={row.lease_expires_at} "
                          f"error={row.error_code}")
+        if self.supervisor is not None and self.supervisor.restarts:
+            lines.append(f"workers started again by the supervisor: {self.supervisor.restarts}")
         for worker in self.workers:
             if worker.process is not None:
                 lines.append(f"--- {worker.name} ({'running' if worker.running else 'exited'})")
@@ -220,6 +233,8 @@ class Rig:
                 .distinct().count())
 
     def close(self):
+        if self.supervisor is not None:
+            self.supervisor.stop()
         for worker in self.workers:
             worker.stop()
         for process in reversed(self._processes):
@@ -227,6 +242,37 @@ class Rig:
         dispatch.flush(timeout=30)
         dispatch.drop_connections()
         self.emulator.stop()
+
+
+class Supervisor(threading.Thread):
+    """Starts a watched worker again when it exits; ``restarts`` lists (name, exit code)."""
+
+    def __init__(self):
+        super().__init__(name="fault-rig-supervisor", daemon=True)
+        self.restarts = []
+        self._watched = []
+        self._stopped = threading.Event()
+        self.start()
+
+    def watch(self, worker):
+        self._watched.append(worker)
+
+    def run(self):
+        while not self._stopped.wait(0.2):
+            for worker in list(self._watched):
+                code = worker.process.poll()
+                if code is None or self._stopped.is_set():
+                    continue
+                worker.log.close()
+                self.restarts.append((worker.name, code))
+                try:
+                    worker.start(timeout=90)
+                except BaseException:  # noqa: BLE001 - pytest.fail() in a thread: try again
+                    continue
+
+    def stop(self):
+        self._stopped.set()
+        self.join(timeout=100)
 
 
 def texts(n, unique, tag="text"):

@@ -25,7 +25,7 @@ def test_report__ok_when_nothing_waits(settings):
     assert report["sweep"]["status"] == "ok" and 4 < report["sweep"]["age_seconds"] < 60
     # Every configured alias is listed, closed, though no worker has written a row yet.
     assert [(p["backend"], p["circuit"], p["status"]) for p in report["backends"]] == [
-        ("default", "closed", "ok"), ("offline", "closed", "ok"),
+        (alias, "closed", "ok") for alias in ("default", "endpoint", "offline", "tei", "tei-root")
     ]
     assert report["failure_rate"]["rate"] is None
     assert report["thresholds"] == health.DEFAULT_THRESHOLDS

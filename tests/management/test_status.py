@@ -71,6 +71,18 @@ def test_status__scope_by_model_source_and_since():
 
 
 @pytest.mark.django_db
+def test_status__model_option_takes_a_key_of_the_registry(settings):
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "MODELS": {"sentiment": {"MODEL": "acme/b"}}}
+    request("succeeded", age=10, text="keyed, old model", model_id="acme/a",
+            model_key="sentiment")
+    request("pending", age=10, text="keyed", model_id="acme/b", model_key="sentiment")
+    request("succeeded", age=10, text="the model without the key", model_id="acme/b")
+
+    assert status("--model", "sentiment").splitlines()[0].endswith(": 2")
+    assert status("--model", "acme/b").splitlines()[0].endswith(": 1")
+
+
+@pytest.mark.django_db
 def test_status__health_problems_are_listed():
     swept(2000)
 

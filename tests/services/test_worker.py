@@ -19,6 +19,7 @@ from django_textclass.exceptions import (
     TransientBackendError,
 )
 from django_textclass.models import ClassificationRequest, ClassificationScore, Status
+from django_textclass.services import worker
 from django_textclass.types import LabelScore, Parameters, Ranking
 from tests.fakes import (
     SCRIPTED,
@@ -433,6 +434,41 @@ def test_stream__a_request_stored_while_a_call_is_out_goes_out_in_the_same_run(
         run.join(30)
     assert run.claimed == 2
     assert {fresh(held).status, fresh(later).status} == {Status.SUCCEEDED}
+
+
+FIRST_CALL = threading.Event()
+
+
+def first_call_marked(text, parameters=None):
+    """:func:`tests.fakes.rank`, setting ``FIRST_CALL`` as the first call arrives."""
+    FIRST_CALL.set()
+    return rank(text, parameters)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stream__the_first_call_goes_before_the_run_gathers_more_work(
+    backend, settings, monkeypatch
+):
+    """A run's first batch is full: it goes at once, and the work that fills the other
+    call slots is claimed while it is out (a burst's first answer waited for that)."""
+    gated_backend(settings, calls_in_flight=4, answer="first_call_marked")
+    FIRST_CALL.clear()
+    message = [services.submit(f"in the message {n}") for n in range(8)]  # one full batch
+    waiting = [services.submit(f"waiting {n}") for n in range(40)]
+    seen_at_first_claim = []
+
+    def claim_like(*args, **kwargs):
+        if not seen_at_first_claim:  # before, the run claimed more before any call went
+            seen_at_first_claim.append(FIRST_CALL.wait(5))
+        return real_claim_like(*args, **kwargs)
+
+    real_claim_like = worker.claim_like
+    monkeypatch.setattr(worker, "claim_like", claim_like)
+    services.process(pks(message))
+
+    assert seen_at_first_claim == [True]
+    assert backend.calls[0].texts == [row.text for row in message]
+    assert {fresh(row).status for row in [*message, *waiting]} == {Status.SUCCEEDED}
 
 
 def test_process__a_message_whose_rows_were_taken_serves_the_longest_waiting_work(backend):

@@ -99,6 +99,41 @@ def test_503_loading__waits_for_that_model_and_sends_x_wait_for_model(backend):
     assert [call.wait_for_model for call in backend.calls] == [False, False, True]
 
 
+def test_endpoint_waking__waits_rate_limit_wait_without_a_hint_and_spends_nothing(backend):
+    # A dedicated endpoint scaled to zero answers 503 with no estimate while a replica starts.
+    waking = transient("HTTP 503 (the endpoint is starting a replica)", code="endpoint_waking",
+                       status_code=503, model_loading=True)
+    backend.script = [waking, waking]
+    request = services.submit("a good day")
+
+    for _ in range(2):
+        before = timezone.now()
+        services.process([request.pk])
+        row = fresh(request)
+        assert row.status == Status.PENDING and row.attempts == 0
+        assert row.error_code == "endpoint_waking"
+        wait = (row.next_attempt_at - before).total_seconds()
+        assert 0.9 <= wait <= 1.5  # RATE_LIMIT_WAIT of the test settings
+        make_due(request)
+    services.process([request.pk])
+
+    assert fresh(request).status == Status.SUCCEEDED and fresh(request).attempts == 1
+    assert [call.wait_for_model for call in backend.calls] == [False, False, False]
+    assert BackendPace.objects.get(model_id=request.model_id).reason == "model_loading"
+    assert not BackendPace.objects.filter(model_id="", failures__gt=0).exists()  # no outage
+
+
+def test_503_without_a_hint__still_counts_toward_the_circuit(backend):
+    backend.script = [transient("HTTP 503", code="http_503", status_code=503,
+                                model_loading=True)]
+    request = services.submit("a good day")
+
+    services.process([request.pk])
+
+    assert fresh(request).attempts == 1  # the router's 503: the text's attempt is spent
+    assert BackendPace.objects.get(model_id="").failures == 1
+
+
 def _each_in_its_own_call(count):
     """Submit ``count`` texts, each processed before the next is stored (one call each)."""
     requests = []
@@ -239,6 +274,40 @@ def test_batch_too_large__halved_at_once_and_remembered_for_every_worker(backend
     assert [len(call.texts) for call in backend.calls] == [8, 4, 4, 4, 4]
     assert set(statuses(first + second)) == {Status.SUCCEEDED}
     assert BackendPace.objects.get(model_id=MODEL).batch_limit == 4
+
+
+def test_batch_too_large__the_limit_the_endpoint_names_is_learnt_not_a_half(backend):
+    # TEI names its --max-client-batch-size; 3 of 8 is not what halving would find.
+    refused = PermanentBackendError(
+        "HTTP 413: batch size 8 > maximum allowed batch size 3 [Validation]",
+        code="http_413", status_code=413)
+    backend.script = [refused]
+    with scripted_settings({"MAX_BATCH_SIZE": 8}):
+        rows = services.submit_many([services.Item(f"named {n}") for n in range(8)], MODEL)
+        services.process(pks(rows))
+
+    assert [len(call.texts) for call in backend.calls] == [8, 3, 3, 2]
+    assert set(statuses(rows)) == {Status.SUCCEEDED}
+    assert BackendPace.objects.get(model_id=MODEL).batch_limit == 3
+
+
+def test_model_failed_424__the_batch_is_split_down_to_the_text(backend):
+    # TEI's 424 "score is NaN" is one text's: its batch-mates must not fail with it.
+    def nan_for_one(text, parameters):
+        if "nan" in text:
+            raise PermanentBackendError("HTTP 424: score is NaN [Backend]", code="http_424",
+                                        status_code=424)
+        return rank(text, parameters)
+
+    texts = ["fine 1", "fine 2", "gives nan", "fine 3"]
+    with scripted_settings({"ANSWER": nan_for_one, "MAX_BATCH_SIZE": 4}):
+        requests = services.submit_many([services.Item(text) for text in texts])
+        services.process(pks(requests))
+
+    rows = {fresh(request).text: fresh(request) for request in requests}
+    assert rows["gives nan"].status == Status.FAILED
+    assert rows["gives nan"].error_code == "http_424"
+    assert {rows[text].status for text in texts if "nan" not in text} == {Status.SUCCEEDED}
 
 
 def test_batch_too_large__a_chunk_cut_before_the_limit_was_learnt_goes_in_parts(backend):

@@ -47,7 +47,8 @@ class Command(OneLineErrorsCommand):
         parser.add_argument("--field", action="append", dest="fields", metavar="F",
                             help="Only this registered field (repeatable).")
         parser.add_argument("--model", action="append", dest="model_ids", metavar="M",
-                            help="Only this registered Hub model id (repeatable).")
+                            help="Only this registered Hub model id or model key "
+                            "(repeatable).")
         parser.add_argument("--batch-size", default="500",
                             help=f"Objects per batch and transaction, 1 to {MAX_BATCH_SIZE} "
                             "(default 500).")
@@ -125,9 +126,9 @@ class Command(OneLineErrorsCommand):
 
     def _wait(self, registration, fields, model_ids, created_since, timeout):
         """Watch the requests created since ``created_since`` until each is final."""
-        requests = ClassificationRequest.objects.filter(
+        requests = ClassificationRequest.objects.named(model_ids).filter(
             content_type=ContentType.objects.get_for_model(registration.model),
-            source_field__in=fields, model_id__in=model_ids, created_at__gte=created_since,
+            source_field__in=fields, created_at__gte=created_since,
             parent__isnull=True,  # a split text counts once, as its parent
         )
         counts, seconds = watch.follow(

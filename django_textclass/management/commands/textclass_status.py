@@ -2,7 +2,7 @@
 
 from django.contrib.contenttypes.models import ContentType
 
-from django_textclass import health
+from django_textclass import catalog, health
 from django_textclass.exceptions import InvalidInputError
 from django_textclass.management import watch as watching
 from django_textclass.management.commands._utils import (
@@ -14,7 +14,6 @@ from django_textclass.management.commands._utils import (
     whole_number,
 )
 from django_textclass.models import ClassificationRequest
-from django_textclass.types import validate_model_id
 
 #: Longest --timeout, in seconds (about 115 days).
 MAX_TIMEOUT = 10**7
@@ -36,7 +35,8 @@ class Command(OneLineErrorsCommand):
     def add_arguments(self, parser):
         """Add the scope (--model, --source, --since) and --watch, --interval, --timeout."""
         parser.add_argument("--model", action="append", dest="model_ids", metavar="M",
-                            help="Only requests of this Hub model id (repeatable).")
+                            help="Only requests of this Hub model id, or of this key of "
+                            "TEXTCLASS['MODELS'] (repeatable).")
         parser.add_argument("--source", metavar="app_label.Model",
                             help="Only requests whose text came from this model's objects.")
         parser.add_argument("--since", metavar="DATE",
@@ -70,10 +70,10 @@ class Command(OneLineErrorsCommand):
         if model_ids:
             for model_id in model_ids:
                 try:
-                    validate_model_id(model_id)
+                    catalog.validate_name(model_id)
                 except InvalidInputError as exc:
                     raise bad_argument(f"--model {short_repr(model_id)}: {exc}") from None
-            requests = requests.filter(model_id__in=model_ids)
+            requests = requests.named(model_ids)
         if source is not None:
             model = installed_model("--source", source)
             requests = requests.filter(content_type=ContentType.objects.get_for_model(model))
