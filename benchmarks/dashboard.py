@@ -30,8 +30,9 @@ sys.path.insert(0, str(ROOT))
 PG = {
     "HOST": os.environ.get("TEXTCLASS_BENCH_PG_HOST", "127.0.0.1"),
     "PORT": os.environ.get("TEXTCLASS_BENCH_PG_PORT", "5432"),
-    "USER": os.environ.get("TEXTCLASS_BENCH_PG_USER",
-                           os.environ.get("TEXTCLASS_TEST_PG_USER", "postgres")),
+    "USER": os.environ.get(
+        "TEXTCLASS_BENCH_PG_USER", os.environ.get("TEXTCLASS_TEST_PG_USER", "postgres")
+    ),
     "PASSWORD": os.environ.get("TEXTCLASS_BENCH_PG_PASSWORD", ""),
 }
 
@@ -102,12 +103,19 @@ def parse_args():
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows to seed")
     parser.add_argument("--quick", action="store_true", help="20,000 rows, 3 runs (CI smoke)")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per page")
-    parser.add_argument("--db-name", default=None,
-                        help="scratch database name (default: textclass_bench_<pid>)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the scratch database (to EXPLAIN queries afterwards)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="use the --db-name database as it is (seeded by a --keep run)")
+    parser.add_argument(
+        "--db-name", default=None, help="scratch database name (default: textclass_bench_<pid>)"
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the scratch database (to EXPLAIN queries afterwards)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the --db-name database as it is (seeded by a --keep run)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rows, args.runs = 20_000, 3
@@ -120,8 +128,12 @@ def admin_connection():
     import psycopg
 
     return psycopg.connect(
-        host=PG["HOST"], port=PG["PORT"], user=PG["USER"], password=PG["PASSWORD"] or None,
-        dbname="postgres", autocommit=True,
+        host=PG["HOST"],
+        port=PG["PORT"],
+        user=PG["USER"],
+        password=PG["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
     )
 
 
@@ -131,11 +143,17 @@ def configure(db_name):
     from django.conf import settings
 
     settings.configure(
-        DEBUG=False, SECRET_KEY="benchmark-only",  # noqa: S106 - a throw-away database USE_TZ=True, TIME_ZONE="UTC",
-        ALLOWED_HOSTS=["*"], ROOT_URLCONF=__name__,
+        DEBUG=False,
+        SECRET_KEY="benchmark-only",  # noqa: S106 - a throw-away database USE_TZ=True, TIME_ZONE="UTC",
+        ALLOWED_HOSTS=["*"],
+        ROOT_URLCONF=__name__,
         INSTALLED_APPS=[
-            "django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes",
-            "django.contrib.sessions", "django.contrib.messages", "django_textclass",
+            "django.contrib.admin",
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django_textclass",
         ],
         MIDDLEWARE=[
             "django.contrib.sessions.middleware.SessionMiddleware",
@@ -143,18 +161,23 @@ def configure(db_name):
             "django.contrib.auth.middleware.AuthenticationMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
         ],
-        TEMPLATES=[{
-            "BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True,
-            "OPTIONS": {"context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ]},
-        }],
-        DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": db_name,
-                               **PG}},
-        TEXTCLASS={"BACKENDS": {"default": {
-            "BACKEND": "django_textclass.backends.offline.Backend"}}},
+        TEMPLATES=[
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
+        DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": db_name, **PG}},
+        TEXTCLASS={
+            "BACKENDS": {"default": {"BACKEND": "django_textclass.backends.offline.Backend"}}
+        },
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
         STATIC_URL="/static/",
     )
@@ -165,8 +188,11 @@ urlpatterns = []  # filled in by main() once Django is configured
 
 
 SEEDED_COLUMNS = set(
-    SEED_SQL.split("classificationrequest (", 1)[1].split(")", 1)[0]
-    .replace("{extra_columns}", "").replace(",", " ").split()
+    SEED_SQL.split("classificationrequest (", 1)[1]
+    .split(")", 1)[0]
+    .replace("{extra_columns}", "")
+    .replace(",", " ")
+    .split()
 )
 
 
@@ -184,8 +210,7 @@ def seed_sql():
     for field in ClassificationRequest._meta.concrete_fields:
         if field.column in SEEDED_COLUMNS or field.primary_key:
             continue
-        default = field.get_default() if field.has_default() else (
-            None if field.null else "")
+        default = field.get_default() if field.has_default() else (None if field.null else "")
         columns.append(connection.ops.quote_name(field.column))
         values.append(f"%(default_{len(params)})s")
         params[f"default_{len(params)}"] = field.get_db_prep_save(default, connection)
@@ -257,8 +282,7 @@ def main():
             user, seconds = seed(args.rows)
             print(f"Seeded {args.rows:,} rows in {seconds:.1f} s.")
         server = connection.cursor().connection.info.server_version
-        print(f"PostgreSQL {server // 10000}.{server % 10000}, "
-              f"{connection.settings_dict['NAME']}.")
+        print(f"PostgreSQL {server // 10000}.{server % 10000}, {connection.settings_dict['NAME']}.")
         client = Client()
         client.force_login(user)
         base = "/admin/django_textclass/classificationrequest/"
@@ -271,15 +295,19 @@ def main():
         ]
         dashboards = [
             ("dashboard, default view (past 7 days)", f"{base}dashboard/"),
-            ("dashboard, all time, all rows, per day",
-             f"{base}dashboard/?{all_time}"),
-            ("dashboard, all models, past 30 days, per day",
-             f"{base}dashboard/?created_at__gte={_days_ago(30)}"),
-            ("dashboard, one model, past 7 days, per hour",
-             f"{base}dashboard/?model_id={model}&bucket=hour"
-             f"&created_at__gte={_days_ago(7)}"),
-            ("dashboard, one model, all time, per day",
-             f"{base}dashboard/?model_id={model}&{all_time}"),
+            ("dashboard, all time, all rows, per day", f"{base}dashboard/?{all_time}"),
+            (
+                "dashboard, all models, past 30 days, per day",
+                f"{base}dashboard/?created_at__gte={_days_ago(30)}",
+            ),
+            (
+                "dashboard, one model, past 7 days, per hour",
+                f"{base}dashboard/?model_id={model}&bucket=hour&created_at__gte={_days_ago(7)}",
+            ),
+            (
+                "dashboard, one model, all time, per day",
+                f"{base}dashboard/?model_id={model}&{all_time}",
+            ),
         ]
         print(f"\n{'page':<56} {'median ms':>10} {'p95 ms':>9} {'queries':>8}")
         for name, url in lists:
@@ -304,10 +332,14 @@ def main():
         print(f"\n{'page':<56} {'median ms':>10} {'p95 ms':>9} {'queries':>8}")
         for name, url in dashboards:
             print_row(f"{name} [rolled]", *measure(client, url, args.runs))
-        print(f"\n{args.runs} timed runs per page after one warm-up; Django test client, "
-              "in-process (no network).")
-        print("Reproduce: python benchmarks/dashboard.py" + (
-            " --quick" if args.quick else f" --rows {args.rows} --runs {args.runs}"))
+        print(
+            f"\n{args.runs} timed runs per page after one warm-up; Django test client, "
+            "in-process (no network)."
+        )
+        print(
+            "Reproduce: python benchmarks/dashboard.py"
+            + (" --quick" if args.quick else f" --rows {args.rows} --runs {args.runs}")
+        )
     finally:
         from django.db import connections
 
@@ -333,14 +365,21 @@ def stats_of_everything():
 def compare(live, rolled):
     """Print whether the counts agree exactly and how far the percentiles moved; exit if wrong."""
     percentile_keys = ("latency_ms", "backend_ms")
-    same = all(live[key] == rolled[key] for key in live
-               if key not in (*percentile_keys, "percentiles_estimated"))
+    same = all(
+        live[key] == rolled[key]
+        for key in live
+        if key not in (*percentile_keys, "percentiles_estimated")
+    )
     worst = max(
         abs(rolled[key][p] - live[key][p]) / live[key][p]
-        for key in percentile_keys for p in live[key] if live[key][p]
+        for key in percentile_keys
+        for p in live[key]
+        if live[key][p]
     )
-    print(f"All-time statistics, live vs rolled: counts and shares "
-          f"{'identical' if same else 'DIFFERENT'}; percentiles within {worst * 100:.2f} %.")
+    print(
+        f"All-time statistics, live vs rolled: counts and shares "
+        f"{'identical' if same else 'DIFFERENT'}; percentiles within {worst * 100:.2f} %."
+    )
     if not same or worst > 0.01:
         # Not a speed check: the roll-up gave wrong numbers, which no figure excuses.
         raise SystemExit("The roll-up disagrees with the requests table.")

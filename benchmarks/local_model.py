@@ -39,8 +39,7 @@ DISTILBERT_VOCAB = 30_522
 def texts(count, words, seed=0):
     """``count`` texts of 8 to 60 words drawn from ``words`` (the same ones every run)."""
     draw = random.Random(seed)
-    return [" ".join(draw.choice(words) for _ in range(draw.randint(8, 60)))
-            for _ in range(count)]
+    return [" ".join(draw.choice(words) for _ in range(draw.randint(8, 60))) for _ in range(count)]
 
 
 def build_distilbert(folder, words, seed=0):
@@ -55,8 +54,10 @@ def build_distilbert(folder, words, seed=0):
     (folder / "vocab.txt").write_text("\n".join([*SPECIAL, *words, *filler]) + "\n")
     tokenizer = transformers.DistilBertTokenizerFast.from_pretrained(folder, local_files_only=True)
     config = transformers.DistilBertConfig(
-        vocab_size=DISTILBERT_VOCAB, id2label={0: "NEGATIVE", 1: "POSITIVE"},
-        label2id={"NEGATIVE": 0, "POSITIVE": 1})
+        vocab_size=DISTILBERT_VOCAB,
+        id2label={0: "NEGATIVE", 1: "POSITIVE"},
+        label2id={"NEGATIVE": 0, "POSITIVE": 1},
+    )
     torch.manual_seed(seed)
     transformers.DistilBertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -71,7 +72,7 @@ def measure(backend, sample, batch_size):
     backend.classify(sample[:batch_size], parameters, model_id="bench/model")
     started = time.perf_counter()
     for start in range(0, len(sample), batch_size):
-        backend.classify(sample[start:start + batch_size], parameters, model_id="bench/model")
+        backend.classify(sample[start : start + batch_size], parameters, model_id="bench/model")
     return len(sample) / (time.perf_counter() - started)
 
 
@@ -81,15 +82,20 @@ def main(argv=None):
     parser.add_argument("--texts", type=int, default=512, help="texts per batch size")
     parser.add_argument("--threads", type=int, default=1, help="the backend's THREADS")
     parser.add_argument("--only", choices=["tiny", "distilbert"], help="one model only")
-    parser.add_argument("--quick", action="store_true",
-                        help="64 texts on the tiny model, 32 on the DistilBERT-sized one")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="64 texts on the tiny model, 32 on the DistilBERT-sized one",
+    )
     args = parser.parse_args(argv)
     try:
         import torch
         import transformers
     except ImportError as exc:
-        sys.exit(f"benchmarks/local_model.py needs the local extra ({exc}): "
-                 "pip install torch==2.13.0 && pip install -e '.[local]'")
+        sys.exit(
+            f"benchmarks/local_model.py needs the local extra ({exc}): "
+            "pip install torch==2.13.0 && pip install -e '.[local]'"
+        )
     import django
 
     django.setup()
@@ -98,18 +104,27 @@ def main(argv=None):
     from tests.backends.local_model import WORDS, build_model
 
     models = [name for name in ("tiny", "distilbert") if args.only in (None, name)]
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}, "
-          f"{platform.processor() or platform.machine()}, {cpu_count()} CPU(s), "
-          f"THREADS={args.threads}")
+    print(
+        f"torch {torch.__version__}, transformers {transformers.__version__}, "
+        f"{platform.processor() or platform.machine()}, {cpu_count()} CPU(s), "
+        f"THREADS={args.threads}"
+    )
     print(f"{'model':<12}{'batch':>6}{'texts':>7}{'texts/s':>10}")
     with tempfile.TemporaryDirectory(prefix="textclass-bench-") as scratch:
         for name in models:
             count = (64 if name == "tiny" else 32) if args.quick else args.texts
             started = time.perf_counter()
-            folder = (build_model(Path(scratch) / name) if name == "tiny"
-                      else build_distilbert(Path(scratch) / name, WORDS))
-            backend = Backend(alias=name, MODEL_PATH=str(folder), THREADS=args.threads,
-                              BATCH_SIZE=max(BATCH_SIZES))
+            folder = (
+                build_model(Path(scratch) / name)
+                if name == "tiny"
+                else build_distilbert(Path(scratch) / name, WORDS)
+            )
+            backend = Backend(
+                alias=name,
+                MODEL_PATH=str(folder),
+                THREADS=args.threads,
+                BATCH_SIZE=max(BATCH_SIZES),
+            )
             backend.model_for("bench/model")
             print(f"{name:<12} built and loaded in {time.perf_counter() - started:.1f} s")
             sample = texts(count, WORDS)

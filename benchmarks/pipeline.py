@@ -52,10 +52,40 @@ MODEL = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
 BATCH = 32
 PROCESSES = 2
 WORDS = [
-    "good", "bad", "great", "awful", "fine", "poor", "service", "food", "staff", "room",
-    "price", "delivery", "quality", "support", "slow", "fast", "friendly", "rude", "clean",
-    "dirty", "broken", "works", "again", "never", "always", "order", "late", "early",
-    "refund", "helpful", "useless", "love", "hate", "ok",
+    "good",
+    "bad",
+    "great",
+    "awful",
+    "fine",
+    "poor",
+    "service",
+    "food",
+    "staff",
+    "room",
+    "price",
+    "delivery",
+    "quality",
+    "support",
+    "slow",
+    "fast",
+    "friendly",
+    "rude",
+    "clean",
+    "dirty",
+    "broken",
+    "works",
+    "again",
+    "never",
+    "always",
+    "order",
+    "late",
+    "early",
+    "refund",
+    "helpful",
+    "useless",
+    "love",
+    "hate",
+    "ok",
 ]
 
 
@@ -64,20 +94,25 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="20000", help="comma-separated workload sizes")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per API call")
-    parser.add_argument("--per-text", type=float, default=0.0005,
-                        help="seconds more per text in a call")
+    parser.add_argument(
+        "--per-text", type=float, default=0.0005, help="seconds more per text in a call"
+    )
     parser.add_argument("--duplicates", type=float, default=0.3, help="share of repeated texts")
     parser.add_argument("--in-flight", default="2,8", help="calls in flight to measure")
     parser.add_argument("--quick", action="store_true", help="2,000 texts, short probes")
-    parser.add_argument("--only", choices=["rest", "pipeline"],
-                        help="measure the REST endpoints only, or the pipeline only")
+    parser.add_argument(
+        "--only",
+        choices=["rest", "pipeline"],
+        help="measure the REST endpoints only, or the pipeline only",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes = "2000"
     sizes = [int(size) for size in args.sizes.split(",")]
     levels = [] if args.only == "rest" else [int(level) for level in args.in_flight.split(",")]
-    run_dir = Path(os.environ.setdefault("TEXTCLASS_TEST_RUN_DIR",
-                                         tempfile.mkdtemp(prefix="textclass-bench-")))
+    run_dir = Path(
+        os.environ.setdefault("TEXTCLASS_TEST_RUN_DIR", tempfile.mkdtemp(prefix="textclass-bench-"))
+    )
     os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
 
     import django
@@ -90,9 +125,11 @@ def main(argv=None):
 
     db_config = setup_databases(verbosity=0, interactive=False)
     broker = os.environ.get("TEXTCLASS_TEST_BROKER", "filesystem")
-    print(f"database: {connection.vendor}, broker: {broker}; emulator: "
-          f"{args.latency * 1000:.0f} ms per call + {args.per_text * 1000:.1f} ms per text; "
-          f"batches of {BATCH}; {args.duplicates:.0%} duplicates; {PROCESSES} worker processes")
+    print(
+        f"database: {connection.vendor}, broker: {broker}; emulator: "
+        f"{args.latency * 1000:.0f} ms per call + {args.per_text * 1000:.1f} ms per text; "
+        f"batches of {BATCH}; {args.duplicates:.0%} duplicates; {PROCESSES} worker processes"
+    )
     summary = {}
     try:
         with InferenceAPIEmulator(latency=args.latency, per_text=args.per_text) as emulator:
@@ -100,28 +137,36 @@ def main(argv=None):
             for level in levels:
                 limit = measure_limit(emulator, level, probe_seconds)
                 client = measure_client(emulator, level, 20 * level if args.quick else 60 * level)
-                print(f"\n{level} calls in flight: limit {limit:,.0f} unique texts/s; "
-                      f"per-text InferenceClient {client:,.1f} texts/s")
+                print(
+                    f"\n{level} calls in flight: limit {limit:,.0f} unique texts/s; "
+                    f"per-text InferenceClient {client:,.1f} texts/s"
+                )
                 for size in sizes:
                     figures = measure_app(emulator, run_dir, size, level, args.duplicates)
                     share = figures["unique_texts_per_s"] / limit
-                    print(f"  {size:>7,} texts: {figures['texts_per_s']:7,.0f} texts/s "
-                          f"(steady {figures['steady_texts_per_s']:,.0f}) "
-                          f"({figures['unique_texts_per_s']:,.0f} unique/s, {share:.0%} of the "
-                          f"limit, {figures['texts_per_s'] / client:,.0f}x the client) | "
-                          f"API calls {figures['api_calls']} / {figures['min_api_calls']} = "
-                          f"{figures['api_calls'] / figures['min_api_calls']:.2f} | "
-                          f"{figures['db_queries_per_text']:.3f} SQL/text | latency p50 "
-                          f"{figures['p50_latency_s']:.2f} s p95 {figures['p95_latency_s']:.2f} s"
-                          f" | worker RSS {figures['worker_peak_rss_mb']:.0f} MB | a call "
-                          f"{figures['api_call_ms_p50']} ms | stored in "
-                          f"{figures['submit_seconds']} s | the last 5 % took "
-                          f"{figures['last_5_percent_s']} s | waits {figures['waits']} | "
-                          f"timeline (s) {figures['timeline_s']}")
-                    summary = {**figures, "limit_unique_texts_per_s": round(limit, 1),
-                               "per_text_client_texts_per_s": round(client, 1),
-                               "share_of_limit": round(share, 3), "database": connection.vendor,
-                               "broker": broker}
+                    print(
+                        f"  {size:>7,} texts: {figures['texts_per_s']:7,.0f} texts/s "
+                        f"(steady {figures['steady_texts_per_s']:,.0f}) "
+                        f"({figures['unique_texts_per_s']:,.0f} unique/s, {share:.0%} of the "
+                        f"limit, {figures['texts_per_s'] / client:,.0f}x the client) | "
+                        f"API calls {figures['api_calls']} / {figures['min_api_calls']} = "
+                        f"{figures['api_calls'] / figures['min_api_calls']:.2f} | "
+                        f"{figures['db_queries_per_text']:.3f} SQL/text | latency p50 "
+                        f"{figures['p50_latency_s']:.2f} s p95 {figures['p95_latency_s']:.2f} s"
+                        f" | worker RSS {figures['worker_peak_rss_mb']:.0f} MB | a call "
+                        f"{figures['api_call_ms_p50']} ms | stored in "
+                        f"{figures['submit_seconds']} s | the last 5 % took "
+                        f"{figures['last_5_percent_s']} s | waits {figures['waits']} | "
+                        f"timeline (s) {figures['timeline_s']}"
+                    )
+                    summary = {
+                        **figures,
+                        "limit_unique_texts_per_s": round(limit, 1),
+                        "per_text_client_texts_per_s": round(client, 1),
+                        "share_of_limit": round(share, 3),
+                        "database": connection.vendor,
+                        "broker": broker,
+                    }
             if args.only != "pipeline":
                 summary.update(measure_surfaces(emulator, run_dir, args.quick))
     finally:
@@ -135,22 +180,30 @@ def main(argv=None):
 def measure_surfaces(emulator, run_dir, quick):
     """The REST endpoints and the drop-in endpoint: print their lines, return their figures."""
     rest = measure_rest(emulator, run_dir, quick)
-    print(f"\nREST (one runserver process, {PROCESSES} worker processes, 8 calls in "
-          f"flight): batch submit {rest['ingest_texts_per_s']:,.0f} texts/s stored; "
-          f"single-text submit {rest['single_submit_rps']:,.0f} requests/s, a bare "
-          f"DRF ModelViewSet create {rest['bare_drf_rps']:,.0f} requests/s (ratio "
-          f"{rest['single_submit_rps'] / rest['bare_drf_rps']:.2f})")
+    print(
+        f"\nREST (one runserver process, {PROCESSES} worker processes, 8 calls in "
+        f"flight): batch submit {rest['ingest_texts_per_s']:,.0f} texts/s stored; "
+        f"single-text submit {rest['single_submit_rps']:,.0f} requests/s, a bare "
+        f"DRF ModelViewSet create {rest['bare_drf_rps']:,.0f} requests/s (ratio "
+        f"{rest['single_submit_rps'] / rest['bare_drf_rps']:.2f})"
+    )
     dropin = measure_dropin(emulator, run_dir, quick)
-    print(f"\nThe drop-in endpoint ({WEB_PROCESSES} uvicorn processes, ASGI; "
-          f"{PROCESSES} worker processes, {DROPIN_CALLS} calls in flight) against the "
-          f"emulator called directly:")
+    print(
+        f"\nThe drop-in endpoint ({WEB_PROCESSES} uvicorn processes, ASGI; "
+        f"{PROCESSES} worker processes, {DROPIN_CALLS} calls in flight) against the "
+        f"emulator called directly:"
+    )
     for clients, figures in dropin.items():
         ours = figures["ours"]
-        line = (f"  {clients:2d} clients: {ours['rps']:6.1f} req/s, p50 "
-                f"{ours['p50_ms']:4.0f} ms, p95 {ours['p95_ms']:4.0f} ms")
+        line = (
+            f"  {clients:2d} clients: {ours['rps']:6.1f} req/s, p50 "
+            f"{ours['p50_ms']:4.0f} ms, p95 {ours['p95_ms']:4.0f} ms"
+        )
         for callers, direct in figures["direct"].items():
-            line += (f" | direct, {callers} clients: {direct['rps']:6.1f} req/s, p50 "
-                     f"{direct['p50_ms']:.0f} ms")
+            line += (
+                f" | direct, {callers} clients: {direct['rps']:6.1f} req/s, p50 "
+                f"{direct['p50_ms']:.0f} ms"
+            )
         if figures["server_threads"]:
             line += f" | threads of a web process at most {figures['server_threads']}"
         print(line)
@@ -286,23 +339,32 @@ def measure_app(emulator, run_dir, count, in_flight, duplicates):
         raise SystemExit(f"{count} texts: {failed} requests failed")
     latencies = sorted(
         (finished - created).total_seconds()
-        for created, finished in ClassificationRequest.objects.values_list("created_at",
-                                                                           "finished_at")
+        for created, finished in ClassificationRequest.objects.values_list(
+            "created_at", "finished_at"
+        )
     )
-    call_ms = sorted(ClassificationRequest.objects.filter(backend_ms__isnull=False)
-                     .values_list("backend_ms", flat=True))
+    call_ms = sorted(
+        ClassificationRequest.objects.filter(backend_ms__isnull=False).values_list(
+            "backend_ms", flat=True
+        )
+    )
     statements = statements_of(counts) - warm_up
     calls = len(emulator.requests)
-    ends = sorted(finished for finished in ClassificationRequest.objects.values_list(
-        "finished_at", flat=True))
+    ends = sorted(
+        finished for finished in ClassificationRequest.objects.values_list("finished_at", flat=True)
+    )
     waits = Counter(RequestEvent.objects.values_list("reason", flat=True))
     first_claim = min(ClassificationRequest.objects.values_list("started_at", flat=True))
     return {
-        "texts": count, "unique_texts": unique, "calls_in_flight": in_flight,
-        "seconds": round(elapsed, 2), "submit_seconds": round(stored, 2),
+        "texts": count,
+        "unique_texts": unique,
+        "calls_in_flight": in_flight,
+        "seconds": round(elapsed, 2),
+        "submit_seconds": round(stored, 2),
         "texts_per_s": round(count / elapsed, 1),
         "unique_texts_per_s": round(unique / elapsed, 1),
-        "api_calls": calls, "min_api_calls": math.ceil(unique / BATCH),
+        "api_calls": calls,
+        "min_api_calls": math.ceil(unique / BATCH),
         "db_queries_per_text": round(statements / count, 4),
         "p50_latency_s": round(latencies[len(latencies) // 2], 3),
         "p95_latency_s": round(latencies[int(len(latencies) * 0.95)], 3),
@@ -316,8 +378,11 @@ def measure_app(emulator, run_dir, count, in_flight, duplicates):
         # first commit and the first call before them, and the last call round after them.
         "steady_texts_per_s": round(
             (int(len(ends) * 0.95) - int(len(ends) * 0.05))
-            / max(1e-3, (ends[int(len(ends) * 0.95)] - ends[int(len(ends) * 0.05)])
-                  .total_seconds()), 1),
+            / max(
+                1e-3, (ends[int(len(ends) * 0.95)] - ends[int(len(ends) * 0.05)]).total_seconds()
+            ),
+            1,
+        ),
         "timeline_s": {
             "first_claim": round((first_claim - started_at).total_seconds(), 3),
             "first_result": round((ends[0] - started_at).total_seconds(), 3),
@@ -350,8 +415,11 @@ def measure_rest(emulator, run_dir, quick):
         texts = workload(1000 if quick else 5000, 0.3, seed=13)
         started = time.perf_counter()
         for start in range(0, len(texts), 100):  # API_MAX_BATCH
-            answer = session.post(f"{base}/classifications/", timeout=60,
-                                  json={"texts": texts[start : start + 100], "model": MODEL})
+            answer = session.post(
+                f"{base}/classifications/",
+                timeout=60,
+                json={"texts": texts[start : start + 100], "model": MODEL},
+            )
             answer.raise_for_status()
         ingest = len(texts) / (time.perf_counter() - started)
         # Single submit against a stock DRF ModelViewSet create of an equivalent model
@@ -360,10 +428,14 @@ def measure_rest(emulator, run_dir, quick):
         # once the worker has finished the texts before it (its work on our submissions
         # belongs to our rounds, not to the next one).
         endpoints = {
-            "ours": lambda n, http: http.post(f"{base}/classifications/", timeout=60,
-                                              json={"text": f"single {n}", "model": MODEL}),
-            "bare": lambda n, http: http.post(f"{root}/bare/submissions/", timeout=60,
-                                              json={"text": f"single {n}", "model_id": MODEL}),
+            "ours": lambda n, http: http.post(
+                f"{base}/classifications/", timeout=60, json={"text": f"single {n}", "model": MODEL}
+            ),
+            "bare": lambda n, http: http.post(
+                f"{root}/bare/submissions/",
+                timeout=60,
+                json={"text": f"single {n}", "model_id": MODEL},
+            ),
         }
         for post in endpoints.values():  # first requests of each path, untimed
             timed_clients(lambda n, http, post=post: post(-n - 1, http), 8, 16, token)
@@ -372,25 +444,36 @@ def measure_rest(emulator, run_dir, quick):
         for turn in range(4):
             for name in sorted(endpoints, reverse=turn % 2 == 1):
                 settle = time.monotonic() + 120
-                while ClassificationRequest.objects.filter(status__in=["pending", "running"]
-                                                           ).exists():
+                while ClassificationRequest.objects.filter(
+                    status__in=["pending", "running"]
+                ).exists():
                     if time.monotonic() > settle:
                         raise SystemExit("the worker did not finish a round within 120 s")
                     time.sleep(0.05)
                 started = time.perf_counter()
-                timed_clients(lambda n, http, post=endpoints[name], turn=turn:
-                              post(turn * per_round + n, http), 8, per_round, token)
+                timed_clients(
+                    lambda n, http, post=endpoints[name], turn=turn: post(
+                        turn * per_round + n, http
+                    ),
+                    8,
+                    per_round,
+                    token,
+                )
                 done[name][0] += per_round
                 done[name][1] += time.perf_counter() - started
-        single, bare = ({"rps": round(count / seconds, 1)} for count, seconds in
-                        (done["ours"], done["bare"]))
+        single, bare = (
+            {"rps": round(count / seconds, 1)} for count, seconds in (done["ours"], done["bare"])
+        )
     finally:
         server.terminate()
         server.wait(30)
         worker.terminate()
         worker.wait(60)
-    return {"ingest_texts_per_s": round(ingest, 1), "single_submit_rps": single["rps"],
-            "bare_drf_rps": bare["rps"]}
+    return {
+        "ingest_texts_per_s": round(ingest, 1),
+        "single_submit_rps": single["rps"],
+        "bare_drf_rps": bare["rps"],
+    }
 
 
 #: Calls in flight of the worker behind the drop-in endpoint (2 processes x 4).
@@ -419,16 +502,23 @@ def measure_dropin(emulator, run_dir, quick):
             threads = ThreadCounter(server.pid) if clients == 32 else None
             ours = timed_clients(
                 lambda n, http, tag=clients: http.post(
-                    f"{base}/models/{MODEL}", timeout=60, json={"inputs": f"drop-in {tag} {n}"}),
-                clients, count, token)
+                    f"{base}/models/{MODEL}", timeout=60, json={"inputs": f"drop-in {tag} {n}"}
+                ),
+                clients,
+                count,
+                token,
+            )
             peak_threads = threads.stop() if threads else None
             direct = {}
             for callers in sorted({clients, min(clients, DROPIN_CALLS)}):
                 direct[callers] = timed_clients(
                     lambda n, http, tag=callers: http.post(
-                        emulator.model_url(MODEL), timeout=60,
-                        json={"inputs": f"direct {tag} {n}"}),
-                    callers, count, token)
+                        emulator.model_url(MODEL), timeout=60, json={"inputs": f"direct {tag} {n}"}
+                    ),
+                    callers,
+                    count,
+                    token,
+                )
             results[clients] = {"ours": ours, "direct": direct, "server_threads": peak_threads}
     finally:
         server.terminate()
@@ -454,22 +544,48 @@ def start_server(api_url, run_dir, *, asgi):
     from tests.helpers import free_port
 
     port = free_port()
-    env = {**os.environ, "TEXTCLASS_TEST_WORKER": "1", "TEXTCLASS_TEST_API_URL": api_url,
-           "TEXTCLASS_TEST_PRODUCTION_TIMING": "1", "TEXTCLASS_TEST_NO_SIGNAL_LOG": "1",
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "TEXTCLASS_TEST_WORKER": "1",
+        "TEXTCLASS_TEST_API_URL": api_url,
+        "TEXTCLASS_TEST_PRODUCTION_TIMING": "1",
+        "TEXTCLASS_TEST_NO_SIGNAL_LOG": "1",
+        "PYTHONPATH": str(ROOT),
+    }
     if asgi:
         env["TEXTCLASS_TEST_DB_POOL"] = "1"
-        command = [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host",
-                   "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                   "--workers", str(WEB_PROCESSES)]
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--workers",
+            str(WEB_PROCESSES),
+        ]
     else:
         # The site's Celery app imported first, as a project's __init__.py does.
-        command = [sys.executable, "-c", "import sys, tests.celery_app; from "
-                   "django.core.management import execute_from_command_line as run; "
-                   "run(sys.argv)", "runserver", f"127.0.0.1:{port}", "--noreload",
-                   "--skip-checks"]
+        command = [
+            sys.executable,
+            "-c",
+            "import sys, tests.celery_app; from "
+            "django.core.management import execute_from_command_line as run; "
+            "run(sys.argv)",
+            "runserver",
+            f"127.0.0.1:{port}",
+            "--noreload",
+            "--skip-checks",
+        ]
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        command, cwd=ROOT, env=env, stdout=(run_dir / "bench-server.log").open("ab"),
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=(run_dir / "bench-server.log").open("ab"),
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}/api"
@@ -534,8 +650,11 @@ def timed_clients(request, clients, count, token):
     with ThreadPoolExecutor(clients) as pool:
         took = sorted(pool.map(one, range(count)))
     elapsed = time.perf_counter() - started
-    return {"rps": round(count / elapsed, 1), "p50_ms": took[len(took) // 2] * 1000,
-            "p95_ms": took[int(len(took) * 0.95)] * 1000}
+    return {
+        "rps": round(count / elapsed, 1),
+        "p50_ms": took[len(took) // 2] * 1000,
+        "p95_ms": took[int(len(took) * 0.95)] * 1000,
+    }
 
 
 def statements_of(counts):
@@ -546,10 +665,13 @@ def statements_of(counts):
 def start_worker(api_url, run_dir, calls_per_process, counts):
     """Real worker processes, each run keeping ``calls_per_process`` calls out at once."""
     env = {
-        **os.environ, "TEXTCLASS_TEST_WORKER": "1", "TEXTCLASS_TEST_API_URL": api_url,
+        **os.environ,
+        "TEXTCLASS_TEST_WORKER": "1",
+        "TEXTCLASS_TEST_API_URL": api_url,
         "TEXTCLASS_TEST_MAX_BATCH": str(BATCH),
         "TEXTCLASS_TEST_CALLS_IN_FLIGHT": str(calls_per_process),
-        "TEXTCLASS_TEST_COUNT_QUERIES": str(counts), "PYTHONPATH": str(ROOT),
+        "TEXTCLASS_TEST_COUNT_QUERIES": str(counts),
+        "PYTHONPATH": str(ROOT),
         # The test app's receivers log every signal to a table: a site's cost, left out.
         "TEXTCLASS_TEST_NO_SIGNAL_LOG": "1",
         # A site's sweep: every 60 s, for rows pending 30 s (the suite's are 1 s and 2 s).
@@ -557,10 +679,24 @@ def start_worker(api_url, run_dir, calls_per_process, counts):
     }
     log = run_dir / "bench-worker.log"
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "--loglevel=WARNING",
-         f"--concurrency={PROCESSES}", "--without-gossip", "--without-mingle",
-         "--without-heartbeat", f"--hostname=textclass-bench-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.celery_app",
+            "worker",
+            "--loglevel=WARNING",
+            f"--concurrency={PROCESSES}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            f"--hostname=textclass-bench-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
     )
     wait_until_ready(process)
     return process

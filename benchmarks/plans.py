@@ -56,22 +56,32 @@ def main(argv=None):
                 statements = queries(pks)
             for name, sql, params, setup in statements:
                 plan = explain(sql, params, setup)
-                scans = sorted(set(re.findall(r"(?:Index Only Scan|Index Scan|Bitmap Index "
-                                              r"Scan) (?:Backward )?(?:using|on) (\w+)",
-                                              plan)))
+                scans = sorted(
+                    set(
+                        re.findall(
+                            r"(?:Index Only Scan|Index Scan|Bitmap Index "
+                            r"Scan) (?:Backward )?(?:using|on) (\w+)",
+                            plan,
+                        )
+                    )
+                )
                 seq = "Seq Scan on django_textclass_classificationrequest" in plan
                 took = re.search(r"Execution Time: ([\d.]+) ms", plan).group(1)
                 flag = "  <-- reads the whole table" if seq else ""
-                print(f"  {name:44s} {float(took):8.2f} ms  indexes: "
-                      f"{', '.join(scans) or 'none'}{flag}")
+                print(
+                    f"  {name:44s} {float(took):8.2f} ms  indexes: "
+                    f"{', '.join(scans) or 'none'}{flag}"
+                )
                 if args.verbose:
                     print("    " + plan.replace("\n", "\n    "))
                 if seq:
                     slow.append((moment, name))
     finally:
         teardown_databases(db_config, verbosity=0)
-    print("\nreproduce: TEXTCLASS_TEST_DB=postgres python benchmarks/plans.py"
-          + (f" --rows {args.rows}" if args.rows != 100_000 else ""))
+    print(
+        "\nreproduce: TEXTCLASS_TEST_DB=postgres python benchmarks/plans.py"
+        + (f" --rows {args.rows}" if args.rows != 100_000 else "")
+    )
     if slow:
         print(f"sequential scans of the requests table: {slow}")
     return 0
@@ -92,12 +102,19 @@ def seed(count):
     for n in range(2 * count):
         text = f"seeded review {n % (count + count // 2)} was good"
         done = n < count
-        rows.append(ClassificationRequest(
-            model_id=MODEL, text=text, text_hash=text_hash(text), source_hash=text_hash(text),
-            backend="default", status=Status.SUCCEEDED if done else Status.PENDING,
-            finished_at=now if done else None, top_label="POSITIVE" if done else "",
-            top_score=0.9 if done else None,
-        ))
+        rows.append(
+            ClassificationRequest(
+                model_id=MODEL,
+                text=text,
+                text_hash=text_hash(text),
+                source_hash=text_hash(text),
+                backend="default",
+                status=Status.SUCCEEDED if done else Status.PENDING,
+                finished_at=now if done else None,
+                top_label="POSITIVE" if done else "",
+                top_score=0.9 if done else None,
+            )
+        )
     created = ClassificationRequest.objects.bulk_create(rows, batch_size=10_000)
     return [row.pk for row in created[count:]]
 
@@ -116,30 +133,42 @@ def queries(pks):
     middle = pks[len(pks) // 2 : len(pks) // 2 + 128]
     requests = ClassificationRequest.objects
     like = requests.get(pk=middle[0])
-    gather = requests.due(now).filter(
-        backend=like.backend, model_id=like.model_id, use_cache=like.use_cache,
-        function_to_apply=like.function_to_apply, top_k=like.top_k,
-    ).order_by("next_attempt_at")[:128]
+    gather = (
+        requests.due(now)
+        .filter(
+            backend=like.backend,
+            model_id=like.model_id,
+            use_cache=like.use_cache,
+            function_to_apply=like.function_to_apply,
+            top_k=like.top_k,
+        )
+        .order_by("next_attempt_at")[:128]
+    )
     hashes = set(requests.filter(pk__in=middle).values_list("text_hash", flat=True))
-    cached = requests.newest_answers_sql(backend="default", model_id=MODEL,
-                                         parameters=Parameters(), hashes=hashes,
-                                         since=now - timedelta(days=1))
-    twins = requests.in_flight(backend="default", model_id=MODEL, parameters=Parameters(),
-                               hashes=hashes, now=now).exclude(claim_token=token)
+    cached = requests.newest_answers_sql(
+        backend="default",
+        model_id=MODEL,
+        parameters=Parameters(),
+        hashes=hashes,
+        since=now - timedelta(days=1),
+    )
+    twins = requests.in_flight(
+        backend="default", model_id=MODEL, parameters=Parameters(), hashes=hashes, now=now
+    ).exclude(claim_token=token)
     ranking = Ranking((LabelScore("POSITIVE", 0.9), LabelScore("NEGATIVE", 0.1)))
     answers = [(row, ranking) for row in requests.filter(pk__in=middle[:32])]
     claim_ids_sql = bulk.claim_ids_sql(middle, token, now, lease)
     gather_sql = bulk.claim_sql(gather, token, now, lease)
     complete = bulk.complete_sql(token, answers, now, 100, {})
     # The completion's rows must be running under its token: claimed first, rolled back after.
-    claimed = bulk.claim_sql(requests.filter(pk__in=middle[:32]).due(now).order_by(), token,
-                             now, lease)
+    claimed = bulk.claim_sql(
+        requests.filter(pk__in=middle[:32]).due(now).order_by(), token, now, lease
+    )
     return [
         ("claim of a message's 128 ids", *claim_ids_sql, None),
         ("top-up: 128 more of the same model", *gather_sql, None),
         ("cache lookup of 128 texts", *cached, None),
-        ("twins in flight of 128 texts", *twins.values("text_hash").query.sql_with_params(),
-         None),
+        ("twins in flight of 128 texts", *twins.values("text_hash").query.sql_with_params(), None),
         ("completion of a call of 32", *complete, claimed),
     ]
 

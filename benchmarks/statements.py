@@ -62,15 +62,19 @@ def main(argv=None):
                 ours = [sql for sql in captured if "testapp_" not in sql]
                 kinds = Counter(sql.split()[0].upper() for sql in ours)
                 listed = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
-                print(f"task {run + 1}: {len(ours)} statements ({listed}); "
-                      f"{len(ours) / args.batch:.2f} per text")
+                print(
+                    f"task {run + 1}: {len(ours)} statements ({listed}); "
+                    f"{len(ours) / args.batch:.2f} per text"
+                )
     finally:
         from django_textclass.services import worker
 
         worker.close_pools()  # the call threads' connections, before the database goes
         teardown_databases(db_config, verbosity=0)
-    print("reproduce: python benchmarks/statements.py" + (f" --batch {args.batch}"
-                                                           if args.batch != 32 else ""))
+    print(
+        "reproduce: python benchmarks/statements.py"
+        + (f" --batch {args.batch}" if args.batch != 32 else "")
+    )
 
 
 #: Where :func:`_record` appends statements, while :func:`every_connection_records` runs.

@@ -89,12 +89,22 @@ def problems(name, spec):
     """
     where = f"TEXTCLASS['MODELS'][{name!r}]"
     if not isinstance(name, str) or not KEY_RE.fullmatch(name):
-        return [("textclass.E041", f"{where}: a key is a lower-case letter followed by up to 63 "
-                 "lower-case letters, digits, '_' or '-' (no '/', so that no owner/name Hub id "
-                 "reads as a key)")]
+        return [
+            (
+                "textclass.E041",
+                f"{where}: a key is a lower-case letter followed by up to 63 "
+                "lower-case letters, digits, '_' or '-' (no '/', so that no owner/name Hub id "
+                "reads as a key)",
+            )
+        ]
     if not isinstance(spec, dict):
-        return [("textclass.E042", f"{where} must be a dict with MODEL, and optionally "
-                 "BACKEND, PARAMETERS and REVISION")]
+        return [
+            (
+                "textclass.E042",
+                f"{where} must be a dict with MODEL, and optionally "
+                "BACKEND, PARAMETERS and REVISION",
+            )
+        ]
     found = []
     unknown = sorted(str(key) for key in set(spec) - ENTRY_KEYS)
     if unknown:
@@ -102,40 +112,66 @@ def problems(name, spec):
     found += _model_problems(where, spec.get("MODEL"))
     alias = spec.get("BACKEND")
     backends = app_settings.BACKENDS
-    if alias is not None and (not isinstance(alias, str) or not isinstance(backends, dict)
-                              or alias not in backends):
+    if alias is not None and (
+        not isinstance(alias, str) or not isinstance(backends, dict) or alias not in backends
+    ):
         configured = ", ".join(sorted(backends)) if isinstance(backends, dict) else "none"
-        found.append(("textclass.E043", f"{where}: BACKEND {alias!r} is not an alias of "
-                      f"TEXTCLASS['BACKENDS'] (configured: {configured})"))
+        found.append(
+            (
+                "textclass.E043",
+                f"{where}: BACKEND {alias!r} is not an alias of "
+                f"TEXTCLASS['BACKENDS'] (configured: {configured})",
+            )
+        )
     found += _parameter_problems(where, spec.get("PARAMETERS"))
     revision = spec.get("REVISION")
     if revision is not None and not is_revision(revision):
-        found.append(("textclass.E045", f"{where}: REVISION must be a branch, tag or commit "
-                      f"hash (letters, digits, '.', '_', '-', '/'; at most "
-                      f"{MAX_REVISION_LENGTH} characters), not {revision!r}"))
+        found.append(
+            (
+                "textclass.E045",
+                f"{where}: REVISION must be a branch, tag or commit "
+                f"hash (letters, digits, '.', '_', '-', '/'; at most "
+                f"{MAX_REVISION_LENGTH} characters), not {revision!r}",
+            )
+        )
     return found
 
 
 def is_revision(value):
     """Whether ``value`` is a revision name: a branch, tag or commit (no ``..``, no spaces)."""
-    return (isinstance(value, str) and len(value) <= MAX_REVISION_LENGTH
-            and bool(_REVISION_RE.fullmatch(value)) and ".." not in value)
+    return (
+        isinstance(value, str)
+        and len(value) <= MAX_REVISION_LENGTH
+        and bool(_REVISION_RE.fullmatch(value))
+        and ".." not in value
+    )
 
 
 def _model_problems(where, model):
     if model is None:
-        return [("textclass.E042", f"{where} has no MODEL (a Hub repository id or an "
-                 "endpoint URL)")]
+        return [
+            ("textclass.E042", f"{where} has no MODEL (a Hub repository id or an endpoint URL)")
+        ]
     if is_endpoint_url(model):
         if len(model) > MAX_MODEL_LENGTH or any(c.isspace() for c in model):
-            return [("textclass.E042", f"{where}: MODEL must be a URL of at most "
-                     f"{MAX_MODEL_LENGTH} characters, without spaces")]
+            return [
+                (
+                    "textclass.E042",
+                    f"{where}: MODEL must be a URL of at most "
+                    f"{MAX_MODEL_LENGTH} characters, without spaces",
+                )
+            ]
         return []
     try:
         validate_model_id(model)
     except InvalidInputError:
-        return [("textclass.E042", f"{where}: MODEL {model!r} is neither a Hugging Face "
-                 "repository id (owner/name) nor an http(s) endpoint URL")]
+        return [
+            (
+                "textclass.E042",
+                f"{where}: MODEL {model!r} is neither a Hugging Face "
+                "repository id (owner/name) nor an http(s) endpoint URL",
+            )
+        ]
     return []
 
 
@@ -143,12 +179,21 @@ def _parameter_problems(where, parameters):
     if parameters is None:
         return []
     if not isinstance(parameters, dict):
-        return [("textclass.E044", f"{where}: PARAMETERS must be a dict with function_to_apply "
-                 "and/or top_k")]
+        return [
+            (
+                "textclass.E044",
+                f"{where}: PARAMETERS must be a dict with function_to_apply and/or top_k",
+            )
+        ]
     unknown = sorted(str(key) for key in set(parameters) - PARAMETER_KEYS)
     if unknown:
-        return [("textclass.E044", f"{where}: PARAMETERS has unknown keys: "
-                 f"{', '.join(unknown)} (function_to_apply and top_k are known)")]
+        return [
+            (
+                "textclass.E044",
+                f"{where}: PARAMETERS has unknown keys: "
+                f"{', '.join(unknown)} (function_to_apply and top_k are known)",
+            )
+        ]
     try:
         Parameters(parameters.get("function_to_apply"), parameters.get("top_k"))
     except InvalidInputError as exc:
@@ -175,8 +220,10 @@ def entry(key):
         raise TextClassConfigurationError(found[0][1] + ".")
     parameters = spec.get("PARAMETERS") or {}
     return Target(
-        key=key, backend=spec.get("BACKEND") or app_settings.DEFAULT_BACKEND,
-        model_id=spec["MODEL"], revision=spec.get("REVISION") or "",
+        key=key,
+        backend=spec.get("BACKEND") or app_settings.DEFAULT_BACKEND,
+        model_id=spec["MODEL"],
+        revision=spec.get("REVISION") or "",
         parameters=Parameters(parameters.get("function_to_apply"), parameters.get("top_k")),
     )
 
@@ -203,7 +250,8 @@ def resolve(model=None, *, backend=None, function_to_apply=None, top_k=None):
         target = entry(name)
         if backend is not None and backend != target.backend:
             raise InvalidInputError(
-                "backend", f"the model key {name!r} is served by the backend "
+                "backend",
+                f"the model key {name!r} is served by the backend "
                 f"{target.backend!r}; leave backend unset",
             )
         defaults = target.parameters
@@ -213,8 +261,9 @@ def resolve(model=None, *, backend=None, function_to_apply=None, top_k=None):
         )
         return Target(target.key, target.backend, target.model_id, target.revision, parameters)
     validate_name(name)
-    return Target("", backend or app_settings.DEFAULT_BACKEND, name, "",
-                  Parameters(function_to_apply, top_k))
+    return Target(
+        "", backend or app_settings.DEFAULT_BACKEND, name, "", Parameters(function_to_apply, top_k)
+    )
 
 
 def validate_name(name):
@@ -235,13 +284,15 @@ def validate_name(name):
     except InvalidInputError:
         if models_setting():
             raise InvalidInputError(
-                "model", "neither a model key of TEXTCLASS['MODELS'] nor a valid Hugging Face "
+                "model",
+                "neither a model key of TEXTCLASS['MODELS'] nor a valid Hugging Face "
                 "repository id (owner/name)",
             ) from None
         raise
     if "/" not in name and models_setting():
         raise InvalidInputError(
-            "model", f"not a model key of TEXTCLASS['MODELS'] (configured: "
+            "model",
+            f"not a model key of TEXTCLASS['MODELS'] (configured: "
             f"{', '.join(key_names())}); a Hub model id is written owner/name",
         )
     return name
@@ -249,8 +300,11 @@ def validate_name(name):
 
 def endpoint_urls():
     """The endpoint URLs configured as the ``MODEL`` of a key (whatever else the entry holds)."""
-    return {spec["MODEL"] for spec in models_setting().values()
-            if isinstance(spec, dict) and is_endpoint_url(spec.get("MODEL"))}
+    return {
+        spec["MODEL"]
+        for spec in models_setting().values()
+        if isinstance(spec, dict) and is_endpoint_url(spec.get("MODEL"))
+    }
 
 
 def may_send(model_id):

@@ -45,8 +45,14 @@ from django_textclass.services.pacing import parse_rate
 INTEGER_SETTINGS = ("MAX_TEXT_LENGTH", "BATCH_SIZE", "MAX_ATTEMPTS", "CIRCUIT_FAILURES")
 POSITIVE_SETTINGS = (*INTEGER_SETTINGS, "LEASE_SECONDS", "PUBLISH_TIMEOUT")
 NON_NEGATIVE_SETTINGS = (
-    "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "RETRY_HINT_MAX", "DISPATCH_GRACE_SECONDS",
-    "RATE_LIMIT_WAIT", "CIRCUIT_OPEN_SECONDS", "CIRCUIT_OPEN_MAX", "PUBLISH_INTERVAL",
+    "RETRY_BACKOFF_BASE",
+    "RETRY_BACKOFF_MAX",
+    "RETRY_HINT_MAX",
+    "DISPATCH_GRACE_SECONDS",
+    "RATE_LIMIT_WAIT",
+    "CIRCUIT_OPEN_SECONDS",
+    "CIRCUIT_OPEN_MAX",
+    "PUBLISH_INTERVAL",
 )
 #: Settings that are None or a number >= 0.
 OPTIONAL_NON_NEGATIVE_SETTINGS = ("CACHE_TTL", "RETRY_DEADLINE", "SWEEP_INTERVAL")
@@ -57,63 +63,85 @@ def check_settings(app_configs=None, **kwargs):
     """Check the ``TEXTCLASS`` setting and every configured backend."""
     messages = []
     if not settings.USE_TZ:
-        messages.append(checks.Warning(
-            "The daily roll-up of django_textclass needs USE_TZ = True; without it the "
-            "dashboard and the statistics API read every row, and the rollup task does nothing.",
-            hint="Set USE_TZ = True (Django's default).", id="textclass.W004",
-        ))
+        messages.append(
+            checks.Warning(
+                "The daily roll-up of django_textclass needs USE_TZ = True; without it the "
+                "dashboard and the statistics API read every row, and the rollup task does "
+                "nothing.",
+                hint="Set USE_TZ = True (Django's default).",
+                id="textclass.W004",
+            )
+        )
     unknown = app_settings.unknown_keys()
     if unknown:
-        messages.append(checks.Warning(
-            f"TEXTCLASS has unknown keys: {', '.join(unknown)}.",
-            hint="See docs/settings.md for the supported keys.", id="textclass.W003",
-        ))
+        messages.append(
+            checks.Warning(
+                f"TEXTCLASS has unknown keys: {', '.join(unknown)}.",
+                hint="See docs/settings.md for the supported keys.",
+                id="textclass.W003",
+            )
+        )
     for name in POSITIVE_SETTINGS + NON_NEGATIVE_SETTINGS:
         value = getattr(app_settings, name)
         minimum = 1 if name in POSITIVE_SETTINGS else 0
         kinds = int if name in INTEGER_SETTINGS else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
             kind = "an integer" if name in INTEGER_SETTINGS else "a number"
-            messages.append(checks.Error(
-                f"TEXTCLASS[{name!r}] must be {kind} >= {minimum}, not {value!r}.",
-                id="textclass.E004",
-            ))
+            messages.append(
+                checks.Error(
+                    f"TEXTCLASS[{name!r}] must be {kind} >= {minimum}, not {value!r}.",
+                    id="textclass.E004",
+                )
+            )
     for name in OPTIONAL_NON_NEGATIVE_SETTINGS:
         value = getattr(app_settings, name)
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if value is not None and (not number or value < 0):
-            messages.append(checks.Error(
-                f"TEXTCLASS[{name!r}] must be None or a number >= 0, not {value!r}.",
-                id="textclass.E004",
-            ))
+            messages.append(
+                checks.Error(
+                    f"TEXTCLASS[{name!r}] must be None or a number >= 0, not {value!r}.",
+                    id="textclass.E004",
+                )
+            )
     if not [m for m in messages if m.id == "textclass.E004"] and (
         app_settings.CIRCUIT_FAILURES > app_settings.MAX_ATTEMPTS
     ):
-        messages.append(checks.Warning(
-            f"TEXTCLASS['CIRCUIT_FAILURES'] ({app_settings.CIRCUIT_FAILURES}) is above "
-            f"MAX_ATTEMPTS ({app_settings.MAX_ATTEMPTS}): during an outage a text alone "
-            "can run out of attempts before the circuit opens.",
-            hint="Keep CIRCUIT_FAILURES <= MAX_ATTEMPTS.", id="textclass.W005",
-        ))
+        messages.append(
+            checks.Warning(
+                f"TEXTCLASS['CIRCUIT_FAILURES'] ({app_settings.CIRCUIT_FAILURES}) is above "
+                f"MAX_ATTEMPTS ({app_settings.MAX_ATTEMPTS}): during an outage a text alone "
+                "can run out of attempts before the circuit opens.",
+                hint="Keep CIRCUIT_FAILURES <= MAX_ATTEMPTS.",
+                id="textclass.W005",
+            )
+        )
     try:
         catalog.validate_name(app_settings.DEFAULT_MODEL)
     except InvalidInputError as exc:
-        messages.append(checks.Error(
-            f"TEXTCLASS['DEFAULT_MODEL'] {app_settings.DEFAULT_MODEL!r}: {exc.reason}.",
-            id="textclass.E005",
-        ))
+        messages.append(
+            checks.Error(
+                f"TEXTCLASS['DEFAULT_MODEL'] {app_settings.DEFAULT_MODEL!r}: {exc.reason}.",
+                id="textclass.E005",
+            )
+        )
     backends = app_settings.BACKENDS
     if not isinstance(backends, dict) or not all(isinstance(c, dict) for c in backends.values()):
-        messages.append(checks.Error(
-            "TEXTCLASS['BACKENDS'] must be a dict of aliases to {'BACKEND': ..., 'OPTIONS': ...}.",
-            id="textclass.E006",
-        ))
+        messages.append(
+            checks.Error(
+                "TEXTCLASS['BACKENDS'] must be a dict of aliases to "
+                "{'BACKEND': ..., 'OPTIONS': ...}.",
+                id="textclass.E006",
+            )
+        )
         return messages
     if app_settings.DEFAULT_BACKEND not in backends:
-        messages.append(checks.Error(
-            f"TEXTCLASS['DEFAULT_BACKEND'] is {app_settings.DEFAULT_BACKEND!r}, "
-            "which is not an alias in TEXTCLASS['BACKENDS'].", id="textclass.E002",
-        ))
+        messages.append(
+            checks.Error(
+                f"TEXTCLASS['DEFAULT_BACKEND'] is {app_settings.DEFAULT_BACKEND!r}, "
+                "which is not an alias in TEXTCLASS['BACKENDS'].",
+                id="textclass.E002",
+            )
+        )
     for alias, config in backends.items():
         messages.extend(_check_backend(alias, config))
     return messages
@@ -124,32 +152,44 @@ def _check_backend(alias, config):
     try:
         backend_class = load_backend_class(path)
     except TextClassConfigurationError as exc:
-        return [checks.Error(
-            f"TEXTCLASS backend {alias!r}: {exc}",
-            hint="BACKEND must be the dotted path of a backend class, e.g. "
-            "'django_textclass.backends.huggingface.Backend'.", id="textclass.E001",
-        )]
+        return [
+            checks.Error(
+                f"TEXTCLASS backend {alias!r}: {exc}",
+                hint="BACKEND must be the dotted path of a backend class, e.g. "
+                "'django_textclass.backends.huggingface.Backend'.",
+                id="textclass.E001",
+            )
+        ]
     try:
         parse_rate(config.get("RATE_LIMIT"))
     except ValueError as exc:
         return [checks.Error(f"TEXTCLASS backend {alias!r}: {exc}.", id="textclass.E007")]
     in_flight = config.get("CALLS_IN_FLIGHT", 1)
     if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
-        return [checks.Error(
-            f"TEXTCLASS backend {alias!r}: CALLS_IN_FLIGHT must be an integer >= 1, "
-            f"not {in_flight!r}.", id="textclass.E008",
-        )]
+        return [
+            checks.Error(
+                f"TEXTCLASS backend {alias!r}: CALLS_IN_FLIGHT must be an integer >= 1, "
+                f"not {in_flight!r}.",
+                id="textclass.E008",
+            )
+        ]
     options = config.get("OPTIONS") or {}
     if not isinstance(options, dict):
-        return [checks.Error(
-            f"TEXTCLASS backend {alias!r}: OPTIONS must be a dict.", id="textclass.E003",
-        )]
+        return [
+            checks.Error(
+                f"TEXTCLASS backend {alias!r}: OPTIONS must be a dict.",
+                id="textclass.E003",
+            )
+        ]
     try:
         backend = backend_class(alias=alias, **options)
     except (TextClassConfigurationError, TypeError) as exc:
-        return [checks.Error(
-            f"TEXTCLASS backend {alias!r} rejects its OPTIONS: {exc}", id="textclass.E003",
-        )]
+        return [
+            checks.Error(
+                f"TEXTCLASS backend {alias!r} rejects its OPTIONS: {exc}",
+                id="textclass.E003",
+            )
+        ]
     try:
         return list(backend.check())
     finally:
@@ -161,11 +201,13 @@ def check_models(app_configs=None, **kwargs):
     """``textclass.E040``-``E045``: the model registry, ``TEXTCLASS["MODELS"]``."""
     models = app_settings.MODELS
     if not isinstance(models, dict):
-        return [checks.Error(
-            "TEXTCLASS['MODELS'] must be a dict of keys to {'MODEL': ..., 'BACKEND': ..., "
-            f"'PARAMETERS': ..., 'REVISION': ...}}, not {type(models).__name__}.",
-            id="textclass.E040",
-        )]
+        return [
+            checks.Error(
+                "TEXTCLASS['MODELS'] must be a dict of keys to {'MODEL': ..., 'BACKEND': ..., "
+                f"'PARAMETERS': ..., 'REVISION': ...}}, not {type(models).__name__}.",
+                id="textclass.E040",
+            )
+        ]
     return [
         checks.Error(f"{message}.", hint="See docs/models.md.", id=check_id)
         for name, spec in models.items()
@@ -175,8 +217,11 @@ def check_models(app_configs=None, **kwargs):
 
 #: Per transport, the broker transport options that bound every socket wait.
 SOCKET_TIMEOUT_OPTIONS = {
-    "redis": ("socket_timeout",), "rediss": ("socket_timeout",),
-    "amqp": ("read_timeout",), "pyamqp": ("read_timeout",), "amqps": ("read_timeout",),
+    "redis": ("socket_timeout",),
+    "rediss": ("socket_timeout",),
+    "amqp": ("read_timeout",),
+    "pyamqp": ("read_timeout",),
+    "amqps": ("read_timeout",),
 }
 
 
@@ -195,13 +240,15 @@ def check_broker_timeouts(app_configs=None, **kwargs):
     options = conf.broker_transport_options or {}
     if wanted is None or all(options.get(name) for name in wanted):
         return []
-    return [checks.Warning(
-        f"The Celery broker ({transport}) has no {' or '.join(wanted)} in "
-        "broker_transport_options: beat and the workers may wait for ever on a broker that "
-        "accepts connections but never answers.",
-        hint=f"Set CELERY_BROKER_TRANSPORT_OPTIONS = {{{wanted[0]!r}: 10, ...}} (seconds).",
-        id="textclass.W006",
-    )]
+    return [
+        checks.Warning(
+            f"The Celery broker ({transport}) has no {' or '.join(wanted)} in "
+            "broker_transport_options: beat and the workers may wait for ever on a broker that "
+            "accepts connections but never answers.",
+            hint=f"Set CELERY_BROKER_TRANSPORT_OPTIONS = {{{wanted[0]!r}: 10, ...}} (seconds).",
+            id="textclass.W006",
+        )
+    ]
 
 
 @checks.register(checks.Tags.compatibility)
@@ -219,12 +266,14 @@ def check_celery_app(app_configs=None, **kwargs):
     # app a project creates gets the Django fixup whenever DJANGO_SETTINGS_MODULE is set).
     if app.main != "default" or app.fixups:
         return []
-    return [checks.Warning(
-        "No Celery app of the project is loaded, so Celery's fallback app is current: it "
-        "ignores the CELERY_* settings, and the wake-ups of django_textclass go to "
-        "amqp://guest@localhost:5672// (requests stay pending until a sweep that never runs).",
-        hint="Create the app in proj/celery.py and import it in proj/__init__.py "
-        "(from .celery import app as celery_app); see docs/installation.md, "
-        "'The project's Celery app'.",
-        id="textclass.W007",
-    )]
+    return [
+        checks.Warning(
+            "No Celery app of the project is loaded, so Celery's fallback app is current: it "
+            "ignores the CELERY_* settings, and the wake-ups of django_textclass go to "
+            "amqp://guest@localhost:5672// (requests stay pending until a sweep that never runs).",
+            hint="Create the app in proj/celery.py and import it in proj/__init__.py "
+            "(from .celery import app as celery_app); see docs/installation.md, "
+            "'The project's Celery app'.",
+            id="textclass.W007",
+        )
+    ]

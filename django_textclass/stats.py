@@ -97,8 +97,10 @@ def compute_stats(queryset, *, bucket="day"):
             latency_ms, backend_ms = latency_and_backend_percentiles(queryset)
         else:
             latency_ms, backend_ms = (
-                {key: _round(value) for key, value in
-                 rollup.histogram_percentiles(counts, PERCENTILES).items()}
+                {
+                    key: _round(value)
+                    for key, value in rollup.histogram_percentiles(counts, PERCENTILES).items()
+                }
                 for counts in (parts.latency, parts.backend)
             )
     return _report(parts, latency_ms, backend_ms, estimated=cut is not None)
@@ -115,8 +117,9 @@ def requests_per_model(queryset):
     if cut is not None:
         counts.update(rollup.rolled_model_counts(cut))
         queryset = cut.live
-    counts.update(dict(queryset.values("model_id").annotate(n=Count("*"))
-                       .values_list("model_id", "n")))
+    counts.update(
+        dict(queryset.values("model_id").annotate(n=Count("*")).values_list("model_id", "n"))
+    )
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
@@ -132,20 +135,35 @@ def failures_by_code(queryset, *, limit=10):
         ``[{"error_code", "count", "latest_at", "latest_message"}]``, at most ``limit``.
     """
     failed = queryset.order_by().filter(status=Status.FAILED)
-    rows = (failed.values("error_code").annotate(n=Count("*"), latest_at=Max("finished_at"))
-            .values_list("error_code", "n", "latest_at"))
+    rows = (
+        failed.values("error_code")
+        .annotate(n=Count("*"), latest_at=Max("finished_at"))
+        .values_list("error_code", "n", "latest_at")
+    )
     rows = sorted(rows, key=lambda row: (-row[1], row[0]))[:limit]
     latest = Q(pk__in=[])
     for code, _n, at in rows:
-        latest |= Q(error_code=code, finished_at=at) if at is not None else Q(
-            error_code=code, finished_at__isnull=True)
+        latest |= (
+            Q(error_code=code, finished_at=at)
+            if at is not None
+            else Q(error_code=code, finished_at__isnull=True)
+        )
     messages = {}
     # Ties on the time: the highest id wins, as "-finished_at, -pk" would order them.
-    for code, message in (failed.filter(latest).order_by("error_code", "pk")
-                          .values_list("error_code", "error_message")) if rows else ():
+    for code, message in (
+        (
+            failed.filter(latest)
+            .order_by("error_code", "pk")
+            .values_list("error_code", "error_message")
+        )
+        if rows
+        else ()
+    ):
         messages[code] = message
-    return [{"error_code": code, "count": n, "latest_at": at,
-             "latest_message": messages.get(code, "")} for code, n, at in rows]
+    return [
+        {"error_code": code, "count": n, "latest_at": at, "latest_message": messages.get(code, "")}
+        for code, n, at in rows
+    ]
 
 
 def _report(parts, latency_ms, backend_ms, *, estimated):
@@ -184,19 +202,27 @@ def live_parts(queryset, bucket, *, histograms):
     """
     succeeded = _succeeded(queryset)
     over_time = (
-        succeeded.annotate(bucket=Trunc("created_at", bucket)).values("bucket", "top_label")
-        .annotate(n=Count("*")).values_list("bucket", "top_label", "n")
+        succeeded.annotate(bucket=Trunc("created_at", bucket))
+        .values("bucket", "top_label")
+        .annotate(n=Count("*"))
+        .values_list("bucket", "top_label", "n")
     )
     scores = (
-        succeeded.filter(top_score__isnull=False).annotate(bin=rollup.score_bin())
-        .values("bin").annotate(n=Count("*")).values_list("bin", "n")
+        succeeded.filter(top_score__isnull=False)
+        .annotate(bin=rollup.score_bin())
+        .values("bin")
+        .annotate(n=Count("*"))
+        .values_list("bin", "n")
     )
     # No ORDER BY in SQL: PostgreSQL has no statistics on date_trunc(...), expects one
     # group per row and, asked for bucket order, sorts every row (spilling to disk on a
     # million); unordered, it hashes them into the few real groups. Python sorts them.
     finished = (
-        queryset.filter(finished_at__isnull=False).annotate(bucket=Trunc("finished_at", bucket))
-        .values("bucket").annotate(n=Count("*")).values_list("bucket", "n")
+        queryset.filter(finished_at__isnull=False)
+        .annotate(bucket=Trunc("finished_at", bucket))
+        .values("bucket")
+        .annotate(n=Count("*"))
+        .values_list("bucket", "n")
     )
     latency, backend = Counter(), Counter()
     if histograms:
@@ -209,14 +235,14 @@ def live_parts(queryset, bucket, *, histograms):
             bins = subset.annotate(bin=rollup.log_bin(value)).values("bin").annotate(n=Count("*"))
             counts.update({int(row["bin"]): row["n"] for row in bins})
     return rollup.Parts(
-        labels=Counter(dict(
-            succeeded.values("top_label").annotate(n=Count("*")).values_list("top_label", "n")
-        )),
+        labels=Counter(
+            dict(succeeded.values("top_label").annotate(n=Count("*")).values_list("top_label", "n"))
+        ),
         over_time=Counter({(key, label): n for key, label, n in over_time}),
         score_bins=Counter(dict(scores)),
-        statuses=Counter(dict(
-            queryset.values("status").annotate(n=Count("*")).values_list("status", "n")
-        )),
+        statuses=Counter(
+            dict(queryset.values("status").annotate(n=Count("*")).values_list("status", "n"))
+        ),
         throughput=Counter(dict(finished)),
         latency=latency,
         backend=backend,
@@ -271,10 +297,14 @@ def latency_and_backend_percentiles(queryset):
     elapsed = rollup.elapsed()
     if connections[queryset.db].vendor == "postgresql":
         result = rows.aggregate(
-            **{f"latency_{key}": PercentileCont(fraction, rollup.EpochMilliseconds(elapsed))
-               for key, fraction in PERCENTILES.items()},
-            **{f"backend_{key}": PercentileCont(fraction, F("backend_ms"))
-               for key, fraction in PERCENTILES.items()},
+            **{
+                f"latency_{key}": PercentileCont(fraction, rollup.EpochMilliseconds(elapsed))
+                for key, fraction in PERCENTILES.items()
+            },
+            **{
+                f"backend_{key}": PercentileCont(fraction, F("backend_ms"))
+                for key, fraction in PERCENTILES.items()
+            },
         )
         return tuple(
             {key: _round(result[f"{prefix}_{key}"]) for key in PERCENTILES}
@@ -312,16 +342,16 @@ def percentiles(queryset, expression):
     is_duration = isinstance(getattr(expression, "output_field", None), DurationField)
     if connections[queryset.db].vendor == "postgresql":
         value = rollup.EpochMilliseconds(expression) if is_duration else expression
-        result = queryset.aggregate(**{
-            key: PercentileCont(fraction, value) for key, fraction in PERCENTILES.items()
-        })
+        result = queryset.aggregate(
+            **{key: PercentileCont(fraction, value) for key, fraction in PERCENTILES.items()}
+        )
         return {key: _round(result[key]) for key in PERCENTILES}
     return _percentiles_by_offset(queryset, expression, is_duration)
 
 
 def _percentiles_by_offset(queryset, expression, is_duration):
-    ordered = queryset.annotate(_value=expression).order_by("_value").values_list(
-        "_value", flat=True
+    ordered = (
+        queryset.annotate(_value=expression).order_by("_value").values_list("_value", flat=True)
     )
     total = queryset.count()
     result = {}

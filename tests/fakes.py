@@ -14,8 +14,13 @@ from django_textclass.backends.locmem import Backend as ScriptedBackend
 from django_textclass.types import LabelScore, Ranking
 
 __all__ = [
-    "SCRIPTED", "SCRIPTED_OPTIONS", "ScriptedBackend", "SendRecorder", "rank",
-    "scripted_settings", "textclass_settings",
+    "SCRIPTED",
+    "SCRIPTED_OPTIONS",
+    "ScriptedBackend",
+    "SendRecorder",
+    "rank",
+    "scripted_settings",
+    "textclass_settings",
 ]
 
 SCRIPTED = "django_textclass.backends.locmem.Backend"

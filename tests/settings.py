@@ -70,29 +70,35 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
-TEMPLATES = [{
-    "BACKEND": "django.template.backends.django.DjangoTemplates",
-    "APP_DIRS": True,
-    "OPTIONS": {"context_processors": [
-        "django.template.context_processors.request",
-        "django.contrib.auth.context_processors.auth",
-        "django.contrib.messages.context_processors.messages",
-    ]},
-}]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
 
 if DB_KIND == "postgres":
     _test_name = f"test_textclass_{RUN_ID}".lower()
-    DATABASES = {"default": {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": _test_name if IN_WORKER else "test",
-        "USER": os.environ.get("TEXTCLASS_TEST_PG_USER", "postgres"),
-        "HOST": "127.0.0.1",
-        "PORT": 5432,
-        "TEST": {"NAME": _test_name},
-        # Workers keep their connections (docs/performance.md); tests open and close theirs.
-        "CONN_MAX_AGE": 300 if IN_WORKER else 0,
-        "CONN_HEALTH_CHECKS": True,
-    }}
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _test_name if IN_WORKER else "test",
+            "USER": os.environ.get("TEXTCLASS_TEST_PG_USER", "postgres"),
+            "HOST": "127.0.0.1",
+            "PORT": 5432,
+            "TEST": {"NAME": _test_name},
+            # Workers keep their connections (docs/performance.md); tests open and close theirs.
+            "CONN_MAX_AGE": 300 if IN_WORKER else 0,
+            "CONN_HEALTH_CHECKS": True,
+        }
+    }
     if os.environ.get("TEXTCLASS_TEST_DB_POOL"):
         # A server under ASGI: each request runs in a thread of its own, so connections are
         # borrowed from a pool instead of kept per thread (docs/deployment.md).
@@ -100,16 +106,18 @@ if DB_KIND == "postgres":
 elif DB_KIND == "sqlite":
     # A file, not :memory:, so the worker process sees the same database.
     _test_file = str(RUN_DIR / "test.sqlite3")
-    DATABASES = {"default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": _test_file if IN_WORKER else str(RUN_DIR / "main.sqlite3"),
-        "OPTIONS": {
-            "timeout": 20,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
-        "TEST": {"NAME": _test_file},
-    }}
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _test_file if IN_WORKER else str(RUN_DIR / "main.sqlite3"),
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            "TEST": {"NAME": _test_file},
+        }
+    }
 else:
     raise RuntimeError(f"TEXTCLASS_TEST_DB must be sqlite or postgres, not {DB_KIND!r}")
 
@@ -120,12 +128,15 @@ if BROKER_KIND == "filesystem":
     # tests/celery_app.py registers the scheme, as a project's Celery module does.
     CELERY_BROKER_URL = "textclass-filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_queue), "data_folder_out": str(_queue), "polling_interval": 0.1,
+        "data_folder_in": str(_queue),
+        "data_folder_out": str(_queue),
+        "polling_interval": 0.1,
         "control_folder": str(RUN_DIR / "broker-control"),
     }
     if os.environ.get("TEXTCLASS_TEST_BROKER_KEEP"):
         CELERY_BROKER_TRANSPORT_OPTIONS.update(
-            store_processed=True, processed_folder=os.environ["TEXTCLASS_TEST_BROKER_KEEP"],
+            store_processed=True,
+            processed_folder=os.environ["TEXTCLASS_TEST_BROKER_KEEP"],
         )
 elif BROKER_KIND == "redis":
     CELERY_BROKER_URL = os.environ.get("TEXTCLASS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -141,8 +152,10 @@ CELERY_BROKER_URL = os.environ.get("TEXTCLASS_TEST_BROKER_URL", CELERY_BROKER_UR
 if os.environ.get("TEXTCLASS_TEST_BROKER_SOCKET_TIMEOUT"):
     # What docs/settings.md (check W006) asks of a site: socket timeouts for beat and workers.
     _timeout = float(os.environ["TEXTCLASS_TEST_BROKER_SOCKET_TIMEOUT"])
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": _timeout,
-                                       "socket_connect_timeout": _timeout}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_timeout": _timeout,
+        "socket_connect_timeout": _timeout,
+    }
 # The fault suite gives each scenario a queue of its own (nothing a killed process left
 # queued reaches the next scenario's workers).
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TEXTCLASS_TEST_QUEUE") or f"textclass-test-{RUN_ID}"
@@ -167,22 +180,39 @@ TEXTCLASS = {
                 "READ_TIMEOUT": 5,
             },
             # Calls one worker run keeps out at once (the backend's default: 4).
-            **({"CALLS_IN_FLIGHT": int(os.environ["TEXTCLASS_TEST_CALLS_IN_FLIGHT"])}
-               if os.environ.get("TEXTCLASS_TEST_CALLS_IN_FLIGHT") else {}),
+            **(
+                {"CALLS_IN_FLIGHT": int(os.environ["TEXTCLASS_TEST_CALLS_IN_FLIGHT"])}
+                if os.environ.get("TEXTCLASS_TEST_CALLS_IN_FLIGHT")
+                else {}
+            ),
         },
         "offline": {"BACKEND": "django_textclass.backends.offline.Backend"},
         # The emulator's other faces (tests/integration/test_endpoints.py): its TEI mode
         # through the TEI backend, and through the Hugging Face backend at TEI's `/` (the
         # trap of a list read as a pair); its model route as a dedicated endpoint.
-        "tei": {"BACKEND": "django_textclass.backends.tei.Backend",
-                "OPTIONS": {"URL": _API_URL, "READ_TIMEOUT": 5}},
-        "tei-root": {"BACKEND": _HF, "OPTIONS": {
-            "API_URL": _API_URL + "/", "TOKEN": _TOKEN, "MAX_BATCH_SIZE": 8, "READ_TIMEOUT": 5,
-        }},
-        "endpoint": {"BACKEND": _HF, "OPTIONS": {
-            "API_URL": _API_URL + "/models/distilbert/distilbert-base-uncased-finetuned-sst-2"
-            "-english", "TOKEN": _TOKEN, "SCALE_UP_TIMEOUT": 3, "READ_TIMEOUT": 5,
-        }},
+        "tei": {
+            "BACKEND": "django_textclass.backends.tei.Backend",
+            "OPTIONS": {"URL": _API_URL, "READ_TIMEOUT": 5},
+        },
+        "tei-root": {
+            "BACKEND": _HF,
+            "OPTIONS": {
+                "API_URL": _API_URL + "/",
+                "TOKEN": _TOKEN,
+                "MAX_BATCH_SIZE": 8,
+                "READ_TIMEOUT": 5,
+            },
+        },
+        "endpoint": {
+            "BACKEND": _HF,
+            "OPTIONS": {
+                "API_URL": _API_URL + "/models/distilbert/distilbert-base-uncased-finetuned-sst-2"
+                "-english",
+                "TOKEN": _TOKEN,
+                "SCALE_UP_TIMEOUT": 3,
+                "READ_TIMEOUT": 5,
+            },
+        },
     },
     # Short waits so retry scenarios finish in seconds.
     "MAX_ATTEMPTS": 4,
@@ -202,11 +232,14 @@ TEXTCLASS = {
 # (the test adds them to its own): building one loads nothing, but `manage.py check` in the
 # test process would report the folder missing before that test has written it.
 LOCAL_MODEL_BACKENDS = {
-    "local": {"BACKEND": "django_textclass.backends.local.Backend",
-              "OPTIONS": {"MODEL_PATH": str(RUN_DIR / "local-model"), "THREADS": 1,
-                          "BATCH_SIZE": 4}},
-    "local-missing": {"BACKEND": "django_textclass.backends.local.Backend",
-                      "OPTIONS": {"MODEL_PATH": str(RUN_DIR / "no-such-model")}},
+    "local": {
+        "BACKEND": "django_textclass.backends.local.Backend",
+        "OPTIONS": {"MODEL_PATH": str(RUN_DIR / "local-model"), "THREADS": 1, "BATCH_SIZE": 4},
+    },
+    "local-missing": {
+        "BACKEND": "django_textclass.backends.local.Backend",
+        "OPTIONS": {"MODEL_PATH": str(RUN_DIR / "no-such-model")},
+    },
 }
 if IN_WORKER:
     TEXTCLASS["BACKENDS"].update(LOCAL_MODEL_BACKENDS)
@@ -230,18 +263,22 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
-CACHES = {"default": {
-    "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-    "LOCATION": str(RUN_DIR / "cache"),
-}}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(RUN_DIR / "cache"),
+    }
+}
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
-        "django_textclass": {"handlers": ["console"],
-                             "level": os.environ.get("TEXTCLASS_TEST_LOG_LEVEL", "INFO")},
+        "django_textclass": {
+            "handlers": ["console"],
+            "level": os.environ.get("TEXTCLASS_TEST_LOG_LEVEL", "INFO"),
+        },
         # A 500 in a served process (runserver, uvicorn) shows its traceback in the log.
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
@@ -264,8 +301,9 @@ if os.environ.get("TEXTCLASS_TEST_REDBEAT_LOCK"):
     # lock in Redis, so that of several beats only the lock's holder sends. Its keys are this
     # run's own. A beat that waits for the lock looks again every max loop interval.
     CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
-    CELERY_REDBEAT_REDIS_URL = os.environ.get("TEXTCLASS_TEST_REDIS_URL",
-                                              "redis://127.0.0.1:6379/15")
+    CELERY_REDBEAT_REDIS_URL = os.environ.get(
+        "TEXTCLASS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"
+    )
     CELERY_REDBEAT_KEY_PREFIX = f"textclass-test-{RUN_ID}-redbeat"
     CELERY_REDBEAT_LOCK_TIMEOUT = int(os.environ["TEXTCLASS_TEST_REDBEAT_LOCK"])
     CELERY_BEAT_MAX_LOOP_INTERVAL = float(os.environ.get("TEXTCLASS_TEST_BEAT_INTERVAL", "5"))

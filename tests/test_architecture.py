@@ -12,8 +12,20 @@ import django_textclass
 PACKAGE = Path(django_textclass.__file__).parent
 
 #: The core: settings, types, models, backends, services, tasks. It never imports a feature.
-CORE = ("conf", "exceptions", "signals", "types", "policies", "models", "backends",
-        "services", "dispatch", "checks", "tasks", "rollup.days")
+CORE = (
+    "conf",
+    "exceptions",
+    "signals",
+    "types",
+    "policies",
+    "models",
+    "backends",
+    "services",
+    "dispatch",
+    "checks",
+    "tasks",
+    "rollup.days",
+)
 #: Features built on the core (registered content, the admin, the REST API, health, commands).
 FEATURES = ("content", "registry", "rules", "admin", "api", "health", "management")
 
@@ -105,8 +117,10 @@ def test_imports__core_never_imports_a_feature():
     edges = import_edges()
     wrong = sorted(
         (name, target)
-        for name, targets in edges.items() if within(name, CORE)
-        for target in targets if within(target, FEATURES)
+        for name, targets in edges.items()
+        if within(name, CORE)
+        for target in targets
+        if within(target, FEATURES)
     )
     assert wrong == []
 
@@ -115,10 +129,20 @@ def test_imports__the_broker_transports_stand_alone():
     """``brokers/`` is chosen by a broker URL: no module of ours imports it, it imports none."""
     edges = import_edges()
     brokers = ("brokers",)
-    into = sorted(name for name, targets in edges.items() if not within(name, brokers)
-                  for target in targets if within(target, brokers))
-    out_of = sorted(target for name, targets in edges.items() if within(name, brokers)
-                    for target in targets if not within(target, brokers))
+    into = sorted(
+        name
+        for name, targets in edges.items()
+        if not within(name, brokers)
+        for target in targets
+        if within(target, brokers)
+    )
+    out_of = sorted(
+        target
+        for name, targets in edges.items()
+        if within(name, brokers)
+        for target in targets
+        if not within(target, brokers)
+    )
     assert "django_textclass.brokers.filesystem" in edges
     assert (into, out_of) == ([], [])
 

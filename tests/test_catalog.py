@@ -12,8 +12,11 @@ SST2 = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
 ENDPOINT = "https://abc123.eu-west-1.aws.endpoints.huggingface.cloud/toxicity"
 MODELS = {
     "sentiment": {"MODEL": SST2, "PARAMETERS": {"top_k": 2}, "REVISION": "714eb0f"},
-    "toxicity": {"MODEL": ENDPOINT, "BACKEND": "offline",
-                 "PARAMETERS": {"function_to_apply": "sigmoid"}},
+    "toxicity": {
+        "MODEL": ENDPOINT,
+        "BACKEND": "offline",
+        "PARAMETERS": {"function_to_apply": "sigmoid"},
+    },
 }
 
 
@@ -67,8 +70,10 @@ def test_resolve__with_a_registry_a_bare_name_must_be_a_key(registry):
         catalog.resolve("sentimnet")
 
     assert info.value.field == "model"
-    assert info.value.reason == ("not a model key of TEXTCLASS['MODELS'] (configured: sentiment, "
-                                 "toxicity); a Hub model id is written owner/name")
+    assert info.value.reason == (
+        "not a model key of TEXTCLASS['MODELS'] (configured: sentiment, "
+        "toxicity); a Hub model id is written owner/name"
+    )
 
 
 def test_resolve__without_a_registry_a_bare_hub_id_is_a_model_id():
@@ -108,8 +113,11 @@ def test_resolve__without_a_registry_the_old_message():
 
 
 def test_resolve__a_wrong_entry_is_a_configuration_error():
-    with textclass_settings(MODELS={"broken": {"MODEL": "../x"}}), pytest.raises(
-        TextClassConfigurationError, match=r"TEXTCLASS\['MODELS'\]\['broken'\]: MODEL"
+    with (
+        textclass_settings(MODELS={"broken": {"MODEL": "../x"}}),
+        pytest.raises(
+            TextClassConfigurationError, match=r"TEXTCLASS\['MODELS'\]\['broken'\]: MODEL"
+        ),
     ):
         catalog.resolve("broken")
 
@@ -146,30 +154,33 @@ def test_check__models_not_a_dict__e040():
         assert ids(check_models()) == ["textclass.E040"]
 
 
-@pytest.mark.parametrize(("models", "expected"), [
-    ({"Sentiment": {"MODEL": SST2}}, "textclass.E041"),
-    ({"a/b": {"MODEL": SST2}}, "textclass.E041"),
-    ({"": {"MODEL": SST2}}, "textclass.E041"),
-    ({"x" * 65: {"MODEL": SST2}}, "textclass.E041"),
-    ({"s": SST2}, "textclass.E042"),
-    ({"s": {}}, "textclass.E042"),
-    ({"s": {"MODEL": SST2, "REVISON": "x"}}, "textclass.E042"),
-    ({"s": {"MODEL": "../x"}}, "textclass.E042"),
-    ({"s": {"MODEL": "ftp://host/m"}}, "textclass.E042"),
-    ({"s": {"MODEL": "https://host/" + "m" * 200}}, "textclass.E042"),
-    ({"s": {"MODEL": "https://host/a b"}}, "textclass.E042"),
-    ({"s": {"MODEL": SST2, "BACKEND": "nope"}}, "textclass.E043"),
-    ({"s": {"MODEL": SST2, "BACKEND": 3}}, "textclass.E043"),
-    ({"s": {"MODEL": SST2, "PARAMETERS": ["top_k"]}}, "textclass.E044"),
-    ({"s": {"MODEL": SST2, "PARAMETERS": {"topk": 2}}}, "textclass.E044"),
-    ({"s": {"MODEL": SST2, "PARAMETERS": {"top_k": 0}}}, "textclass.E044"),
-    ({"s": {"MODEL": SST2, "PARAMETERS": {"function_to_apply": "relu"}}}, "textclass.E044"),
-    ({"s": {"MODEL": SST2, "REVISION": ""}}, "textclass.E045"),
-    ({"s": {"MODEL": SST2, "REVISION": "a b"}}, "textclass.E045"),
-    ({"s": {"MODEL": SST2, "REVISION": "../main"}}, "textclass.E045"),
-    ({"s": {"MODEL": SST2, "REVISION": 7}}, "textclass.E045"),
-    ({"s": {"MODEL": SST2, "REVISION": "r" * 101}}, "textclass.E045"),
-])
+@pytest.mark.parametrize(
+    ("models", "expected"),
+    [
+        ({"Sentiment": {"MODEL": SST2}}, "textclass.E041"),
+        ({"a/b": {"MODEL": SST2}}, "textclass.E041"),
+        ({"": {"MODEL": SST2}}, "textclass.E041"),
+        ({"x" * 65: {"MODEL": SST2}}, "textclass.E041"),
+        ({"s": SST2}, "textclass.E042"),
+        ({"s": {}}, "textclass.E042"),
+        ({"s": {"MODEL": SST2, "REVISON": "x"}}, "textclass.E042"),
+        ({"s": {"MODEL": "../x"}}, "textclass.E042"),
+        ({"s": {"MODEL": "ftp://host/m"}}, "textclass.E042"),
+        ({"s": {"MODEL": "https://host/" + "m" * 200}}, "textclass.E042"),
+        ({"s": {"MODEL": "https://host/a b"}}, "textclass.E042"),
+        ({"s": {"MODEL": SST2, "BACKEND": "nope"}}, "textclass.E043"),
+        ({"s": {"MODEL": SST2, "BACKEND": 3}}, "textclass.E043"),
+        ({"s": {"MODEL": SST2, "PARAMETERS": ["top_k"]}}, "textclass.E044"),
+        ({"s": {"MODEL": SST2, "PARAMETERS": {"topk": 2}}}, "textclass.E044"),
+        ({"s": {"MODEL": SST2, "PARAMETERS": {"top_k": 0}}}, "textclass.E044"),
+        ({"s": {"MODEL": SST2, "PARAMETERS": {"function_to_apply": "relu"}}}, "textclass.E044"),
+        ({"s": {"MODEL": SST2, "REVISION": ""}}, "textclass.E045"),
+        ({"s": {"MODEL": SST2, "REVISION": "a b"}}, "textclass.E045"),
+        ({"s": {"MODEL": SST2, "REVISION": "../main"}}, "textclass.E045"),
+        ({"s": {"MODEL": SST2, "REVISION": 7}}, "textclass.E045"),
+        ({"s": {"MODEL": SST2, "REVISION": "r" * 101}}, "textclass.E045"),
+    ],
+)
 def test_check__each_wrong_entry_has_its_id(models, expected):
     with textclass_settings(MODELS=models):
         messages = check_models()
@@ -179,11 +190,14 @@ def test_check__each_wrong_entry_has_its_id(models, expected):
 
 
 def test_check__every_problem_of_one_entry_is_reported():
-    bad = {"s": {"MODEL": "../x", "BACKEND": "nope", "PARAMETERS": {"top_k": -1},
-                 "REVISION": " "}}
+    bad = {"s": {"MODEL": "../x", "BACKEND": "nope", "PARAMETERS": {"top_k": -1}, "REVISION": " "}}
     with textclass_settings(MODELS=bad):
-        assert ids(check_models()) == ["textclass.E042", "textclass.E043", "textclass.E044",
-                                       "textclass.E045"]
+        assert ids(check_models()) == [
+            "textclass.E042",
+            "textclass.E043",
+            "textclass.E044",
+            "textclass.E045",
+        ]
 
 
 @pytest.mark.parametrize("revision", ["main", "v1.2", "refs/pr/3", "714eb0f" * 5 + "abcde"])

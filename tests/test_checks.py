@@ -59,8 +59,12 @@ def test_call_command_check__passes_on_the_test_settings(capsys):
 
 @pytest.mark.parametrize(
     "backend",
-    ["django_textclass.backends.nope.Backend", "django_textclass.backends.offline.Nope",
-     "nodots", ""],
+    [
+        "django_textclass.backends.nope.Backend",
+        "django_textclass.backends.offline.Nope",
+        "nodots",
+        "",
+    ],
 )
 def test_check__e001_unimportable_backend(backend):
     config = clean_config(BACKENDS={"default": {"BACKEND": backend}})
@@ -180,10 +184,16 @@ def test_check__e004_bad_retry_deadline(value):
     assert "RETRY_DEADLINE" in messages[0].msg
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("CIRCUIT_FAILURES", 0), ("CIRCUIT_FAILURES", 2.5), ("CIRCUIT_OPEN_SECONDS", -1),
-    ("CIRCUIT_OPEN_MAX", "10m"), ("RATE_LIMIT_WAIT", None),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CIRCUIT_FAILURES", 0),
+        ("CIRCUIT_FAILURES", 2.5),
+        ("CIRCUIT_OPEN_SECONDS", -1),
+        ("CIRCUIT_OPEN_MAX", "10m"),
+        ("RATE_LIMIT_WAIT", None),
+    ],
+)
 def test_check__e004_bad_pacing_numbers(name, value):
     messages = run_checks(clean_config(**{name: value}))
 
@@ -191,11 +201,19 @@ def test_check__e004_bad_pacing_numbers(name, value):
     assert name in messages[0].msg
 
 
-@pytest.mark.parametrize("overrides", [
-    {"CACHE_TTL": None}, {"CACHE_TTL": 0}, {"RETRY_BACKOFF_BASE": 0},
-    {"MAX_ATTEMPTS": 1, "CIRCUIT_FAILURES": 1}, {"RETRY_DEADLINE": None}, {"RETRY_DEADLINE": 0},
-    {"RATE_LIMIT_WAIT": 0}, {"CIRCUIT_OPEN_SECONDS": 0},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"CACHE_TTL": None},
+        {"CACHE_TTL": 0},
+        {"RETRY_BACKOFF_BASE": 0},
+        {"MAX_ATTEMPTS": 1, "CIRCUIT_FAILURES": 1},
+        {"RETRY_DEADLINE": None},
+        {"RETRY_DEADLINE": 0},
+        {"RATE_LIMIT_WAIT": 0},
+        {"CIRCUIT_OPEN_SECONDS": 0},
+    ],
+)
 def test_check__e004_boundary_values_are_fine(overrides):
     assert run_checks(clean_config(**overrides)) == []
 
@@ -291,16 +309,22 @@ def test_check__several_problems_are_all_reported(monkeypatch):
     }
 
     assert sorted(ids(run_checks(config))) == [
-        "textclass.E001", "textclass.E002", "textclass.E004", "textclass.E005",
-        "textclass.W001", "textclass.W002", "textclass.W003",
+        "textclass.E001",
+        "textclass.E002",
+        "textclass.E004",
+        "textclass.E005",
+        "textclass.W001",
+        "textclass.W002",
+        "textclass.W003",
     ]
 
 
 def test_call_command_check__fails_on_errors():
     from django.core.management.base import SystemCheckError
 
-    with override_settings(TEXTCLASS=clean_config(MAX_ATTEMPTS=0)), pytest.raises(
-        SystemCheckError, match="textclass.E004"
+    with (
+        override_settings(TEXTCLASS=clean_config(MAX_ATTEMPTS=0)),
+        pytest.raises(SystemCheckError, match="textclass.E004"),
     ):
         call_command("check")
 
@@ -329,10 +353,12 @@ CHECKED = "tests.test_checks.CheckedBackend"
 
 def test_check__a_backend_reports_through_its_check_hook():
     CheckedBackend.checked = []
-    config = clean_config(BACKENDS={
-        "default": {"BACKEND": CHECKED, "OPTIONS": {"REGION": "us"}},
-        "quiet": {"BACKEND": CHECKED},
-    })
+    config = clean_config(
+        BACKENDS={
+            "default": {"BACKEND": CHECKED, "OPTIONS": {"REGION": "us"}},
+            "quiet": {"BACKEND": CHECKED},
+        }
+    )
 
     messages = run_checks(config)
 
@@ -392,14 +418,17 @@ def test_check__a_good_rate_limit_is_fine():
     assert run_checks(clean_config(BACKENDS=backends)) == []
 
 
-@pytest.mark.parametrize(("url", "options", "warned"), [
-    ("redis://127.0.0.1:6379/0", {}, True),
-    ("redis://127.0.0.1:6379/0", {"socket_timeout": 10}, False),
-    ("amqp://guest:guest@127.0.0.1:5672//", {"visibility_timeout": 3600}, True),
-    ("amqp://guest:guest@127.0.0.1:5672//", {"read_timeout": 10}, False),
-    ("filesystem://", {}, False),
-    ("textclass-filesystem://", {}, False),
-])
+@pytest.mark.parametrize(
+    ("url", "options", "warned"),
+    [
+        ("redis://127.0.0.1:6379/0", {}, True),
+        ("redis://127.0.0.1:6379/0", {"socket_timeout": 10}, False),
+        ("amqp://guest:guest@127.0.0.1:5672//", {"visibility_timeout": 3600}, True),
+        ("amqp://guest:guest@127.0.0.1:5672//", {"read_timeout": 10}, False),
+        ("filesystem://", {}, False),
+        ("textclass-filesystem://", {}, False),
+    ],
+)
 def test_check__w006_broker_without_socket_timeouts_on_deploy(monkeypatch, url, options, warned):
     from celery import current_app
 

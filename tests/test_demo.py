@@ -33,13 +33,21 @@ LABEL = {"positive": "POSITIVE", "negative": "NEGATIVE"}
 
 def test_seed_texts__each_gets_its_intended_label_from_the_offline_backend():
     written = texts.review_texts() + texts.comment_texts()
-    rankings = Backend().classify_texts([text for text, _ in written], Parameters(),
-                                        model_id="m", use_cache=True, wait_for_model=False)
+    rankings = Backend().classify_texts(
+        [text for text, _ in written],
+        Parameters(),
+        model_id="m",
+        use_cache=True,
+        wait_for_model=False,
+    )
 
     assert len(written) > 1000
     pairs = zip(written, rankings, strict=True)
-    wrong = [(text, ranking.scores[0]) for (text, sentiment), ranking in pairs
-             if ranking.scores[0].label != LABEL[sentiment]]
+    wrong = [
+        (text, ranking.scores[0])
+        for (text, sentiment), ranking in pairs
+        if ranking.scores[0].label != LABEL[sentiment]
+    ]
     assert wrong == []
     # Not by a hair either: every top score is at least 0.95.
     assert min(ranking.scores[0].score for ranking in rankings) >= 0.95
@@ -58,8 +66,11 @@ def test_seed_plan__a_few_hundred_reviews_spread_over_the_month():
     assert len({review["body"] for review in reviews}) == len(reviews)
 
     def negative_share(days_ago):  # of the robot vacuum's reviews, which had a bad batch
-        chosen = [r["sentiment"] for r in reviews if r["product"] == "Robot vacuum"
-                  and (now - r["created_at"]).days in days_ago]
+        chosen = [
+            r["sentiment"]
+            for r in reviews
+            if r["product"] == "Robot vacuum" and (now - r["created_at"]).days in days_ago
+        ]
         return chosen.count("negative") / len(chosen)
 
     assert negative_share(range(12, 16)) > negative_share(range(7)) + 0.3
@@ -114,16 +125,26 @@ def demo_run(tmp_path, settings):
         pytest.skip("runs with the SQLite run (the demo brings its own database and broker)")
     port = free_port()
     log = tmp_path / "log"
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("TEXTCLASS_TEST_", "DJANGO_", "DATABASE_URL", "HF_TOKEN",
-                                  "CELERY_"))}
-    env.update(DEMO_VENV=sys.prefix, DEMO_VAR_DIR=str(tmp_path / "var"),
-               TEXTCLASS_BACKEND="offline", PYTHONUNBUFFERED="1")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TEXTCLASS_TEST_", "DJANGO_", "DATABASE_URL", "HF_TOKEN", "CELERY_"))
+    }
+    env.update(
+        DEMO_VENV=sys.prefix,
+        DEMO_VAR_DIR=str(tmp_path / "var"),
+        TEXTCLASS_BACKEND="offline",
+        PYTHONUNBUFFERED="1",
+    )
     terminal = (tmp_path / "terminal").open("wb")
     shell = subprocess.Popen(
         ["bash", "-c", f"{ROOT / 'scripts' / 'demo'} --port {port} | tee {log}"],
-        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=terminal,
-        stderr=subprocess.STDOUT, start_new_session=True,  # a foreground job of its own
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # a foreground job of its own
     )
     started = {}
     try:
@@ -162,11 +183,18 @@ def test_demo__ctrl_c_in_a_pipe_stops_the_web_server_the_worker_and_beat(demo_ru
             pytest.fail(f"the demo exited with {shell.returncode}:\n{screen()[-3000:]}")
         return answers(port) and " ready." in screen() and "beat: Starting" in screen()
 
-    wait_for(up, timeout=180, interval=0.5, message="the demo's web server, worker and beat",
-             describe=lambda: screen()[-3000:])
+    wait_for(
+        up,
+        timeout=180,
+        interval=0.5,
+        message="the demo's web server, worker and beat",
+        describe=lambda: screen()[-3000:],
+    )
     started.update(descendants(shell.pid))
-    commands = [Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                for pid in alive(started)]
+    commands = [
+        Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        for pid in alive(started)
+    ]
     assert any(" worker " in command for command in commands), commands
     assert any(" beat " in command for command in commands), commands
     # The commands it prints name the virtual environment's python, relative to where it runs.
@@ -184,8 +212,9 @@ def test_demo__ctrl_c_in_a_pipe_stops_the_web_server_the_worker_and_beat(demo_ru
 
     # What the demo showed meanwhile: a month of history, each label the one intended.
     with sqlite3.connect(var / "db.sqlite3") as db:
-        rows = db.execute("SELECT text, status, top_label, created_at FROM "
-                          "django_textclass_classificationrequest").fetchall()
+        rows = db.execute(
+            "SELECT text, status, top_label, created_at FROM django_textclass_classificationrequest"
+        ).fetchall()
     intended = dict(texts.review_texts() + texts.comment_texts())
     assert len(rows) >= 300
     assert len({created[:10] for _, _, _, created in rows}) >= 30
@@ -193,5 +222,6 @@ def test_demo__ctrl_c_in_a_pipe_stops_the_web_server_the_worker_and_beat(demo_ru
     assert len(succeeded) >= len(rows) - 25  # the newest ones may still have been pending
     assert [(t, label) for t, label in succeeded if label != LABEL[intended[t]]] == []
     assert timedelta(days=29) <= (
-        datetime.fromisoformat(max(r[3] for r in rows)) - datetime.fromisoformat(
-            min(r[3] for r in rows)))
+        datetime.fromisoformat(max(r[3] for r in rows))
+        - datetime.fromisoformat(min(r[3] for r in rows))
+    )

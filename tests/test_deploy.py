@@ -31,18 +31,32 @@ def run(*command, **env):
     environment = {
         "PATH": os.environ["PATH"],
         "PYTHONPATH": os.pathsep.join([str(ROOT / "example_project"), str(ROOT)]),
-        **PRODUCTION, **env,
+        **PRODUCTION,
+        **env,
     }
     environment = {name: value for name, value in environment.items() if value is not None}
-    return subprocess.run([sys.executable, *command], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, *command],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize("broker", ["redis://127.0.0.1:6379/0",
-                                    "amqp://guest:guest@127.0.0.1:5672//"])
+@pytest.mark.parametrize(
+    "broker", ["redis://127.0.0.1:6379/0", "amqp://guest:guest@127.0.0.1:5672//"]
+)
 def test_production_settings__check_deploy_is_clean(broker):
-    result = run("example_project/manage.py", "check", "--deploy", "--fail-level", "WARNING",
-                 CELERY_BROKER_URL=broker)
+    result = run(
+        "example_project/manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        CELERY_BROKER_URL=broker,
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (1 silenced)." in result.stdout  # HSTS preload
@@ -50,15 +64,30 @@ def test_production_settings__check_deploy_is_clean(broker):
 
 def test_demo_settings__check_deploy_is_not_clean():
     """The check has teeth: the demo's settings (DEBUG, plain HTTP) fail it."""
-    result = run("example_project/manage.py", "check", "--deploy", "--fail-level", "WARNING",
-                 DJANGO_SETTINGS_MODULE="example_project.settings")
+    result = run(
+        "example_project/manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SETTINGS_MODULE="example_project.settings",
+    )
 
     assert result.returncode != 0
     assert "security.W018" in result.stderr  # DEBUG
 
 
-@pytest.mark.parametrize("name", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL",
-                                  "CELERY_BROKER_URL", "REDIS_URL", "HF_TOKEN"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DJANGO_SECRET_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "DATABASE_URL",
+        "CELERY_BROKER_URL",
+        "REDIS_URL",
+        "HF_TOKEN",
+    ],
+)
 def test_production_settings__a_missing_variable_stops_the_start(name):
     result = run("-c", "import example_project.production", **{name: None})
 
@@ -67,8 +96,9 @@ def test_production_settings__a_missing_variable_stops_the_start(name):
 
 
 def test_production_settings__the_filesystem_broker_is_refused():
-    result = run("-c", "import example_project.production",
-                 CELERY_BROKER_URL="textclass-filesystem://")
+    result = run(
+        "-c", "import example_project.production", CELERY_BROKER_URL="textclass-filesystem://"
+    )
 
     assert result.returncode != 0
     assert "the filesystem broker serves one host" in result.stderr

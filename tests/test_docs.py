@@ -22,8 +22,11 @@ def code_ids():
     found = set()
     for path in (ROOT / "django_textclass").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                    and ID.fullmatch(node.value):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and ID.fullmatch(node.value)
+            ):
                 found.add(node.value)
     return found
 
@@ -36,8 +39,7 @@ def mentioned(text):
             ids.add(f"textclass.{first}")
             continue
         assert first[0] == last[0] and first[:-1] == last[:-1] and first < last, (first, last)
-        ids.update(f"textclass.{first[0]}{n:03d}"
-                   for n in range(int(first[1:]), int(last[1:]) + 1))
+        ids.update(f"textclass.{first[0]}{n:03d}" for n in range(int(first[1:]), int(last[1:]) + 1))
     return ids
 
 
@@ -64,8 +66,9 @@ def test_every_check_id__named_in_the_settings_reference_and_the_changelog(doc):
     assert mentioned((DOCS / doc).read_text()) >= code_ids()
 
 
-@pytest.mark.parametrize("path", sorted([*DOCS.glob("*.md"), ROOT / "README.md"]),
-                         ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path", sorted([*DOCS.glob("*.md"), ROOT / "README.md"]), ids=lambda path: path.name
+)
 def test_docs__name_no_check_id_that_does_not_exist(path):
     assert mentioned(path.read_text()) - code_ids() == set()
 
@@ -73,16 +76,24 @@ def test_docs__name_no_check_id_that_does_not_exist(path):
 def test_installation__explains_each_warning_a_project_may_see():
     text = (DOCS / "installation.md").read_text()
 
-    assert {"textclass.W002", "textclass.W006", "textclass.W007", "textclass.W010",
-            "textclass.W011", "textclass.W012", "textclass.E014", "textclass.E015"} <= (
-        table_ids(text))
+    assert {
+        "textclass.W002",
+        "textclass.W006",
+        "textclass.W007",
+        "textclass.W010",
+        "textclass.W011",
+        "textclass.W012",
+        "textclass.E014",
+        "textclass.E015",
+    } <= (table_ids(text))
 
 
 def source_url():
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
-    urls = dict(line.split(" = ", 1) for line in
-                config["metadata"]["project_urls"].strip().splitlines())
+    urls = dict(
+        line.split(" = ", 1) for line in config["metadata"]["project_urls"].strip().splitlines()
+    )
     return urls["Source"]
 
 
@@ -96,7 +107,7 @@ def test_readme__every_link_absolute_and_to_a_file_that_exists():
     ours = [link for link in links if link.startswith(source + "/")]
     assert len(ours) >= 20
     for link in ours:
-        path = re.sub(r"^/(blob|raw)/main/", "", link[len(source):]).split("#")[0]
+        path = re.sub(r"^/(blob|raw)/main/", "", link[len(source) :]).split("#")[0]
         assert (ROOT / path).is_file(), link
 
 

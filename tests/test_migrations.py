@@ -47,7 +47,8 @@ def test_app_config__pins_the_auto_field():
         # The roll-up's day tables are keyed by their day; every other model by an id.
         assert isinstance(pk, models.BigAutoField) or not pk.auto_created, model
     assert {m.__name__ for m in config.get_models() if not m._meta.pk.auto_created} == {
-        "RollupDay", "RollupDirtyDay"
+        "RollupDay",
+        "RollupDirtyDay",
     }
 
 
@@ -56,13 +57,15 @@ def test_app_config__pins_the_auto_field():
 )
 def test_makemigrations__no_drift_in_a_project_with_another_auto_field(tmp_path, auto_field):
     """Models load afresh under the project's setting, which override_settings cannot do."""
-    (tmp_path / "other_settings.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "other_settings.py").write_text(
+        textwrap.dedent(f"""
         from tests.settings import *  # noqa: F403
         DEFAULT_AUTO_FIELD = {auto_field!r}
         DATABASES = {{"default": {{
             "ENGINE": "django.db.backends.sqlite3", "NAME": {str(tmp_path / "db.sqlite3")!r},
         }}}}
-    """))
+    """)
+    )
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "other_settings",
@@ -70,9 +73,20 @@ def test_makemigrations__no_drift_in_a_project_with_another_auto_field(tmp_path,
     }
 
     result = subprocess.run(
-        [sys.executable, "-m", "django", "makemigrations", "django_textclass", "--check",
-         "--dry-run"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "makemigrations",
+            "django_textclass",
+            "--check",
+            "--dry-run",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr

@@ -98,9 +98,7 @@ def test_duration__from_last_start_to_finish():
     assert request.duration == timedelta(seconds=2.5)
 
 
-@pytest.mark.parametrize(
-    ("started", "finished"), [(False, False), (True, False), (False, True)]
-)
+@pytest.mark.parametrize(("started", "finished"), [(False, False), (True, False), (False, True)])
 def test_duration__none_until_started_and_finished(started, finished):
     now = timezone.now()
     request = ClassificationRequest(
@@ -208,12 +206,8 @@ def test_meta__cache_index_covers_succeeded_requests_only():
 
 
 def test_meta__score_index_and_constraint_names():
-    assert [index.name for index in ClassificationScore._meta.indexes] == [
-        "textclass_score_label"
-    ]
-    assert [c.name for c in ClassificationScore._meta.constraints] == [
-        "textclass_score_rank_uniq"
-    ]
+    assert [index.name for index in ClassificationScore._meta.indexes] == ["textclass_score_label"]
+    assert [c.name for c in ClassificationScore._meta.constraints] == ["textclass_score_rank_uniq"]
 
 
 @pytest.mark.django_db
@@ -242,7 +236,8 @@ def test_meta__default_ordering_lists_newest_first():
 
 
 def test_meta__in_flight_index_covers_running_requests_only():
-    (index,) = [i for i in ClassificationRequest._meta.indexes
-                if i.name == "textclass_req_in_flight"]
+    (index,) = [
+        i for i in ClassificationRequest._meta.indexes if i.name == "textclass_req_in_flight"
+    ]
     assert index.condition == Q(status="running")
     assert index.fields == ["text_hash", "model_id"]

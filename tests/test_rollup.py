@@ -57,14 +57,24 @@ def seed(rows=400, days=DAYS, first_day=FIRST_DAY, rng_seed=7):
             finished = created + timedelta(milliseconds=math.exp(rng.uniform(-1.6, 16)))
         succeeded = status == "succeeded"
         text = f"text {i}"
-        objs.append(ClassificationRequest(
-            model_id=model, text=text, text_hash=text_hash(text), status=status,
-            created_at=created, finished_at=finished, backend="default",
-            top_label=rng.choice(LABELS[model]) if succeeded else "",
-            top_score=rng.choice([0.0, 0.1, 0.35, 0.5, 0.999, 1.0, rng.random()])
-            if succeeded else None,
-            backend_ms=rng.choice([None, 0, 1, 7, rng.randrange(20, 20000)]) if succeeded else None,
-        ))
+        objs.append(
+            ClassificationRequest(
+                model_id=model,
+                text=text,
+                text_hash=text_hash(text),
+                status=status,
+                created_at=created,
+                finished_at=finished,
+                backend="default",
+                top_label=rng.choice(LABELS[model]) if succeeded else "",
+                top_score=rng.choice([0.0, 0.1, 0.35, 0.5, 0.999, 1.0, rng.random()])
+                if succeeded
+                else None,
+                backend_ms=rng.choice([None, 0, 1, 7, rng.randrange(20, 20000)])
+                if succeeded
+                else None,
+            )
+        )
     ClassificationRequest.objects.bulk_create(objs)
     return objs
 
@@ -160,13 +170,18 @@ def test_verify__finds_raw_sql_changes_and_the_next_read_is_right():
     rollup.roll(now=LATER)
     table = ClassificationRequest._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table} WHERE created_at < %s",  # noqa: S608
-                       [datetime(2026, 3, 11, tzinfo=UTC)])
+        cursor.execute(
+            f"DELETE FROM {table} WHERE created_at < %s",  # noqa: S608
+            [datetime(2026, 3, 11, tzinfo=UTC)],
+        )
 
     assert rollup.verify() == [FIRST_DAY]
-    assert compute_stats(window())["status_counts"] == compute_stats(
-        window(owner__isnull=True)  # an owner filter is always read live
-    )["status_counts"]
+    assert (
+        compute_stats(window())["status_counts"]
+        == compute_stats(
+            window(owner__isnull=True)  # an owner filter is always read live
+        )["status_counts"]
+    )
     assert rollup.roll(now=LATER) == 1
     assert rollup.verify() == []
 
@@ -178,8 +193,11 @@ def test_verify__in_chunks_of_days(monkeypatch):
     last_day = FIRST_DAY + timedelta(days=4)
     table = ClassificationRequest._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET top_label = 'x' WHERE created_at >= %s "  # noqa: S608
-                       "AND status = 'succeeded'", [rollup.day_start(last_day)])
+        cursor.execute(
+            f"UPDATE {table} SET top_label = 'x' WHERE created_at >= %s "  # noqa: S608
+            "AND status = 'succeeded'",
+            [rollup.day_start(last_day)],
+        )
 
     assert rollup.verify() == [last_day]
 
@@ -197,8 +215,12 @@ def past_row(day=FIRST_DAY, **fields):
     created = rollup.day_start(day) + timedelta(hours=5)
     fields.setdefault("status", "failed")
     return ClassificationRequest.objects.create(
-        model_id=MODELS[0], text="t", text_hash=text_hash("t"), created_at=created,
-        finished_at=created + timedelta(seconds=1), **fields,
+        model_id=MODELS[0],
+        text="t",
+        text_hash=text_hash("t"),
+        created_at=created,
+        finished_at=created + timedelta(seconds=1),
+        **fields,
     )
 
 
@@ -343,8 +365,9 @@ def test_marking__a_write_the_roll_did_not_see_leaves_its_marker():
         pytest.skip("SQLite runs one writer at a time: the interleaving cannot happen")
     seed(rows=60)
     rollup.roll(now=LATER)
-    row = ClassificationRequest.objects.filter(created_at__lt=datetime(2026, 3, 11, tzinfo=UTC),
-                                               status="failed").first()
+    row = ClassificationRequest.objects.filter(
+        created_at__lt=datetime(2026, 3, 11, tzinfo=UTC), status="failed"
+    ).first()
     written, rolled = threading.Event(), threading.Event()
 
     def write():
@@ -365,9 +388,10 @@ def test_marking__a_write_the_roll_did_not_see_leaves_its_marker():
 
     assert dirty_days() == {FIRST_DAY}
     stats = compute_stats(window(model_id=MODELS[0]))
-    assert stats["status_counts"] == compute_stats(
-        window(model_id=MODELS[0], owner__isnull=True)
-    )["status_counts"]
+    assert (
+        stats["status_counts"]
+        == compute_stats(window(model_id=MODELS[0], owner__isnull=True))["status_counts"]
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -443,16 +467,20 @@ def test_roll__histogram_rows_hold_only_succeeded_requests():
 # --- which queries the roll-up answers ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("rows", [
-    lambda: window(owner__isnull=True),
-    lambda: window(text__icontains="text 1"),
-    lambda: window(status__in=["failed", "pending"]),
-    lambda: window().exclude(model_id=MODELS[0]),
-    lambda: window(created_at__gt=datetime(2026, 3, 1, tzinfo=UTC)),
-    lambda: window(model_id=MODELS[0]) | window(model_id=MODELS[1]),
-    lambda: window()[:10],
-    lambda: window().none(),
-], ids=["owner", "text search", "status in", "exclude", "gt", "union", "sliced", "none"])
+@pytest.mark.parametrize(
+    "rows",
+    [
+        lambda: window(owner__isnull=True),
+        lambda: window(text__icontains="text 1"),
+        lambda: window(status__in=["failed", "pending"]),
+        lambda: window().exclude(model_id=MODELS[0]),
+        lambda: window(created_at__gt=datetime(2026, 3, 1, tzinfo=UTC)),
+        lambda: window(model_id=MODELS[0]) | window(model_id=MODELS[1]),
+        lambda: window()[:10],
+        lambda: window().none(),
+    ],
+    ids=["owner", "text search", "status in", "exclude", "gt", "union", "sliced", "none"],
+)
 def test_split__other_filters_are_read_live(rows):
     seed(rows=40)
     rollup.roll(now=LATER)
@@ -464,8 +492,12 @@ def test_split__window_without_a_whole_rolled_day__read_live():
     seed()
     rollup.roll(now=LATER)
 
-    assert rollup.split(window(datetime(2026, 3, 10, 1, tzinfo=UTC),
-                               datetime(2026, 3, 10, 23, tzinfo=UTC))) is None
+    assert (
+        rollup.split(
+            window(datetime(2026, 3, 10, 1, tzinfo=UTC), datetime(2026, 3, 10, 23, tzinfo=UTC))
+        )
+        is None
+    )
 
 
 def test_split__live_part_is_the_window_edges():
@@ -480,7 +512,8 @@ def test_split__live_part_is_the_window_edges():
     edges = [row.created_at for row in cut.live]
     assert edges and all(
         start <= at < datetime(2026, 3, 11, tzinfo=UTC)
-        or datetime(2026, 3, 13, tzinfo=UTC) <= at < end for at in edges
+        or datetime(2026, 3, 13, tzinfo=UTC) <= at < end
+        for at in edges
     )
 
 

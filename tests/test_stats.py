@@ -39,7 +39,11 @@ def test_status_counts__all_five_and_failure_rate(history):
     stats = compute_stats(model_rows())
 
     assert stats["status_counts"] == {
-        "pending": 1, "running": 1, "succeeded": 10, "failed": 2, "cancelled": 1,
+        "pending": 1,
+        "running": 1,
+        "succeeded": 10,
+        "failed": 2,
+        "cancelled": 1,
     }
     assert stats["failure_rate"] == pytest.approx(2 / 12)
 
@@ -54,7 +58,9 @@ def test_labels_over_time__per_day_and_hour(history):
         {"bucket": "2026-03-02T00:00:00+00:00", "label": "NEUTRAL", "count": 1},
     ]
     assert [row["bucket"] for row in by_hour] == [
-        "2026-03-01T10:00:00+00:00", "2026-03-02T10:00:00+00:00", "2026-03-02T10:00:00+00:00",
+        "2026-03-01T10:00:00+00:00",
+        "2026-03-02T10:00:00+00:00",
+        "2026-03-02T10:00:00+00:00",
     ]
 
 

@@ -154,11 +154,13 @@ def test_label_score__as_dict():
 
 
 def test_ranking__from_objects_sorts_best_first_then_by_label():
-    ranking = Ranking.from_objects([
-        {"label": "b", "score": 0.25},
-        {"label": "c", "score": 0.5},
-        {"label": "a", "score": 0.25},
-    ])
+    ranking = Ranking.from_objects(
+        [
+            {"label": "b", "score": 0.25},
+            {"label": "c", "score": 0.5},
+            {"label": "a", "score": 0.25},
+        ]
+    )
 
     assert ranking.as_list() == [
         {"label": "c", "score": 0.5},

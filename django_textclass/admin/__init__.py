@@ -75,13 +75,32 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
     list_display = [
         # What a row says first: when, what text, which answer, how it went. At 1,400 pixels,
         # with the admin's two sidebars open, these fit; the rest scroll into view.
-        "created_at", "short_text", "top_result", "status_badge", "model_column", "key_display",
-        "duration_display", "attempts", "owner", "source_link",
+        "created_at",
+        "short_text",
+        "top_result",
+        "status_badge",
+        "model_column",
+        "key_display",
+        "duration_display",
+        "attempts",
+        "owner",
+        "source_link",
     ]
     list_display_links = ["created_at"]
-    list_filter = ["status", ModelKeyFilter, ModelFilter, TopLabelFilter, "created_at",
-                   OwnerFilter, BackendFilter, ErrorCodeFilter, ScoreBinFilter, "finished_at",
-                   SlowerThanFilter, BackendSlowerThanFilter]
+    list_filter = [
+        "status",
+        ModelKeyFilter,
+        ModelFilter,
+        TopLabelFilter,
+        "created_at",
+        OwnerFilter,
+        BackendFilter,
+        ErrorCodeFilter,
+        ScoreBinFilter,
+        "finished_at",
+        SlowerThanFilter,
+        BackendSlowerThanFilter,
+    ]
     list_select_related = ["owner", "content_type"]
     search_fields = ["text"]
     search_help_text = _("A public id (uuid) finds that request; other words search the text.")
@@ -95,23 +114,69 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
     change_list_template = "admin/django_textclass/classificationrequest/change_list.html"
     dashboard_template = "admin/django_textclass/dashboard.html"
     fieldsets = [
-        (None, {"fields": ["uuid", "status_badge", "model_id", "model_key", "revision",
-                           "backend", "owner", "source_link"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "uuid",
+                    "status_badge",
+                    "model_id",
+                    "model_key",
+                    "revision",
+                    "backend",
+                    "owner",
+                    "source_link",
+                ]
+            },
+        ),
         (_("Text"), {"fields": ["text"]}),
         (_("Answer"), {"fields": ["top_result", "scores_table", "reused_from"]}),
         (_("Parameters"), {"fields": ["function_to_apply", "top_k", "use_cache"]}),
-        (_("Timings"), {"fields": ["created_at", "started_at", "finished_at",
-                                   "duration_display", "backend_ms", "next_attempt_at",
-                                   "lease_expires_at"]}),
-        (_("Attempts and errors"), {"fields": ["attempts", "error_code", "error_message",
-                                               "events_table"]}),
+        (
+            _("Timings"),
+            {
+                "fields": [
+                    "created_at",
+                    "started_at",
+                    "finished_at",
+                    "duration_display",
+                    "backend_ms",
+                    "next_attempt_at",
+                    "lease_expires_at",
+                ]
+            },
+        ),
+        (
+            _("Attempts and errors"),
+            {"fields": ["attempts", "error_code", "error_message", "events_table"]},
+        ),
     ]
     readonly_fields = [
-        "uuid", "status_badge", "model_id", "model_key", "revision", "backend", "owner",
-        "source_link", "text",
-        "top_result", "scores_table", "reused_from", "function_to_apply", "top_k", "use_cache",
-        "created_at", "started_at", "finished_at", "duration_display", "backend_ms",
-        "next_attempt_at", "lease_expires_at", "attempts", "error_code", "error_message",
+        "uuid",
+        "status_badge",
+        "model_id",
+        "model_key",
+        "revision",
+        "backend",
+        "owner",
+        "source_link",
+        "text",
+        "top_result",
+        "scores_table",
+        "reused_from",
+        "function_to_apply",
+        "top_k",
+        "use_cache",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "duration_display",
+        "backend_ms",
+        "next_attempt_at",
+        "lease_expires_at",
+        "attempts",
+        "error_code",
+        "error_message",
         "events_table",
     ]
 
@@ -146,8 +211,9 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
         Hub ids run to 60 characters and more (``owner/name-finetuned-...``): in full they
         take the width the text needs, on a screen of 1,400 pixels.
         """
-        return format_html('<span class="textclass-model" title="{}">{}</span>',
-                           obj.model_id, obj.model_id)
+        return format_html(
+            '<span class="textclass-model" title="{}">{}</span>', obj.model_id, obj.model_id
+        )
 
     @admin.display(description=_("text"))
     def short_text(self, obj):
@@ -159,7 +225,8 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
         """The status as a coloured badge."""
         return format_html(
             '<span class="textclass-badge" style="background:{}">{}</span>',
-            STATUS_COLOURS.get(obj.status, "#666"), obj.get_status_display(),
+            STATUS_COLOURS.get(obj.status, "#666"),
+            obj.get_status_display(),
         )
 
     @admin.display(description=_("key"), ordering="model_key")
@@ -169,8 +236,9 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
             return "–"
         if not obj.revision:
             return obj.model_key
-        return format_html('{} <span class="textclass-revision">@ {}</span>', obj.model_key,
-                           obj.revision)
+        return format_html(
+            '{} <span class="textclass-revision">@ {}</span>', obj.model_key, obj.revision
+        )
 
     @admin.display(description=_("top label"), ordering="top_label")
     def top_result(self, obj):
@@ -210,18 +278,33 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
         if not events:
             return "–"
         body = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
             '<td class="textclass-num">{}</td><td>{}</td></tr>',
-            ((event.at.strftime("%Y-%m-%d %H:%M:%S"), event.get_kind_display(), event.reason,
-              event.attempts, "–" if event.wait_seconds is None else f"{event.wait_seconds:g} s",
-              Truncator(event.message).chars(200)) for event in events),
+            (
+                (
+                    event.at.strftime("%Y-%m-%d %H:%M:%S"),
+                    event.get_kind_display(),
+                    event.reason,
+                    event.attempts,
+                    "–" if event.wait_seconds is None else f"{event.wait_seconds:g} s",
+                    Truncator(event.message).chars(200),
+                )
+                for event in events
+            ),
         )
         return format_html(
             '<table class="textclass-scores"><thead><tr><th scope="col">{}</th>'
             '<th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th>'
             '<th scope="col">{}</th><th scope="col">{}</th></tr></thead><tbody>{}</tbody>'
-            "</table>", _("When"), _("Kind"), _("Reason"), _("Attempts"), _("Wait"),
-            _("Message"), body,
+            "</table>",
+            _("When"),
+            _("Kind"),
+            _("Reason"),
+            _("Attempts"),
+            _("Wait"),
+            _("Message"),
+            body,
         )
 
     @admin.display(description=_("labels"))
@@ -231,15 +314,26 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
         if not rows:
             return "–"
         body = format_html_join(
-            "", '<tr><td>{}</td><td class="textclass-num">{}</td><td>'
+            "",
+            '<tr><td>{}</td><td class="textclass-num">{}</td><td>'
             '<span class="textclass-bar" style="width:{}%"></span></td></tr>',
-            ((row["label"], f"{row['score']:.4f}",
-              f"{max(0.0, min(1.0, row['score'])) * 100:.1f}") for row in rows),
+            (
+                (
+                    row["label"],
+                    f"{row['score']:.4f}",
+                    f"{max(0.0, min(1.0, row['score'])) * 100:.1f}",
+                )
+                for row in rows
+            ),
         )
         return format_html(
             '<table class="textclass-scores"><thead><tr><th scope="col">{}</th>'
             '<th scope="col">{}</th><th scope="col">{}</th></tr></thead><tbody>{}</tbody>'
-            "</table>", _("Label"), _("Score"), _("Bar"), body,
+            "</table>",
+            _("Label"),
+            _("Score"),
+            _("Bar"),
+            body,
         )
 
     # --- search: a uuid is an exact lookup, anything else searches the text ------------
@@ -256,32 +350,51 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
 
     # --- actions ----------------------------------------------------------------------
 
-    @admin.action(description=_("Retry the selected failed or cancelled requests"),
-                  permissions=["manage"])
+    @admin.action(
+        description=_("Retry the selected failed or cancelled requests"), permissions=["manage"]
+    )
     def retry_failed(self, request, queryset):
         """Send failed and cancelled requests again (``services.retry_many``)."""
         count = services.retry_many(queryset)
-        self.message_user(request, ngettext(
-            "%(count)d request will be retried.", "%(count)d requests will be retried.", count
-        ) % {"count": count}, messages.SUCCESS if count else messages.WARNING)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d request will be retried.", "%(count)d requests will be retried.", count
+            )
+            % {"count": count},
+            messages.SUCCESS if count else messages.WARNING,
+        )
 
     @admin.action(description=_("Cancel the selected pending requests"), permissions=["manage"])
     def cancel_pending(self, request, queryset):
         """Cancel pending requests (``services.cancel_many``)."""
         count = services.cancel_many(queryset)
-        self.message_user(request, ngettext(
-            "%(count)d request was cancelled.", "%(count)d requests were cancelled.", count
-        ) % {"count": count}, messages.SUCCESS if count else messages.WARNING)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d request was cancelled.", "%(count)d requests were cancelled.", count
+            )
+            % {"count": count},
+            messages.SUCCESS if count else messages.WARNING,
+        )
 
-    @admin.action(description=_("Classify the selected texts again (bypassing the cache)"),
-                  permissions=["manage"])
+    @admin.action(
+        description=_("Classify the selected texts again (bypassing the cache)"),
+        permissions=["manage"],
+    )
     def reclassify(self, request, queryset):
         """Submit the texts again as new requests with ``use_cache=False``."""
         count = services.reclassify(queryset)
-        self.message_user(request, ngettext(
-            "%(count)d new request was submitted.", "%(count)d new requests were submitted.",
-            count,
-        ) % {"count": count}, messages.SUCCESS if count else messages.WARNING)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d new request was submitted.",
+                "%(count)d new requests were submitted.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS if count else messages.WARNING,
+        )
 
     # --- changelist, dashboard and export ---------------------------------------------
 
@@ -303,11 +416,20 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
         """A :class:`FilterOnlyChangeList` for ``request``: the list's filters, no page."""
         list_display = self.get_list_display(request)
         return FilterOnlyChangeList(
-            request, self.model, list_display, self.get_list_display_links(request, list_display),
-            self.get_list_filter(request), self.date_hierarchy,
-            self.get_search_fields(request), self.get_list_select_related(request),
-            self.list_per_page, self.list_max_show_all, self.list_editable, self,
-            self.get_sortable_by(request), self.search_help_text,
+            request,
+            self.model,
+            list_display,
+            self.get_list_display_links(request, list_display),
+            self.get_list_filter(request),
+            self.date_hierarchy,
+            self.get_search_fields(request),
+            self.get_list_select_related(request),
+            self.list_per_page,
+            self.list_max_show_all,
+            self.list_editable,
+            self,
+            self.get_sortable_by(request),
+            self.search_help_text,
         )
 
     def dashboard_view(self, request):
@@ -324,8 +446,9 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
             cl = self.filtered_changelist(request)
         except IncorrectLookupParameters:
             return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
-        changelist = reverse(f"{self.admin_site.name}:{self.opts.app_label}_"
-                             f"{self.opts.model_name}_changelist")
+        changelist = reverse(
+            f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_changelist"
+        )
 
         def link(params):
             # The dashboard's filters, search and dates, and the bar's own on top.
@@ -349,8 +472,9 @@ class ClassificationRequestAdmin(admin.ModelAdmin):
             ),
             "span": span,
             "previous_span": before,
-            "previous_query": None if before is None else "?" + periods.shifted(
-                request.GET, self.date_hierarchy, before).urlencode(),
+            "previous_query": None
+            if before is None
+            else "?" + periods.shifted(request.GET, self.date_hierarchy, before).urlencode(),
             **dashboard.build(cl.queryset, bucket, link=link, span=span, previous=previous),
         }
         request.current_app = self.admin_site.name

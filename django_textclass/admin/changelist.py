@@ -141,8 +141,10 @@ def date_links(cl):
         chosen = date(int(year), int(month), int(day))
         return {
             "show": True,
-            "back": {"link": link({f"{field}__year": year, f"{field}__month": month}),
-                     "title": capfirst(formats.date_format(chosen, "YEAR_MONTH_FORMAT"))},
+            "back": {
+                "link": link({f"{field}__year": year, f"{field}__month": month}),
+                "title": capfirst(formats.date_format(chosen, "YEAR_MONTH_FORMAT")),
+            },
             "choices": [{"title": capfirst(formats.date_format(chosen, "MONTH_DAY_FORMAT"))}],
         }
     bounds = _bounds(cl, field)
@@ -155,29 +157,43 @@ def date_links(cl):
             month = first.month
     if year and month:
         year, month = int(year), int(month)
-        days = range(first.day if (first.year, first.month) == (year, month) else 1,
-                     (last.day if (last.year, last.month) == (year, month)
-                      else calendar.monthrange(year, month)[1]) + 1)
+        days = range(
+            first.day if (first.year, first.month) == (year, month) else 1,
+            (
+                last.day
+                if (last.year, last.month) == (year, month)
+                else calendar.monthrange(year, month)[1]
+            )
+            + 1,
+        )
         return {
             "show": True,
             "back": {"link": link({f"{field}__year": year}), "title": str(year)},
             "choices": [
-                {"link": link({f"{field}__year": year, f"{field}__month": month,
-                               f"{field}__day": d}),
-                 "title": capfirst(formats.date_format(date(year, month, d), "MONTH_DAY_FORMAT"))}
+                {
+                    "link": link(
+                        {f"{field}__year": year, f"{field}__month": month, f"{field}__day": d}
+                    ),
+                    "title": capfirst(
+                        formats.date_format(date(year, month, d), "MONTH_DAY_FORMAT")
+                    ),
+                }
                 for d in days
             ],
         }
     if year:
         year = int(year)
-        months = range(first.month if first.year == year else 1,
-                       (last.month if last.year == year else 12) + 1)
+        months = range(
+            first.month if first.year == year else 1, (last.month if last.year == year else 12) + 1
+        )
         return {
             "show": True,
             "back": {"link": link({}), "title": _("All dates")},
             "choices": [
-                {"link": link({f"{field}__year": year, f"{field}__month": m}),
-                 "title": capfirst(formats.date_format(date(year, m, 1), "YEAR_MONTH_FORMAT"))}
+                {
+                    "link": link({f"{field}__year": year, f"{field}__month": m}),
+                    "title": capfirst(formats.date_format(date(year, m, 1), "YEAR_MONTH_FORMAT")),
+                }
                 for m in months
             ],
         }

@@ -14,13 +14,23 @@ from django.utils.safestring import mark_safe
 
 #: Colour-blind-safe categorical palette (Okabe & Ito), cycled for labels.
 PALETTE = (
-    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#F0E442",
+    "#000000",
     "#999999",
 )
 #: Fixed colours of statuses, shared with the changelist's badges.
 STATUS_COLOURS = {
-    "pending": "#6c757d", "running": "#0072B2", "succeeded": "#009E73",
-    "failed": "#D55E00", "cancelled": "#999999",
+    "pending": "#6c757d",
+    "running": "#0072B2",
+    "succeeded": "#009E73",
+    "failed": "#D55E00",
+    "cancelled": "#999999",
 }
 WIDTH = 720
 FONT = 'font-family="system-ui, sans-serif" font-size="12"'
@@ -38,17 +48,27 @@ def _frame(body, *, title, description, height):
     return _svg(
         '<svg class="textclass-chart" role="img" aria-labelledby="{0}-t {0}-d" '
         'viewBox="0 0 {1} {2}" width="100%" preserveAspectRatio="xMinYMin meet" '
-        'xmlns="http://www.w3.org/2000/svg" ' + FONT + '>'
+        'xmlns="http://www.w3.org/2000/svg" ' + FONT + ">"
         '<title id="{0}-t">{3}</title><desc id="{0}-d">{4}</desc>{5}</svg>',
-        uid, WIDTH, height, title, description, body,
+        uid,
+        WIDTH,
+        height,
+        title,
+        description,
+        body,
     )
 
 
 def _empty(title):
     return _frame(
-        _svg('<text x="{}" y="40" text-anchor="middle" fill="#666">{}</text>',
-                    WIDTH // 2, "No data for these filters."),
-        title=title, description="No data.", height=70,
+        _svg(
+            '<text x="{}" y="40" text-anchor="middle" fill="#666">{}</text>',
+            WIDTH // 2,
+            "No data for these filters.",
+        ),
+        title=title,
+        description="No data.",
+        height=70,
     )
 
 
@@ -73,15 +93,28 @@ def hbars(rows, *, title, description, colours=None, value_text=str, links=None)
         y = 8 + i * row_h
         width = max(1.0 if value else 0.0, span * value / top)
         fill = (colours or {}).get(label, colour(i))
-        bars.append(_linked((links or {}).get(label), _svg(
-            '<text x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>'
-            '<rect x="{}" y="{}" width="{:.1f}" height="{}" fill="{}" rx="2"></rect>'
-            '<text x="{:.1f}" y="{}" dominant-baseline="middle">{}</text>',
-            label_w - 8, y + row_h / 2 - 2, _clip(label, 28), label_w, y, width, row_h - 8,
-            fill, label_w + width + 6, y + row_h / 2 - 2, value_text(value),
-        )))
-    return _frame(_join(bars), title=title, description=description,
-                  height=16 + len(rows) * row_h)
+        bars.append(
+            _linked(
+                (links or {}).get(label),
+                _svg(
+                    '<text x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>'
+                    '<rect x="{}" y="{}" width="{:.1f}" height="{}" fill="{}" rx="2"></rect>'
+                    '<text x="{:.1f}" y="{}" dominant-baseline="middle">{}</text>',
+                    label_w - 8,
+                    y + row_h / 2 - 2,
+                    _clip(label, 28),
+                    label_w,
+                    y,
+                    width,
+                    row_h - 8,
+                    fill,
+                    label_w + width + 6,
+                    y + row_h / 2 - 2,
+                    value_text(value),
+                ),
+            )
+        )
+    return _frame(_join(bars), title=title, description=description, height=16 + len(rows) * row_h)
 
 
 def columns(rows, *, title, description, x_text=str, fill=PALETTE[0], links=None):
@@ -96,14 +129,29 @@ def columns(rows, *, title, description, x_text=str, fill=PALETTE[0], links=None
         links: optional ``{x: url}``: the column links there.
     """
     return stacked_columns(
-        [(x, {"": value}) for x, value in rows], [""], title=title, description=description,
-        x_text=x_text, colours={"": fill},
+        [(x, {"": value}) for x, value in rows],
+        [""],
+        title=title,
+        description=description,
+        x_text=x_text,
+        colours={"": fill},
         links={(x, ""): url for x, url in (links or {}).items()},
     )
 
 
-def stacked_columns(rows, series, *, title, description, x_text=str, colours=None, links=None,
-                    peak=None, y_text=None, value_text=str):
+def stacked_columns(
+    rows,
+    series,
+    *,
+    title,
+    description,
+    x_text=str,
+    colours=None,
+    links=None,
+    peak=None,
+    y_text=None,
+    value_text=str,
+):
     """Columns stacked by series: ``rows`` is ``[(x, {series: value})]`` in x order.
 
     Args:
@@ -137,18 +185,33 @@ def stacked_columns(rows, series, *, title, description, x_text=str, colours=Non
                 continue
             h = plot_h * value / peak
             y -= h
-            parts.append(_linked((links or {}).get((x, name)), _svg(
-                '<rect x="{:.2f}" y="{:.2f}" width="{:.2f}" height="{:.2f}" fill="{}">'
-                "<title>{}: {} {}</title></rect>",
-                left + i * step + step * 0.1, y, max(step * 0.8, 0.5), h, colours[name],
-                x_label, name, value_text(value),
-            )))
+            parts.append(
+                _linked(
+                    (links or {}).get((x, name)),
+                    _svg(
+                        '<rect x="{:.2f}" y="{:.2f}" width="{:.2f}" height="{:.2f}" fill="{}">'
+                        "<title>{}: {} {}</title></rect>",
+                        left + i * step + step * 0.1,
+                        y,
+                        max(step * 0.8, 0.5),
+                        h,
+                        colours[name],
+                        x_label,
+                        name,
+                        value_text(value),
+                    ),
+                )
+            )
     label_every = max(1, round(len(rows) / 8))
     for i in range(0, len(rows), label_every):
-        parts.append(_svg(
-            '<text x="{:.1f}" y="{}" text-anchor="middle" fill="#444">{}</text>',
-            left + (i + 0.5) * step, height - 8, x_text(rows[i][0]),
-        ))
+        parts.append(
+            _svg(
+                '<text x="{:.1f}" y="{}" text-anchor="middle" fill="#444">{}</text>',
+                left + (i + 0.5) * step,
+                height - 8,
+                x_text(rows[i][0]),
+            )
+        )
     if legend_h:
         parts.append(_legend(series, colours, left))
     return _frame(_join(parts), title=title, description=description, height=height)
@@ -159,12 +222,20 @@ def _y_axis(left, top, width, height, peak, y_text):
     for k in range(5):
         value = peak * k / 4
         y = top + height - height * k / 4
-        lines.append(_svg(
-            '<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" stroke="#ddd"></line>'
-            '<text x="{}" y="{:.1f}" text-anchor="end" dominant-baseline="middle" '
-            'fill="#444">{}</text>',
-            left, left + width, y, y, left - 6, y, y_text(value),
-        ))
+        lines.append(
+            _svg(
+                '<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" stroke="#ddd"></line>'
+                '<text x="{}" y="{:.1f}" text-anchor="end" dominant-baseline="middle" '
+                'fill="#444">{}</text>',
+                left,
+                left + width,
+                y,
+                y,
+                left - 6,
+                y,
+                y_text(value),
+            )
+        )
     return _join(lines)
 
 
@@ -178,10 +249,16 @@ def _linked(url, part):
 def _legend(series, colours, left):
     items, x = [], left
     for name in series:
-        items.append(_svg(
-            '<rect x="{}" y="4" width="12" height="12" fill="{}"></rect>'
-            '<text x="{}" y="14">{}</text>', x, colours[name], x + 16, _clip(name, 18),
-        ))
+        items.append(
+            _svg(
+                '<rect x="{}" y="4" width="12" height="12" fill="{}"></rect>'
+                '<text x="{}" y="14">{}</text>',
+                x,
+                colours[name],
+                x + 16,
+                _clip(name, 18),
+            )
+        )
         x += 24 + 7 * min(len(name), 18)
     return _join(items)
 

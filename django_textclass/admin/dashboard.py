@@ -57,7 +57,8 @@ def build(queryset, bucket, *, link=None, span=None, previous=None):
         "failures": failures,
         "comparison": None if previous is None else compare(stats, previous),
         "charts": [
-            _with_rows(chart) for chart in (
+            _with_rows(chart)
+            for chart in (
                 _label_share(stats, link),
                 *_label_charts(stats, bucket, link, span),
                 _score_histogram(stats, link),
@@ -109,9 +110,13 @@ def _label_share(stats, link):
         "id": "label-share",
         "title": _("Share of each top label"),
         "svg": charts.hbars(
-            shown, title=_("Share of each top label"), value_text=_percent, links=links,
-            description=_("Horizontal bars: the share of succeeded requests whose best "
-                          "label is each label."),
+            shown,
+            title=_("Share of each top label"),
+            value_text=_percent,
+            links=links,
+            description=_(
+                "Horizontal bars: the share of succeeded requests whose best label is each label."
+            ),
         ),
         "table": {
             "headers": [_("Label"), _("Requests"), _("Share")],
@@ -126,6 +131,7 @@ def _bucket_text(bucket):
         if bucket == "day":
             return formats.date_format(key, "SHORT_DATE_FORMAT")
         return formats.date_format(_local(key), "SHORT_DATETIME_FORMAT")
+
     return text
 
 
@@ -165,8 +171,10 @@ def _label_charts(stats, bucket, link, span):
     series, columns = _label_columns(stats, bucket)
     pieces, whole = _label_bucket_links(columns, bucket, link, span)
     texts = {key: _bucket_text(bucket)(key) for key, _values in columns}
-    return (_labels_over_time(series, columns, pieces, whole, texts.get, bucket),
-            _label_shares_over_time(series, columns, pieces, whole, texts.get, bucket))
+    return (
+        _labels_over_time(series, columns, pieces, whole, texts.get, bucket),
+        _label_shares_over_time(series, columns, pieces, whole, texts.get, bucket),
+    )
 
 
 def _labels_over_time(series, columns, pieces, whole, text, bucket):
@@ -174,15 +182,22 @@ def _labels_over_time(series, columns, pieces, whole, text, bucket):
         "id": "labels-over-time",
         "title": _("Top labels over time (per %(bucket)s)") % {"bucket": _(bucket)},
         "svg": charts.stacked_columns(
-            columns, series, x_text=text, links=pieces,
+            columns,
+            series,
+            x_text=text,
+            links=pieces,
             title=_("Top labels over time"),
-            description=_("Stacked columns: succeeded requests per time bucket, split by "
-                          "their best label."),
+            description=_(
+                "Stacked columns: succeeded requests per time bucket, split by their best label."
+            ),
         ),
         "table": {
             "headers": [_("Period"), *series],
-            "rows": [[text(key), *[values.get(name, 0) for name in series]]
-                     for key, values in columns if values],
+            "rows": [
+                [text(key), *[values.get(name, 0) for name in series]]
+                for key, values in columns
+                if values
+            ],
             "links": [whole[key] for key, values in columns if values],
         },
     }
@@ -197,16 +212,26 @@ def _label_shares_over_time(series, columns, pieces, whole, text, bucket):
         "id": "label-shares-over-time",
         "title": _("Share of each top label over time (per %(bucket)s)") % {"bucket": _(bucket)},
         "svg": charts.stacked_columns(
-            shares, series, x_text=text, links=pieces, peak=1.0,
-            y_text=lambda value: f"{value * 100:.0f} %", value_text=_percent,
+            shares,
+            series,
+            x_text=text,
+            links=pieces,
+            peak=1.0,
+            y_text=lambda value: f"{value * 100:.0f} %",
+            value_text=_percent,
             title=_("Share of each top label over time"),
-            description=_("Stacked columns of equal height: in each time bucket, the share "
-                          "of succeeded requests whose best label is each label."),
+            description=_(
+                "Stacked columns of equal height: in each time bucket, the share "
+                "of succeeded requests whose best label is each label."
+            ),
         ),
         "table": {
             "headers": [_("Period"), *series],
-            "rows": [[text(key), *[_percent(values.get(name, 0.0)) for name in series]]
-                     for key, values in shares if values],
+            "rows": [
+                [text(key), *[_percent(values.get(name, 0.0)) for name in series]]
+                for key, values in shares
+                if values
+            ],
             "links": [whole[key] for key, values in shares if values],
         },
     }
@@ -222,13 +247,14 @@ def _score_histogram(stats, link):
             [(f"{row['lower']:.1f}", row["count"]) for row in rows],
             links={f"{row['lower']:.1f}": url for row, url in zip(rows, links, strict=True)},
             title=_("Confidence of the top label"),
-            description=_("Histogram: succeeded requests by the score of their best label, "
-                          "in ten bins from 0 to 1."),
+            description=_(
+                "Histogram: succeeded requests by the score of their best label, "
+                "in ten bins from 0 to 1."
+            ),
         ),
         "table": {
             "headers": [_("Score from"), _("to (exclusive, 1.0 inclusive)"), _("Requests")],
-            "rows": [[f"{row['lower']:.1f}", f"{row['upper']:.1f}", row["count"]]
-                     for row in rows],
+            "rows": [[f"{row['lower']:.1f}", f"{row['upper']:.1f}", row["count"]] for row in rows],
             "links": links,
         },
     }
@@ -242,45 +268,59 @@ def _statuses(stats, link):
         "title": _("Requests by status (failure rate %(rate)s)")
         % {"rate": _percent(stats["failure_rate"])},
         "svg": charts.hbars(
-            list(counts.items()), colours=charts.STATUS_COLOURS,
-            value_text=lambda n: f"{n:,}", links=links,
+            list(counts.items()),
+            colours=charts.STATUS_COLOURS,
+            value_text=lambda n: f"{n:,}",
+            links=links,
             title=_("Requests by status"),
             description=_("Horizontal bars: how many requests are in each status."),
         ),
         "table": {
             "headers": [_("Status"), _("Requests")],
-            "rows": [*[[status, n] for status, n in counts.items()],
-                     [_("failure rate: failed / (succeeded + failed)"),
-                      _percent(stats["failure_rate"])]],
+            "rows": [
+                *[[status, n] for status, n in counts.items()],
+                [_("failure rate: failed / (succeeded + failed)"), _percent(stats["failure_rate"])],
+            ],
             "links": [*links.values(), None],
         },
     }
 
 
 def _failures(failures, link):
-    links = {row["error_code"]: link({"status__exact": Status.FAILED,
-                                      "error_code": row["error_code"]}) for row in failures}
+    links = {
+        row["error_code"]: link({"status__exact": Status.FAILED, "error_code": row["error_code"]})
+        for row in failures
+    }
     return {
         "id": "failures",
         "title": _("Failures by error code"),
         "svg": charts.hbars(
             [(row["error_code"] or _("(none)"), row["count"]) for row in failures],
-            value_text=lambda n: f"{n:,}", title=_("Failures by error code"),
-            colours={row["error_code"] or _("(none)"): charts.STATUS_COLOURS["failed"]
-                     for row in failures},
-            links={row["error_code"] or _("(none)"): links[row["error_code"]]
-                   for row in failures},
-            description=_("Horizontal bars: failed requests by the error code of their last "
-                          "attempt, the most frequent first."),
+            value_text=lambda n: f"{n:,}",
+            title=_("Failures by error code"),
+            colours={
+                row["error_code"] or _("(none)"): charts.STATUS_COLOURS["failed"]
+                for row in failures
+            },
+            links={row["error_code"] or _("(none)"): links[row["error_code"]] for row in failures},
+            description=_(
+                "Horizontal bars: failed requests by the error code of their last "
+                "attempt, the most frequent first."
+            ),
         ),
         "table": {
-            "headers": [_("Error code"), _("Requests"), _("Latest failure"),
-                        _("Latest message")],
-            "rows": [[row["error_code"] or _("(none)"), row["count"],
-                      "–" if row["latest_at"] is None else formats.date_format(
-                          _local(row["latest_at"]), "SHORT_DATETIME_FORMAT"),
-                      Truncator(row["latest_message"]).chars(MESSAGE_CHARS) or "–"]
-                     for row in failures],
+            "headers": [_("Error code"), _("Requests"), _("Latest failure"), _("Latest message")],
+            "rows": [
+                [
+                    row["error_code"] or _("(none)"),
+                    row["count"],
+                    "–"
+                    if row["latest_at"] is None
+                    else formats.date_format(_local(row["latest_at"]), "SHORT_DATETIME_FORMAT"),
+                    Truncator(row["latest_message"]).chars(MESSAGE_CHARS) or "–",
+                ]
+                for row in failures
+            ],
             "links": [links[row["error_code"]] for row in failures],
         },
     }
@@ -300,31 +340,36 @@ def _latency(stats, link):
             ("backend call", "backend_slower_than_ms", stats["backend_ms"][key]),
         ):
             if value is not None:
-                links[f"{_(name)} {key}"] = link(
-                    {**SUCCEEDED, parameter: str(math.floor(value))})
+                links[f"{_(name)} {key}"] = link({**SUCCEEDED, parameter: str(math.floor(value))})
     return {
         "id": "latency",
         "title": title,
         "svg": charts.hbars(
-            bars, value_text=lambda ms: f"{ms:,.0f} ms", links=links,
-            colours={label: charts.PALETTE[0 if i < 3 else 1] for i, (label, _v) in
-                     enumerate(bars)},
+            bars,
+            value_text=lambda ms: f"{ms:,.0f} ms",
+            links=links,
+            colours={
+                label: charts.PALETTE[0 if i < 3 else 1] for i, (label, _v) in enumerate(bars)
+            },
             title=_("Latency percentiles"),
-            description=_("Horizontal bars: p50, p90 and p99 of the time from submission "
-                          "to result, and of the backend call alone, in milliseconds."),
+            description=_(
+                "Horizontal bars: p50, p90 and p99 of the time from submission "
+                "to result, and of the backend call alone, in milliseconds."
+            ),
         ),
         "table": {
             "headers": [_("Percentile"), _("Submission to result"), _("Backend call")],
-            "rows": [[key, _ms(stats["latency_ms"][key]), _ms(stats["backend_ms"][key])]
-                     for key in PERCENTILES],
+            "rows": [
+                [key, _ms(stats["latency_ms"][key]), _ms(stats["backend_ms"][key])]
+                for key in PERCENTILES
+            ],
             "links": [links.get(f"{_('end to end')} {key}") for key in PERCENTILES],
         },
     }
 
 
 def _throughput(stats, bucket, link, span):
-    counts = {charts.bucket_key(row["bucket"], bucket): row["count"]
-              for row in stats["throughput"]}
+    counts = {charts.bucket_key(row["bucket"], bucket): row["count"] for row in stats["throughput"]}
     axis = charts.time_axis([row["bucket"] for row in stats["throughput"]], bucket)
     text = _bucket_text(bucket)
     links = {key: link(_bucket_params("finished_at", key, bucket, span)) for key in counts}
@@ -332,11 +377,12 @@ def _throughput(stats, bucket, link, span):
         "id": "throughput",
         "title": _("Throughput (finished requests per %(bucket)s)") % {"bucket": _(bucket)},
         "svg": charts.columns(
-            [(key, counts.get(key, 0)) for key in axis], x_text=text, fill=charts.PALETTE[2],
+            [(key, counts.get(key, 0)) for key in axis],
+            x_text=text,
+            fill=charts.PALETTE[2],
             links=links,
             title=_("Throughput"),
-            description=_("Columns: requests that reached a final status in each time "
-                          "bucket."),
+            description=_("Columns: requests that reached a final status in each time bucket."),
         ),
         "table": {
             "headers": [_("Period"), _("Finished requests")],
@@ -344,4 +390,3 @@ def _throughput(stats, bucket, link, span):
             "links": [links[key] for key in axis if key in counts],
         },
     }
-

@@ -142,10 +142,24 @@ class ScoreBinFilter(admin.SimpleListFilter):
 
 #: The error codes the pipeline stores (docs/changelog.md), offered by the error code filter.
 KNOWN_ERROR_CODES = (
-    "http_429", "http_500", "http_502", "http_503", "http_504", "timeout", "connection_error",
-    "request_error", "backend_exception", "retries_exhausted", "deadline_exceeded",
-    "lease_expired", "invalid_response", "configuration", "permanent", "chunk_failed",
-    "invalid_model_id", "retired_host",
+    "http_429",
+    "http_500",
+    "http_502",
+    "http_503",
+    "http_504",
+    "timeout",
+    "connection_error",
+    "request_error",
+    "backend_exception",
+    "retries_exhausted",
+    "deadline_exceeded",
+    "lease_expired",
+    "invalid_response",
+    "configuration",
+    "permanent",
+    "chunk_failed",
+    "invalid_model_id",
+    "retired_host",
 )
 
 

@@ -13,8 +13,17 @@ from django_textclass.services import pacing
 class BackendPaceAdmin(admin.ModelAdmin):
     """Read-only: the workers write these rows. The one action ends a wait by hand."""
 
-    list_display = ["backend", "model_label", "circuit", "not_before", "waiting", "reason",
-                    "failures", "last_error", "updated_at"]
+    list_display = [
+        "backend",
+        "model_label",
+        "circuit",
+        "not_before",
+        "waiting",
+        "reason",
+        "failures",
+        "last_error",
+        "updated_at",
+    ]
     list_filter = ["circuit", "reason"]
     ordering = ["backend", "model_id"]
     actions = ["reset"]
@@ -41,11 +50,17 @@ class BackendPaceAdmin(admin.ModelAdmin):
         """Not deleted by hand: the reset action ends a wait."""
         return False
 
-    @admin.action(description=_("End the wait and close the circuit"),
-                  permissions=["change"])
+    @admin.action(description=_("End the wait and close the circuit"), permissions=["change"])
     def reset(self, request, queryset):
         """For an operator who knows the API is back before the workers find out."""
         count = pacing.reset(queryset.values_list("pk", flat=True))
-        self.message_user(request, ngettext(
-            "%(count)d pacing state reset.", "%(count)d pacing states reset.", count,
-        ) % {"count": count}, messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d pacing state reset.",
+                "%(count)d pacing states reset.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )

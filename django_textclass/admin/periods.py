@@ -39,8 +39,10 @@ def local_midnight(day):
 def _hierarchy(params, field):
     """``(start, end)`` of the date hierarchy's period, or None."""
     try:
-        year, month, day = (int(params[f"{field}__{part}"]) if params.get(f"{field}__{part}")
-                            else None for part in HIERARCHY)
+        year, month, day = (
+            int(params[f"{field}__{part}"]) if params.get(f"{field}__{part}") else None
+            for part in HIERARCHY
+        )
         if year is None:
             return None
         if month is None:

@@ -58,4 +58,3 @@ def printable(detail):
     if isinstance(detail, (list, tuple)):
         return [printable(item) for item in detail]
     return detail
-

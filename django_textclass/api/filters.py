@@ -27,8 +27,7 @@ class StatusListField(serializers.CharField):
         unknown = [part for part in statuses if part not in Status.values]
         if unknown or not statuses:
             raise serializers.ValidationError(
-                f"Unknown status {', '.join(unknown) or value!r}; "
-                f"use {', '.join(Status.values)}."
+                f"Unknown status {', '.join(unknown) or value!r}; use {', '.join(Status.values)}."
             )
         return statuses
 
@@ -70,8 +69,10 @@ class APIValueField(forms.Field):
             # As parameters, not in the message itself: django-filter formats the message
             # with them, and a '%' the client sent must stay a '%'.
             raise forms.ValidationError(
-                [forms.ValidationError("%(reason)s", params={"reason": str(detail)})
-                 for detail in details]
+                [
+                    forms.ValidationError("%(reason)s", params={"reason": str(detail)})
+                    for detail in details
+                ]
             ) from None
 
 
@@ -85,8 +86,11 @@ def _filter(api_field, field_name, lookup_expr="exact", widget=forms.TextInput):
     """A filter on ``field_name`` whose value ``api_field`` checks (and the schema shows)."""
     api_field.help_text = str(api_field.help_text or "")
     value_filter = APIValueFilter(
-        field_name=field_name, lookup_expr=lookup_expr, api_field=api_field,
-        help_text=api_field.help_text, widget=widget,
+        field_name=field_name,
+        lookup_expr=lookup_expr,
+        api_field=api_field,
+        help_text=api_field.help_text,
+        widget=widget,
     )
     return extend_schema_field(api_field)(value_filter)
 
@@ -113,25 +117,44 @@ class HistoryForm(forms.Form):
 class HistoryFilterSet(django_filters.FilterSet):
     """The history's filters; every one is optional and narrows the list further."""
 
-    status = _filter(StatusListField(
-        help_text="One status or several, comma-separated: pending,running,succeeded,"
-        "failed,cancelled."), "status", "in")
+    status = _filter(
+        StatusListField(
+            help_text="One status or several, comma-separated: pending,running,succeeded,"
+            "failed,cancelled."
+        ),
+        "status",
+        "in",
+    )
     model = _filter(serializers.CharField(help_text="Hub repository id, exact."), "model_id")
-    key = _filter(serializers.CharField(
-        help_text="Model key of TEXTCLASS['MODELS'] the texts were submitted with, exact."),
-        "model_key")
-    label = _filter(serializers.CharField(help_text="Top label, exact (e.g. POSITIVE)."),
-                    "top_label")
+    key = _filter(
+        serializers.CharField(
+            help_text="Model key of TEXTCLASS['MODELS'] the texts were submitted with, exact."
+        ),
+        "model_key",
+    )
+    label = _filter(
+        serializers.CharField(help_text="Top label, exact (e.g. POSITIVE)."), "top_label"
+    )
     created_after = _filter(
         BoundedDateTimeField(help_text="ISO 8601; requests created at or after this time."),
-        "created_at", "gte", forms.DateTimeInput)
+        "created_at",
+        "gte",
+        forms.DateTimeInput,
+    )
     created_before = _filter(
         BoundedDateTimeField(help_text="ISO 8601; requests created before this time."),
-        "created_at", "lt", forms.DateTimeInput)
-    source_type = _filter(SourceTypeField(
-        help_text="app_label.model of the source object (e.g. blog.comment)."), "content_type")
-    source_id = _filter(serializers.CharField(
-        help_text="Primary key of the source object (with source_type)."), "object_id")
+        "created_at",
+        "lt",
+        forms.DateTimeInput,
+    )
+    source_type = _filter(
+        SourceTypeField(help_text="app_label.model of the source object (e.g. blog.comment)."),
+        "content_type",
+    )
+    source_id = _filter(
+        serializers.CharField(help_text="Primary key of the source object (with source_type)."),
+        "object_id",
+    )
 
     class Meta:
         model = ClassificationRequest

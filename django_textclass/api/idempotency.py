@@ -39,9 +39,9 @@ def key_from(request):
     if key is None:
         return None
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not set(key) <= _KEY_CHARACTERS:
-        raise ValidationError({HEADER: [
-            f"Must be 1 to {MAX_KEY_LENGTH} visible ASCII characters, e.g. a UUID."
-        ]})
+        raise ValidationError(
+            {HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} visible ASCII characters, e.g. a UUID."]}
+        )
     if not request.user.is_authenticated:
         raise ValidationError({HEADER: ["Needs an authenticated user; keys are per user."]})
     return key
@@ -80,7 +80,9 @@ def submit_once(owner, key, body, submit):
                 IdempotencyKey.objects.filter(owner=owner, key=key).delete()
                 rows = submit()
                 IdempotencyKey.objects.create(
-                    owner=owner, key=key, fingerprint=digest,
+                    owner=owner,
+                    key=key,
+                    fingerprint=digest,
                     request_uuids=[str(row.uuid) for row in rows],
                 )
                 return rows, False

@@ -156,7 +156,8 @@ class InferenceView(TextClassAPIView, APIView):
         texts = [data["inputs"]] if single else data["inputs"]
         rows = _requests_for(request.user, texts, model_id, parameters, use_cache)
         timeout = (
-            app_settings.INFERENCE_WAIT_FOR_MODEL_SECONDS if wait_for_model
+            app_settings.INFERENCE_WAIT_FOR_MODEL_SECONDS
+            if wait_for_model
             else app_settings.INFERENCE_WAIT_SECONDS
         )
         pks = list({row.pk for row in rows})
@@ -248,7 +249,8 @@ def _answer(model_id, rows):
         headers["Retry-After"] = str(max(1, round(estimate)))
         return Response(
             {"error": f"Model {model_id} is currently loading", "estimated_time": estimate},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers,
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers=headers,
         )
     failed = next((row for row in rows if row.status != Status.SUCCEEDED), None)
     if failed is not None:
@@ -278,18 +280,27 @@ def _requests_for(user, texts, model, parameters, use_cache):
     """
     owner = user if user.is_authenticated else None
     try:
-        target = catalog.resolve(model, function_to_apply=parameters.get("function_to_apply"),
-                                 top_k=parameters.get("top_k"))
+        target = catalog.resolve(
+            model,
+            function_to_apply=parameters.get("function_to_apply"),
+            top_k=parameters.get("top_k"),
+        )
     except InvalidInputError as exc:  # the serializer checks first; this is the net
         raise ValidationError({exc.field: [exc.reason]}) from None
     chosen = target.parameters
     reuse = {}
     if use_cache and owner is not None:
         in_flight = ClassificationRequest.objects.filter(
-            owner=owner, status__in=[Status.PENDING, Status.RUNNING], backend=target.backend,
-            model_id=target.model_id, model_key=target.key, revision=target.revision,
-            function_to_apply=chosen.function_to_apply or "", top_k=chosen.top_k,
-            use_cache=True, text_hash__in={text_hash(text) for text in texts},
+            owner=owner,
+            status__in=[Status.PENDING, Status.RUNNING],
+            backend=target.backend,
+            model_id=target.model_id,
+            model_key=target.key,
+            revision=target.revision,
+            function_to_apply=chosen.function_to_apply or "",
+            top_k=chosen.top_k,
+            use_cache=True,
+            text_hash__in={text_hash(text) for text in texts},
         ).order_by("created_at")
         for row in in_flight:
             reuse.setdefault(row.text, row)
@@ -297,8 +308,12 @@ def _requests_for(user, texts, model, parameters, use_cache):
     if missing:
         try:
             created = services.submit(
-                missing, model, function_to_apply=chosen.function_to_apply,
-                top_k=chosen.top_k, owner=owner, use_cache=use_cache,
+                missing,
+                model,
+                function_to_apply=chosen.function_to_apply,
+                top_k=chosen.top_k,
+                owner=owner,
+                use_cache=use_cache,
             )
         except InvalidInputError as exc:  # the serializer checks first; this is the net
             raise ValidationError({exc.field: [exc.reason]}) from None
@@ -321,13 +336,15 @@ def _estimated_time(rows):
 def _failure(row, headers):
     if row.status == Status.CANCELLED:
         return Response(
-            {"error": "The request was cancelled."}, status=status.HTTP_409_CONFLICT,
+            {"error": "The request was cancelled."},
+            status=status.HTTP_409_CONFLICT,
             headers=headers,
         )
     code = PASSED_THROUGH.get(row.error_code, status.HTTP_502_BAD_GATEWAY)
     return Response(
         {"error": f"Classification failed ({row.error_code}): {row.error_message}"},
-        status=code, headers=headers,
+        status=code,
+        headers=headers,
     )
 
 

@@ -16,8 +16,11 @@ from drf_spectacular.openapi import AutoSchema
 from rest_framework.schemas.inspectors import DefaultSchema, ViewInspector
 from rest_framework.settings import api_settings
 
-GET, CANCEL, RETRY = "classifications_retrieve", "classifications_cancel_create", \
-    "classifications_retry_create"
+GET, CANCEL, RETRY = (
+    "classifications_retrieve",
+    "classifications_cancel_create",
+    "classifications_retry_create",
+)
 #: The pinned operation ids, by view action (``post`` for the drop-in endpoint).
 OPERATION_IDS = {
     "list": "classifications_list",
@@ -33,22 +36,33 @@ _NAMES = {GET: "GetClassification", CANCEL: "CancelClassification", RETRY: "Retr
 
 def _links(targets, expression, description):
     return {
-        _NAMES[target]: {"operationId": target, "parameters": {"id": expression},
-                         "description": description}
+        _NAMES[target]: {
+            "operationId": target,
+            "parameters": {"id": expression},
+            "description": description,
+        }
         for target in targets
     }
 
 
-_SUBMITTED = _links((GET, CANCEL, RETRY), "$response.body#/id",
-                    "The request of a single text (a batch lists them in `results`).")
-_DROP_IN = _links((GET,), "$response.header.X-Textclass-Requests",
-                  "The stored request of a single input (a list names one per input, "
-                  "comma-separated).")
+_SUBMITTED = _links(
+    (GET, CANCEL, RETRY),
+    "$response.body#/id",
+    "The request of a single text (a batch lists them in `results`).",
+)
+_DROP_IN = _links(
+    (GET,),
+    "$response.header.X-Textclass-Requests",
+    "The stored request of a single input (a list names one per input, comma-separated).",
+)
 
 #: ``{operation id: {status code: {link name: link}}}``.
 LINKS = {
-    OPERATION_IDS["list"]: {"200": _links((GET, CANCEL, RETRY), "$response.body#/results/0/id",
-                                          "The first request on the page.")},
+    OPERATION_IDS["list"]: {
+        "200": _links(
+            (GET, CANCEL, RETRY), "$response.body#/results/0/id", "The first request on the page."
+        )
+    },
     OPERATION_IDS["create"]: {"200": _SUBMITTED, "202": _SUBMITTED},
     GET: {"200": _links((CANCEL, RETRY), "$response.body#/id", "This request.")},
     CANCEL: {"200": _links((GET, RETRY), "$response.body#/id", "This request, now cancelled.")},

@@ -27,11 +27,16 @@ class ParametersSerializer(StrictSerializer):
     """The Inference API's ``parameters`` object."""
 
     function_to_apply = serializers.ChoiceField(
-        choices=FUNCTIONS_TO_APPLY, required=False, allow_null=True,
+        choices=FUNCTIONS_TO_APPLY,
+        required=False,
+        allow_null=True,
         help_text="sigmoid, softmax or none; omitted or null uses the model's default.",
     )
     top_k = StrictIntegerField(
-        required=False, allow_null=True, min_value=1, max_value=1000,
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=1000,
         help_text="Keep only the K most probable labels (1 to 1000); omitted keeps all.",
     )
 
@@ -41,7 +46,9 @@ class SubmitSerializer(StrictSerializer):
 
     text = TextField(required=False, help_text="One text to classify.")
     texts = serializers.ListField(
-        child=TextField(), required=False, allow_empty=False,
+        child=TextField(),
+        required=False,
+        allow_empty=False,
         help_text="A batch of texts (at most TEXTCLASS['API_MAX_BATCH']).",
     )
     model = ModelField(
@@ -52,11 +59,13 @@ class SubmitSerializer(StrictSerializer):
     )
     parameters = ParametersSerializer(required=False)
     use_cache = StrictBooleanField(
-        required=False, default=True,
+        required=False,
+        default=True,
         help_text="false: never reuse a stored result, and ask the API not to use its cache.",
     )
     wait = WaitField(
-        required=False, default=0,
+        required=False,
+        default=0,
         help_text="Seconds to wait for the result (capped at TEXTCLASS['API_MAX_WAIT_SECONDS']); "
         "200 with the result if it is ready in time, else 202.",
     )
@@ -143,9 +152,14 @@ class ClassificationSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="uuid", read_only=True)
     url = serializers.SerializerMethodField(help_text="This request's status URL.")
     status = serializers.ChoiceField(choices=Status.choices, read_only=True)
-    model = serializers.CharField(source="model_id", read_only=True, help_text=(
-        "The Hub repository id that classified the text (a dedicated endpoint's URL for a "
-        "key that names one)."))
+    model = serializers.CharField(
+        source="model_id",
+        read_only=True,
+        help_text=(
+            "The Hub repository id that classified the text (a dedicated endpoint's URL for a "
+            "key that names one)."
+        ),
+    )
     key = serializers.SerializerMethodField(
         help_text="The TEXTCLASS['MODELS'] key the text was submitted with; null if none."
     )
@@ -164,10 +178,14 @@ class ClassificationSerializer(serializers.Serializer):
     error = serializers.SerializerMethodField(
         help_text="The last failure (also kept while a retry is pending); null if none."
     )
-    attempts = serializers.IntegerField(read_only=True, help_text=(
-        "Attempts spent: calls that failed through the text's own error, or succeeded. Waits "
-        "the backend imposed (rate limits, outages) are not counted; see `events` on the "
-        "request's own URL."))
+    attempts = serializers.IntegerField(
+        read_only=True,
+        help_text=(
+            "Attempts spent: calls that failed through the text's own error, or succeeded. Waits "
+            "the backend imposed (rate limits, outages) are not counted; see `events` on the "
+            "request's own URL."
+        ),
+    )
     cached = serializers.SerializerMethodField(
         help_text="true when an earlier stored result answered this request."
     )
@@ -186,7 +204,8 @@ class ClassificationSerializer(serializers.Serializer):
     def get_url(self, obj):
         """The absolute URL of this request."""
         return reverse(
-            "textclass_api:classification-detail", kwargs={"id": obj.uuid},
+            "textclass_api:classification-detail",
+            kwargs={"id": obj.uuid},
             request=self.context.get("request"),
         )
 
@@ -278,9 +297,13 @@ class EventSerializer(serializers.Serializer):
     """One wait or retry of a request (:class:`~django_textclass.models.RequestEvent`)."""
 
     at = serializers.DateTimeField()
-    kind = serializers.ChoiceField(choices=["retry", "wait"], help_text=(
-        "retry: an attempt was spent (the text's own error); wait: none was (the backend's "
-        "rate limit, a loading model, an outage, a twin in flight, a batch bisected)."))
+    kind = serializers.ChoiceField(
+        choices=["retry", "wait"],
+        help_text=(
+            "retry: an attempt was spent (the text's own error); wait: none was (the backend's "
+            "rate limit, a loading model, an outage, a twin in flight, a batch bisected)."
+        ),
+    )
     reason = serializers.CharField(help_text="The error code of a retry, or why it waited.")
     attempts = serializers.IntegerField(help_text="Attempts spent so far.")
     wait_seconds = serializers.FloatField(allow_null=True)

@@ -51,10 +51,14 @@ class StatsQuerySerializer(serializers.Serializer):
         if since >= until:
             raise serializers.ValidationError({"since": ["Must be earlier than until."]})
         if (until - since) / _BUCKET_WIDTH[attrs["bucket"]] > MAX_BUCKETS:
-            raise serializers.ValidationError({"since": [
-                f"The window spans more than {MAX_BUCKETS} {attrs['bucket']} buckets; "
-                "shorten it or use bucket=day."
-            ]})
+            raise serializers.ValidationError(
+                {
+                    "since": [
+                        f"The window spans more than {MAX_BUCKETS} {attrs['bucket']} buckets; "
+                        "shorten it or use bucket=day."
+                    ]
+                }
+            )
         return attrs
 
 
@@ -75,37 +79,48 @@ class StatsSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
     until = serializers.DateTimeField()
     bucket = serializers.ChoiceField(choices=BUCKETS)
-    models = _rows("StatsModelCount", model=serializers.CharField(),
-                   count=serializers.IntegerField())
+    models = _rows(
+        "StatsModelCount", model=serializers.CharField(), count=serializers.IntegerField()
+    )
     label_distribution = _rows(
-        "StatsLabelShare", label=serializers.CharField(), count=serializers.IntegerField(),
+        "StatsLabelShare",
+        label=serializers.CharField(),
+        count=serializers.IntegerField(),
         share=serializers.FloatField(),
     )
     labels_over_time = _rows(
-        "StatsLabelBucket", bucket=serializers.DateTimeField(), label=serializers.CharField(),
+        "StatsLabelBucket",
+        bucket=serializers.DateTimeField(),
+        label=serializers.CharField(),
         count=serializers.IntegerField(),
     )
     score_histogram = _rows(
-        "StatsScoreBin", lower=serializers.FloatField(), upper=serializers.FloatField(),
+        "StatsScoreBin",
+        lower=serializers.FloatField(),
+        upper=serializers.FloatField(),
         count=serializers.IntegerField(),
     )
     status_counts = serializers.DictField(child=serializers.IntegerField())
     failure_rate = serializers.FloatField(allow_null=True)
     latency_ms = _Percentiles()
     backend_ms = _Percentiles()
-    throughput = _rows("StatsThroughput", bucket=serializers.DateTimeField(),
-                       count=serializers.IntegerField())
+    throughput = _rows(
+        "StatsThroughput", bucket=serializers.DateTimeField(), count=serializers.IntegerField()
+    )
     percentiles_estimated = serializers.BooleanField(
         help_text="True when closed days were read from the daily roll-up: the percentiles "
         "are then within 1 % of the exact values (counts are always exact)."
     )
     backends = _rows(
-        "StatsBackendPace", backend=serializers.CharField(),
+        "StatsBackendPace",
+        backend=serializers.CharField(),
         model=serializers.CharField(allow_null=True, help_text="Null for the whole backend."),
         circuit=serializers.ChoiceField(choices=["closed", "open", "half_open"]),
-        not_before=serializers.DateTimeField(allow_null=True, help_text=(
-            "No call goes before this time (null or past: calls go).")),
-        reason=serializers.CharField(), failures=serializers.IntegerField(),
+        not_before=serializers.DateTimeField(
+            allow_null=True, help_text=("No call goes before this time (null or past: calls go).")
+        ),
+        reason=serializers.CharField(),
+        failures=serializers.IntegerField(),
         last_error=serializers.CharField(),
     )
 
@@ -123,9 +138,13 @@ class StatsView(TextClassAPIView, APIView):
         parameters=[StatsQuerySerializer],
         responses={
             200: StatsSerializer,
-            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Bad parameter.", examples=[
-                OpenApiExample("Bad bucket", {"bucket": ['"week" is not a valid choice.']})
-            ]),
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Bad parameter.",
+                examples=[
+                    OpenApiExample("Bad bucket", {"bucket": ['"week" is not a valid choice.']})
+                ],
+            ),
             401: OpenApiResponse(description="Not authenticated (token)."),
             403: OpenApiResponse(description="Not authenticated (session), or not allowed."),
         },
@@ -141,21 +160,27 @@ class StatsView(TextClassAPIView, APIView):
         models = requests_per_model(queryset)
         if "model" in params:
             queryset = queryset.filter(model_id=params["model"])
-        return Response({
-            "model": params.get("model"),
-            "since": params["since"],
-            "until": params["until"],
-            "bucket": params["bucket"],
-            "models": [{"model": model, "count": count} for model, count in models],
-            **compute_stats(queryset, bucket=params["bucket"]),
-            "backends": [pace_of(row) for row in pacing.states()],
-        })
+        return Response(
+            {
+                "model": params.get("model"),
+                "since": params["since"],
+                "until": params["until"],
+                "bucket": params["bucket"],
+                "models": [{"model": model, "count": count} for model, count in models],
+                **compute_stats(queryset, bucket=params["bucket"]),
+                "backends": [pace_of(row) for row in pacing.states()],
+            }
+        )
 
 
 def pace_of(row):
     """One backend's (or model's) pacing state, as ``GET /stats/`` shows it."""
     return {
-        "backend": row.backend, "model": row.model_id or None, "circuit": row.circuit,
-        "not_before": row.not_before, "reason": row.reason, "failures": row.failures,
+        "backend": row.backend,
+        "model": row.model_id or None,
+        "circuit": row.circuit,
+        "not_before": row.not_before,
+        "reason": row.reason,
+        "failures": row.failures,
         "last_error": row.last_error,
     }

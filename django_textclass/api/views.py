@@ -184,7 +184,8 @@ class ClassificationViewSet(
             row.refresh_from_db(fields=["status"])
             raise Conflict(
                 f"Only failed or cancelled requests can be retried; this one is {row.status}.",
-                code="not_retryable", current_status=row.status,
+                code="not_retryable",
+                current_status=row.status,
             )
         data = self.get_serializer(self._fresh([row])[0]).data
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
@@ -197,15 +198,18 @@ class ClassificationViewSet(
             row.refresh_from_db(fields=["status"])
             raise Conflict(
                 f"Only pending requests can be cancelled; this one is {row.status}.",
-                code="not_cancellable", current_status=row.status,
+                code="not_cancellable",
+                current_status=row.status,
             )
         return Response(self.get_serializer(self._fresh([row])[0]).data)
 
     def _fresh(self, rows):
         """``rows`` read again (status, scores), in the same order."""
-        by_pk = ClassificationRequest.objects.select_related(
-            "owner", "content_type"
-        ).prefetch_related("scores").in_bulk([row.pk for row in rows])
+        by_pk = (
+            ClassificationRequest.objects.select_related("owner", "content_type")
+            .prefetch_related("scores")
+            .in_bulk([row.pk for row in rows])
+        )
         return [by_pk[row.pk] for row in rows]
 
 
@@ -220,8 +224,9 @@ def refuse_unusable_credentials(request):
     if not isinstance(header, str):
         return
     if "\x00" in header or (not header.isascii() and not _latin1(header)):
-        request.user = (api_settings.UNAUTHENTICATED_USER()
-                        if api_settings.UNAUTHENTICATED_USER else None)
+        request.user = (
+            api_settings.UNAUTHENTICATED_USER() if api_settings.UNAUTHENTICATED_USER else None
+        )
         request.auth = None
         raise AuthenticationFailed(
             "Invalid Authorization header: it must not contain NUL or non-Latin-1 characters."

@@ -45,8 +45,9 @@ class BaseBackend:
         """How many texts the pipeline puts in one :meth:`classify` call."""
         return max(1, self.max_batch_size) if self.supports_batch else 1
 
-    def classify(self, texts, parameters, *, model_id, use_cache=True, wait_for_model=False,
-                 revision=None):
+    def classify(
+        self, texts, parameters, *, model_id, use_cache=True, wait_for_model=False, revision=None
+    ):
         """Classify ``texts`` in one call.
 
         Args:
@@ -68,13 +69,15 @@ class BaseBackend:
         """
         extra = {"revision": revision} if self.supports_revision else {}
         rankings = self.classify_texts(
-            list(texts), parameters, model_id=model_id, use_cache=use_cache,
-            wait_for_model=wait_for_model, **extra,
+            list(texts),
+            parameters,
+            model_id=model_id,
+            use_cache=use_cache,
+            wait_for_model=wait_for_model,
+            **extra,
         )
         if len(rankings) != len(texts):
-            raise InvalidResponseError(
-                f"expected {len(texts)} rankings, got {len(rankings)}"
-            )
+            raise InvalidResponseError(f"expected {len(texts)} rankings, got {len(rankings)}")
         for ranking in rankings:
             if not ranking.scores:
                 raise InvalidResponseError("a ranking is empty")

@@ -37,6 +37,7 @@ def is_transient(status):
         return True
     return 500 <= status <= 599 and status not in PERMANENT_SERVER_STATUSES
 
+
 #: What to do next, per permanent status, appended to the error message.
 STATUS_ADVICE = {
     400: "the server rejected the input or parameters",
@@ -133,7 +134,10 @@ class HTTPBackend(BaseBackend):
         send = self.session.post if method == "POST" else self.session.get
         try:
             response = send(
-                url, headers={**self.extra_headers, **(headers or {})}, timeout=timeout, **body,
+                url,
+                headers={**self.extra_headers, **(headers or {})},
+                timeout=timeout,
+                **body,
             )
         except requests.ConnectTimeout as exc:
             raise TransientBackendError(
@@ -154,7 +158,10 @@ class HTTPBackend(BaseBackend):
                 f"request to {_host(url)} failed: {type(exc).__name__}", code="request_error"
             ) from exc
         logger.debug(
-            "%s %s -> %s in %.0f ms", method, _host(url), response.status_code,
+            "%s %s -> %s in %.0f ms",
+            method,
+            _host(url),
+            response.status_code,
             (time.monotonic() - started) * 1000,
         )
         if response.status_code >= 400:
@@ -181,7 +188,9 @@ class HTTPBackend(BaseBackend):
         kwargs = {"code": f"http_{status}", "status_code": status}
         if is_transient(status):
             return TransientBackendError(
-                message, retry_after=retry_after_hint(response), model_loading=status == 503,
+                message,
+                retry_after=retry_after_hint(response),
+                model_loading=status == 503,
                 **kwargs,
             )
         advice = self.status_advice.get(status)

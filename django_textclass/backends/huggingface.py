@@ -54,8 +54,17 @@ class Backend(HTTPBackend):
             a replica starts (sent as ``X-Scale-Up-Timeout``); None (default) sends nothing.
     """
 
-    def __init__(self, *, API_URL=DEFAULT_API_URL, TOKEN=None, BATCH=True, MAX_BATCH_SIZE=32,
-                 FULL_RANKING=None, SCALE_UP_TIMEOUT=None, **options):
+    def __init__(
+        self,
+        *,
+        API_URL=DEFAULT_API_URL,
+        TOKEN=None,
+        BATCH=True,
+        MAX_BATCH_SIZE=32,
+        FULL_RANKING=None,
+        SCALE_UP_TIMEOUT=None,
+        **options,
+    ):
         super().__init__(**options)
         if not isinstance(API_URL, str) or not API_URL.startswith(("http://", "https://")):
             raise TextClassConfigurationError(
@@ -73,7 +82,8 @@ class Backend(HTTPBackend):
         self.full_ranking = self.is_endpoint if FULL_RANKING is None else FULL_RANKING
         self._full_ranking_guessed = FULL_RANKING is None
         self.scale_up_timeout = (
-            None if SCALE_UP_TIMEOUT is None
+            None
+            if SCALE_UP_TIMEOUT is None
             else positive_number(self.alias, "SCALE_UP_TIMEOUT", SCALE_UP_TIMEOUT, int)
         )
 
@@ -95,35 +105,47 @@ class Backend(HTTPBackend):
         """``W001`` retired host, ``W002`` no token, ``W008`` read timeout, ``W009`` TEI route."""
         messages = []
         if RETIRED_HOST in self.api_url:
-            messages.append(checks.Warning(
-                f"TEXTCLASS backend {self.alias!r} uses the retired host {RETIRED_HOST}, "
-                "which no longer answers.",
-                hint=f"Use {DEFAULT_API_URL!r}.", id="textclass.W001",
-            ))
+            messages.append(
+                checks.Warning(
+                    f"TEXTCLASS backend {self.alias!r} uses the retired host {RETIRED_HOST}, "
+                    "which no longer answers.",
+                    hint=f"Use {DEFAULT_API_URL!r}.",
+                    id="textclass.W001",
+                )
+            )
         if not self.has_token:
-            messages.append(checks.Warning(
-                f"TEXTCLASS backend {self.alias!r} has no Hugging Face token.",
-                hint="Set the HF_TOKEN environment variable or OPTIONS['TOKEN'] "
-                "(a fine-grained token with the 'Make calls to Inference Providers' permission).",
-                id="textclass.W002",
-            ))
+            messages.append(
+                checks.Warning(
+                    f"TEXTCLASS backend {self.alias!r} has no Hugging Face token.",
+                    hint="Set the HF_TOKEN environment variable or OPTIONS['TOKEN'] (a "
+                    "fine-grained token with the 'Make calls to Inference Providers' "
+                    "permission).",
+                    id="textclass.W002",
+                )
+            )
         if self.scale_up_timeout is not None and self.timeout[1] <= self.scale_up_timeout:
-            messages.append(checks.Warning(
-                f"TEXTCLASS backend {self.alias!r}: READ_TIMEOUT ({self.timeout[1]:g} s) is not "
-                f"longer than SCALE_UP_TIMEOUT ({self.scale_up_timeout} s), so the client gives "
-                "up while the endpoint may still be holding the call for a starting replica.",
-                hint=f"Set READ_TIMEOUT above SCALE_UP_TIMEOUT, e.g. "
-                f"{self.scale_up_timeout + 30}.", id="textclass.W008",
-            ))
+            messages.append(
+                checks.Warning(
+                    f"TEXTCLASS backend {self.alias!r}: READ_TIMEOUT ({self.timeout[1]:g} s) "
+                    f"is not longer than SCALE_UP_TIMEOUT ({self.scale_up_timeout} s), so the "
+                    "client gives up while the endpoint may still be holding the call for a "
+                    "starting replica.",
+                    hint=f"Set READ_TIMEOUT above SCALE_UP_TIMEOUT, e.g. "
+                    f"{self.scale_up_timeout + 30}.",
+                    id="textclass.W008",
+                )
+            )
         path = urlsplit(self.api_url).path.rstrip("/")
         if self.supports_batch and path.endswith(TEI_ROUTES):
-            messages.append(checks.Warning(
-                f"TEXTCLASS backend {self.alias!r}: API_URL ends with a TEI route ({path}), "
-                "where a list of two texts is one pair of texts, not a batch.",
-                hint="Use 'django_textclass.backends.tei.Backend' with URL set to the server's "
-                "base URL (it batches the way TEI expects), or set BATCH to False.",
-                id="textclass.W009",
-            ))
+            messages.append(
+                checks.Warning(
+                    f"TEXTCLASS backend {self.alias!r}: API_URL ends with a TEI route ({path}), "
+                    "where a list of two texts is one pair of texts, not a batch.",
+                    hint="Use 'django_textclass.backends.tei.Backend' with URL set to the server's "
+                    "base URL (it batches the way TEI expects), or set BATCH to False.",
+                    id="textclass.W009",
+                )
+            )
         return messages
 
     def endpoint(self, model_id):
@@ -145,7 +167,8 @@ class Backend(HTTPBackend):
         except InvalidInputError:
             raise PermanentBackendError(
                 "the model id is not a valid Hugging Face repository id (owner/name); "
-                "nothing was sent", code="invalid_model_id",
+                "nothing was sent",
+                code="invalid_model_id",
             ) from None
         if "{model_id}" in self.api_url:
             return self.api_url.replace("{model_id}", model_path(model_id))
@@ -222,8 +245,11 @@ class Backend(HTTPBackend):
 def waking(error):
     """A dedicated endpoint's 503 as the transient error ``endpoint_waking``."""
     return TransientBackendError(
-        f"{error.message} (the endpoint is starting a replica)", code=ENDPOINT_WAKING,
-        status_code=503, retry_after=error.retry_after, model_loading=True,
+        f"{error.message} (the endpoint is starting a replica)",
+        code=ENDPOINT_WAKING,
+        status_code=503,
+        retry_after=error.retry_after,
+        model_loading=True,
     )
 
 
@@ -286,6 +312,7 @@ def _best_label_of_each(data, count):
             f"a flat list of {count} labels for {count} texts reads two ways: one ranking of "
             "the whole list (TEI reads two texts as a pair) or the best label of each text (the "
             "Inference Toolkit); refused rather than guessed. Use the TEI backend for TEI, or "
-            "set BATCH to False", code=AMBIGUOUS_RESPONSE,
+            "set BATCH to False",
+            code=AMBIGUOUS_RESPONSE,
         )
     return rankings

@@ -77,8 +77,19 @@ class Backend(BaseBackend):
     #: A key's ``REVISION`` picks that revision of a model in the local cache.
     supports_revision = True
 
-    def __init__(self, *, MODEL_PATH=None, MODEL_PATHS=None, CACHE_DIR=None, BATCH_SIZE=16,
-                 DEVICE="cpu", THREADS=None, PROCESSES=None, MAX_LENGTH=None, **options):
+    def __init__(
+        self,
+        *,
+        MODEL_PATH=None,
+        MODEL_PATHS=None,
+        CACHE_DIR=None,
+        BATCH_SIZE=16,
+        DEVICE="cpu",
+        THREADS=None,
+        PROCESSES=None,
+        MAX_LENGTH=None,
+        **options,
+    ):
         super().__init__(**options)
         self.model_path = self._folder("MODEL_PATH", MODEL_PATH)
         self.model_paths = self._mapping(MODEL_PATHS)
@@ -90,12 +101,21 @@ class Backend(BaseBackend):
                 f"or 'auto', not {DEVICE!r}."
             )
         self.device = DEVICE
-        processes = cpu_count() if PROCESSES is None else positive_number(
-            self.alias, "PROCESSES", PROCESSES, int)
-        self.threads = max(1, cpu_count() // processes) if THREADS is None else positive_number(
-            self.alias, "THREADS", THREADS, int)
-        self.max_length = None if MAX_LENGTH is None else positive_number(
-            self.alias, "MAX_LENGTH", MAX_LENGTH, int)
+        processes = (
+            cpu_count()
+            if PROCESSES is None
+            else positive_number(self.alias, "PROCESSES", PROCESSES, int)
+        )
+        self.threads = (
+            max(1, cpu_count() // processes)
+            if THREADS is None
+            else positive_number(self.alias, "THREADS", THREADS, int)
+        )
+        self.max_length = (
+            None
+            if MAX_LENGTH is None
+            else positive_number(self.alias, "MAX_LENGTH", MAX_LENGTH, int)
+        )
         self._forget()
         _instances.add(self)
 
@@ -153,40 +173,53 @@ class Backend(BaseBackend):
         """
         missing = missing_packages()
         if missing:
-            return [checks.Error(
-                f"TEXTCLASS backend {self.alias!r} needs {' and '.join(missing)}, which "
-                "cannot be imported.", hint=f"Install the extra: {INSTALL_HINT}",
-                id="textclass.E050",
-            )]
+            return [
+                checks.Error(
+                    f"TEXTCLASS backend {self.alias!r} needs {' and '.join(missing)}, which "
+                    "cannot be imported.",
+                    hint=f"Install the extra: {INSTALL_HINT}",
+                    id="textclass.E050",
+                )
+            ]
         messages = []
         folders = [("MODEL_PATH", self.model_path)] if self.model_path else []
         folders += [(f"MODEL_PATHS[{key!r}]", path) for key, path in self.model_paths.items()]
         for name, folder in folders:
             problem = folder_problem(folder)
             if problem:
-                messages.append(checks.Error(
-                    f"TEXTCLASS backend {self.alias!r}: {name} {problem}.",
-                    hint="Point it at a folder written by save_pretrained() (config.json, the "
-                    "weights and the tokenizer files); nothing is ever downloaded.",
-                    id="textclass.E051",
-                ))
+                messages.append(
+                    checks.Error(
+                        f"TEXTCLASS backend {self.alias!r}: {name} {problem}.",
+                        hint="Point it at a folder written by save_pretrained() (config.json, the "
+                        "weights and the tokenizer files); nothing is ever downloaded.",
+                        id="textclass.E051",
+                    )
+                )
         if self.device.startswith("cuda"):
             try:
                 self._torch_device(importlib.import_module("torch"))
             except TextClassConfigurationError as exc:
-                messages.append(checks.Error(
-                    str(exc), hint="Set DEVICE to 'cpu' (or 'auto').", id="textclass.E052",
-                ))
+                messages.append(
+                    checks.Error(
+                        str(exc),
+                        hint="Set DEVICE to 'cpu' (or 'auto').",
+                        id="textclass.E052",
+                    )
+                )
         return messages
 
     # --- classification -----------------------------------------------------------------
 
-    def classify_texts(self, texts, parameters, *, model_id, use_cache, wait_for_model,
-                       revision=None):
+    def classify_texts(
+        self, texts, parameters, *, model_id, use_cache, wait_for_model, revision=None
+    ):
         """Rank ``texts`` in one forward pass; the cache flags do not apply in process."""
         loaded = self.model_for(model_id, revision)
-        options = {"top_k": parameters.top_k, "batch_size": min(len(texts), self.max_batch_size),
-                   "truncation": True}
+        options = {
+            "top_k": parameters.top_k,
+            "batch_size": min(len(texts), self.max_batch_size),
+            "truncation": True,
+        }
         if loaded.max_length:
             options["max_length"] = loaded.max_length
         if parameters.function_to_apply:
@@ -233,8 +266,11 @@ class Backend(BaseBackend):
         cache = self.cache_dir or hub.constants.HF_HUB_CACHE
         at = "" if revision is None else f" at revision {revision!r}"
         try:
-            folder = Path(hub.snapshot_download(model_id, cache_dir=self.cache_dir,
-                                                revision=revision, local_files_only=True))
+            folder = Path(
+                hub.snapshot_download(
+                    model_id, cache_dir=self.cache_dir, revision=revision, local_files_only=True
+                )
+            )
         except (OSError, ValueError) as exc:
             raise TextClassConfigurationError(
                 f"TEXTCLASS backend {self.alias!r}: model {model_id!r}{at} is not in "
@@ -270,9 +306,11 @@ class Backend(BaseBackend):
         bars.disable_progress_bar()  # a worker's log is no terminal
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(
-                folder, local_files_only=True, trust_remote_code=False)
+                folder, local_files_only=True, trust_remote_code=False
+            )
             model = transformers.AutoModelForSequenceClassification.from_pretrained(
-                folder, local_files_only=True, trust_remote_code=False)
+                folder, local_files_only=True, trust_remote_code=False
+            )
         except (OSError, ValueError, KeyError) as exc:
             raise TextClassConfigurationError(
                 f"TEXTCLASS backend {self.alias!r}: cannot load a text-classification model "
@@ -283,11 +321,17 @@ class Backend(BaseBackend):
                 bars.enable_progress_bar()
         model.eval()
         pipeline = transformers.pipeline(
-            "text-classification", model=model, tokenizer=tokenizer, device=device)
+            "text-classification", model=model, tokenizer=tokenizer, device=device
+        )
         loaded = LoadedModel(pipeline, self._token_limit(tokenizer, model))
         logger.info(
             "Backend %r loaded the model in %s on %s with %d thread(s), process %d, in %.1f s",
-            self.alias, folder, device, self.threads, os.getpid(), time.monotonic() - started,
+            self.alias,
+            folder,
+            device,
+            self.threads,
+            os.getpid(),
+            time.monotonic() - started,
         )
         return loaded
 
@@ -319,9 +363,11 @@ class Backend(BaseBackend):
         The smallest of what the tokenizer, the model's position embeddings and
         ``MAX_LENGTH`` allow.
         """
-        limits = [self.max_length,
-                  getattr(model.config, "max_position_embeddings", None),
-                  tokenizer.model_max_length]
+        limits = [
+            self.max_length,
+            getattr(model.config, "max_position_embeddings", None),
+            tokenizer.model_max_length,
+        ]
         limits = [limit for limit in limits if isinstance(limit, int) and 0 < limit < NO_LIMIT]
         return min(limits, default=None)
 

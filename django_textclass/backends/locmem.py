@@ -57,8 +57,9 @@ class Backend(BaseBackend):
     #: It records the revision a key names, as a backend that loads revisions receives it.
     supports_revision = True
 
-    def __init__(self, *, ANSWER=None, LABELS=scoring.DEFAULT_LABELS, BATCH=True,
-                 MAX_BATCH_SIZE=8, **options):
+    def __init__(
+        self, *, ANSWER=None, LABELS=scoring.DEFAULT_LABELS, BATCH=True, MAX_BATCH_SIZE=8, **options
+    ):
         super().__init__(**options)
         if isinstance(ANSWER, str):
             try:
@@ -90,17 +91,27 @@ class Backend(BaseBackend):
 
     def emulator_answer(self, text, parameters):
         """The emulator's ranking of ``text`` over :attr:`labels`."""
-        return Ranking.from_objects(scoring.rank(
-            self.labels, text, parameters.function_to_apply, parameters.top_k
-        ))
+        return Ranking.from_objects(
+            scoring.rank(self.labels, text, parameters.function_to_apply, parameters.top_k)
+        )
 
-    def classify_texts(self, texts, parameters, *, model_id, use_cache, wait_for_model,
-                       revision=None):
+    def classify_texts(
+        self, texts, parameters, *, model_id, use_cache, wait_for_model, revision=None
+    ):
         """Record the call, then take the script's next step (or answer)."""
         cls = type(self)
         with cls._lock:
-            cls.calls.append(Call(self.alias, list(texts), parameters, model_id, use_cache,
-                                  wait_for_model, revision))
+            cls.calls.append(
+                Call(
+                    self.alias,
+                    list(texts),
+                    parameters,
+                    model_id,
+                    use_cache,
+                    wait_for_model,
+                    revision,
+                )
+            )
             step = cls.script.pop(0) if cls.script else None
         if isinstance(step, BaseException):
             raise step

@@ -78,8 +78,16 @@ class Backend(HTTPBackend):
     supports_batch = True
     status_advice = TEI_ADVICE
 
-    def __init__(self, *, URL=None, API_KEY=None, MAX_BATCH_SIZE=None, TRUNCATE=None,
-                 MULTI_LABEL=False, **options):
+    def __init__(
+        self,
+        *,
+        URL=None,
+        API_KEY=None,
+        MAX_BATCH_SIZE=None,
+        TRUNCATE=None,
+        MULTI_LABEL=False,
+        **options,
+    ):
         super().__init__(**options)
         if not isinstance(URL, str) or not URL.startswith(("http://", "https://")):
             raise TextClassConfigurationError(
@@ -99,7 +107,8 @@ class Backend(HTTPBackend):
         self._api_key = API_KEY or ""
         self._secrets = (self._api_key,)
         self.configured_batch_size = (
-            None if MAX_BATCH_SIZE is None
+            None
+            if MAX_BATCH_SIZE is None
             else positive_number(self.alias, "MAX_BATCH_SIZE", MAX_BATCH_SIZE, int)
         )
         for name, value in (("TRUNCATE", TRUNCATE), ("MULTI_LABEL", MULTI_LABEL)):
@@ -136,9 +145,13 @@ class Backend(HTTPBackend):
         try:
             info = self.get_json(f"{self.url}/info", self.build_headers(), timeout=timeout)
         except (BackendError, TextClassConfigurationError) as exc:
-            logger.warning("TEI backend %r: cannot read /info (%s); batches of at most %d "
-                           "texts until it can be read", self.alias,
-                           getattr(exc, "code", "configuration"), self._fallback_size())
+            logger.warning(
+                "TEI backend %r: cannot read /info (%s); batches of at most %d "
+                "texts until it can be read",
+                self.alias,
+                getattr(exc, "code", "configuration"),
+                self._fallback_size(),
+            )
             return None
         if not isinstance(info, dict):
             logger.warning("TEI backend %r: /info is not an object; ignored", self.alias)
@@ -191,10 +204,13 @@ class Backend(HTTPBackend):
         is not sent (a TEI server serves one model).
         """
         self._check_model(model_id)
-        data = self.post_json(f"{self.url}/predict", self.build_payload(texts),
-                              self.build_headers())
-        return [rank_logits(logits, parameters, self.multi_label)
-                for logits in parse_predictions(data, len(texts))]
+        data = self.post_json(
+            f"{self.url}/predict", self.build_payload(texts), self.build_headers()
+        )
+        return [
+            rank_logits(logits, parameters, self.multi_label)
+            for logits in parse_predictions(data, len(texts))
+        ]
 
     def _check_model(self, model_id):
         """Warn once when requests name another model than the one the server serves."""
@@ -202,9 +218,13 @@ class Backend(HTTPBackend):
         served = info.get("model_id") if isinstance(info, dict) else None
         if served and served != model_id and not self._warned_model:
             self._warned_model = True
-            logger.warning("TEI backend %r serves %r, but requests name %r: results are "
-                           "stored under the name the request gave", self.alias, served,
-                           model_id)
+            logger.warning(
+                "TEI backend %r serves %r, but requests name %r: results are "
+                "stored under the name the request gave",
+                self.alias,
+                served,
+                model_id,
+            )
 
     def error_for(self, response):
         """TEI's errors, mapped to the pipeline's families.

@@ -31,7 +31,15 @@ from django_textclass.content.sync import (
 )
 
 __all__ = [
-    "ClassificationResults", "ClassifiedQuerySet", "ResultsAccessor", "annotate_latest",
-    "classify_object", "classify_objects", "forget_object", "latest_requests",
-    "latest_results", "source_text", "with_label",
+    "ClassificationResults",
+    "ClassifiedQuerySet",
+    "ResultsAccessor",
+    "annotate_latest",
+    "classify_object",
+    "classify_objects",
+    "forget_object",
+    "latest_requests",
+    "latest_results",
+    "source_text",
+    "with_label",
 ]

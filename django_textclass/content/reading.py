@@ -34,18 +34,24 @@ def latest_results(obj, model=None, *, field=None):
         request / None when ``model`` is given.
     """
     requests = ClassificationRequest.objects.filter(
-        content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk),
-        status=Status.SUCCEEDED, parent__isnull=True,
+        content_type=ContentType.objects.get_for_model(obj),
+        object_id=str(obj.pk),
+        status=Status.SUCCEEDED,
+        parent__isnull=True,
     )
     if field is not None:
         requests = requests.filter(source_field=field)
     if model is not None:
         requests = requests.named([model])
     latest = (
-        requests.annotate(textclass_name=model_name()).annotate(textclass_rank=Window(
-            RowNumber(), partition_by=[F("textclass_name")],
-            order_by=[F("created_at").desc(), F("pk").desc()],
-        ))
+        requests.annotate(textclass_name=model_name())
+        .annotate(
+            textclass_rank=Window(
+                RowNumber(),
+                partition_by=[F("textclass_name")],
+                order_by=[F("created_at").desc(), F("pk").desc()],
+            )
+        )
         .filter(textclass_rank=1)
         .prefetch_related("scores")
     )
@@ -69,7 +75,8 @@ def with_label(queryset, model, label, min_score=0.0, *, field=None):
     latest = ClassificationRequest.objects.named([model]).filter(
         content_type=content_type,
         object_id=Cast(OuterRef(OuterRef("pk")), output_field=CharField()),
-        status=Status.SUCCEEDED, parent__isnull=True,
+        status=Status.SUCCEEDED,
+        parent__isnull=True,
     )
     if field is not None:
         latest = latest.filter(source_field=field)
@@ -85,7 +92,8 @@ def _latest_of_each(queryset, model, field):
     latest = ClassificationRequest.objects.named([model]).filter(
         content_type=ContentType.objects.get_for_model(queryset.model),
         object_id=Cast(OuterRef("pk"), output_field=CharField()),
-        status=Status.SUCCEEDED, parent__isnull=True,
+        status=Status.SUCCEEDED,
+        parent__isnull=True,
     )
     if field is not None:
         latest = latest.filter(source_field=field)
@@ -126,7 +134,8 @@ class ResultsAccessor:
     def all(self):
         """Every request of the object (any status, newest first)."""
         return ClassificationRequest.objects.filter(
-            content_type=ContentType.objects.get_for_model(self.obj), object_id=str(self.obj.pk),
+            content_type=ContentType.objects.get_for_model(self.obj),
+            object_id=str(self.obj.pk),
             parent__isnull=True,
         )
 

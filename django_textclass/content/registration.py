@@ -20,8 +20,15 @@ from django_textclass.exceptions import (
 )
 
 SETTINGS_KEYS = {
-    "FIELDS", "MODELS", "CONDITION", "LONG_TEXT", "RULES", "BACKEND", "FUNCTION_TO_APPLY",
-    "TOP_K", "DATE_FIELD",
+    "FIELDS",
+    "MODELS",
+    "CONDITION",
+    "LONG_TEXT",
+    "RULES",
+    "BACKEND",
+    "FUNCTION_TO_APPLY",
+    "TOP_K",
+    "DATE_FIELD",
 }
 
 
@@ -83,12 +90,27 @@ class Registration:
 
     def options(self):
         """Keyword arguments for ``services.submit()``."""
-        return {"backend": self.backend, "function_to_apply": self.function_to_apply,
-                "top_k": self.top_k}
+        return {
+            "backend": self.backend,
+            "function_to_apply": self.function_to_apply,
+            "top_k": self.top_k,
+        }
 
 
-def build(model, fields, models=None, *, condition=None, long_text=None, rules=(),
-          backend=None, function_to_apply=None, top_k=None, date_field=None, origin="code"):
+def build(
+    model,
+    fields,
+    models=None,
+    *,
+    condition=None,
+    long_text=None,
+    rules=(),
+    backend=None,
+    function_to_apply=None,
+    top_k=None,
+    date_field=None,
+    origin="code",
+):
     """Validate arguments and return a :class:`Registration`.
 
     Raises:
@@ -102,19 +124,24 @@ def build(model, fields, models=None, *, condition=None, long_text=None, rules=(
         raise RegistrationError(f"{model!r} is not a concrete Django model", "textclass.E020")
     label = meta.label
     if isinstance(fields, str) or not fields or not all(isinstance(f, str) for f in fields):
-        raise RegistrationError(f"{label}: fields must be a non-empty list of names",
-                                "textclass.E021")
+        raise RegistrationError(
+            f"{label}: fields must be a non-empty list of names", "textclass.E021"
+        )
     for name in fields:
         if not hasattr(model, name):
-            raise RegistrationError(f"{label}: {name!r} is not a field or attribute of the model",
-                                    "textclass.E021")
+            raise RegistrationError(
+                f"{label}: {name!r} is not a field or attribute of the model", "textclass.E021"
+            )
     if date_field is not None and not hasattr(model, date_field):
-        raise RegistrationError(f"{label}: date_field {date_field!r} is not a field",
-                                "textclass.E021")
+        raise RegistrationError(
+            f"{label}: date_field {date_field!r} is not a field", "textclass.E021"
+        )
     if models is not None:
         if isinstance(models, str) or not models:
-            raise RegistrationError(f"{label}: models must be a non-empty list of Hub ids or "
-                                    "model keys", "textclass.E022")
+            raise RegistrationError(
+                f"{label}: models must be a non-empty list of Hub ids or model keys",
+                "textclass.E022",
+            )
         for model_id in models:
             try:
                 catalog.validate_name(model_id)
@@ -128,8 +155,9 @@ def build(model, fields, models=None, *, condition=None, long_text=None, rules=(
                 pass  # the key's own entry is wrong: E040-E045 say so
         models = tuple(models)
     if condition is not None and not callable(condition) and not isinstance(condition, str):
-        raise RegistrationError(f"{label}: condition must be a callable or its dotted path",
-                                "textclass.E023")
+        raise RegistrationError(
+            f"{label}: condition must be a callable or its dotted path", "textclass.E023"
+        )
     try:
         if long_text is not None:
             from_spec(long_text)
@@ -143,9 +171,17 @@ def build(model, fields, models=None, *, condition=None, long_text=None, rules=(
     if len(set(names)) != len(names):
         raise RegistrationError(f"{label}: two rules have the same name", "textclass.E025")
     return Registration(
-        model=model, fields=tuple(fields), models=models, condition=condition,
-        long_text=long_text, rules=rules, backend=backend, function_to_apply=function_to_apply,
-        top_k=top_k, date_field=date_field, origin=origin,
+        model=model,
+        fields=tuple(fields),
+        models=models,
+        condition=condition,
+        long_text=long_text,
+        rules=rules,
+        backend=backend,
+        function_to_apply=function_to_apply,
+        top_k=top_k,
+        date_field=date_field,
+        origin=origin,
     )
 
 
@@ -158,11 +194,13 @@ def from_settings(label, spec):
     try:
         model = apps.get_model(label)
     except (LookupError, ValueError) as exc:
-        raise RegistrationError(f"TEXTCLASS['REGISTRY'][{label!r}]: no such installed model",
-                                "textclass.E020") from exc
+        raise RegistrationError(
+            f"TEXTCLASS['REGISTRY'][{label!r}]: no such installed model", "textclass.E020"
+        ) from exc
     if not isinstance(spec, dict):
-        raise RegistrationError(f"TEXTCLASS['REGISTRY'][{label!r}] must be a dict",
-                                "textclass.E026")
+        raise RegistrationError(
+            f"TEXTCLASS['REGISTRY'][{label!r}] must be a dict", "textclass.E026"
+        )
     unknown = sorted(set(spec) - SETTINGS_KEYS)
     if unknown:
         raise RegistrationError(
@@ -170,8 +208,15 @@ def from_settings(label, spec):
             "textclass.E026",
         )
     return build(
-        model, spec.get("FIELDS"), spec.get("MODELS"), condition=spec.get("CONDITION"),
-        long_text=spec.get("LONG_TEXT"), rules=spec.get("RULES") or (),
-        backend=spec.get("BACKEND"), function_to_apply=spec.get("FUNCTION_TO_APPLY"),
-        top_k=spec.get("TOP_K"), date_field=spec.get("DATE_FIELD"), origin="settings",
+        model,
+        spec.get("FIELDS"),
+        spec.get("MODELS"),
+        condition=spec.get("CONDITION"),
+        long_text=spec.get("LONG_TEXT"),
+        rules=spec.get("RULES") or (),
+        backend=spec.get("BACKEND"),
+        function_to_apply=spec.get("FUNCTION_TO_APPLY"),
+        top_k=spec.get("TOP_K"),
+        date_field=spec.get("DATE_FIELD"),
+        origin="settings",
     )

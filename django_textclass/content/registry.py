@@ -71,8 +71,7 @@ class Registry:
         """
         registration = build(model, fields, models, **options)
         if model in self._code or model in self._settings:
-            raise RegistrationError(f"{registration.label} is already registered",
-                                    "textclass.E027")
+            raise RegistrationError(f"{registration.label} is already registered", "textclass.E027")
         self._code[model] = registration
         _connect(model)
         _sync_rules_receiver()
@@ -141,8 +140,12 @@ class Registry:
         messages = []
         entries = app_settings.REGISTRY
         if not isinstance(entries, dict):
-            return [checks.Error("TEXTCLASS['REGISTRY'] must be a dict of "
-                                 "'app_label.Model' -> options.", id="textclass.E026")]
+            return [
+                checks.Error(
+                    "TEXTCLASS['REGISTRY'] must be a dict of 'app_label.Model' -> options.",
+                    id="textclass.E026",
+                )
+            ]
         registrations = list(self._code.values())
         for label, spec in entries.items():
             try:
@@ -151,9 +154,12 @@ class Registry:
                 messages.append(checks.Error(str(exc), id=exc.check_id))
                 continue
             if registration.model in self._code:
-                messages.append(checks.Error(
-                    f"{label} is registered both in code and in TEXTCLASS['REGISTRY'].",
-                    id="textclass.E027"))
+                messages.append(
+                    checks.Error(
+                        f"{label} is registered both in code and in TEXTCLASS['REGISTRY'].",
+                        id="textclass.E027",
+                    )
+                )
                 continue
             registrations.append(registration)
         for registration in registrations:
@@ -168,30 +174,47 @@ def _check_registration(registration):
         try:
             rule.get_action()
         except ImportError as exc:
-            messages.append(checks.Error(
-                f"{label}: the action of rule {rule.name!r} cannot be imported: {exc}",
-                id="textclass.E028"))
+            messages.append(
+                checks.Error(
+                    f"{label}: the action of rule {rule.name!r} cannot be imported: {exc}",
+                    id="textclass.E028",
+                )
+            )
     if isinstance(registration.condition, str):
         try:
             import_string(registration.condition)
         except ImportError as exc:
-            messages.append(checks.Error(
-                f"{label}: CONDITION {registration.condition!r} cannot be imported: {exc}",
-                id="textclass.E023"))
+            messages.append(
+                checks.Error(
+                    f"{label}: CONDITION {registration.condition!r} cannot be imported: {exc}",
+                    id="textclass.E023",
+                )
+            )
     alias = registration.backend
     if alias is not None and alias not in app_settings.BACKENDS:
-        messages.append(checks.Error(
-            f"{label}: backend {alias!r} is not an alias in TEXTCLASS['BACKENDS'].",
-            id="textclass.E029"))
+        messages.append(
+            checks.Error(
+                f"{label}: backend {alias!r} is not an alias in TEXTCLASS['BACKENDS'].",
+                id="textclass.E029",
+            )
+        )
     for rule in registration.rules:
         if rule.model is not None and rule.model not in registration.model_ids:
-            messages.append(checks.Warning(
-                f"{label}: rule {rule.name!r} watches model {rule.model!r}, which the "
-                "registration does not classify with; it never fires.", id="textclass.W020"))
+            messages.append(
+                checks.Warning(
+                    f"{label}: rule {rule.name!r} watches model {rule.model!r}, which the "
+                    "registration does not classify with; it never fires.",
+                    id="textclass.W020",
+                )
+            )
         if rule.field is not None and rule.field not in registration.fields:
-            messages.append(checks.Warning(
-                f"{label}: rule {rule.name!r} watches field {rule.field!r}, which is not "
-                "registered; it never fires.", id="textclass.W020"))
+            messages.append(
+                checks.Warning(
+                    f"{label}: rule {rule.name!r} watches field {rule.field!r}, which is not "
+                    "registered; it never fires.",
+                    id="textclass.W020",
+                )
+            )
     return messages
 
 
@@ -258,8 +281,7 @@ def _uid(kind, model):
 
 def _connect(model):
     post_save.connect(on_save, sender=model, weak=False, dispatch_uid=_uid("save", model))
-    post_delete.connect(on_delete, sender=model, weak=False,
-                        dispatch_uid=_uid("delete", model))
+    post_delete.connect(on_delete, sender=model, weak=False, dispatch_uid=_uid("delete", model))
 
 
 def _disconnect(model):

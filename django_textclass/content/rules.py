@@ -69,8 +69,9 @@ class Rule:
 
     def __post_init__(self):
         if not isinstance(self.label, str) or not self.label:
-            raise TextClassConfigurationError(f"rule: label must be a non-empty string, "
-                                              f"not {self.label!r}")
+            raise TextClassConfigurationError(
+                f"rule: label must be a non-empty string, not {self.label!r}"
+            )
         score = self.min_score
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 1:
             raise TextClassConfigurationError(
@@ -108,8 +109,14 @@ class Rule:
             raise TextClassConfigurationError(
                 f"rule {spec!r}: unknown keys {unknown}, missing keys {missing}"
             )
-        return cls(spec["LABEL"], spec["MIN_SCORE"], spec["ACTION"], spec.get("MODEL"),
-                   spec.get("FIELD"), spec.get("NAME", ""))
+        return cls(
+            spec["LABEL"],
+            spec["MIN_SCORE"],
+            spec["ACTION"],
+            spec.get("MODEL"),
+            spec.get("FIELD"),
+            spec.get("NAME", ""),
+        )
 
     def get_action(self):
         """The action callable (imported on first use).
@@ -123,8 +130,10 @@ class Rule:
 
     def applies_to(self, request):
         """Whether the rule watches this request's model and field."""
-        return (self.model in (None, request.model_key or request.model_id)
-                and self.field in (None, request.source_field))
+        return self.model in (None, request.model_key or request.model_id) and self.field in (
+            None,
+            request.source_field,
+        )
 
 
 def run_rules(registration, request, source):
@@ -164,10 +173,16 @@ def _fire(rule, request, source, score):
         try:
             with transaction.atomic():
                 firing = RuleFiring.objects.create(
-                    rule=rule.name, request=request, request_uuid=request.uuid,
-                    content_type_id=request.content_type_id, object_id=request.object_id,
-                    model_id=request.model_id, label=rule.label, score=score,
-                    min_score=rule.min_score, action=rule.action,
+                    rule=rule.name,
+                    request=request,
+                    request_uuid=request.uuid,
+                    content_type_id=request.content_type_id,
+                    object_id=request.object_id,
+                    model_id=request.model_id,
+                    label=rule.label,
+                    score=score,
+                    min_score=rule.min_score,
+                    action=rule.action,
                 )
         except IntegrityError:
             return None  # this rule already fired for this result

@@ -44,23 +44,36 @@ def latest_requests(content_type, object_ids, fields, model_ids):
         without a long-text policy).
     """
     rows = (
-        ClassificationRequest.objects.named(model_ids).filter(
+        ClassificationRequest.objects.named(model_ids)
+        .filter(
             content_type=content_type,
-            object_id__in=[str(pk) for pk in object_ids], source_field__in=list(fields),
+            object_id__in=[str(pk) for pk in object_ids],
+            source_field__in=list(fields),
             parent__isnull=True,
         )
         .annotate(textclass_name=model_name())
-        .annotate(textclass_rank=Window(
-            RowNumber(), partition_by=[F("object_id"), F("source_field"), F("textclass_name")],
-            order_by=[F("created_at").desc(), F("pk").desc()],
-        ))
+        .annotate(
+            textclass_rank=Window(
+                RowNumber(),
+                partition_by=[F("object_id"), F("source_field"), F("textclass_name")],
+                order_by=[F("created_at").desc(), F("pk").desc()],
+            )
+        )
         .filter(textclass_rank=1)
-        .values("pk", "object_id", "source_field", "textclass_name", "status", "source_hash",
-                "text_hash")
+        .values(
+            "pk",
+            "object_id",
+            "source_field",
+            "textclass_name",
+            "status",
+            "source_hash",
+            "text_hash",
+        )
     )
     return {
         (row["object_id"], row["source_field"], row["textclass_name"]): {
-            "pk": row["pk"], "status": row["status"],
+            "pk": row["pk"],
+            "status": row["status"],
             "hash": row["source_hash"] or row["text_hash"],
         }
         for row in rows
@@ -86,8 +99,11 @@ def classify_object(obj, registration, *, created=False):
     """
     if not registration.wants(obj):
         return []
-    texts = {field: text for field in registration.fields
-             if (text := source_text(obj, field)) is not None}
+    texts = {
+        field: text
+        for field in registration.fields
+        if (text := source_text(obj, field)) is not None
+    }
     if not texts:
         return []
     model_ids = registration.model_ids
@@ -105,20 +121,28 @@ def classify_object(obj, registration, *, created=False):
             if previous is not None and previous["status"] == Status.PENDING:
                 services.cancel(ClassificationRequest(pk=previous["pk"]))
             try:
-                created_requests.append(services.submit(
-                    text, model=model_id, source=obj, source_field=field, long_text=policy,
-                    **registration.options(),
-                ))
+                created_requests.append(
+                    services.submit(
+                        text,
+                        model=model_id,
+                        source=obj,
+                        source_field=field,
+                        long_text=policy,
+                        **registration.options(),
+                    )
+                )
             except InvalidInputError as exc:
                 # The message names lengths, never the text itself.
-                logger.warning("Not classifying %s %s field %r: %s", registration.label,
-                               object_id, field, exc)
+                logger.warning(
+                    "Not classifying %s %s field %r: %s", registration.label, object_id, field, exc
+                )
                 break
     return created_requests
 
 
-def classify_objects(objects, registration, *, fields=None, model_ids=None, only_missing=False,
-                     dry_run=False):
+def classify_objects(
+    objects, registration, *, fields=None, model_ids=None, only_missing=False, dry_run=False
+):
     """Backfill: submit the changed (or missing) fields of many objects in bulk.
 
     One query reads the newest request of every (object, field, model); the new
@@ -165,8 +189,10 @@ def classify_objects(objects, registration, *, fields=None, model_ids=None, only
                 continue
             for model_id in model_ids:
                 previous = latest.get((str(obj.pk), field, model_id))
-                current = previous is not None and previous["hash"] == digest and (
-                    previous["status"] not in (Status.FAILED, Status.CANCELLED)
+                current = (
+                    previous is not None
+                    and previous["hash"] == digest
+                    and (previous["status"] not in (Status.FAILED, Status.CANCELLED))
                 )
                 if current or (only_missing and previous is not None):
                     counts["unchanged"] += 1
@@ -184,7 +210,9 @@ def classify_objects(objects, registration, *, fields=None, model_ids=None, only
                     services.cancel(ClassificationRequest(pk=stale))
             services.submit_many(
                 [services.Item(text, obj, field, plan) for obj, field, text, plan, _ in items],
-                model_id, long_text=policy, **options,
+                model_id,
+                long_text=policy,
+                **options,
             )
     return counts
 
@@ -204,8 +232,11 @@ def forget_object(model, pk):
     cancelled = 0
     for request in own.filter(status=Status.PENDING).only("pk"):
         cancelled += services.cancel(request)
-    parent_ids = list(chunks.waiting_parents().filter(
-        content_type=content_type, object_id=str(pk)).values_list("pk", flat=True))
+    parent_ids = list(
+        chunks.waiting_parents()
+        .filter(content_type=content_type, object_id=str(pk))
+        .values_list("pk", flat=True)
+    )
     for chunk in ClassificationRequest.objects.filter(
         parent_id__in=parent_ids, status=Status.PENDING
     ).only("pk"):

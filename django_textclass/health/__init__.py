@@ -23,6 +23,15 @@ from django_textclass.health.parts import (
 )
 
 __all__ = [
-    "CRITICAL", "DEFAULT_THRESHOLDS", "LEVELS", "OK", "WARNING", "backends", "backlog",
-    "failure_rate", "report", "sweep", "thresholds",
+    "CRITICAL",
+    "DEFAULT_THRESHOLDS",
+    "LEVELS",
+    "OK",
+    "WARNING",
+    "backends",
+    "backlog",
+    "failure_rate",
+    "report",
+    "sweep",
+    "thresholds",
 ]

@@ -19,13 +19,19 @@ def check_health_settings(app_configs=None, **kwargs):
     try:
         thresholds()
     except TextClassConfigurationError as exc:
-        errors.append(checks.Error(str(exc), id="textclass.E030",
-                                   hint="See docs/operations.md#alert-thresholds."))
+        errors.append(
+            checks.Error(
+                str(exc), id="textclass.E030", hint="See docs/operations.md#alert-thresholds."
+            )
+        )
     token = app_settings.HEALTH_TOKEN
     if token is not None and not (isinstance(token, str) and token.strip()):
-        errors.append(checks.Error(
-            "TEXTCLASS['HEALTH_TOKEN'] must be None or a non-empty string.",
-            id="textclass.E031", hint="Generate one with: python -c 'import secrets; "
-            "print(secrets.token_urlsafe(32))'",
-        ))
+        errors.append(
+            checks.Error(
+                "TEXTCLASS['HEALTH_TOKEN'] must be None or a non-empty string.",
+                id="textclass.E031",
+                hint="Generate one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'",
+            )
+        )
     return errors

@@ -76,7 +76,8 @@ def thresholds():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise TextClassConfigurationError(
                 f"TEXTCLASS['HEALTH_THRESHOLDS']['{key}'] must be a number of 0 or more"
-                + (" or None" if optional else "") + f", not {value!r}"
+                + (" or None" if optional else "")
+                + f", not {value!r}"
             )
     return merged
 
@@ -106,12 +107,14 @@ def backlog(now=None, limits=None):
     now = now or timezone.now()
     limits = limits or thresholds()
     pending = ClassificationRequest.objects.order_by().filter(status=Status.PENDING)
-    counted = ClassificationRequest.objects.order_by().filter(
-        status__in=[Status.PENDING, Status.RUNNING]
-    ).aggregate(
-        pending=Count("pk", filter=Q(status=Status.PENDING)),
-        running=Count("pk", filter=Q(status=Status.RUNNING)),
-        due=Count("pk", filter=Q(status=Status.PENDING, next_attempt_at__lte=now)),
+    counted = (
+        ClassificationRequest.objects.order_by()
+        .filter(status__in=[Status.PENDING, Status.RUNNING])
+        .aggregate(
+            pending=Count("pk", filter=Q(status=Status.PENDING)),
+            running=Count("pk", filter=Q(status=Status.RUNNING)),
+            due=Count("pk", filter=Q(status=Status.PENDING, next_attempt_at__lte=now)),
+        )
     )
     oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]
     age = _seconds(None if oldest is None else now - oldest)
@@ -122,12 +125,15 @@ def backlog(now=None, limits=None):
     problems = []
     if levels["age"] != OK:
         bound = limits[f"PENDING_AGE_{levels['age'].upper()}"]
-        problems.append(f"the oldest pending request was submitted {age:,.0f} s ago "
-                        f"({levels['age']} past {bound:,} s)")
+        problems.append(
+            f"the oldest pending request was submitted {age:,.0f} s ago "
+            f"({levels['age']} past {bound:,} s)"
+        )
     if levels["size"] != OK:
         bound = limits[f"BACKLOG_{levels['size'].upper()}"]
-        problems.append(f"{counted['pending']:,} requests are pending "
-                        f"({levels['size']} past {bound:,})")
+        problems.append(
+            f"{counted['pending']:,} requests are pending ({levels['size']} past {bound:,})"
+        )
     return {
         "status": worst(levels.values()),
         "pending": counted["pending"],
@@ -150,10 +156,14 @@ def sweep(now=None, limits=None):
         problems = ["the sweep never ran: is the django_textclass.sweep beat entry scheduled?"]
     else:
         status = level(age, limits["SWEEP_AGE_WARNING"], limits["SWEEP_AGE_CRITICAL"])
-        problems = [] if status == OK else [
-            f"the sweep last ran {age:,.0f} s ago "
-            f"({status} past {limits[f'SWEEP_AGE_{status.upper()}']:,} s)"
-        ]
+        problems = (
+            []
+            if status == OK
+            else [
+                f"the sweep last ran {age:,.0f} s ago "
+                f"({status} past {limits[f'SWEEP_AGE_{status.upper()}']:,} s)"
+            ]
+        )
     return {"status": status, "last_run_at": last, "age_seconds": age, "problems": problems}
 
 
@@ -168,24 +178,27 @@ def backends(now=None, limits=None):
     for (alias, model_id), row in sorted(rows.items()):
         status = OK
         if row.circuit != BackendPace.Circuit.CLOSED:
-            status = (CRITICAL if row.opened >= limits["CIRCUIT_OPENINGS_CRITICAL"]
-                      else WARNING)
-            problems.append(f"backend {alias}: circuit {row.circuit} after {row.failures} "
-                            f"failed calls in a row, opened {row.opened} times in a row "
-                            f"(last error {row.last_error or 'unknown'})")
+            status = CRITICAL if row.opened >= limits["CIRCUIT_OPENINGS_CRITICAL"] else WARNING
+            problems.append(
+                f"backend {alias}: circuit {row.circuit} after {row.failures} "
+                f"failed calls in a row, opened {row.opened} times in a row "
+                f"(last error {row.last_error or 'unknown'})"
+            )
         waiting = row.not_before is not None and row.not_before > now
-        paces.append({
-            "backend": alias,
-            "model": model_id or None,
-            "circuit": row.circuit,
-            "not_before": row.not_before,
-            "waiting_seconds": _seconds(row.not_before - now) if waiting else 0,
-            "reason": row.reason,
-            "failures": row.failures,
-            "openings": row.opened,
-            "last_error": row.last_error,
-            "status": status,
-        })
+        paces.append(
+            {
+                "backend": alias,
+                "model": model_id or None,
+                "circuit": row.circuit,
+                "not_before": row.not_before,
+                "waiting_seconds": _seconds(row.not_before - now) if waiting else 0,
+                "reason": row.reason,
+                "failures": row.failures,
+                "openings": row.opened,
+                "last_error": row.last_error,
+                "status": status,
+            }
+        )
     return paces, problems
 
 
@@ -208,18 +221,30 @@ def failure_rate(now=None, limits=None):
         status = level(rate, limits["FAILURE_RATE_WARNING"], limits["FAILURE_RATE_CRITICAL"])
     by_code = {}
     if counts["failed"]:
-        rows = (recent.filter(status=Status.FAILED).values("error_code")
-                .annotate(n=Count("*")).values_list("error_code", "n"))
+        rows = (
+            recent.filter(status=Status.FAILED)
+            .values("error_code")
+            .annotate(n=Count("*"))
+            .values_list("error_code", "n")
+        )
         by_code = dict(sorted(rows, key=lambda row: (-row[1], row[0])))
-    problems = [] if status == OK else [
-        f"{counts['failed']:,} of {done:,} requests created in the last {window:,} s failed "
-        f"({rate * 100:.1f} %, {status} past "
-        f"{limits[f'FAILURE_RATE_{status.upper()}'] * 100:g} %)"
-    ]
+    problems = (
+        []
+        if status == OK
+        else [
+            f"{counts['failed']:,} of {done:,} requests created in the last {window:,} s failed "
+            f"({rate * 100:.1f} %, {status} past "
+            f"{limits[f'FAILURE_RATE_{status.upper()}'] * 100:g} %)"
+        ]
+    )
     return {
-        "status": status, "window_seconds": window, "succeeded": counts["succeeded"],
-        "failed": counts["failed"], "rate": None if rate is None else round(rate, 4),
-        "by_error_code": by_code, "problems": problems,
+        "status": status,
+        "window_seconds": window,
+        "succeeded": counts["succeeded"],
+        "failed": counts["failed"],
+        "rate": None if rate is None else round(rate, 4),
+        "by_error_code": by_code,
+        "problems": problems,
     }
 
 
@@ -242,8 +267,12 @@ def report(now=None):
         "failure_rate": failure_rate(now, limits),
     }
     paces, pace_problems = backends(now, limits)
-    problems = [*parts["backlog"]["problems"], *parts["sweep"]["problems"], *pace_problems,
-                *parts["failure_rate"]["problems"]]
+    problems = [
+        *parts["backlog"]["problems"],
+        *parts["sweep"]["problems"],
+        *pace_problems,
+        *parts["failure_rate"]["problems"],
+    ]
     for part in parts.values():
         del part["problems"]
     levels = [part["status"] for part in parts.values()] + [pace["status"] for pace in paces]

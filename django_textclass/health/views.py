@@ -16,8 +16,10 @@ from django_textclass.health.parts import report
 
 #: HTTP status of each level: a monitor that reads only the status code alerts on critical.
 STATUS_CODES = {"ok": 200, "warning": 200, "critical": 503}
-DENIED = ("The health report is for staff members, or for a monitor that sends "
-          "Authorization: Bearer <TEXTCLASS['HEALTH_TOKEN']>.")
+DENIED = (
+    "The health report is for staff members, or for a monitor that sends "
+    "Authorization: Bearer <TEXTCLASS['HEALTH_TOKEN']>."
+)
 
 
 def allowed(request):
@@ -31,8 +33,8 @@ def allowed(request):
         return True
     token = app_settings.HEALTH_TOKEN
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return bool(token) and scheme.lower() == "bearer" and constant_time_compare(
-        given.strip(), token
+    return (
+        bool(token) and scheme.lower() == "bearer" and constant_time_compare(given.strip(), token)
     )
 
 
@@ -43,5 +45,6 @@ def health(request):
     if not allowed(request):
         return JsonResponse({"error": DENIED}, status=403)
     data = report()
-    return JsonResponse(data, status=STATUS_CODES.get(data["status"], 503),
-                        encoder=DjangoJSONEncoder)
+    return JsonResponse(
+        data, status=STATUS_CODES.get(data["status"], 503), encoder=DjangoJSONEncoder
+    )

@@ -42,11 +42,18 @@ class Outcome:
     def as_dict(self):
         """The outcome as plain JSON values."""
         return {
-            "name": self.name, "key": self.key or None, "backend": self.backend,
-            "model": self.model_id, "revision": self.revision or None,
-            "revision_sent": self.revision_sent, "url": self.url or None, "ok": self.ok,
-            "latency_ms": self.latency_ms, "shape": self.shape,
-            "labels": [item["label"] for item in self.ranking], "ranking": self.ranking,
+            "name": self.name,
+            "key": self.key or None,
+            "backend": self.backend,
+            "model": self.model_id,
+            "revision": self.revision or None,
+            "revision_sent": self.revision_sent,
+            "url": self.url or None,
+            "ok": self.ok,
+            "latency_ms": self.latency_ms,
+            "shape": self.shape,
+            "labels": [item["label"] for item in self.ranking],
+            "ranking": self.ranking,
             "error": self.error,
         }
 
@@ -73,8 +80,14 @@ def targets(name=None):
         except TextClassConfigurationError as exc:
             found.append((each, exc))
         except InvalidInputError as exc:  # DEFAULT_MODEL itself is wrong (check E005)
-            found.append((str(each), TextClassConfigurationError(
-                f"TEXTCLASS['DEFAULT_MODEL'] {each!r}: {exc.reason}.")))
+            found.append(
+                (
+                    str(each),
+                    TextClassConfigurationError(
+                        f"TEXTCLASS['DEFAULT_MODEL'] {each!r}: {exc.reason}."
+                    ),
+                )
+            )
     return found
 
 
@@ -93,6 +106,7 @@ def probe(name, target, text):
     answers = []
     post_json = getattr(backend, "post_json", None)
     if post_json is not None:  # this instance is the probe's own: nothing else sees the wrap
+
         def recording(*args, **kwargs):
             answers.append(post_json(*args, **kwargs))
             return answers[-1]
@@ -103,8 +117,12 @@ def probe(name, target, text):
     started = time.monotonic()
     try:
         (ranking,) = backend.classify(
-            [text], target.parameters, model_id=target.model_id, use_cache=False,
-            wait_for_model=False, revision=target.revision or None,
+            [text],
+            target.parameters,
+            model_id=target.model_id,
+            use_cache=False,
+            wait_for_model=False,
+            revision=target.revision or None,
         )
     except Exception as exc:  # noqa: BLE001 - every failure is reported, never raised
         outcome.latency_ms = _ms_since(started)
@@ -114,8 +132,10 @@ def probe(name, target, text):
     outcome.latency_ms = _ms_since(started)
     outcome.ok = True
     outcome.shape = diagnosis.describe_shape(answers[-1]) if answers else "built in process"
-    outcome.ranking = [{"label": _scrub(backend, item.label), "score": round(item.score, 4)}
-                       for item in ranking.scores]
+    outcome.ranking = [
+        {"label": _scrub(backend, item.label), "score": round(item.score, 4)}
+        for item in ranking.scores
+    ]
     return outcome
 
 
@@ -147,8 +167,11 @@ def _failed(outcome, exc, backend):
         problem = replace(problem, tei_host=True)
     hint = diagnosis.diagnose(problem)
     outcome.error = {
-        "code": problem.code, "status": problem.status,
-        "message": _scrub(backend, problem.message), "hint": hint.text, "diagnosis": hint.name,
+        "code": problem.code,
+        "status": problem.status,
+        "message": _scrub(backend, problem.message),
+        "hint": hint.text,
+        "diagnosis": hint.name,
     }
     return outcome
 
@@ -161,18 +184,22 @@ def answers_like_tei(backend, url):
     """
     session = getattr(backend, "session", None)
     parts = urlsplit(url) if url else None
-    if (session is None or parts is None or not parts.hostname
-            or parts.hostname in (ROUTER_HOST, RETIRED_HOST)
-            or f"{type(backend).__module__}.{type(backend).__qualname__}"
-            == diagnosis.TEI_BACKEND):
+    if (
+        session is None
+        or parts is None
+        or not parts.hostname
+        or parts.hostname in (ROUTER_HOST, RETIRED_HOST)
+        or f"{type(backend).__module__}.{type(backend).__qualname__}" == diagnosis.TEI_BACKEND
+    ):
         return False
     try:
         headers = backend.build_headers(use_cache=True, wait_for_model=False)
     except (AttributeError, TypeError):
         headers = {}
     try:
-        response = session.get(f"{parts.scheme}://{parts.netloc}/info", headers=headers,
-                               timeout=backend.timeout)
+        response = session.get(
+            f"{parts.scheme}://{parts.netloc}/info", headers=headers, timeout=backend.timeout
+        )
         info = response.json() if response.status_code == 200 else None
     except (requests.RequestException, ValueError):
         return False

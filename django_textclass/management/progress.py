@@ -67,9 +67,14 @@ class Progress:
             # A terminal of 0 columns would get an empty bar: tqdm fits the bar to the width.
             sized = _columns(self.stream) > 0
             self.bar = tqdm(
-                total=total, unit=self.unit, desc=description, file=self.stream,
-                dynamic_ncols=sized, ncols=None if sized else FALLBACK_COLUMNS,
-                mininterval=BAR_EVERY, leave=True,
+                total=total,
+                unit=self.unit,
+                desc=description,
+                file=self.stream,
+                dynamic_ncols=sized,
+                ncols=None if sized else FALLBACK_COLUMNS,
+                mininterval=BAR_EVERY,
+                leave=True,
             )
 
     def set(self, done, *, total=None, postfix=""):
@@ -99,8 +104,12 @@ class Progress:
     def line(self):
         """The plain progress line for the current state."""
         text = tqdm.format_meter(
-            self.done, self.total, time.monotonic() - self.started, prefix=self.description,
-            unit=self.unit, bar_format=PLAIN_FORMAT if self.total else PLAIN_FORMAT_NO_TOTAL,
+            self.done,
+            self.total,
+            time.monotonic() - self.started,
+            prefix=self.description,
+            unit=self.unit,
+            bar_format=PLAIN_FORMAT if self.total else PLAIN_FORMAT_NO_TOTAL,
         )
         return f"{text}, {self.postfix}" if self.postfix else text
 

@@ -32,15 +32,21 @@ class WatchTimeout(Exception):
 
 def counts_by_status(queryset):
     """``{status: n}`` over ``queryset``, every status present (zeros too); one query."""
-    found = dict(queryset.order_by().values("status").annotate(n=Count("*"))
-                 .values_list("status", "n"))
+    found = dict(
+        queryset.order_by().values("status").annotate(n=Count("*")).values_list("status", "n")
+    )
     return {status: found.get(status, 0) for status in Status.values}
 
 
 def failures_by_code(queryset, limit=5):
     """``[(error_code, n)]`` of the failed requests of ``queryset``, most frequent first."""
-    rows = (queryset.order_by().filter(status=Status.FAILED).values("error_code")
-            .annotate(n=Count("*")).values_list("error_code", "n"))
+    rows = (
+        queryset.order_by()
+        .filter(status=Status.FAILED)
+        .values("error_code")
+        .annotate(n=Count("*"))
+        .values_list("error_code", "n")
+    )
     return sorted(rows, key=lambda row: (-row[1], row[0]))[:limit]
 
 
@@ -79,14 +85,16 @@ def watch(queryset, stream, *, description, interval=2.0, timeout=None, every=No
     """
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
-    with Progress(stream, total=None, unit="requests final", description=description,
-                  every=every) as progress:
+    with Progress(
+        stream, total=None, unit="requests final", description=description, every=every
+    ) as progress:
         while True:
             look = time.monotonic()
             counts = counts_by_status(queryset)
             took = time.monotonic() - look
-            progress.set(finished(counts), total=sum(counts.values()) or None,
-                         postfix=describe(counts))
+            progress.set(
+                finished(counts), total=sum(counts.values()) or None, postfix=describe(counts)
+            )
             if not unfinished(counts):
                 return counts
             pause = max(interval, LOAD_FACTOR * took)
@@ -98,8 +106,9 @@ def watch(queryset, stream, *, description, interval=2.0, timeout=None, every=No
             time.sleep(pause)
 
 
-def follow(queryset, stream, *, description, interval, timeout=None, still="",
-           stopped="Stopped watching."):
+def follow(
+    queryset, stream, *, description, interval, timeout=None, still="", stopped="Stopped watching."
+):
     """:func:`watch` as a management command runs it, with the commands' own exits.
 
     ``textclass_status --watch`` and ``textclass_backfill --wait`` end the same way: the
@@ -123,12 +132,14 @@ def follow(queryset, stream, *, description, interval, timeout=None, still="",
     """
     started = time.monotonic()
     try:
-        counts = watch(queryset, stream, description=description, interval=interval,
-                       timeout=timeout)
+        counts = watch(
+            queryset, stream, description=description, interval=interval, timeout=timeout
+        )
     except WatchTimeout as exc:
         raise CommandError(
             f"Still {unfinished(exc.counts):,} requests pending or running after {timeout} s "
-            f"({describe(exc.counts)}){still}.", returncode=TIMED_OUT,
+            f"({describe(exc.counts)}){still}.",
+            returncode=TIMED_OUT,
         ) from None
     except KeyboardInterrupt:
         raise CommandError(stopped, returncode=INTERRUPTED) from None

@@ -9,101 +9,313 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
+        ("contenttypes", "0002_remove_content_type_name"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ClassificationRequest',
+            name="ClassificationRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, help_text='Identifier shown in URLs and APIs; the numeric id stays internal.', unique=True, verbose_name='public id')),
-                ('model_id', models.CharField(help_text='Hugging Face Hub repository id of the classifier, e.g. owner/name.', max_length=200, verbose_name='model')),
-                ('function_to_apply', models.CharField(blank=True, choices=[('sigmoid', 'sigmoid'), ('softmax', 'softmax'), ('none', 'none')], help_text="sigmoid, softmax or none; empty uses the model's default.", max_length=8, verbose_name='function to apply')),
-                ('top_k', models.PositiveSmallIntegerField(blank=True, help_text='Keep only the K most probable labels; empty keeps them all.', null=True, verbose_name='top k')),
-                ('use_cache', models.BooleanField(default=True, help_text='Reuse a stored result for the same text, and let the API use its cache.', verbose_name='use cache')),
-                ('text', models.TextField(verbose_name='text')),
-                ('text_hash', models.CharField(editable=False, help_text='SHA-256 of the text; identical texts share a cached result.', max_length=64, verbose_name='text hash')),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('running', 'running'), ('succeeded', 'succeeded'), ('failed', 'failed'), ('cancelled', 'cancelled')], default='pending', max_length=10, verbose_name='status')),
-                ('attempts', models.PositiveSmallIntegerField(default=0, help_text='Calls started for this request so far.', verbose_name='attempts')),
-                ('error_code', models.CharField(blank=True, help_text='Why the last attempt failed, e.g. http_503, timeout, retries_exhausted.', max_length=64, verbose_name='error code')),
-                ('error_message', models.TextField(blank=True, verbose_name='error message')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='created')),
-                ('started_at', models.DateTimeField(blank=True, help_text='When the last attempt started.', null=True, verbose_name='started')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished')),
-                ('next_attempt_at', models.DateTimeField(blank=True, default=django.utils.timezone.now, help_text='A pending request is not sent before this time (retry backoff).', null=True, verbose_name='next attempt')),
-                ('lease_expires_at', models.DateTimeField(blank=True, help_text='A running request still running after this is handed back by the sweep.', null=True, verbose_name='lease expires')),
-                ('claim_token', models.UUIDField(blank=True, editable=False, help_text='Which worker run owns the request while it is running.', null=True, verbose_name='claim token')),
-                ('top_label', models.CharField(blank=True, max_length=200, verbose_name='top label')),
-                ('top_score', models.FloatField(blank=True, null=True, verbose_name='top score')),
-                ('backend', models.CharField(blank=True, help_text='Alias of the TEXTCLASS backend that serves the request.', max_length=100, verbose_name='backend')),
-                ('backend_ms', models.PositiveIntegerField(blank=True, help_text='Duration of the backend call that answered, in milliseconds.', null=True, verbose_name='backend time (ms)')),
-                ('object_id', models.CharField(blank=True, max_length=64, verbose_name='source id')),
-                ('source_field', models.CharField(blank=True, help_text='Field of the source object that held the text.', max_length=100, verbose_name='source field')),
-                ('content_type', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='contenttypes.contenttype', verbose_name='source type')),
-                ('owner', models.ForeignKey(blank=True, help_text='User who submitted the text; empty for background classification.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='textclass_requests', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
-                ('reused_from', models.ForeignKey(blank=True, help_text='The earlier request whose stored result answered this one (cache hit).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='django_textclass.classificationrequest', verbose_name='reused from')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "uuid",
+                    models.UUIDField(
+                        default=uuid.uuid4,
+                        editable=False,
+                        help_text="Identifier shown in URLs and APIs; the numeric id stays internal.",
+                        unique=True,
+                        verbose_name="public id",
+                    ),
+                ),
+                (
+                    "model_id",
+                    models.CharField(
+                        help_text="Hugging Face Hub repository id of the classifier, e.g. owner/name.",
+                        max_length=200,
+                        verbose_name="model",
+                    ),
+                ),
+                (
+                    "function_to_apply",
+                    models.CharField(
+                        blank=True,
+                        choices=[("sigmoid", "sigmoid"), ("softmax", "softmax"), ("none", "none")],
+                        help_text="sigmoid, softmax or none; empty uses the model's default.",
+                        max_length=8,
+                        verbose_name="function to apply",
+                    ),
+                ),
+                (
+                    "top_k",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        help_text="Keep only the K most probable labels; empty keeps them all.",
+                        null=True,
+                        verbose_name="top k",
+                    ),
+                ),
+                (
+                    "use_cache",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Reuse a stored result for the same text, and let the API use its cache.",
+                        verbose_name="use cache",
+                    ),
+                ),
+                ("text", models.TextField(verbose_name="text")),
+                (
+                    "text_hash",
+                    models.CharField(
+                        editable=False,
+                        help_text="SHA-256 of the text; identical texts share a cached result.",
+                        max_length=64,
+                        verbose_name="text hash",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("running", "running"),
+                            ("succeeded", "succeeded"),
+                            ("failed", "failed"),
+                            ("cancelled", "cancelled"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "attempts",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="Calls started for this request so far.",
+                        verbose_name="attempts",
+                    ),
+                ),
+                (
+                    "error_code",
+                    models.CharField(
+                        blank=True,
+                        help_text="Why the last attempt failed, e.g. http_503, timeout, retries_exhausted.",
+                        max_length=64,
+                        verbose_name="error code",
+                    ),
+                ),
+                ("error_message", models.TextField(blank=True, verbose_name="error message")),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, editable=False, verbose_name="created"
+                    ),
+                ),
+                (
+                    "started_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When the last attempt started.",
+                        null=True,
+                        verbose_name="started",
+                    ),
+                ),
+                (
+                    "finished_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="finished"),
+                ),
+                (
+                    "next_attempt_at",
+                    models.DateTimeField(
+                        blank=True,
+                        default=django.utils.timezone.now,
+                        help_text="A pending request is not sent before this time (retry backoff).",
+                        null=True,
+                        verbose_name="next attempt",
+                    ),
+                ),
+                (
+                    "lease_expires_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="A running request still running after this is handed back by the sweep.",
+                        null=True,
+                        verbose_name="lease expires",
+                    ),
+                ),
+                (
+                    "claim_token",
+                    models.UUIDField(
+                        blank=True,
+                        editable=False,
+                        help_text="Which worker run owns the request while it is running.",
+                        null=True,
+                        verbose_name="claim token",
+                    ),
+                ),
+                (
+                    "top_label",
+                    models.CharField(blank=True, max_length=200, verbose_name="top label"),
+                ),
+                ("top_score", models.FloatField(blank=True, null=True, verbose_name="top score")),
+                (
+                    "backend",
+                    models.CharField(
+                        blank=True,
+                        help_text="Alias of the TEXTCLASS backend that serves the request.",
+                        max_length=100,
+                        verbose_name="backend",
+                    ),
+                ),
+                (
+                    "backend_ms",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Duration of the backend call that answered, in milliseconds.",
+                        null=True,
+                        verbose_name="backend time (ms)",
+                    ),
+                ),
+                (
+                    "object_id",
+                    models.CharField(blank=True, max_length=64, verbose_name="source id"),
+                ),
+                (
+                    "source_field",
+                    models.CharField(
+                        blank=True,
+                        help_text="Field of the source object that held the text.",
+                        max_length=100,
+                        verbose_name="source field",
+                    ),
+                ),
+                (
+                    "content_type",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="contenttypes.contenttype",
+                        verbose_name="source type",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="User who submitted the text; empty for background classification.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="textclass_requests",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
+                (
+                    "reused_from",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The earlier request whose stored result answered this one (cache hit).",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="django_textclass.classificationrequest",
+                        verbose_name="reused from",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'classification request',
-                'verbose_name_plural': 'classification requests',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "classification request",
+                "verbose_name_plural": "classification requests",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ClassificationScore',
+            name="ClassificationScore",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rank', models.PositiveSmallIntegerField(help_text='0 is the most probable label.', verbose_name='rank')),
-                ('label', models.CharField(max_length=200, verbose_name='label')),
-                ('score', models.FloatField(verbose_name='score')),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scores', to='django_textclass.classificationrequest', verbose_name='request')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "rank",
+                    models.PositiveSmallIntegerField(
+                        help_text="0 is the most probable label.", verbose_name="rank"
+                    ),
+                ),
+                ("label", models.CharField(max_length=200, verbose_name="label")),
+                ("score", models.FloatField(verbose_name="score")),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="scores",
+                        to="django_textclass.classificationrequest",
+                        verbose_name="request",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'label score',
-                'verbose_name_plural': 'label scores',
-                'ordering': ['request', 'rank'],
+                "verbose_name": "label score",
+                "verbose_name_plural": "label scores",
+                "ordering": ["request", "rank"],
             },
         ),
         migrations.AddIndex(
-            model_name='classificationrequest',
-            index=models.Index(fields=['status', 'next_attempt_at'], name='textclass_req_status_due'),
+            model_name="classificationrequest",
+            index=models.Index(
+                fields=["status", "next_attempt_at"], name="textclass_req_status_due"
+            ),
         ),
         migrations.AddIndex(
-            model_name='classificationrequest',
-            index=models.Index(fields=['-created_at'], name='textclass_req_created'),
+            model_name="classificationrequest",
+            index=models.Index(fields=["-created_at"], name="textclass_req_created"),
         ),
         migrations.AddIndex(
-            model_name='classificationrequest',
-            index=models.Index(fields=['owner', '-created_at'], name='textclass_req_owner_created'),
+            model_name="classificationrequest",
+            index=models.Index(fields=["owner", "-created_at"], name="textclass_req_owner_created"),
         ),
         migrations.AddIndex(
-            model_name='classificationrequest',
-            index=models.Index(fields=['model_id', '-created_at'], name='textclass_req_model_created'),
+            model_name="classificationrequest",
+            index=models.Index(
+                fields=["model_id", "-created_at"], name="textclass_req_model_created"
+            ),
         ),
         migrations.AddIndex(
-            model_name='classificationrequest',
-            index=models.Index(fields=['model_id', 'top_label'], name='textclass_req_model_label'),
+            model_name="classificationrequest",
+            index=models.Index(fields=["model_id", "top_label"], name="textclass_req_model_label"),
         ),
         migrations.AddIndex(
-            model_name='classificationrequest',
-            index=models.Index(fields=['content_type', 'object_id'], name='textclass_req_source'),
+            model_name="classificationrequest",
+            index=models.Index(fields=["content_type", "object_id"], name="textclass_req_source"),
         ),
         migrations.AddIndex(
-            model_name='classificationrequest',
-            index=models.Index(condition=models.Q(('status', 'succeeded')), fields=['text_hash', 'model_id', '-finished_at'], name='textclass_req_cache'),
+            model_name="classificationrequest",
+            index=models.Index(
+                condition=models.Q(("status", "succeeded")),
+                fields=["text_hash", "model_id", "-finished_at"],
+                name="textclass_req_cache",
+            ),
         ),
         migrations.AddIndex(
-            model_name='classificationscore',
-            index=models.Index(fields=['label', 'score'], name='textclass_score_label'),
+            model_name="classificationscore",
+            index=models.Index(fields=["label", "score"], name="textclass_score_label"),
         ),
         migrations.AddConstraint(
-            model_name='classificationscore',
-            constraint=models.UniqueConstraint(fields=('request', 'rank'), name='textclass_score_rank_uniq'),
+            model_name="classificationscore",
+            constraint=models.UniqueConstraint(
+                fields=("request", "rank"), name="textclass_score_rank_uniq"
+            ),
         ),
     ]

@@ -7,28 +7,65 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_textclass', '0001_initial'),
+        ("django_textclass", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IdempotencyKey',
+            name="IdempotencyKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=255, verbose_name='key')),
-                ('fingerprint', models.CharField(help_text="SHA-256 of the first request's body.", max_length=64, verbose_name='fingerprint')),
-                ('request_uuids', models.JSONField(default=list, help_text='Public ids of the requests the first submission created, in order.', verbose_name='request ids')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='created')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=255, verbose_name="key")),
+                (
+                    "fingerprint",
+                    models.CharField(
+                        help_text="SHA-256 of the first request's body.",
+                        max_length=64,
+                        verbose_name="fingerprint",
+                    ),
+                ),
+                (
+                    "request_uuids",
+                    models.JSONField(
+                        default=list,
+                        help_text="Public ids of the requests the first submission created, in order.",
+                        verbose_name="request ids",
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, editable=False, verbose_name="created"
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'idempotency key',
-                'verbose_name_plural': 'idempotency keys',
-                'indexes': [models.Index(fields=['created_at'], name='textclass_idem_created')],
-                'constraints': [models.UniqueConstraint(fields=('owner', 'key'), name='textclass_idem_owner_key_uniq')],
+                "verbose_name": "idempotency key",
+                "verbose_name_plural": "idempotency keys",
+                "indexes": [models.Index(fields=["created_at"], name="textclass_idem_created")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("owner", "key"), name="textclass_idem_owner_key_uniq"
+                    )
+                ],
             },
         ),
     ]

@@ -6,62 +6,155 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
-        ('django_textclass', '0002_idempotencykey'),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("django_textclass", "0002_idempotencykey"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='classificationrequest',
-            name='chunk_index',
-            field=models.PositiveSmallIntegerField(blank=True, help_text='Position of the chunk, from 0.', null=True, verbose_name='chunk'),
+            model_name="classificationrequest",
+            name="chunk_index",
+            field=models.PositiveSmallIntegerField(
+                blank=True,
+                help_text="Position of the chunk, from 0.",
+                null=True,
+                verbose_name="chunk",
+            ),
         ),
         migrations.AddField(
-            model_name='classificationrequest',
-            name='long_text_policy',
-            field=models.CharField(blank=True, help_text='Policy the text was submitted under: reject, truncate_head, truncate_head_tail, split_mean or split_max; empty for none.', max_length=32, verbose_name='long-text policy'),
+            model_name="classificationrequest",
+            name="long_text_policy",
+            field=models.CharField(
+                blank=True,
+                help_text="Policy the text was submitted under: reject, truncate_head, truncate_head_tail, split_mean or split_max; empty for none.",
+                max_length=32,
+                verbose_name="long-text policy",
+            ),
         ),
         migrations.AddField(
-            model_name='classificationrequest',
-            name='parent',
-            field=models.ForeignKey(blank=True, help_text='The long text this request is one chunk of (split policy).', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='django_textclass.classificationrequest', verbose_name='split from'),
+            model_name="classificationrequest",
+            name="parent",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The long text this request is one chunk of (split policy).",
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="chunks",
+                to="django_textclass.classificationrequest",
+                verbose_name="split from",
+            ),
         ),
         migrations.AddField(
-            model_name='classificationrequest',
-            name='source_hash',
-            field=models.CharField(blank=True, editable=False, help_text='SHA-256 of the source text before any long-text policy; a save with the same hash is not classified again.', max_length=64, verbose_name='source text hash'),
+            model_name="classificationrequest",
+            name="source_hash",
+            field=models.CharField(
+                blank=True,
+                editable=False,
+                help_text="SHA-256 of the source text before any long-text policy; a save with the same hash is not classified again.",
+                max_length=64,
+                verbose_name="source text hash",
+            ),
         ),
         migrations.AddField(
-            model_name='classificationrequest',
-            name='source_length',
-            field=models.PositiveIntegerField(blank=True, help_text='Length of the source text in characters, before any long-text policy.', null=True, verbose_name='source length'),
+            model_name="classificationrequest",
+            name="source_length",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Length of the source text in characters, before any long-text policy.",
+                null=True,
+                verbose_name="source length",
+            ),
         ),
         migrations.CreateModel(
-            name='RuleFiring',
+            name="RuleFiring",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rule', models.CharField(help_text="The rule's name.", max_length=200, verbose_name='rule')),
-                ('request_uuid', models.UUIDField(help_text='Public id of the request.', verbose_name='request id')),
-                ('object_id', models.CharField(blank=True, max_length=64, verbose_name='source id')),
-                ('model_id', models.CharField(max_length=200, verbose_name='model')),
-                ('label', models.CharField(max_length=200, verbose_name='label')),
-                ('score', models.FloatField(verbose_name='score')),
-                ('min_score', models.FloatField(verbose_name='threshold')),
-                ('action', models.CharField(help_text='Dotted path called.', max_length=300, verbose_name='action')),
-                ('outcome', models.CharField(choices=[('started', 'started'), ('ok', 'ok'), ('error', 'error')], default='started', max_length=8, verbose_name='outcome')),
-                ('error', models.TextField(blank=True, verbose_name='error')),
-                ('fired_at', models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='fired')),
-                ('content_type', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='source type')),
-                ('request', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='rule_firings', to='django_textclass.classificationrequest', verbose_name='request')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "rule",
+                    models.CharField(
+                        help_text="The rule's name.", max_length=200, verbose_name="rule"
+                    ),
+                ),
+                (
+                    "request_uuid",
+                    models.UUIDField(
+                        help_text="Public id of the request.", verbose_name="request id"
+                    ),
+                ),
+                (
+                    "object_id",
+                    models.CharField(blank=True, max_length=64, verbose_name="source id"),
+                ),
+                ("model_id", models.CharField(max_length=200, verbose_name="model")),
+                ("label", models.CharField(max_length=200, verbose_name="label")),
+                ("score", models.FloatField(verbose_name="score")),
+                ("min_score", models.FloatField(verbose_name="threshold")),
+                (
+                    "action",
+                    models.CharField(
+                        help_text="Dotted path called.", max_length=300, verbose_name="action"
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("started", "started"), ("ok", "ok"), ("error", "error")],
+                        default="started",
+                        max_length=8,
+                        verbose_name="outcome",
+                    ),
+                ),
+                ("error", models.TextField(blank=True, verbose_name="error")),
+                (
+                    "fired_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, editable=False, verbose_name="fired"
+                    ),
+                ),
+                (
+                    "content_type",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="contenttypes.contenttype",
+                        verbose_name="source type",
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="rule_firings",
+                        to="django_textclass.classificationrequest",
+                        verbose_name="request",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'rule firing',
-                'verbose_name_plural': 'rule firings',
-                'ordering': ['-fired_at', '-id'],
-                'indexes': [models.Index(fields=['content_type', 'object_id'], name='textclass_firing_source'), models.Index(fields=['-fired_at'], name='textclass_firing_fired')],
-                'constraints': [models.UniqueConstraint(fields=('rule', 'request_uuid'), name='textclass_firing_once_uniq')],
+                "verbose_name": "rule firing",
+                "verbose_name_plural": "rule firings",
+                "ordering": ["-fired_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["content_type", "object_id"], name="textclass_firing_source"
+                    ),
+                    models.Index(fields=["-fired_at"], name="textclass_firing_fired"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("rule", "request_uuid"), name="textclass_firing_once_uniq"
+                    )
+                ],
             },
         ),
     ]

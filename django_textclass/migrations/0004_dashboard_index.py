@@ -5,20 +5,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
-        ('django_textclass', '0003_content_registry'),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("django_textclass", "0003_content_registry"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='classificationrequest',
-            name='textclass_req_model_created',
+            model_name="classificationrequest",
+            name="textclass_req_model_created",
         ),
         migrations.AddIndex(
-            model_name='classificationrequest',
-            index=models.Index(fields=['model_id', 'created_at', 'status', 'top_label', 'top_score', 'finished_at', 'backend_ms'], name='textclass_req_model_dash'),
+            model_name="classificationrequest",
+            index=models.Index(
+                fields=[
+                    "model_id",
+                    "created_at",
+                    "status",
+                    "top_label",
+                    "top_score",
+                    "finished_at",
+                    "backend_ms",
+                ],
+                name="textclass_req_model_dash",
+            ),
         ),
     ]

@@ -5,69 +5,126 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_textclass', '0004_dashboard_index'),
+        ("django_textclass", "0004_dashboard_index"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RollupDay',
+            name="RollupDay",
             fields=[
-                ('day', models.DateField(primary_key=True, serialize=False, verbose_name='day (UTC)')),
-                ('rolled_at', models.DateTimeField(blank=True, null=True, verbose_name='rolled')),
-                ('requests', models.PositiveIntegerField(default=0, verbose_name='requests')),
+                (
+                    "day",
+                    models.DateField(primary_key=True, serialize=False, verbose_name="day (UTC)"),
+                ),
+                ("rolled_at", models.DateTimeField(blank=True, null=True, verbose_name="rolled")),
+                ("requests", models.PositiveIntegerField(default=0, verbose_name="requests")),
             ],
             options={
-                'verbose_name': 'rolled-up day',
-                'verbose_name_plural': 'rolled-up days',
-                'ordering': ['-day'],
+                "verbose_name": "rolled-up day",
+                "verbose_name_plural": "rolled-up days",
+                "ordering": ["-day"],
             },
         ),
         migrations.CreateModel(
-            name='RollupDirtyDay',
+            name="RollupDirtyDay",
             fields=[
-                ('day', models.DateField(primary_key=True, serialize=False, verbose_name='day (UTC)')),
-                ('marked_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='marked')),
+                (
+                    "day",
+                    models.DateField(primary_key=True, serialize=False, verbose_name="day (UTC)"),
+                ),
+                (
+                    "marked_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="marked"),
+                ),
             ],
             options={
-                'verbose_name': 'changed rolled-up day',
-                'verbose_name_plural': 'changed rolled-up days',
+                "verbose_name": "changed rolled-up day",
+                "verbose_name_plural": "changed rolled-up days",
             },
         ),
         migrations.CreateModel(
-            name='RollupCount',
+            name="RollupCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField(verbose_name='day (UTC)')),
-                ('hour', models.DateTimeField(verbose_name='created in hour')),
-                ('finished_hour', models.DateTimeField(blank=True, null=True, verbose_name='finished in hour')),
-                ('model_id', models.CharField(max_length=200, verbose_name='model')),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('running', 'running'), ('succeeded', 'succeeded'), ('failed', 'failed'), ('cancelled', 'cancelled')], max_length=16, verbose_name='status')),
-                ('top_label', models.CharField(blank=True, max_length=200, verbose_name='top label')),
-                ('requests', models.PositiveIntegerField(verbose_name='requests')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField(verbose_name="day (UTC)")),
+                ("hour", models.DateTimeField(verbose_name="created in hour")),
+                (
+                    "finished_hour",
+                    models.DateTimeField(blank=True, null=True, verbose_name="finished in hour"),
+                ),
+                ("model_id", models.CharField(max_length=200, verbose_name="model")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("running", "running"),
+                            ("succeeded", "succeeded"),
+                            ("failed", "failed"),
+                            ("cancelled", "cancelled"),
+                        ],
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "top_label",
+                    models.CharField(blank=True, max_length=200, verbose_name="top label"),
+                ),
+                ("requests", models.PositiveIntegerField(verbose_name="requests")),
             ],
             options={
-                'verbose_name': 'roll-up count',
-                'verbose_name_plural': 'roll-up counts',
-                'indexes': [models.Index(fields=['day'], name='textclass_rollcount_day'), models.Index(fields=['model_id', 'day'], name='textclass_rollcount_model')],
+                "verbose_name": "roll-up count",
+                "verbose_name_plural": "roll-up counts",
+                "indexes": [
+                    models.Index(fields=["day"], name="textclass_rollcount_day"),
+                    models.Index(fields=["model_id", "day"], name="textclass_rollcount_model"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RollupHistogram',
+            name="RollupHistogram",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField(verbose_name='day (UTC)')),
-                ('model_id', models.CharField(max_length=200, verbose_name='model')),
-                ('top_label', models.CharField(blank=True, max_length=200, verbose_name='top label')),
-                ('metric', models.CharField(choices=[('score', 'top score'), ('latency', 'submission to result (ms)'), ('backend', 'backend call (ms)')], max_length=8, verbose_name='metric')),
-                ('bin', models.IntegerField(verbose_name='bin')),
-                ('requests', models.PositiveIntegerField(verbose_name='requests')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField(verbose_name="day (UTC)")),
+                ("model_id", models.CharField(max_length=200, verbose_name="model")),
+                (
+                    "top_label",
+                    models.CharField(blank=True, max_length=200, verbose_name="top label"),
+                ),
+                (
+                    "metric",
+                    models.CharField(
+                        choices=[
+                            ("score", "top score"),
+                            ("latency", "submission to result (ms)"),
+                            ("backend", "backend call (ms)"),
+                        ],
+                        max_length=8,
+                        verbose_name="metric",
+                    ),
+                ),
+                ("bin", models.IntegerField(verbose_name="bin")),
+                ("requests", models.PositiveIntegerField(verbose_name="requests")),
             ],
             options={
-                'verbose_name': 'roll-up histogram bin',
-                'verbose_name_plural': 'roll-up histogram bins',
-                'indexes': [models.Index(fields=['day'], name='textclass_rollhist_day'), models.Index(fields=['model_id', 'day'], name='textclass_rollhist_model')],
+                "verbose_name": "roll-up histogram bin",
+                "verbose_name_plural": "roll-up histogram bins",
+                "indexes": [
+                    models.Index(fields=["day"], name="textclass_rollhist_day"),
+                    models.Index(fields=["model_id", "day"], name="textclass_rollhist_model"),
+                ],
             },
         ),
     ]

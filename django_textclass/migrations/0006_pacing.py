@@ -7,112 +7,287 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
-        ('django_textclass', '0005_rollup'),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("django_textclass", "0005_rollup"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BackendPace',
+            name="BackendPace",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('backend', models.CharField(max_length=100, verbose_name='backend alias')),
-                ('model_id', models.CharField(blank=True, help_text='Empty for the whole backend (rate limits, outages); a model id for what one model is told (a 503 while it loads).', max_length=200, verbose_name='model id')),
-                ('not_before', models.DateTimeField(blank=True, help_text='No call goes before this time, from any worker.', null=True, verbose_name='not before')),
-                ('reason', models.CharField(blank=True, help_text='Why the last wait was set: rate_limited, model_loading, circuit_open.', max_length=64, verbose_name='reason')),
-                ('circuit', models.CharField(choices=[('closed', 'closed: calls go'), ('open', 'open: no call before the time given'), ('half_open', 'half open: one probe call is out')], default='closed', max_length=16, verbose_name='circuit')),
-                ('failures', models.PositiveIntegerField(default=0, help_text='Calls that failed in a row (connection errors, timeouts, 5xx), across all workers; CIRCUIT_FAILURES of them open the circuit.', verbose_name='failures in a row')),
-                ('opened', models.PositiveIntegerField(default=0, help_text='How many times the circuit opened without a success in between; each opening waits twice as long as the last, up to CIRCUIT_OPEN_MAX.', verbose_name='openings in a row')),
-                ('probe_until', models.DateTimeField(blank=True, help_text="While half open: the probe call's deadline; past it, another worker may probe.", null=True, verbose_name='probe until')),
-                ('last_error', models.CharField(blank=True, max_length=64, verbose_name='last error')),
-                ('window_start', models.DateTimeField(blank=True, help_text="Start of the current window of the backend's own RATE_LIMIT.", null=True, verbose_name='rate window')),
-                ('window_calls', models.PositiveIntegerField(default=0, help_text='Calls sent in that window, by all workers together.', verbose_name='calls in the window')),
-                ('batch_limit', models.PositiveIntegerField(blank=True, help_text="Learnt from the endpoint: the most texts per call it accepted after it refused a bigger batch. Empty: the backend's own MAX_BATCH_SIZE.", null=True, verbose_name='batch limit')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("backend", models.CharField(max_length=100, verbose_name="backend alias")),
+                (
+                    "model_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="Empty for the whole backend (rate limits, outages); a model id for what one model is told (a 503 while it loads).",
+                        max_length=200,
+                        verbose_name="model id",
+                    ),
+                ),
+                (
+                    "not_before",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="No call goes before this time, from any worker.",
+                        null=True,
+                        verbose_name="not before",
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        blank=True,
+                        help_text="Why the last wait was set: rate_limited, model_loading, circuit_open.",
+                        max_length=64,
+                        verbose_name="reason",
+                    ),
+                ),
+                (
+                    "circuit",
+                    models.CharField(
+                        choices=[
+                            ("closed", "closed: calls go"),
+                            ("open", "open: no call before the time given"),
+                            ("half_open", "half open: one probe call is out"),
+                        ],
+                        default="closed",
+                        max_length=16,
+                        verbose_name="circuit",
+                    ),
+                ),
+                (
+                    "failures",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Calls that failed in a row (connection errors, timeouts, 5xx), across all workers; CIRCUIT_FAILURES of them open the circuit.",
+                        verbose_name="failures in a row",
+                    ),
+                ),
+                (
+                    "opened",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="How many times the circuit opened without a success in between; each opening waits twice as long as the last, up to CIRCUIT_OPEN_MAX.",
+                        verbose_name="openings in a row",
+                    ),
+                ),
+                (
+                    "probe_until",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="While half open: the probe call's deadline; past it, another worker may probe.",
+                        null=True,
+                        verbose_name="probe until",
+                    ),
+                ),
+                (
+                    "last_error",
+                    models.CharField(blank=True, max_length=64, verbose_name="last error"),
+                ),
+                (
+                    "window_start",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Start of the current window of the backend's own RATE_LIMIT.",
+                        null=True,
+                        verbose_name="rate window",
+                    ),
+                ),
+                (
+                    "window_calls",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Calls sent in that window, by all workers together.",
+                        verbose_name="calls in the window",
+                    ),
+                ),
+                (
+                    "batch_limit",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Learnt from the endpoint: the most texts per call it accepted after it refused a bigger batch. Empty: the backend's own MAX_BATCH_SIZE.",
+                        null=True,
+                        verbose_name="batch limit",
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated")),
             ],
             options={
-                'verbose_name': 'backend pace',
-                'verbose_name_plural': 'backend paces',
+                "verbose_name": "backend pace",
+                "verbose_name_plural": "backend paces",
             },
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('outcome', models.CharField(choices=[('succeeded', 'succeeded'), ('failed', 'failed')], max_length=16, verbose_name='outcome')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
-                ('due_at', models.DateTimeField(help_text='Until then the process that wrote it sends it; after, the sweep.', verbose_name='due')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("succeeded", "succeeded"), ("failed", "failed")],
+                        max_length=16,
+                        verbose_name="outcome",
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="created"),
+                ),
+                (
+                    "due_at",
+                    models.DateTimeField(
+                        help_text="Until then the process that wrote it sends it; after, the sweep.",
+                        verbose_name="due",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'notification',
-                'verbose_name_plural': 'notifications',
+                "verbose_name": "notification",
+                "verbose_name_plural": "notifications",
             },
         ),
         migrations.CreateModel(
-            name='RequestEvent',
+            name="RequestEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='when')),
-                ('kind', models.CharField(choices=[('retry', 'retry: an attempt spent'), ('wait', 'wait: no attempt spent')], max_length=8, verbose_name='kind')),
-                ('reason', models.CharField(help_text='The error code of a retry; for a wait: rate_limited, rate_limit, model_loading, circuit_open, bisecting, twin_in_flight, database_error.', max_length=64, verbose_name='reason')),
-                ('attempts', models.PositiveSmallIntegerField(default=0, verbose_name='attempts so far')),
-                ('wait_seconds', models.FloatField(blank=True, null=True, verbose_name='wait (s)')),
-                ('message', models.TextField(blank=True, verbose_name='message')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="when"),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("retry", "retry: an attempt spent"),
+                            ("wait", "wait: no attempt spent"),
+                        ],
+                        max_length=8,
+                        verbose_name="kind",
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        help_text="The error code of a retry; for a wait: rate_limited, rate_limit, model_loading, circuit_open, bisecting, twin_in_flight, database_error.",
+                        max_length=64,
+                        verbose_name="reason",
+                    ),
+                ),
+                (
+                    "attempts",
+                    models.PositiveSmallIntegerField(default=0, verbose_name="attempts so far"),
+                ),
+                ("wait_seconds", models.FloatField(blank=True, null=True, verbose_name="wait (s)")),
+                ("message", models.TextField(blank=True, verbose_name="message")),
             ],
             options={
-                'verbose_name': 'request event',
-                'verbose_name_plural': 'request events',
+                "verbose_name": "request event",
+                "verbose_name_plural": "request events",
             },
         ),
         migrations.CreateModel(
-            name='SweepRun',
+            name="SweepRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(default='sweep', max_length=32, unique=True, verbose_name='name')),
-                ('last_run_at', models.DateTimeField(blank=True, null=True, verbose_name='last run')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        default="sweep", max_length=32, unique=True, verbose_name="name"
+                    ),
+                ),
+                (
+                    "last_run_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last run"),
+                ),
             ],
             options={
-                'verbose_name': 'sweep run',
-                'verbose_name_plural': 'sweep runs',
+                "verbose_name": "sweep run",
+                "verbose_name_plural": "sweep runs",
             },
         ),
         migrations.AddField(
-            model_name='classificationrequest',
-            name='batch_limit',
-            field=models.PositiveSmallIntegerField(blank=True, help_text='Most texts this request may share a call with. A batch that failed twice is sent in halves, so a text that makes the API fail ends up alone.', null=True, verbose_name='batch limit'),
+            model_name="classificationrequest",
+            name="batch_limit",
+            field=models.PositiveSmallIntegerField(
+                blank=True,
+                help_text="Most texts this request may share a call with. A batch that failed twice is sent in halves, so a text that makes the API fail ends up alone.",
+                null=True,
+                verbose_name="batch limit",
+            ),
         ),
         migrations.AlterField(
-            model_name='classificationrequest',
-            name='attempts',
-            field=models.PositiveSmallIntegerField(default=0, help_text='Calls spent on this request so far. Waits the backend imposes on every caller (a rate limit, a loading model, an outage) are not counted.', verbose_name='attempts'),
+            model_name="classificationrequest",
+            name="attempts",
+            field=models.PositiveSmallIntegerField(
+                default=0,
+                help_text="Calls spent on this request so far. Waits the backend imposes on every caller (a rate limit, a loading model, an outage) are not counted.",
+                verbose_name="attempts",
+            ),
         ),
         migrations.AddIndex(
-            model_name='classificationrequest',
-            index=models.Index(condition=models.Q(('status', 'running')), fields=['text_hash', 'model_id'], name='textclass_req_in_flight'),
+            model_name="classificationrequest",
+            index=models.Index(
+                condition=models.Q(("status", "running")),
+                fields=["text_hash", "model_id"],
+                name="textclass_req_in_flight",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='backendpace',
-            constraint=models.UniqueConstraint(fields=('backend', 'model_id'), name='textclass_pace_backend_model_uniq'),
+            model_name="backendpace",
+            constraint=models.UniqueConstraint(
+                fields=("backend", "model_id"), name="textclass_pace_backend_model_uniq"
+            ),
         ),
         migrations.AddField(
-            model_name='notification',
-            name='request',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='django_textclass.classificationrequest', verbose_name='request'),
+            model_name="notification",
+            name="request",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="django_textclass.classificationrequest",
+                verbose_name="request",
+            ),
         ),
         migrations.AddField(
-            model_name='requestevent',
-            name='request',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='django_textclass.classificationrequest', verbose_name='request'),
+            model_name="requestevent",
+            name="request",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="events",
+                to="django_textclass.classificationrequest",
+                verbose_name="request",
+            ),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['due_at'], name='textclass_notify_due'),
+            model_name="notification",
+            index=models.Index(fields=["due_at"], name="textclass_notify_due"),
         ),
         migrations.AddIndex(
-            model_name='requestevent',
-            index=models.Index(fields=['request', 'at'], name='textclass_event_request'),
+            model_name="requestevent",
+            index=models.Index(fields=["request", "at"], name="textclass_event_request"),
         ),
     ]

@@ -5,16 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
-        ('django_textclass', '0006_pacing'),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("django_textclass", "0006_pacing"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='classificationrequest',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['model_id', 'next_attempt_at'], name='textclass_req_pending'),
+            model_name="classificationrequest",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["model_id", "next_attempt_at"],
+                name="textclass_req_pending",
+            ),
         ),
     ]

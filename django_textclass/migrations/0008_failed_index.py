@@ -5,16 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
-        ('django_textclass', '0007_pending_index'),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("django_textclass", "0007_pending_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='classificationrequest',
-            index=models.Index(condition=models.Q(('status', 'failed')), fields=['created_at', 'error_code', 'finished_at'], name='textclass_req_failed'),
+            model_name="classificationrequest",
+            index=models.Index(
+                condition=models.Q(("status", "failed")),
+                fields=["created_at", "error_code", "finished_at"],
+                name="textclass_req_failed",
+            ),
         ),
     ]

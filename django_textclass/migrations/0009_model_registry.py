@@ -5,31 +5,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
-        ('django_textclass', '0008_failed_index'),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("django_textclass", "0008_failed_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='classificationrequest',
-            name='model_key',
-            field=models.CharField(blank=True, help_text="The TEXTCLASS['MODELS'] key the text was submitted with; empty when a model id was named.", max_length=64, verbose_name='model key'),
+            model_name="classificationrequest",
+            name="model_key",
+            field=models.CharField(
+                blank=True,
+                help_text="The TEXTCLASS['MODELS'] key the text was submitted with; empty when a model id was named.",
+                max_length=64,
+                verbose_name="model key",
+            ),
         ),
         migrations.AddField(
-            model_name='classificationrequest',
-            name='revision',
-            field=models.CharField(blank=True, help_text='The model revision of the key (a branch, tag or commit); part of the result-cache key. Empty: none named.', max_length=100, verbose_name='revision'),
+            model_name="classificationrequest",
+            name="revision",
+            field=models.CharField(
+                blank=True,
+                help_text="The model revision of the key (a branch, tag or commit); part of the result-cache key. Empty: none named.",
+                max_length=100,
+                verbose_name="revision",
+            ),
         ),
         migrations.AlterField(
-            model_name='classificationrequest',
-            name='model_id',
-            field=models.CharField(help_text='Hugging Face Hub repository id of the classifier, e.g. owner/name (or the URL of a dedicated endpoint, named by a model key).', max_length=200, verbose_name='model'),
+            model_name="classificationrequest",
+            name="model_id",
+            field=models.CharField(
+                help_text="Hugging Face Hub repository id of the classifier, e.g. owner/name (or the URL of a dedicated endpoint, named by a model key).",
+                max_length=200,
+                verbose_name="model",
+            ),
         ),
         migrations.AddIndex(
-            model_name='classificationrequest',
-            index=models.Index(condition=models.Q(('model_key', ''), _negated=True), fields=['model_key', 'created_at'], name='textclass_req_key'),
+            model_name="classificationrequest",
+            index=models.Index(
+                condition=models.Q(("model_key", ""), _negated=True),
+                fields=["model_key", "created_at"],
+                name="textclass_req_key",
+            ),
         ),
     ]

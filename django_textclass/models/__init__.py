@@ -21,7 +21,19 @@ from django_textclass.models.rollup import (
 )
 
 __all__ = [
-    "TERMINAL_STATUSES", "BackendPace", "ClassificationRequest", "ClassificationScore",
-    "IdempotencyKey", "Notification", "RollupCount", "RollupDay", "RollupDirtyDay",
-    "RequestEvent", "RollupHistogram", "RuleFiring", "Status", "SweepRun", "text_hash",
+    "TERMINAL_STATUSES",
+    "BackendPace",
+    "ClassificationRequest",
+    "ClassificationScore",
+    "IdempotencyKey",
+    "Notification",
+    "RollupCount",
+    "RollupDay",
+    "RollupDirtyDay",
+    "RequestEvent",
+    "RollupHistogram",
+    "RuleFiring",
+    "Status",
+    "SweepRun",
+    "text_hash",
 ]

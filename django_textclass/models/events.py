@@ -20,15 +20,20 @@ class RequestEvent(models.Model):
         WAIT = "wait", _("wait: no attempt spent")
 
     request = models.ForeignKey(
-        ClassificationRequest, on_delete=models.CASCADE, related_name="events",
+        ClassificationRequest,
+        on_delete=models.CASCADE,
+        related_name="events",
         verbose_name=_("request"),
     )
     at = models.DateTimeField(_("when"), default=timezone.now)
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     reason = models.CharField(
-        _("reason"), max_length=64,
-        help_text=_("The error code of a retry; for a wait: rate_limited, rate_limit, "
-                    "model_loading, circuit_open, bisecting, twin_in_flight, database_error."),
+        _("reason"),
+        max_length=64,
+        help_text=_(
+            "The error code of a retry; for a wait: rate_limited, rate_limit, "
+            "model_loading, circuit_open, bisecting, twin_in_flight, database_error."
+        ),
     )
     attempts = models.PositiveSmallIntegerField(_("attempts so far"), default=0)
     wait_seconds = models.FloatField(_("wait (s)"), null=True, blank=True)

@@ -33,128 +33,207 @@ class ClassificationRequest(models.Model):
     Status = Status
 
     uuid = models.UUIDField(
-        _("public id"), default=uuid.uuid4, unique=True, editable=False,
+        _("public id"),
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
         help_text=_("Identifier shown in URLs and APIs; the numeric id stays internal."),
     )
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
-        related_name="textclass_requests", verbose_name=_("owner"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="textclass_requests",
+        verbose_name=_("owner"),
         help_text=_("User who submitted the text; empty for background classification."),
     )
     model_id = models.CharField(
-        _("model"), max_length=200,
-        help_text=_("Hugging Face Hub repository id of the classifier, e.g. owner/name (or "
-                    "the URL of a dedicated endpoint, named by a model key)."),
+        _("model"),
+        max_length=200,
+        help_text=_(
+            "Hugging Face Hub repository id of the classifier, e.g. owner/name (or "
+            "the URL of a dedicated endpoint, named by a model key)."
+        ),
     )
     model_key = models.CharField(
-        _("model key"), max_length=64, blank=True,
-        help_text=_("The TEXTCLASS['MODELS'] key the text was submitted with; empty when a "
-                    "model id was named."),
+        _("model key"),
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "The TEXTCLASS['MODELS'] key the text was submitted with; empty when a "
+            "model id was named."
+        ),
     )
     revision = models.CharField(
-        _("revision"), max_length=100, blank=True,
-        help_text=_("The model revision of the key (a branch, tag or commit); part of the "
-                    "result-cache key. Empty: none named."),
+        _("revision"),
+        max_length=100,
+        blank=True,
+        help_text=_(
+            "The model revision of the key (a branch, tag or commit); part of the "
+            "result-cache key. Empty: none named."
+        ),
     )
     function_to_apply = models.CharField(
-        _("function to apply"), max_length=8, blank=True,
+        _("function to apply"),
+        max_length=8,
+        blank=True,
         choices=[(name, name) for name in FUNCTIONS_TO_APPLY],
         help_text=_("sigmoid, softmax or none; empty uses the model's default."),
     )
     top_k = models.PositiveSmallIntegerField(
-        _("top k"), null=True, blank=True,
+        _("top k"),
+        null=True,
+        blank=True,
         help_text=_("Keep only the K most probable labels; empty keeps them all."),
     )
     use_cache = models.BooleanField(
-        _("use cache"), default=True,
+        _("use cache"),
+        default=True,
         help_text=_("Reuse a stored result for the same text, and let the API use its cache."),
     )
     text = models.TextField(_("text"))
     text_hash = models.CharField(
-        _("text hash"), max_length=64, editable=False,
+        _("text hash"),
+        max_length=64,
+        editable=False,
         help_text=_("SHA-256 of the text; identical texts share a cached result."),
     )
     status = models.CharField(
-        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING,
+        _("status"),
+        max_length=10,
+        choices=Status.choices,
+        default=Status.PENDING,
     )
     attempts = models.PositiveSmallIntegerField(
-        _("attempts"), default=0,
-        help_text=_("Calls spent on this request so far. Waits the backend imposes on every "
-                    "caller (a rate limit, a loading model, an outage) are not counted."),
+        _("attempts"),
+        default=0,
+        help_text=_(
+            "Calls spent on this request so far. Waits the backend imposes on every "
+            "caller (a rate limit, a loading model, an outage) are not counted."
+        ),
     )
     batch_limit = models.PositiveSmallIntegerField(
-        _("batch limit"), null=True, blank=True,
-        help_text=_("Most texts this request may share a call with. A batch that failed twice "
-                    "is sent in halves, so a text that makes the API fail ends up alone."),
+        _("batch limit"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Most texts this request may share a call with. A batch that failed twice "
+            "is sent in halves, so a text that makes the API fail ends up alone."
+        ),
     )
     error_code = models.CharField(
-        _("error code"), max_length=64, blank=True,
+        _("error code"),
+        max_length=64,
+        blank=True,
         help_text=_("Why the last attempt failed, e.g. http_503, timeout, retries_exhausted."),
     )
     error_message = models.TextField(_("error message"), blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     started_at = models.DateTimeField(
-        _("started"), null=True, blank=True, help_text=_("When the last attempt started."),
+        _("started"),
+        null=True,
+        blank=True,
+        help_text=_("When the last attempt started."),
     )
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     next_attempt_at = models.DateTimeField(
-        _("next attempt"), null=True, blank=True, default=timezone.now,
+        _("next attempt"),
+        null=True,
+        blank=True,
+        default=timezone.now,
         help_text=_("A pending request is not sent before this time (retry backoff)."),
     )
     lease_expires_at = models.DateTimeField(
-        _("lease expires"), null=True, blank=True,
+        _("lease expires"),
+        null=True,
+        blank=True,
         help_text=_("A running request still running after this is handed back by the sweep."),
     )
     claim_token = models.UUIDField(
-        _("claim token"), null=True, blank=True, editable=False,
+        _("claim token"),
+        null=True,
+        blank=True,
+        editable=False,
         help_text=_("Which worker run owns the request while it is running."),
     )
     top_label = models.CharField(_("top label"), max_length=200, blank=True)
     top_score = models.FloatField(_("top score"), null=True, blank=True)
     backend = models.CharField(
-        _("backend"), max_length=100, blank=True,
+        _("backend"),
+        max_length=100,
+        blank=True,
         help_text=_("Alias of the TEXTCLASS backend that serves the request."),
     )
     backend_ms = models.PositiveIntegerField(
-        _("backend time (ms)"), null=True, blank=True,
+        _("backend time (ms)"),
+        null=True,
+        blank=True,
         help_text=_("Duration of the backend call that answered, in milliseconds."),
     )
     reused_from = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("reused from"),
         help_text=_("The earlier request whose stored result answered this one (cache hit)."),
     )
     content_type = models.ForeignKey(
-        ContentType, on_delete=models.CASCADE, null=True, blank=True,
+        ContentType,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
         verbose_name=_("source type"),
     )
     object_id = models.CharField(_("source id"), max_length=64, blank=True)
     source_field = models.CharField(
-        _("source field"), max_length=100, blank=True,
+        _("source field"),
+        max_length=100,
+        blank=True,
         help_text=_("Field of the source object that held the text."),
     )
     # --- background classification of registered content (docs/content.md) ---
     source_hash = models.CharField(
-        _("source text hash"), max_length=64, blank=True, editable=False,
-        help_text=_("SHA-256 of the source text before any long-text policy; a save with the "
-                    "same hash is not classified again."),
+        _("source text hash"),
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "SHA-256 of the source text before any long-text policy; a save with the "
+            "same hash is not classified again."
+        ),
     )
     source_length = models.PositiveIntegerField(
-        _("source length"), null=True, blank=True,
+        _("source length"),
+        null=True,
+        blank=True,
         help_text=_("Length of the source text in characters, before any long-text policy."),
     )
     long_text_policy = models.CharField(
-        _("long-text policy"), max_length=32, blank=True,
-        help_text=_("Policy the text was submitted under: reject, truncate_head, "
-                    "truncate_head_tail, split_mean or split_max; empty for none."),
+        _("long-text policy"),
+        max_length=32,
+        blank=True,
+        help_text=_(
+            "Policy the text was submitted under: reject, truncate_head, "
+            "truncate_head_tail, split_mean or split_max; empty for none."
+        ),
     )
     parent = models.ForeignKey(
-        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="chunks",
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="chunks",
         verbose_name=_("split from"),
         help_text=_("The long text this request is one chunk of (split policy)."),
     )
     chunk_index = models.PositiveSmallIntegerField(
-        _("chunk"), null=True, blank=True, help_text=_("Position of the chunk, from 0."),
+        _("chunk"),
+        null=True,
+        blank=True,
+        help_text=_("Position of the chunk, from 0."),
     )
     source = GenericForeignKey("content_type", "object_id")
 
@@ -171,8 +250,15 @@ class ClassificationRequest(models.Model):
             # Serves per-model history (scanned backwards for newest first) and, holding
             # every column the dashboard aggregates, lets its charts read the index alone.
             models.Index(
-                fields=["model_id", "created_at", "status", "top_label", "top_score",
-                        "finished_at", "backend_ms"],
+                fields=[
+                    "model_id",
+                    "created_at",
+                    "status",
+                    "top_label",
+                    "top_score",
+                    "finished_at",
+                    "backend_ms",
+                ],
                 name="textclass_req_model_dash",
             ),
             models.Index(fields=["model_id", "top_label"], name="textclass_req_model_label"),
@@ -180,19 +266,22 @@ class ClassificationRequest(models.Model):
             # A key's history, for textclass_reclassify and the filters by key (keyed rows
             # only: a site without a registry pays nothing for it).
             models.Index(
-                fields=["model_key", "created_at"], condition=~models.Q(model_key=""),
+                fields=["model_key", "created_at"],
+                condition=~models.Q(model_key=""),
                 name="textclass_req_key",
             ),
             # Twins in a call right now (the worker's in-flight deduplication): running
             # rows only, so it stays as small as the work in progress.
             models.Index(
-                fields=["text_hash", "model_id"], condition=models.Q(status="running"),
+                fields=["text_hash", "model_id"],
+                condition=models.Q(status="running"),
                 name="textclass_req_in_flight",
             ),
             # The worker's top-up: the waiting rows of one model, the longest due first, read
             # in order (pending rows only: it is as small as the backlog).
             models.Index(
-                fields=["model_id", "next_attempt_at"], condition=models.Q(status="pending"),
+                fields=["model_id", "next_attempt_at"],
+                condition=models.Q(status="pending"),
                 name="textclass_req_pending",
             ),
             models.Index(
@@ -215,8 +304,9 @@ class ClassificationRequest(models.Model):
 
     def save(self, *args, **kwargs):
         """Save; a row of a past day also marks that day of the roll-up changed."""
-        self._mark_rollup(lambda: super(ClassificationRequest, self).save(*args, **kwargs),
-                          kwargs.get("using"))
+        self._mark_rollup(
+            lambda: super(ClassificationRequest, self).save(*args, **kwargs), kwargs.get("using")
+        )
 
     save.alters_data = True
 
@@ -265,7 +355,9 @@ class ClassificationScore(models.Model):
     """One ``{label, score}`` of an answer; ``rank`` 0 is the best label."""
 
     request = models.ForeignKey(
-        ClassificationRequest, on_delete=models.CASCADE, related_name="scores",
+        ClassificationRequest,
+        on_delete=models.CASCADE,
+        related_name="scores",
         verbose_name=_("request"),
     )
     rank = models.PositiveSmallIntegerField(_("rank"), help_text=_("0 is the most probable label."))
@@ -293,15 +385,22 @@ class IdempotencyKey(models.Model):
     """
 
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
-        related_name="+", verbose_name=_("owner"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("owner"),
     )
     key = models.CharField(_("key"), max_length=255)
     fingerprint = models.CharField(
-        _("fingerprint"), max_length=64, help_text=_("SHA-256 of the first request's body."),
+        _("fingerprint"),
+        max_length=64,
+        help_text=_("SHA-256 of the first request's body."),
     )
     request_uuids = models.JSONField(
-        _("request ids"), default=list,
+        _("request ids"),
+        default=list,
         help_text=_("Public ids of the requests the first submission created, in order."),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
@@ -333,12 +432,20 @@ class RuleFiring(models.Model):
 
     rule = models.CharField(_("rule"), max_length=200, help_text=_("The rule's name."))
     request = models.ForeignKey(
-        ClassificationRequest, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="rule_firings", verbose_name=_("request"),
+        ClassificationRequest,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="rule_firings",
+        verbose_name=_("request"),
     )
     request_uuid = models.UUIDField(_("request id"), help_text=_("Public id of the request."))
     content_type = models.ForeignKey(
-        ContentType, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+        ContentType,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("source type"),
     )
     object_id = models.CharField(_("source id"), max_length=64, blank=True)
@@ -348,7 +455,10 @@ class RuleFiring(models.Model):
     min_score = models.FloatField(_("threshold"))
     action = models.CharField(_("action"), max_length=300, help_text=_("Dotted path called."))
     outcome = models.CharField(
-        _("outcome"), max_length=8, choices=Outcome.choices, default=Outcome.STARTED,
+        _("outcome"),
+        max_length=8,
+        choices=Outcome.choices,
+        default=Outcome.STARTED,
     )
     error = models.TextField(_("error"), blank=True)
     fired_at = models.DateTimeField(_("fired"), default=timezone.now, editable=False)
@@ -369,4 +479,3 @@ class RuleFiring(models.Model):
 
     def __str__(self):
         return f"{self.rule}: {self.label} {self.score:.4f}"
-

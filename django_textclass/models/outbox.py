@@ -21,13 +21,16 @@ class Notification(models.Model):
         FAILED = "failed", _("failed")
 
     request = models.ForeignKey(
-        ClassificationRequest, on_delete=models.CASCADE, related_name="+",
+        ClassificationRequest,
+        on_delete=models.CASCADE,
+        related_name="+",
         verbose_name=_("request"),
     )
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     due_at = models.DateTimeField(
-        _("due"), help_text=_("Until then the process that wrote it sends it; after, the sweep."),
+        _("due"),
+        help_text=_("Until then the process that wrote it sends it; after, the sweep."),
     )
 
     class Meta:

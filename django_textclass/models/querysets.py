@@ -30,8 +30,9 @@ def model_name():
 
     The name a registration, a command's ``--model`` or the API's ``model`` gave.
     """
-    return Case(When(model_key="", then=F("model_id")), default=F("model_key"),
-                output_field=CharField())
+    return Case(
+        When(model_key="", then=F("model_id")), default=F("model_key"), output_field=CharField()
+    )
 
 
 class ClassificationRequestQuerySet(models.QuerySet):
@@ -171,10 +172,16 @@ class ClassificationRequestQuerySet(models.QuerySet):
         has no claim, and a dead worker's lease has run out: neither is in flight).
         """
         return self.filter(
-            status=Status.RUNNING, claim_token__isnull=False, lease_expires_at__gt=now,
-            backend=backend, model_id=model_id, revision=revision,
-            text_hash__in=among(hashes, "text", self.db), use_cache=True,
-            function_to_apply=parameters.function_to_apply or "", top_k=parameters.top_k,
+            status=Status.RUNNING,
+            claim_token__isnull=False,
+            lease_expires_at__gt=now,
+            backend=backend,
+            model_id=model_id,
+            revision=revision,
+            text_hash__in=among(hashes, "text", self.db),
+            use_cache=True,
+            function_to_apply=parameters.function_to_apply or "",
+            top_k=parameters.top_k,
         )
 
     def cached_results(self, *, backend, model_id, parameters, hashes, since, revision=""):
@@ -219,16 +226,26 @@ class ClassificationRequestQuerySet(models.QuerySet):
         """
         if connections[self.db].vendor != "postgresql":
             newest = {}
-            for row in self.cached_results(backend=backend, model_id=model_id,
-                                           parameters=parameters, hashes=hashes, since=since,
-                                           revision=revision).prefetch_related("scores"):
+            for row in self.cached_results(
+                backend=backend,
+                model_id=model_id,
+                parameters=parameters,
+                hashes=hashes,
+                since=since,
+                revision=revision,
+            ).prefetch_related("scores"):
                 newest.setdefault(row.text_hash, row)
             for row in newest.values():
                 row.answer_scores = [(score.label, score.score) for score in row.scores.all()]
             return list(newest.values())
-        sql, params = self.newest_answers_sql(backend=backend, model_id=model_id,
-                                              parameters=parameters, hashes=hashes, since=since,
-                                              revision=revision)
+        sql, params = self.newest_answers_sql(
+            backend=backend,
+            model_id=model_id,
+            parameters=parameters,
+            hashes=hashes,
+            since=since,
+            revision=revision,
+        )
         return list(self.model._default_manager.db_manager(self.db).raw(sql, params))
 
     def newest_answers_sql(self, *, backend, model_id, parameters, hashes, since, revision=""):
@@ -238,8 +255,14 @@ class ClassificationRequestQuerySet(models.QuerySet):
         quote = connection.ops.quote_name
         meta = self.model._meta
         columns = ", ".join(f"newest.{quote(f.column)}" for f in meta.concrete_fields)
-        params = [hashes, Status.SUCCEEDED, backend, model_id, revision,
-                  parameters.function_to_apply or ""]
+        params = [
+            hashes,
+            Status.SUCCEEDED,
+            backend,
+            model_id,
+            revision,
+            parameters.function_to_apply or "",
+        ]
         conditions = ["r.top_k IS NULL" if parameters.top_k is None else "r.top_k = %s"]
         params += [] if parameters.top_k is None else [parameters.top_k]
         if since is not None:

@@ -26,7 +26,6 @@ bypass the ORM (raw SQL, cascades from deleting a user or a content type) are fo
 (1 %) of every value in it (the scheme of DDSketch). Values under 1 ms share bin 0.
 """
 
-
 from django_textclass.rollup.bins import (
     GAMMA,
     LN_GAMMA,
@@ -62,9 +61,35 @@ from django_textclass.rollup.writes import (
 )
 
 __all__ = [
-    "GAMMA", "LN_GAMMA", "RELATIVE_ACCURACY", "SCORE_BINS", "SETTLE", "SLICE_FIELDS", "UTC",
-    "VERIFY_CHUNK_DAYS", "EpochMilliseconds", "OddOffset", "Parts", "Split", "bin_value",
-    "changed_days", "closed_span", "day_start", "days_of", "elapsed", "elapsed_ms", "enabled",
-    "histogram_percentiles", "log_bin", "rebuild", "roll", "roll_day",
-    "rolled_model_counts", "rolled_parts", "score_bin", "score_edges", "split", "verify",
+    "GAMMA",
+    "LN_GAMMA",
+    "RELATIVE_ACCURACY",
+    "SCORE_BINS",
+    "SETTLE",
+    "SLICE_FIELDS",
+    "UTC",
+    "VERIFY_CHUNK_DAYS",
+    "EpochMilliseconds",
+    "OddOffset",
+    "Parts",
+    "Split",
+    "bin_value",
+    "changed_days",
+    "closed_span",
+    "day_start",
+    "days_of",
+    "elapsed",
+    "elapsed_ms",
+    "enabled",
+    "histogram_percentiles",
+    "log_bin",
+    "rebuild",
+    "roll",
+    "roll_day",
+    "rolled_model_counts",
+    "rolled_parts",
+    "score_bin",
+    "score_edges",
+    "split",
+    "verify",
 ]

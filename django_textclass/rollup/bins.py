@@ -85,7 +85,7 @@ def log_bin(expression):
 
 def bin_value(index):
     """The value a logarithmic bin stands for: within RELATIVE_ACCURACY of all it holds."""
-    return 2 * GAMMA ** index / (GAMMA + 1)
+    return 2 * GAMMA**index / (GAMMA + 1)
 
 
 def histogram_percentiles(counts, fractions):

@@ -44,9 +44,11 @@ def changed_days(queryset, now=None):
     if not enabled():
         return set()
     return set(
-        queryset.order_by().filter(created_at__lt=day_start(utc_today(now)))
+        queryset.order_by()
+        .filter(created_at__lt=day_start(utc_today(now)))
         .annotate(_day=TruncDate("created_at", tzinfo=UTC))
-        .values_list("_day", flat=True).distinct()
+        .values_list("_day", flat=True)
+        .distinct()
     )
 
 

@@ -61,8 +61,13 @@ def split(queryset):
         cursor = day_start(stop)
     gaps.append((cursor, end))
     live_ranges = [
-        Q(**{key: value for key, value in (("created_at__gte", low), ("created_at__lt", high))
-             if value is not None})
+        Q(
+            **{
+                key: value
+                for key, value in (("created_at__gte", low), ("created_at__lt", high))
+                if value is not None
+            }
+        )
         for low, high in gaps
         if low is None or high is None or low < high
     ]
@@ -76,8 +81,10 @@ def split(queryset):
 
 def _rolled_ranges(alias, start, end):
     models = app_models()
-    days = models.RollupDay.objects.using(alias).filter(rolled_at__isnull=False).exclude(
-        day__in=models.RollupDirtyDay.objects.using(alias).values("day")
+    days = (
+        models.RollupDay.objects.using(alias)
+        .filter(rolled_at__isnull=False)
+        .exclude(day__in=models.RollupDirtyDay.objects.using(alias).values("day"))
     )
     if start is not None:
         first_day = start.astimezone(UTC).date()
@@ -100,8 +107,14 @@ def _describe(queryset):
     from django_textclass.models import ClassificationRequest
 
     query = queryset.query
-    if (query.model is not ClassificationRequest or query.is_sliced or query.distinct
-            or query.combinator or query.annotations or len(query.alias_map) > 1):
+    if (
+        query.model is not ClassificationRequest
+        or query.is_sliced
+        or query.distinct
+        or query.combinator
+        or query.annotations
+        or len(query.alias_map) > 1
+    ):
         return None
     conditions, bounds = {}, {"start": None, "end": None}
     alias = next(iter(query.alias_map), None)
@@ -151,8 +164,9 @@ class Parts:
     backend: Counter
 
     def __add__(self, other):
-        return Parts(*(getattr(self, name) + getattr(other, name)
-                       for name in self.__dataclass_fields__))
+        return Parts(
+            *(getattr(self, name) + getattr(other, name) for name in self.__dataclass_fields__)
+        )
 
 
 def rolled_parts(split_, bucket):
@@ -169,37 +183,56 @@ def rolled_parts(split_, bucket):
     alias = split_.live.db
     conditions = split_.conditions
     counts = RollupCount.objects.using(alias).filter(split_.day_filter(), **conditions)
-    statuses = Counter(dict(
-        counts.values("status").annotate(n=Sum("requests")).values_list("status", "n")
-    ))
+    statuses = Counter(
+        dict(counts.values("status").annotate(n=Sum("requests")).values_list("status", "n"))
+    )
     succeeded = counts.filter(status=Status.SUCCEEDED).exclude(top_label="")
-    labels = Counter(dict(
-        succeeded.values("top_label").annotate(n=Sum("requests")).values_list("top_label", "n")
-    ))
+    labels = Counter(
+        dict(
+            succeeded.values("top_label").annotate(n=Sum("requests")).values_list("top_label", "n")
+        )
+    )
     _check_whole_hours(split_.ranges)
     # The rolled hours are whole UTC hours, so in a whole-hour zone truncating them to
     # the local hour or day, in SQL, gives exactly the live rows' buckets.
-    over_time = Counter({
-        (key, label): n
-        for key, label, n in succeeded.annotate(bucket=Trunc("hour", bucket))
-        .values("bucket", "top_label").annotate(n=Sum("requests"))
-        .values_list("bucket", "top_label", "n")
-    })
-    throughput = Counter(dict(
-        counts.filter(finished_hour__isnull=False).annotate(bucket=Trunc("finished_hour", bucket))
-        .values("bucket").annotate(n=Sum("requests")).values_list("bucket", "n")
-    ))
+    over_time = Counter(
+        {
+            (key, label): n
+            for key, label, n in succeeded.annotate(bucket=Trunc("hour", bucket))
+            .values("bucket", "top_label")
+            .annotate(n=Sum("requests"))
+            .values_list("bucket", "top_label", "n")
+        }
+    )
+    throughput = Counter(
+        dict(
+            counts.filter(finished_hour__isnull=False)
+            .annotate(bucket=Trunc("finished_hour", bucket))
+            .values("bucket")
+            .annotate(n=Sum("requests"))
+            .values_list("bucket", "n")
+        )
+    )
     histograms = {metric: Counter() for metric in RollupHistogram.Metric.values}
     if conditions.get("status", Status.SUCCEEDED) == Status.SUCCEEDED:
         hist_conditions = {k: v for k, v in conditions.items() if k != "status"}
-        bins = (RollupHistogram.objects.using(alias).filter(split_.day_filter(), **hist_conditions)
-                .values("metric", "bin").annotate(n=Sum("requests"))
-                .values_list("metric", "bin", "n"))
+        bins = (
+            RollupHistogram.objects.using(alias)
+            .filter(split_.day_filter(), **hist_conditions)
+            .values("metric", "bin")
+            .annotate(n=Sum("requests"))
+            .values_list("metric", "bin", "n")
+        )
         for metric, index, n in bins:
             histograms[metric][index] += n
     return Parts(
-        labels=labels, over_time=over_time, score_bins=histograms["score"], statuses=statuses,
-        throughput=throughput, latency=histograms["latency"], backend=histograms["backend"],
+        labels=labels,
+        over_time=over_time,
+        score_bins=histograms["score"],
+        statuses=statuses,
+        throughput=throughput,
+        latency=histograms["latency"],
+        backend=histograms["backend"],
     )
 
 
@@ -208,8 +241,11 @@ def rolled_model_counts(split_):
     from django_textclass.models import RollupCount
 
     return dict(
-        RollupCount.objects.using(split_.live.db).filter(split_.day_filter(), **split_.conditions)
-        .values("model_id").annotate(n=Sum("requests")).values_list("model_id", "n")
+        RollupCount.objects.using(split_.live.db)
+        .filter(split_.day_filter(), **split_.conditions)
+        .values("model_id")
+        .annotate(n=Sum("requests"))
+        .values_list("model_id", "n")
     )
 
 

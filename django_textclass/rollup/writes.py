@@ -79,8 +79,11 @@ def closed_span(*, now=None, using=None):
     models = app_models()
     using = using or router.db_for_write(models.ClassificationRequest)
     stop = ((now or timezone.now()) - SETTLE).astimezone(UTC).date()
-    first = (models.ClassificationRequest.objects.using(using).order_by()
-             .aggregate(first=Min("created_at"))["first"])
+    first = (
+        models.ClassificationRequest.objects.using(using)
+        .order_by()
+        .aggregate(first=Min("created_at"))["first"]
+    )
     return (None if first is None else first.astimezone(UTC).date()), stop
 
 
@@ -151,15 +154,18 @@ def roll_day(day, *, using=None):
         models.RollupDirtyDay.objects.using(using).filter(day=day).delete()
         models.RollupCount.objects.using(using).filter(day=day).delete()
         models.RollupHistogram.objects.using(using).filter(day=day).delete()
-        rows = models.ClassificationRequest.objects.using(using).order_by().filter(
-            created_at__gte=start, created_at__lt=start + timedelta(days=1)
+        rows = (
+            models.ClassificationRequest.objects.using(using)
+            .order_by()
+            .filter(created_at__gte=start, created_at__lt=start + timedelta(days=1))
         )
         counts = [
             models.RollupCount(day=day, **group)
             for group in rows.annotate(
                 hour=Trunc("created_at", "hour", tzinfo=UTC),
                 finished_hour=Trunc("finished_at", "hour", tzinfo=UTC),
-            ).values("hour", "finished_hour", "model_id", "status", "top_label")
+            )
+            .values("hour", "finished_hour", "model_id", "status", "top_label")
             .annotate(requests=Count("*"))
         ]
         models.RollupCount.objects.using(using).bulk_create(counts, batch_size=1000)
@@ -180,16 +186,27 @@ def _histogram_groups(rows, vendor):
 
     succeeded = rows.filter(status=Status.SUCCEEDED)
     sources = [
-        (RollupHistogram.Metric.SCORE,
-         succeeded.exclude(top_label="").filter(top_score__isnull=False), score_bin()),
-        (RollupHistogram.Metric.LATENCY,
-         succeeded.filter(finished_at__isnull=False), log_bin(elapsed_ms(vendor))),
-        (RollupHistogram.Metric.BACKEND,
-         succeeded.filter(backend_ms__isnull=False), log_bin(F("backend_ms"))),
+        (
+            RollupHistogram.Metric.SCORE,
+            succeeded.exclude(top_label="").filter(top_score__isnull=False),
+            score_bin(),
+        ),
+        (
+            RollupHistogram.Metric.LATENCY,
+            succeeded.filter(finished_at__isnull=False),
+            log_bin(elapsed_ms(vendor)),
+        ),
+        (
+            RollupHistogram.Metric.BACKEND,
+            succeeded.filter(backend_ms__isnull=False),
+            log_bin(F("backend_ms")),
+        ),
     ]
     for metric, queryset, bin_of in sources:
-        groups = queryset.annotate(bin=bin_of).values("model_id", "top_label", "bin").annotate(
-            requests=Count("*")
+        groups = (
+            queryset.annotate(bin=bin_of)
+            .values("model_id", "top_label", "bin")
+            .annotate(requests=Count("*"))
         )
         for group in groups:
             yield metric, {**group, "bin": int(group["bin"])}
@@ -203,8 +220,12 @@ def rebuild(*, now=None, using=None, on_day=None):
     models = app_models()
     using = using or router.db_for_write(models.ClassificationRequest)
     with transaction.atomic(using=using):
-        for model in (models.RollupCount, models.RollupHistogram, models.RollupDirtyDay,
-                      models.RollupDay):
+        for model in (
+            models.RollupCount,
+            models.RollupHistogram,
+            models.RollupDirtyDay,
+            models.RollupDay,
+        ):
             model.objects.using(using).all().delete()
     return roll(now=now, using=using, on_day=on_day)
 
@@ -223,8 +244,11 @@ def verify(*, using=None):
         return []
     models = app_models()
     using = using or router.db_for_write(models.ClassificationRequest)
-    rolled = sorted(models.RollupDay.objects.using(using).filter(rolled_at__isnull=False)
-                    .values_list("day", flat=True))
+    rolled = sorted(
+        models.RollupDay.objects.using(using)
+        .filter(rolled_at__isnull=False)
+        .values_list("day", flat=True)
+    )
     differ = set()
     for i in range(0, len(rolled), VERIFY_CHUNK_DAYS):
         days = rolled[i : i + VERIFY_CHUNK_DAYS]
@@ -238,15 +262,27 @@ def _differing_days(using, first, stop):
     """Days in ``[first, stop)`` whose counts per model, status and label differ from the rows."""
     models = app_models()
     keys = ("day", "model_id", "status", "top_label")
-    stored = Counter({
-        tuple(row[key] for key in keys): row["n"]
-        for row in models.RollupCount.objects.using(using).filter(day__gte=first, day__lt=stop)
-        .values(*keys).annotate(n=Sum("requests"))
-    })
-    live = Counter({
-        tuple(row[key] for key in keys): row["n"]
-        for row in models.ClassificationRequest.objects.using(using).order_by().filter(
-            created_at__gte=day_start(first), created_at__lt=day_start(stop),
-        ).annotate(day=TruncDate("created_at", tzinfo=UTC)).values(*keys).annotate(n=Count("*"))
-    })
+    stored = Counter(
+        {
+            tuple(row[key] for key in keys): row["n"]
+            for row in models.RollupCount.objects.using(using)
+            .filter(day__gte=first, day__lt=stop)
+            .values(*keys)
+            .annotate(n=Sum("requests"))
+        }
+    )
+    live = Counter(
+        {
+            tuple(row[key] for key in keys): row["n"]
+            for row in models.ClassificationRequest.objects.using(using)
+            .order_by()
+            .filter(
+                created_at__gte=day_start(first),
+                created_at__lt=day_start(stop),
+            )
+            .annotate(day=TruncDate("created_at", tzinfo=UTC))
+            .values(*keys)
+            .annotate(n=Count("*"))
+        }
+    )
     return {key[0] for key in stored.keys() | live.keys() if stored[key] != live[key]}

@@ -13,6 +13,7 @@ A worker owns a running request through its ``claim_token``: every write after
 the claim is guarded by it, so a run that lost its lease (and was replaced by
 another) can never overwrite or duplicate results.
 """
+
 from django_textclass.services.recovery import sweep, sweep_if_due
 from django_textclass.services.settling import complete, fail, reschedule, retry_delay
 from django_textclass.services.submission import (
@@ -30,8 +31,22 @@ from django_textclass.services.worker import claim, process
 from django_textclass.types import validate_text  # re-exported: its old home
 
 __all__ = [
-    "Item", "cancel", "cancel_many", "claim", "complete", "fail", "process", "reclassify",
-    "rerun", "reschedule", "retry", "retry_delay", "retry_many", "submit", "submit_many", "sweep",
+    "Item",
+    "cancel",
+    "cancel_many",
+    "claim",
+    "complete",
+    "fail",
+    "process",
+    "reclassify",
+    "rerun",
+    "reschedule",
+    "retry",
+    "retry_delay",
+    "retry_many",
+    "submit",
+    "submit_many",
+    "sweep",
     "sweep_if_due",
     "validate_text",
 ]

@@ -75,12 +75,18 @@ def _claim_orm(candidates, token, now, lease):
     ClassificationRequest.objects.filter(pk__in=created).due(now).created_at_among(
         created.values()
     ).update(
-        status=Status.RUNNING, claim_token=token, attempts=F("attempts") + 1,
-        started_at=now, finished_at=None, lease_expires_at=lease,
+        status=Status.RUNNING,
+        claim_token=token,
+        attempts=F("attempts") + 1,
+        started_at=now,
+        finished_at=None,
+        lease_expires_at=lease,
     )
-    return list(ClassificationRequest.objects.filter(
-        pk__in=created, claim_token=token, status=Status.RUNNING
-    ))
+    return list(
+        ClassificationRequest.objects.filter(
+            pk__in=created, claim_token=token, status=Status.RUNNING
+        )
+    )
 
 
 def claim_ids_sql(ids, token, now, lease):
@@ -99,8 +105,9 @@ def claim_ids_sql(ids, token, now, lease):
         f"AND r.status = %s AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= %s) "
         f"OFFSET 0 FOR UPDATE SKIP LOCKED) AS picked"
     )
-    return _claim_update(picked, [list(ids), Status.PENDING, _prep("next_attempt_at", now)],
-                         token, now, lease)
+    return _claim_update(
+        picked, [list(ids), Status.PENDING, _prep("next_attempt_at", now)], token, now, lease
+    )
 
 
 def claim_sql(candidates, token, now, lease):
@@ -122,8 +129,13 @@ def _claim_update(picked, picked_params, token, now, lease):
         f"WHERE id IN ({picked}) "
         f"RETURNING {', '.join(quote(field.column) for field in meta.concrete_fields)}"
     )
-    params = [Status.RUNNING, _prep("claim_token", token), _prep("started_at", now),
-              _prep("lease_expires_at", lease), *picked_params]
+    params = [
+        Status.RUNNING,
+        _prep("claim_token", token),
+        _prep("started_at", now),
+        _prep("lease_expires_at", lease),
+        *picked_params,
+    ]
     return sql, params
 
 
@@ -140,8 +152,9 @@ def complete_rows(token, answers, now, backend_ms, reused_from):
     if set_based():
         done = set()
         for start in range(0, len(answers), COMPLETE_SLICE):
-            done |= _complete_returning(token, answers[start : start + COMPLETE_SLICE], now,
-                                        backend_ms, reused_from)
+            done |= _complete_returning(
+                token, answers[start : start + COMPLETE_SLICE], now, backend_ms, reused_from
+            )
         _mark_days(row for row, _ in answers if row.pk in done)
     else:
         done = _complete_orm(token, answers, now, backend_ms, reused_from)  # marks them
@@ -167,9 +180,20 @@ def _complete_orm(token, answers, now, backend_ms, reused_from):
     # The objects carry their created_at: the roll-up's days need no query.
     ClassificationRequest.objects.bulk_update(
         [row for row, _ in mine],
-        ["status", "top_label", "top_score", "finished_at", "backend_ms", "reused_from",
-         "error_code", "error_message", "lease_expires_at", "next_attempt_at", "claim_token",
-         "batch_limit"],
+        [
+            "status",
+            "top_label",
+            "top_score",
+            "finished_at",
+            "backend_ms",
+            "reused_from",
+            "error_code",
+            "error_message",
+            "lease_expires_at",
+            "next_attempt_at",
+            "claim_token",
+            "batch_limit",
+        ],
     )
     return owned
 
@@ -194,10 +218,10 @@ def complete_sql(token, answers, now, backend_ms, reused_from):
     scores = []
     for row, ranking in answers:
         rows_params += [row.pk, ranking.top.label, ranking.top.score, reused_from.get(row.pk)]
-        scores += [(row.pk, rank, item.label, item.score)
-                   for rank, item in enumerate(ranking.scores)]
-    scores_sql = ", ".join(["(%s::bigint, %s::smallint, %s, %s::double precision)"]
-                           * len(scores))
+        scores += [
+            (row.pk, rank, item.label, item.score) for rank, item in enumerate(ranking.scores)
+        ]
+    scores_sql = ", ".join(["(%s::bigint, %s::smallint, %s, %s::double precision)"] * len(scores))
     table = quote(meta.db_table)
     # As in the claim: names from the model's metadata, every value a placeholder.
     sql = (
@@ -217,9 +241,18 @@ def complete_sql(token, answers, now, backend_ms, reused_from):
         f"WHERE ids IS NOT NULL) "
         f"SELECT id FROM done, named"
     )
-    params = [*rows_params, Status.SUCCEEDED, _prep("finished_at", now), backend_ms,
-              _prep("claim_token", token), Status.RUNNING, *[v for s in scores for v in s],
-              waiting.CHANNEL, waiting.MAX_PAYLOAD, waiting.EVERYONE]
+    params = [
+        *rows_params,
+        Status.SUCCEEDED,
+        _prep("finished_at", now),
+        backend_ms,
+        _prep("claim_token", token),
+        Status.RUNNING,
+        *[v for s in scores for v in s],
+        waiting.CHANNEL,
+        waiting.MAX_PAYLOAD,
+        waiting.EVERYONE,
+    ]
     return sql, params
 
 

@@ -50,8 +50,9 @@ STARTING_CODES = frozenset({"endpoint_waking"})
 BATCH_TOO_LARGE = re.compile(r"batch size", re.IGNORECASE)
 #: The limit such a refusal may name: TEI's "... > maximum allowed batch size 32", or
 #: "... exceeds the maximum of 32".
-BATCH_MAXIMUM = re.compile(r"batch size.*\bmaximum(?: allowed batch size| of)?\s+(\d+)",
-                           re.IGNORECASE)
+BATCH_MAXIMUM = re.compile(
+    r"batch size.*\bmaximum(?: allowed batch size| of)?\s+(\d+)", re.IGNORECASE
+)
 #: Transient errors that speak of the backend, not of a text: they count toward the circuit.
 OUTAGE_CODES = frozenset({"timeout", "connection_error", "request_error"})
 OUTAGE_STATUSES = frozenset({408, 502, 503, 504})
@@ -109,17 +110,21 @@ def send(call, chunk, gate=None):
             if not (limit and len(chunk) > limit):
                 started = time.monotonic()
                 rankings = backend.classify(
-                    [same_text[0].text for same_text in chunk], call.parameters,
-                    model_id=call.model_id, use_cache=call.use_cache,
-                    wait_for_model=wait_for_model, revision=call.revision or None,
+                    [same_text[0].text for same_text in chunk],
+                    call.parameters,
+                    model_id=call.model_id,
+                    use_cache=call.use_cache,
+                    wait_for_model=wait_for_model,
+                    revision=call.revision or None,
                 )
         finally:
             _give_slot(call.slots)
         if limit and len(chunk) > limit:
             # The endpoint's limit was learnt after this chunk was cut (by another call,
             # while it waited): a batch known to be refused is not sent; its parts are.
-            return _send_parts(call, [chunk[start : start + limit]
-                                      for start in range(0, len(chunk), limit)])
+            return _send_parts(
+                call, [chunk[start : start + limit] for start in range(0, len(chunk), limit)]
+            )
     except TransientBackendError as exc:
         return _after_transient(call, chunk, exc, gate)
     except PermanentBackendError as exc:
@@ -133,9 +138,13 @@ def send(call, chunk, gate=None):
         raise  # the pacing state could not be read: the run hands its rows back, unspent
     except Exception as exc:  # noqa: BLE001 - a backend bug must not strand the rows
         logger.exception("Backend %r raised an unexpected error", alias)
-        reschedule(token, chunk_rows, TransientBackendError(
-            f"unexpected {type(exc).__name__} in backend {alias!r}", code="backend_exception"
-        ))
+        reschedule(
+            token,
+            chunk_rows,
+            TransientBackendError(
+                f"unexpected {type(exc).__name__} in backend {alias!r}", code="backend_exception"
+            ),
+        )
     else:
         pacing.succeeded(alias, gate)
         elapsed_ms = round((time.monotonic() - started) * 1000)
@@ -206,7 +215,9 @@ def _split_refused(call, chunk, exc):
             "Backend %r gave no usable answer to a batch of %d texts (%s); sending them one "
             "by one. Set OPTIONS['BATCH'] = False if the endpoint never takes lists (for a TEI "
             "server, use django_textclass.backends.tei.Backend).",
-            alias, len(chunk), exc.code,
+            alias,
+            len(chunk),
+            exc.code,
         )
     else:
         size = math.ceil(len(chunk) / 2)
@@ -292,8 +303,7 @@ def _bisect_later(token, chunk, exc):
     failed_before = all(row.batch_limit is not None and row.batch_limit <= size for row in rows)
     limit = math.ceil(size / 2) if failed_before else size
     until = timezone.now() + timedelta(seconds=retry_delay(1, exc.retry_after))
-    logger.info("A batch of %d texts failed (%s); next time in calls of %d", size, exc.code,
-                limit)
+    logger.info("A batch of %d texts failed (%s); next time in calls of %d", size, exc.code, limit)
     hand_back(token, rows, until, "bisecting", error=exc, batch_limit=limit)
 
 
@@ -307,10 +317,10 @@ def _renew_lease(token):
     mine = ClassificationRequest.objects.filter(claim_token=token, status=Status.RUNNING)
     with transaction.atomic():
         ClassificationRequest.objects.filter(
-            pk__in=mine.order_by().unlocked().values("pk"), claim_token=token,
+            pk__in=mine.order_by().unlocked().values("pk"),
+            claim_token=token,
             status=Status.RUNNING,
-        ).update(lease_expires_at=timezone.now()
-                 + timedelta(seconds=app_settings.LEASE_SECONDS))
+        ).update(lease_expires_at=timezone.now() + timedelta(seconds=app_settings.LEASE_SECONDS))
 
 
 @contextmanager

@@ -38,12 +38,23 @@ def store(rows, plans):
     rows = ClassificationRequest.objects.bulk_create(rows)
     children = [
         ClassificationRequest(
-            parent_id=row.pk, chunk_index=index, owner_id=row.owner_id, model_id=row.model_id,
-            model_key=row.model_key, revision=row.revision,
-            text=chunk, text_hash=text_hash(chunk), source_hash=text_hash(chunk),
-            source_length=len(chunk), long_text_policy=plan.policy,
-            function_to_apply=row.function_to_apply, top_k=row.top_k, use_cache=row.use_cache,
-            backend=row.backend, created_at=row.created_at, next_attempt_at=row.created_at,
+            parent_id=row.pk,
+            chunk_index=index,
+            owner_id=row.owner_id,
+            model_id=row.model_id,
+            model_key=row.model_key,
+            revision=row.revision,
+            text=chunk,
+            text_hash=text_hash(chunk),
+            source_hash=text_hash(chunk),
+            source_length=len(chunk),
+            long_text_policy=plan.policy,
+            function_to_apply=row.function_to_apply,
+            top_k=row.top_k,
+            use_cache=row.use_cache,
+            backend=row.backend,
+            created_at=row.created_at,
+            next_attempt_at=row.created_at,
         )
         for row, plan in zip(rows, plans, strict=True)
         for index, chunk in enumerate(plan.chunks)
@@ -61,8 +72,14 @@ def waiting(now):
     picks up a parent that only waits for its chunks. This and :func:`waiting_parents`
     are the one definition of that state.
     """
-    return {"status": Status.RUNNING, "started_at": now, "finished_at": None,
-            "next_attempt_at": None, "claim_token": None, "lease_expires_at": None}
+    return {
+        "status": Status.RUNNING,
+        "started_at": now,
+        "finished_at": None,
+        "next_attempt_at": None,
+        "claim_token": None,
+        "lease_expires_at": None,
+    }
 
 
 def waiting_parents():
@@ -92,7 +109,8 @@ def settle_parents(parent_ids):
                 continue
             chunks = list(
                 ClassificationRequest.objects.filter(parent_id=parent_id)
-                .order_by("chunk_index").prefetch_related("scores")
+                .order_by("chunk_index")
+                .prefetch_related("scores")
             )
             if not chunks or any(not chunk.is_finished for chunk in chunks):
                 continue
@@ -109,11 +127,17 @@ def settle_parents(parent_ids):
                     ClassificationScore(request_id=parent_id, rank=rank, label=label, score=score)
                     for rank, (label, score) in enumerate(ranking)
                 )
-                update.update(status=Status.SUCCEEDED, top_label=ranking[0][0],
-                              top_score=ranking[0][1], error_code="", error_message="")
+                update.update(
+                    status=Status.SUCCEEDED,
+                    top_label=ranking[0][0],
+                    top_score=ranking[0][1],
+                    error_code="",
+                    error_message="",
+                )
             elif failed:
                 update.update(
-                    status=Status.FAILED, error_code="chunk_failed",
+                    status=Status.FAILED,
+                    error_code="chunk_failed",
                     error_message=f"chunk {failed[0].chunk_index} of {len(chunks)} failed: "
                     f"{failed[0].error_code}",
                 )
@@ -137,7 +161,10 @@ def settle_stuck_parents(limit=10_000):
         parent_id=OuterRef("pk"), status__in=[Status.PENDING, Status.RUNNING]
     )
     ids = list(
-        waiting_parents().filter(chunks__isnull=False).exclude(Exists(unfinished))
-        .values_list("pk", flat=True).distinct()[:limit]
+        waiting_parents()
+        .filter(chunks__isnull=False)
+        .exclude(Exists(unfinished))
+        .values_list("pk", flat=True)
+        .distinct()[:limit]
     )
     return settle_parents(ids) if ids else []

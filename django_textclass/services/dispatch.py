@@ -30,8 +30,13 @@ logger = logging.getLogger("django_textclass.dispatch")
 RUN_BATCH = "django_textclass.run_batch"
 
 # Fail fast when the broker is down: the database row is the queue of record.
-PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
-                        "interval_max": 0.2}
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+
 
 def on_commit(ids):
     """Have wake-ups for ``ids`` published once the current transaction commits.
@@ -79,12 +84,15 @@ def send(ids, countdown=None):
         try:
             with _borrowed() as connection:
                 # No result is ever read: the row is the result (and no backend is asked).
-                current_app.send_task(RUN_BATCH, args=[chunk], connection=connection,
-                                      ignore_result=True, **options)
+                current_app.send_task(
+                    RUN_BATCH, args=[chunk], connection=connection, ignore_result=True, **options
+                )
         except Exception as exc:  # noqa: BLE001 - any broker failure must not reach the caller
             logger.warning(
-                "Could not publish a wake-up for %d request(s) (%s: %s); "
-                "the sweep will send them.", len(chunk), type(exc).__name__, exc,
+                "Could not publish a wake-up for %d request(s) (%s: %s); the sweep will send them.",
+                len(chunk),
+                type(exc).__name__,
+                exc,
             )
             return sent
         sent += 1
@@ -94,11 +102,12 @@ def send(ids, countdown=None):
 def timeouts(transport, seconds):
     """Connection arguments that bound every socket operation of ``transport``."""
     if transport in ("redis", "rediss"):
-        return {"transport_options": {"socket_timeout": seconds,
-                                      "socket_connect_timeout": seconds}}
+        return {"transport_options": {"socket_timeout": seconds, "socket_connect_timeout": seconds}}
     if transport in ("amqp", "pyamqp", "amqps"):
-        return {"connect_timeout": seconds,
-                "transport_options": {"read_timeout": seconds, "write_timeout": seconds}}
+        return {
+            "connect_timeout": seconds,
+            "transport_options": {"read_timeout": seconds, "write_timeout": seconds},
+        }
     return {"connect_timeout": seconds}
 
 
@@ -125,8 +134,7 @@ def _borrowed():
     if connection is None:
         app = current_app
         transport = app.connection_for_write().transport_cls
-        connection = app.connection_for_write(
-            **timeouts(transport, app_settings.PUBLISH_TIMEOUT))
+        connection = app.connection_for_write(**timeouts(transport, app_settings.PUBLISH_TIMEOUT))
     try:
         yield connection
     except BaseException:
@@ -215,8 +223,9 @@ class _Gatherer:
             try:
                 send(ids)
             except Exception:  # pragma: no cover - send() swallows broker errors itself
-                logger.exception("Publishing %d wake-up(s) failed; the sweep will send them.",
-                                 len(ids))
+                logger.exception(
+                    "Publishing %d wake-up(s) failed; the sweep will send them.", len(ids)
+                )
             finally:
                 with self._changed:
                     self._publishing = False

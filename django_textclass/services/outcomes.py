@@ -55,8 +55,9 @@ def finished(requests, outcome, *, as_stored=False, announced=False):
     parent_ids = {row.parent_id for row in requests if row.parent_id is not None}
     settled = chunks.settle_parents(parent_ids) if parent_ids else []
     _add_settled(notify, settled)
-    waiting.announce([*([] if announced else [row.pk for row in top]),
-                      *(parent_id for parent_id, _ in settled)])
+    waiting.announce(
+        [*([] if announced else [row.pk for row in top]), *(parent_id for parent_id, _ in settled)]
+    )
     _schedule(notify, {row.pk: row for row in top} if as_stored else None)
 
 
@@ -113,7 +114,8 @@ def _schedule(notify, loaded=None):
     due = now + timedelta(seconds=DELIVERY_SECONDS)
     rows = Notification.objects.bulk_create(
         Notification(request_id=pk, outcome=outcome, created_at=now, due_at=due)
-        for outcome, ids in wanted.items() for pk in ids
+        for outcome, ids in wanted.items()
+        for pk in ids
     )
     transaction.on_commit(
         partial(_deliver_safely, [row.pk for row in rows], notify=wanted, loaded=loaded),
@@ -130,14 +132,18 @@ def deliver_overdue(*, now=None, limit=10_000):
     from django_textclass.models import Notification
 
     now = now or timezone.now()
-    overdue = list(Notification.objects.filter(due_at__lte=now).order_by("due_at")
-                   .values_list("pk", flat=True)[:limit])
+    overdue = list(
+        Notification.objects.filter(due_at__lte=now)
+        .order_by("due_at")
+        .values_list("pk", flat=True)[:limit]
+    )
     if not overdue:
         return 0
     later = now + timedelta(seconds=DELIVERY_SECONDS)
     Notification.objects.filter(pk__in=overdue, due_at__lte=now).update(due_at=later)
-    taken = list(Notification.objects.filter(pk__in=overdue, due_at=later)
-                 .values_list("pk", flat=True))
+    taken = list(
+        Notification.objects.filter(pk__in=overdue, due_at=later).values_list("pk", flat=True)
+    )
     if taken:
         logger.warning("Sending %d notification(s) a crashed process left unsent", len(taken))
         _deliver_safely(taken)
@@ -164,13 +170,16 @@ def _deliver_safely(pks, notify=None, loaded=None):
         if cut_off:
             # A receiver lost the database (the rules' among them, maybe): the sweep sends
             # these again once they are due; the rules still fire once.
-            logger.warning("%d signal(s) met a broken database connection; the sweep will "
-                           "send them again", len(cut_off))
+            logger.warning(
+                "%d signal(s) met a broken database connection; the sweep will send them again",
+                len(cut_off),
+            )
             sent = sent.exclude(request_id__in=cut_off)
         sent.delete()
     except Exception:  # noqa: BLE001 - the result is stored; never fail the task over this
-        logger.exception("Could not send the signals or run the rules of a result; "
-                         "the sweep will try again")
+        logger.exception(
+            "Could not send the signals or run the rules of a result; the sweep will try again"
+        )
 
 
 def finished_ids(ids, outcome):
@@ -178,8 +187,9 @@ def finished_ids(ids, outcome):
     from django_textclass.models import ClassificationRequest
 
     if ids:
-        finished(list(ClassificationRequest.objects.filter(pk__in=ids).only("pk", "parent_id")),
-                 outcome)
+        finished(
+            list(ClassificationRequest.objects.filter(pk__in=ids).only("pk", "parent_id")), outcome
+        )
 
 
 def notify_now(notify, loaded=None):
@@ -214,16 +224,26 @@ def notify_now(notify, loaded=None):
         for request in requests:
             source = sources.get((request.content_type_id, request.object_id))
             if outcome == SUCCEEDED:
-                results = signal.send_robust(sender, request=request, source=source,
-                                             labels=request.labels)
+                results = signal.send_robust(
+                    sender, request=request, source=source, labels=request.labels
+                )
             else:
-                results = signal.send_robust(sender, request=request, source=source,
-                                             error_code=request.error_code,
-                                             error_message=request.error_message)
+                results = signal.send_robust(
+                    sender,
+                    request=request,
+                    source=source,
+                    error_code=request.error_code,
+                    error_message=request.error_message,
+                )
             for receiver, result in results:
                 if isinstance(result, Exception):
-                    logger.error("A %s receiver %r raised %s: %s", outcome, receiver,
-                                 type(result).__name__, result)
+                    logger.error(
+                        "A %s receiver %r raised %s: %s",
+                        outcome,
+                        receiver,
+                        type(result).__name__,
+                        result,
+                    )
                     if isinstance(result, CUT_OFF):
                         cut_off.add(request.pk)
     return cut_off

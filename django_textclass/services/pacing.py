@@ -95,10 +95,14 @@ def gate(alias, model_id, *, now=None):
         return Gate(clean=whole is None or whole.failures == 0, batch_limit=batch_limit)
     # Open and its wait is over, or half open and its probe is overdue: one caller probes.
     probe_until = now + timedelta(seconds=PROBE_SECONDS)
-    won = BackendPace.objects.filter(pk=whole.pk).filter(
-        Q(circuit=Circuit.OPEN) | Q(circuit=Circuit.HALF_OPEN, probe_until__lte=now),
-        Q(not_before__isnull=True) | Q(not_before__lte=now),
-    ).update(circuit=Circuit.HALF_OPEN, probe_until=probe_until)
+    won = (
+        BackendPace.objects.filter(pk=whole.pk)
+        .filter(
+            Q(circuit=Circuit.OPEN) | Q(circuit=Circuit.HALF_OPEN, probe_until__lte=now),
+            Q(not_before__isnull=True) | Q(not_before__lte=now),
+        )
+        .update(circuit=Circuit.HALF_OPEN, probe_until=probe_until)
+    )
     if won:
         logger.info("Backend %r: circuit half open; this worker sends the probe call", alias)
         return Gate(probe=True, batch_limit=batch_limit)
@@ -128,8 +132,9 @@ def parse_rate(value):
         return None
     count, _, unit = str(value).partition("/")
     if not count.strip().isdigit() or int(count) < 1 or unit.strip() not in RATE_UNITS:
-        raise ValueError(f"RATE_LIMIT must look like '300/minute' (per second, minute or "
-                         f"hour), not {value!r}")
+        raise ValueError(
+            f"RATE_LIMIT must look like '300/minute' (per second, minute or hour), not {value!r}"
+        )
     return int(count), RATE_UNITS[unit.strip()]
 
 
@@ -175,10 +180,16 @@ def _wait(alias, model_id, hint, default, reason, now):
     # A shorter wait learnt later never cuts a longer one short (NULL counts as no wait).
     until_value = Value(until, output_field=DateTimeField())
     BackendPace.objects.filter(pk=row.pk).update(
-        not_before=Greatest(Coalesce("not_before", until_value), until_value), reason=reason,
+        not_before=Greatest(Coalesce("not_before", until_value), until_value),
+        reason=reason,
     )
-    logger.warning("Backend %r%s: %s; no call before %s", alias,
-                   f" model {model_id!r}" if model_id else "", reason, until.isoformat())
+    logger.warning(
+        "Backend %r%s: %s; no call before %s",
+        alias,
+        f" model {model_id!r}" if model_id else "",
+        reason,
+        until.isoformat(),
+    )
     return until
 
 
@@ -198,17 +209,24 @@ def failed(alias, code, *, probe=False, now=None):
     if not probe and row.circuit != Circuit.CLOSED:
         # Opened by another worker meanwhile (or its probe is out): wait, as everyone does.
         return _wait_for_probe(row, now)
-    seconds = min(app_settings.CIRCUIT_OPEN_MAX,
-                  app_settings.CIRCUIT_OPEN_SECONDS * 2 ** row.opened)
+    seconds = min(app_settings.CIRCUIT_OPEN_MAX, app_settings.CIRCUIT_OPEN_SECONDS * 2**row.opened)
     until = now + timedelta(seconds=seconds)
     expected = Circuit.HALF_OPEN if probe else Circuit.CLOSED
     opened = BackendPace.objects.filter(pk=row.pk, circuit=expected).update(
-        circuit=Circuit.OPEN, not_before=until, reason="circuit_open", probe_until=None,
+        circuit=Circuit.OPEN,
+        not_before=until,
+        reason="circuit_open",
+        probe_until=None,
         opened=F("opened") + 1,
     )
     if opened:
-        logger.error("Backend %r: circuit open after %d failure(s) in a row (last: %s); no "
-                     "call before %s", alias, row.failures, code, until.isoformat())
+        logger.error(
+            "Backend %r: circuit open after %d failure(s) in a row (last: %s); no call before %s",
+            alias,
+            row.failures,
+            code,
+            until.isoformat(),
+        )
         return until
     row.refresh_from_db()  # another worker opened it first
     return _wait_for_probe(row, now)
@@ -221,12 +239,17 @@ def succeeded(alias, gate):
     """
     if gate.clean:
         return
-    updated = BackendPace.objects.filter(backend=alias, model_id=WHOLE_BACKEND).filter(
-        Q(failures__gt=0) | ~Q(circuit=Circuit.CLOSED)
-    ).update(
-        failures=0, opened=0, circuit=Circuit.CLOSED, probe_until=None,
-        # The open circuit's own wait ends with it; a rate limit's does not.
-        not_before=Case(When(reason="circuit_open", then=None), default=F("not_before")),
+    updated = (
+        BackendPace.objects.filter(backend=alias, model_id=WHOLE_BACKEND)
+        .filter(Q(failures__gt=0) | ~Q(circuit=Circuit.CLOSED))
+        .update(
+            failures=0,
+            opened=0,
+            circuit=Circuit.CLOSED,
+            probe_until=None,
+            # The open circuit's own wait ends with it; a rate limit's does not.
+            not_before=Case(When(reason="circuit_open", then=None), default=F("not_before")),
+        )
     )
     if updated and gate.probe:
         logger.info("Backend %r: the probe call succeeded; circuit closed", alias)
@@ -240,20 +263,34 @@ def learn_batch_limit(alias, model_id, size):
     reset in the admin forgets it).
     """
     row = _row(alias, model_id)
-    updated = BackendPace.objects.filter(pk=row.pk).filter(
-        Q(batch_limit__isnull=True) | Q(batch_limit__gt=size)
-    ).update(batch_limit=size)
+    updated = (
+        BackendPace.objects.filter(pk=row.pk)
+        .filter(Q(batch_limit__isnull=True) | Q(batch_limit__gt=size))
+        .update(batch_limit=size)
+    )
     if updated:
-        logger.warning("Backend %r model %r refused a batch as too large; at most %d texts per "
-                       "call from now on", alias, model_id, size)
+        logger.warning(
+            "Backend %r model %r refused a batch as too large; at most %d texts per "
+            "call from now on",
+            alias,
+            model_id,
+            size,
+        )
     return size
 
 
 def reset(pks):
     """End the waits, close the circuits, forget the batch limits of these rows (admin action)."""
     updated = BackendPace.objects.filter(pk__in=list(pks)).update(
-        not_before=None, reason="", circuit=Circuit.CLOSED, failures=0, opened=0,
-        probe_until=None, batch_limit=None, window_start=None, window_calls=0,
+        not_before=None,
+        reason="",
+        circuit=Circuit.CLOSED,
+        failures=0,
+        opened=0,
+        probe_until=None,
+        batch_limit=None,
+        window_start=None,
+        window_calls=0,
     )
     if updated:
         logger.warning("%d pacing state(s) reset by hand", updated)

@@ -37,15 +37,21 @@ def sweep(*, now=None, limit=10_000):
     with transaction.atomic():
         # Locked and listed, so the failure signal goes to exactly the rows failed here.
         failed_ids = list(
-            expired.filter(attempts__gte=app_settings.MAX_ATTEMPTS).order_by().unlocked()
+            expired.filter(attempts__gte=app_settings.MAX_ATTEMPTS)
+            .order_by()
+            .unlocked()
             .values_list("pk", flat=True)[:limit]
         )
         failed = ClassificationRequest.objects.filter(
             pk__in=failed_ids, status=Status.RUNNING, lease_expires_at__lt=now
         ).update(
-            status=Status.FAILED, error_code="lease_expired",
+            status=Status.FAILED,
+            error_code="lease_expired",
             error_message="the worker did not finish within its lease, and no attempts are left",
-            finished_at=now, lease_expires_at=None, claim_token=None, next_attempt_at=None,
+            finished_at=now,
+            lease_expires_at=None,
+            claim_token=None,
+            next_attempt_at=None,
         )
         outcomes.finished_ids(failed_ids, outcomes.FAILED)
     # Split texts whose chunks were made final elsewhere (cancelled by hand, say).
@@ -55,14 +61,18 @@ def sweep(*, now=None, limit=10_000):
         requeued = ClassificationRequest.objects.filter(
             pk__in=requeue_ids, status=Status.RUNNING, lease_expires_at__lt=now
         ).update(
-            status=Status.PENDING, error_code="lease_expired",
+            status=Status.PENDING,
+            error_code="lease_expired",
             error_message="the worker did not finish within its lease; sent again",
-            lease_expires_at=None, claim_token=None, next_attempt_at=now,
+            lease_expires_at=None,
+            claim_token=None,
+            next_attempt_at=now,
         )
     with transaction.atomic():
         overdue_ids = list(
             ClassificationRequest.objects.overdue(now, app_settings.DISPATCH_GRACE_SECONDS)
-            .order_by("next_attempt_at").unlocked()
+            .order_by("next_attempt_at")
+            .unlocked()
             .values_list("pk", flat=True)[:limit]
         )
         # Mark them as freshly due, so the next sweep waits another grace period
@@ -106,9 +116,11 @@ def sweep_if_due(*, now=None):
     _next_look = time.monotonic() + interval
     now = now or timezone.now()
     SweepRun.objects.get_or_create(name=SWEEP)
-    won = SweepRun.objects.filter(name=SWEEP).filter(
-        Q(last_run_at__isnull=True) | Q(last_run_at__lte=now - timedelta(seconds=interval))
-    ).update(last_run_at=now)
+    won = (
+        SweepRun.objects.filter(name=SWEEP)
+        .filter(Q(last_run_at__isnull=True) | Q(last_run_at__lte=now - timedelta(seconds=interval)))
+        .update(last_run_at=now)
+    )
     if not won:
         return None
     return sweep(now=now)

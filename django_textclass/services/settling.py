@@ -53,8 +53,9 @@ def complete(token, answers, *, backend_ms=None, reused_from=None):
         if outcomes.listening(outcomes.SUCCEEDED):
             for row, ranking in mine:
                 bulk.attach_scores(row, ranking)
-        outcomes.finished([row for row, _ in mine], outcomes.SUCCEEDED, as_stored=True,
-                          announced=bulk.set_based())
+        outcomes.finished(
+            [row for row, _ in mine], outcomes.SUCCEEDED, as_stored=True, announced=bulk.set_based()
+        )
     logger.info("Completed %d request(s)%s", len(mine), " from cache" if reused_from else "")
     return len(mine)
 
@@ -64,12 +65,20 @@ def fail(token, rows, *, code, message):
     with transaction.atomic():
         # Lock first, so the rows this run fails are known (for the failure signal).
         owned = _owned(token, rows)
-        updated = ClassificationRequest.objects.filter(
-            pk__in=owned, claim_token=token, status=Status.RUNNING
-        ).created_at_among(row.created_at for row in rows).update(
-            status=Status.FAILED, error_code=code[:64], error_message=message,
-            finished_at=timezone.now(), lease_expires_at=None, next_attempt_at=None,
-            claim_token=None,
+        updated = (
+            ClassificationRequest.objects.filter(
+                pk__in=owned, claim_token=token, status=Status.RUNNING
+            )
+            .created_at_among(row.created_at for row in rows)
+            .update(
+                status=Status.FAILED,
+                error_code=code[:64],
+                error_message=message,
+                finished_at=timezone.now(),
+                lease_expires_at=None,
+                next_attempt_at=None,
+                claim_token=None,
+            )
         )
         outcomes.finished([row for row in rows if row.pk in owned], outcomes.FAILED)
     if updated:
@@ -107,10 +116,15 @@ def _fail_past_deadline(token, rows, exc):
     """Fail the rows past ``RETRY_DEADLINE``; return the others."""
     late = [row for row in rows if past_deadline(row)]
     if late:
-        fail(token, late, code="deadline_exceeded", message=(
-            f"still failing {app_settings.RETRY_DEADLINE:g} s after it was submitted; "
-            f"last error: {exc}"
-        ))
+        fail(
+            token,
+            late,
+            code="deadline_exceeded",
+            message=(
+                f"still failing {app_settings.RETRY_DEADLINE:g} s after it was submitted; "
+                f"last error: {exc}"
+            ),
+        )
     return [row for row in rows if not past_deadline(row)]
 
 
@@ -125,7 +139,9 @@ def reschedule(token, rows, exc):
     exhausted = [row for row in rows if row.attempts >= app_settings.MAX_ATTEMPTS]
     if exhausted:
         fail(
-            token, exhausted, code="retries_exhausted",
+            token,
+            exhausted,
+            code="retries_exhausted",
             message=f"gave up after {exhausted[0].attempts} attempt(s); last error: {exc}",
         )
     again = [row for row in rows if row.attempts < app_settings.MAX_ATTEMPTS]
@@ -138,15 +154,27 @@ def reschedule(token, rows, exc):
         code = "model_loading"
     with transaction.atomic():
         owned = _owned(token, again)
-        updated = ClassificationRequest.objects.filter(
-            pk__in=owned, claim_token=token, status=Status.RUNNING
-        ).created_at_among(row.created_at for row in again).update(
-            status=Status.PENDING, error_code=code[:64], error_message=str(exc),
-            next_attempt_at=timezone.now() + timedelta(seconds=delay),
-            lease_expires_at=None, claim_token=None,
+        updated = (
+            ClassificationRequest.objects.filter(
+                pk__in=owned, claim_token=token, status=Status.RUNNING
+            )
+            .created_at_among(row.created_at for row in again)
+            .update(
+                status=Status.PENDING,
+                error_code=code[:64],
+                error_message=str(exc),
+                next_attempt_at=timezone.now() + timedelta(seconds=delay),
+                lease_expires_at=None,
+                claim_token=None,
+            )
         )
-        _record(RequestEvent.Kind.RETRY, [row for row in again if row.pk in owned], code,
-                delay, str(exc))
+        _record(
+            RequestEvent.Kind.RETRY,
+            [row for row in again if row.pk in owned],
+            code,
+            delay,
+            str(exc),
+        )
     if updated:
         logger.info("Will retry %d request(s) in %.1f s after %s", updated, delay, exc.code)
         dispatch.send([row.pk for row in again], countdown=delay)
@@ -173,14 +201,28 @@ def hand_back(token, rows, until, reason, *, error=None, batch_limit=None):
     countdown = max(0.0, (until - timezone.now()).total_seconds())
     with transaction.atomic():
         owned = _owned(token, rows)
-        updated = ClassificationRequest.objects.filter(
-            pk__in=owned, claim_token=token, status=Status.RUNNING
-        ).created_at_among(row.created_at for row in rows).update(
-            status=Status.PENDING, attempts=Greatest(F("attempts") - 1, Value(0)),
-            next_attempt_at=until, lease_expires_at=None, claim_token=None, **fields,
+        updated = (
+            ClassificationRequest.objects.filter(
+                pk__in=owned, claim_token=token, status=Status.RUNNING
+            )
+            .created_at_among(row.created_at for row in rows)
+            .update(
+                status=Status.PENDING,
+                attempts=Greatest(F("attempts") - 1, Value(0)),
+                next_attempt_at=until,
+                lease_expires_at=None,
+                claim_token=None,
+                **fields,
+            )
         )
-        _record(RequestEvent.Kind.WAIT, [row for row in rows if row.pk in owned], reason,
-                countdown, str(error) if error is not None else "", refunded=True)
+        _record(
+            RequestEvent.Kind.WAIT,
+            [row for row in rows if row.pk in owned],
+            reason,
+            countdown,
+            str(error) if error is not None else "",
+            refunded=True,
+        )
     if updated:
         logger.info("Handed back %d request(s) for %.1f s: %s", updated, countdown, reason)
         dispatch.send([row.pk for row in rows], countdown=countdown)
@@ -200,8 +242,13 @@ def _record(kind, rows, reason, wait_seconds, message, *, refunded=False):
     """One :class:`~django_textclass.models.RequestEvent` per row (one ``INSERT``)."""
     if rows:
         RequestEvent.objects.bulk_create(
-            RequestEvent(request_id=row.pk, kind=kind, reason=reason[:64],
-                         attempts=max(0, row.attempts - 1) if refunded else row.attempts,
-                         wait_seconds=round(wait_seconds, 3), message=message)
+            RequestEvent(
+                request_id=row.pk,
+                kind=kind,
+                reason=reason[:64],
+                attempts=max(0, row.attempts - 1) if refunded else row.attempts,
+                wait_seconds=round(wait_seconds, 3),
+                message=message,
+            )
             for row in rows
         )

@@ -34,8 +34,19 @@ MAX_TEXTS_PER_SUBMIT = 10_000
 # --- submission ------------------------------------------------------------------------
 
 
-def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None, source=None,
-           source_field="", use_cache=True, backend=None, long_text=None):
+def submit(
+    texts,
+    model=None,
+    *,
+    function_to_apply=None,
+    top_k=None,
+    owner=None,
+    source=None,
+    source_field="",
+    use_cache=True,
+    backend=None,
+    long_text=None,
+):
     """Store texts for classification and wake a worker once the transaction commits.
 
     The rows are written in the caller's transaction (a rollback leaves nothing
@@ -77,13 +88,19 @@ def submit(texts, model=None, *, function_to_apply=None, top_k=None, owner=None,
         raise InvalidInputError("texts", "must not be empty")
     if len(items) > MAX_TEXTS_PER_SUBMIT:
         raise InvalidInputError(
-            "texts", f"has {len(items)} items; the maximum is {MAX_TEXTS_PER_SUBMIT} per call "
+            "texts",
+            f"has {len(items)} items; the maximum is {MAX_TEXTS_PER_SUBMIT} per call "
             "(submit more in several calls)",
         )
     rows = submit_many(
-        [Item(text, source, source_field) for text in items], model,
-        function_to_apply=function_to_apply, top_k=top_k, owner=owner, use_cache=use_cache,
-        backend=backend, long_text=long_text,
+        [Item(text, source, source_field) for text in items],
+        model,
+        function_to_apply=function_to_apply,
+        top_k=top_k,
+        owner=owner,
+        use_cache=use_cache,
+        backend=backend,
+        long_text=long_text,
     )
     return rows[0] if single else rows
 
@@ -103,8 +120,17 @@ class Item:
     plan: object = None
 
 
-def submit_many(items, model=None, *, function_to_apply=None, top_k=None, owner=None,
-                use_cache=True, backend=None, long_text=None):
+def submit_many(
+    items,
+    model=None,
+    *,
+    function_to_apply=None,
+    top_k=None,
+    owner=None,
+    use_cache=True,
+    backend=None,
+    long_text=None,
+):
     """Store many texts, each with its own source, in one transaction; the one submit path.
 
     :func:`submit` and the registered-content backfill both come here. The arguments
@@ -123,11 +149,10 @@ def submit_many(items, model=None, *, function_to_apply=None, top_k=None, owner=
             validate_text(item.text)
     else:
         policy = policies.from_spec(long_text)
-        plans = [
-            policy.prepare(item.text) if item.plan is None else item.plan for item in items
-        ]
-    target = catalog.resolve(model, backend=backend, function_to_apply=function_to_apply,
-                             top_k=top_k)
+        plans = [policy.prepare(item.text) if item.plan is None else item.plan for item in items]
+    target = catalog.resolve(
+        model, backend=backend, function_to_apply=function_to_apply, top_k=top_k
+    )
     parameters = target.parameters
     _validate_owner(owner)
     if not isinstance(use_cache, bool):
@@ -138,10 +163,18 @@ def submit_many(items, model=None, *, function_to_apply=None, top_k=None, owner=
     now = timezone.now()
     rows = [
         ClassificationRequest(
-            owner=owner, model_id=target.model_id, model_key=target.key,
-            revision=target.revision, text=item.text, text_hash=text_hash(item.text),
-            function_to_apply=parameters.function_to_apply or "", top_k=parameters.top_k,
-            use_cache=use_cache, backend=target.backend, created_at=now, next_attempt_at=now,
+            owner=owner,
+            model_id=target.model_id,
+            model_key=target.key,
+            revision=target.revision,
+            text=item.text,
+            text_hash=text_hash(item.text),
+            function_to_apply=parameters.function_to_apply or "",
+            top_k=parameters.top_k,
+            use_cache=use_cache,
+            backend=target.backend,
+            created_at=now,
+            next_attempt_at=now,
             **_source_fields(item),
         )
         for item in items
@@ -184,7 +217,8 @@ def _validate_source(item):
     key = str(pk)
     if len(key) > OBJECT_ID_LENGTH or "\x00" in key or has_lone_surrogate(key):
         raise InvalidInputError(
-            "source", f"has a primary key that cannot be stored (at most {OBJECT_ID_LENGTH} "
+            "source",
+            f"has a primary key that cannot be stored (at most {OBJECT_ID_LENGTH} "
             "characters, no NUL or lone surrogate)",
         )
     field = item.source_field
@@ -192,8 +226,8 @@ def _validate_source(item):
         raise InvalidInputError("source_field", "must be a string")
     if len(field) > SOURCE_FIELD_LENGTH or "\x00" in field or has_lone_surrogate(field):
         raise InvalidInputError(
-            "source_field", f"must be at most {SOURCE_FIELD_LENGTH} characters, with no NUL "
-            "or lone surrogate",
+            "source_field",
+            f"must be at most {SOURCE_FIELD_LENGTH} characters, with no NUL or lone surrogate",
         )
 
 
@@ -210,7 +244,9 @@ def _source_fields(item):
 def cancel(request):
     """Cancel a pending request. Returns True if it was pending (now cancelled)."""
     updated = ClassificationRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(
-        status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None,
+        status=Status.CANCELLED,
+        finished_at=timezone.now(),
+        next_attempt_at=None,
     )
     if updated:
         waiting.announce([request.pk])  # after the UPDATE: a waiter woken reads it done
@@ -248,8 +284,14 @@ def cancel_many(queryset):
 
     Requests in any other status are left as they are.
     """
-    cancelled = _selected(queryset).filter(status=Status.PENDING).update(
-        status=Status.CANCELLED, finished_at=timezone.now(), next_attempt_at=None,
+    cancelled = (
+        _selected(queryset)
+        .filter(status=Status.PENDING)
+        .update(
+            status=Status.CANCELLED,
+            finished_at=timezone.now(),
+            next_attempt_at=None,
+        )
     )
     if cancelled:
         waiting.announce_everyone()  # the ids are not read back: every waiter looks
@@ -270,8 +312,11 @@ def retry_many(queryset):
     with transaction.atomic():
         # Locked: every row read here is updated below, so the count is len(rows).
         rows = list(
-            _selected(queryset).filter(status__in=RETRYABLE_STATUSES)
-            .select_for_update().order_by("pk").annotate(has_chunks=_has_chunks())
+            _selected(queryset)
+            .filter(status__in=RETRYABLE_STATUSES)
+            .select_for_update()
+            .order_by("pk")
+            .annotate(has_chunks=_has_chunks())
             .values_list("pk", "has_chunks")
         )
         parents = [pk for pk, has_chunks in rows if has_chunks]
@@ -286,21 +331,41 @@ def retry_many(queryset):
             ClassificationRequest.objects.filter(
                 pk__in=chunk, status__in=RETRYABLE_STATUSES
             ).update(
-                status=Status.PENDING, attempts=0, error_code="", error_message="",
-                started_at=None, finished_at=None, next_attempt_at=now,
+                status=Status.PENDING,
+                attempts=0,
+                error_code="",
+                error_message="",
+                started_at=None,
+                finished_at=None,
+                next_attempt_at=now,
             )
         # Back to waiting for its chunks.
-        ClassificationRequest.objects.filter(
-            pk__in=parents, status__in=RETRYABLE_STATUSES
-        ).update(attempts=0, error_code="", error_message="", **chunks.waiting(now))
+        ClassificationRequest.objects.filter(pk__in=parents, status__in=RETRYABLE_STATUSES).update(
+            attempts=0, error_code="", error_message="", **chunks.waiting(now)
+        )
         dispatch.on_commit(ids)
     return len(rows)
 
 
 #: The fields a copy of a request takes from its original (:func:`reclassify`, :func:`rerun`).
-COPIED_FIELDS = ("owner_id", "model_id", "model_key", "revision", "function_to_apply", "top_k",
-                 "text", "text_hash", "backend", "content_type_id", "object_id", "source_field",
-                 "source_hash", "source_length", "long_text_policy", "chunk_index")
+COPIED_FIELDS = (
+    "owner_id",
+    "model_id",
+    "model_key",
+    "revision",
+    "function_to_apply",
+    "top_k",
+    "text",
+    "text_hash",
+    "backend",
+    "content_type_id",
+    "object_id",
+    "source_field",
+    "source_hash",
+    "source_length",
+    "long_text_policy",
+    "chunk_index",
+)
 
 
 def reclassify(queryset):
@@ -334,11 +399,18 @@ def rerun(queryset, target):
         The number of requests created (a split text counts once).
     """
     parameters = target.parameters
-    return _copy_requests(queryset, use_cache=True, replace={
-        "model_key": target.key, "backend": target.backend, "model_id": target.model_id,
-        "revision": target.revision, "function_to_apply": parameters.function_to_apply or "",
-        "top_k": parameters.top_k,
-    })
+    return _copy_requests(
+        queryset,
+        use_cache=True,
+        replace={
+            "model_key": target.key,
+            "backend": target.backend,
+            "model_id": target.model_id,
+            "revision": target.revision,
+            "function_to_apply": parameters.function_to_apply or "",
+            "top_k": parameters.top_k,
+        },
+    )
 
 
 def _copy_requests(queryset, *, use_cache, replace=None):
@@ -352,31 +424,41 @@ def _copy_requests(queryset, *, use_cache, replace=None):
     created, wake = 0, []
     with transaction.atomic():
         ids = list(
-            _selected(queryset).filter(parent__isnull=True).order_by("pk")
+            _selected(queryset)
+            .filter(parent__isnull=True)
+            .order_by("pk")
             .values_list("pk", flat=True)
         )
         for chunk in _chunks(ids):
             now = timezone.now()
             originals = list(
-                ClassificationRequest.objects.filter(pk__in=chunk).order_by("pk")
-                .annotate(has_chunks=_has_chunks()).values("pk", "has_chunks", *fields)
+                ClassificationRequest.objects.filter(pk__in=chunk)
+                .order_by("pk")
+                .annotate(has_chunks=_has_chunks())
+                .values("pk", "has_chunks", *fields)
             )
             copies = ClassificationRequest.objects.bulk_create(
                 _copy(values, fields, now, replace, use_cache, waiting=values["has_chunks"])
                 for values in originals
             )
             created += len(copies)
-            parents = {o["pk"]: c.pk for o, c in zip(originals, copies, strict=True)
-                       if o["has_chunks"]}
-            wake.extend(c.pk for o, c in zip(originals, copies, strict=True)
-                        if not o["has_chunks"])
-            old_chunks = ClassificationRequest.objects.filter(parent_id__in=parents).order_by(
-                "parent_id", "chunk_index"
-            ).values("parent_id", *fields)
+            parents = {
+                o["pk"]: c.pk for o, c in zip(originals, copies, strict=True) if o["has_chunks"]
+            }
+            wake.extend(c.pk for o, c in zip(originals, copies, strict=True) if not o["has_chunks"])
+            old_chunks = (
+                ClassificationRequest.objects.filter(parent_id__in=parents)
+                .order_by("parent_id", "chunk_index")
+                .values("parent_id", *fields)
+            )
             children = ClassificationRequest.objects.bulk_create(
-                ClassificationRequest(**_copy_values(values, fields, replace),
-                                      parent_id=parents[values["parent_id"]],
-                                      use_cache=use_cache, created_at=now, next_attempt_at=now)
+                ClassificationRequest(
+                    **_copy_values(values, fields, replace),
+                    parent_id=parents[values["parent_id"]],
+                    use_cache=use_cache,
+                    created_at=now,
+                    next_attempt_at=now,
+                )
                 for values in old_chunks
             )
             wake.extend(child.pk for child in children)
@@ -396,7 +478,15 @@ def _copy_values(values, fields, replace):
 def _copy(values, fields, now, replace, use_cache, *, waiting):
     """A fresh copy of a request; a split text starts waiting for its chunks."""
     if waiting:
-        return ClassificationRequest(**_copy_values(values, fields, replace),
-                                     use_cache=use_cache, created_at=now, **chunks.waiting(now))
-    return ClassificationRequest(**_copy_values(values, fields, replace), use_cache=use_cache,
-                                 created_at=now, next_attempt_at=now)
+        return ClassificationRequest(
+            **_copy_values(values, fields, replace),
+            use_cache=use_cache,
+            created_at=now,
+            **chunks.waiting(now),
+        )
+    return ClassificationRequest(
+        **_copy_values(values, fields, replace),
+        use_cache=use_cache,
+        created_at=now,
+        next_attempt_at=now,
+    )

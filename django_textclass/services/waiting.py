@@ -225,8 +225,9 @@ class Listener:
             for pk in waiter.pks:
                 self._by_pk[pk].add(waiter)
             if self._thread is None and _can_listen():
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="textclass-listener")
+                self._thread = threading.Thread(
+                    target=self._run, daemon=True, name="textclass-listener"
+                )
                 self._thread.start()
                 self._started.append(self._thread)
 
@@ -285,9 +286,12 @@ class Listener:
                     pass
                 return  # nobody waits, and this thread is forgotten
             except Exception as exc:  # noqa: BLE001 - the waiters read their rows meanwhile
-                logger.warning("Not listening for finished requests (%s: %s); waiters read "
-                               "their rows every API_WAIT_POLL_SECONDS until it reconnects",
-                               type(exc).__name__, exc)
+                logger.warning(
+                    "Not listening for finished requests (%s: %s); waiters read "
+                    "their rows every API_WAIT_POLL_SECONDS until it reconnects",
+                    type(exc).__name__,
+                    exc,
+                )
             finally:
                 self.connected = False
                 if raw is not None:

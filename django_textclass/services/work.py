@@ -33,8 +33,12 @@ class Work:
     """
 
     def __init__(self, token, alias, model_id, parameters, dedupe, *, revision=""):
-        self.token, self.alias, self.model_id, self.parameters = (token, alias, model_id,
-                                                                  parameters)
+        self.token, self.alias, self.model_id, self.parameters = (
+            token,
+            alias,
+            model_id,
+            parameters,
+        )
         self.revision = revision
         self.dedupe = dedupe
         self.by_hash = {}
@@ -61,10 +65,12 @@ class Work:
             # Twins first, the cache second: a twin's answer stored between the two looks is
             # then seen by one of them (looked at the other way round, the cache before the
             # answer landed and the twins after, neither sees it and the text goes twice).
-            rows, following = twins_in_flight(self.token, self.alias, self.model_id,
-                                               self.parameters, rows, revision=self.revision)
-            rows = answer_from_cache(self.token, self.alias, self.model_id, self.parameters,
-                                      rows, revision=self.revision)
+            rows, following = twins_in_flight(
+                self.token, self.alias, self.model_id, self.parameters, rows, revision=self.revision
+            )
+            rows = answer_from_cache(
+                self.token, self.alias, self.model_id, self.parameters, rows, revision=self.revision
+            )
             self.followers += following
             self.elsewhere.update(row.text_hash for row in following)
         for row in known + rows:
@@ -94,11 +100,14 @@ class Work:
         rest = self.followers
         give_up = time.monotonic() + patience
         while rest:
-            rest = answer_from_cache(self.token, self.alias, self.model_id, self.parameters,
-                                      rest, revision=self.revision)
+            rest = answer_from_cache(
+                self.token, self.alias, self.model_id, self.parameters, rest, revision=self.revision
+            )
             # This run's own calls are over: only another run's call may still answer.
-            if (not any(row.text_hash in self.elsewhere for row in rest)
-                    or time.monotonic() + TWIN_POLL > give_up):
+            if (
+                not any(row.text_hash in self.elsewhere for row in rest)
+                or time.monotonic() + TWIN_POLL > give_up
+            ):
                 break
             time.sleep(TWIN_POLL)
         self.followers = []
@@ -118,8 +127,12 @@ def answer_from_cache(token, alias, model_id, parameters, rows, *, revision=""):
         return rows
     since = None if ttl is None else timezone.now() - timedelta(seconds=ttl)
     hits = ClassificationRequest.objects.newest_answers(
-        backend=alias, model_id=model_id, revision=revision, parameters=parameters,
-        hashes={row.text_hash for row in rows}, since=since,
+        backend=alias,
+        model_id=model_id,
+        revision=revision,
+        parameters=parameters,
+        hashes={row.text_hash for row in rows},
+        since=since,
     )
     cached = {hit.text_hash: hit for hit in hits}
     answered, rest = [], []
@@ -131,8 +144,11 @@ def answer_from_cache(token, alias, model_id, parameters, rows, *, revision=""):
         else:
             rest.append(row)
     if answered:
-        complete(token, [(row, ranking) for row, ranking, _ in answered],
-                 reused_from={row.pk: hit.pk for row, _, hit in answered})
+        complete(
+            token,
+            [(row, ranking) for row, ranking, _ in answered],
+            reused_from={row.pk: hit.pk for row, _, hit in answered},
+        )
     return rest
 
 
@@ -151,17 +167,28 @@ def twins_in_flight(token, alias, model_id, parameters, rows, *, revision=""):
         ``(to_send, following)``.
     """
     now = timezone.now()
-    busy = ClassificationRequest.objects.in_flight(
-        backend=alias, model_id=model_id, revision=revision, parameters=parameters,
-        hashes={row.text_hash for row in rows}, now=now,
-    ).exclude(claim_token=token).values_list("text_hash", "started_at", "pk")
+    busy = (
+        ClassificationRequest.objects.in_flight(
+            backend=alias,
+            model_id=model_id,
+            revision=revision,
+            parameters=parameters,
+            hashes={row.text_hash for row in rows},
+            now=now,
+        )
+        .exclude(claim_token=token)
+        .values_list("text_hash", "started_at", "pk")
+    )
     earliest = {}
     for text_hash, started_at, pk in busy:
         earliest[text_hash] = min(earliest.get(text_hash, (started_at, pk)), (started_at, pk))
     if not earliest:
         return rows, []
-    following = [row for row in rows if row.text_hash in earliest
-                 and earliest[row.text_hash] < (row.started_at, row.pk)]
+    following = [
+        row
+        for row in rows
+        if row.text_hash in earliest and earliest[row.text_hash] < (row.started_at, row.pk)
+    ]
     later = {row.pk for row in following}
     return [row for row in rows if row.pk not in later], following
 

@@ -43,8 +43,7 @@ logger = logging.getLogger("django_textclass")
 #: a key configures (never sent).
 INVALID_MODEL_ID = "invalid_model_id"
 INVALID_MODEL_ID_MESSAGE = (
-    "the stored model id is not a valid Hugging Face repository id (owner/name); "
-    "nothing was sent"
+    "the stored model id is not a valid Hugging Face repository id (owner/name); nothing was sent"
 )
 
 
@@ -75,10 +74,18 @@ def claim_like(token, like, limit, *, now=None):
     batches its own message holds. The message of a row taken here finds it no longer pending.
     """
     now = now or timezone.now()
-    candidates = ClassificationRequest.objects.due(now).filter(
-        backend=like.backend, model_id=like.model_id, revision=like.revision,
-        use_cache=like.use_cache, function_to_apply=like.function_to_apply, top_k=like.top_k,
-    ).order_by("next_attempt_at")[:limit]
+    candidates = (
+        ClassificationRequest.objects.due(now)
+        .filter(
+            backend=like.backend,
+            model_id=like.model_id,
+            revision=like.revision,
+            use_cache=like.use_cache,
+            function_to_apply=like.function_to_apply,
+            top_k=like.top_k,
+        )
+        .order_by("next_attempt_at")[:limit]
+    )
     return bulk.claim_rows(candidates, token, now)
 
 
@@ -110,8 +117,14 @@ def process(ids):
         rows = claim_waiting(token, app_settings.BATCH_SIZE)
     groups = defaultdict(list)
     for row in rows:
-        key = (row.backend, row.model_id, row.revision, row.function_to_apply, row.top_k,
-               row.use_cache)
+        key = (
+            row.backend,
+            row.model_id,
+            row.revision,
+            row.function_to_apply,
+            row.top_k,
+            row.use_cache,
+        )
         groups[key].append(row)
     claimed = [len(rows)]
     try:
@@ -131,14 +144,21 @@ def process(ids):
 def _process_group(token, rows):
     """Classify one group of claimed rows; returns how many more rows it claimed."""
     first = rows[0]
-    alias, model_id, parameters, use_cache = (first.backend, first.model_id, first.parameters,
-                                              first.use_cache)
+    alias, model_id, parameters, use_cache = (
+        first.backend,
+        first.model_id,
+        first.parameters,
+        first.use_cache,
+    )
     if not catalog.may_send(model_id):
         # submit() checked it, but a row may come from the ORM, a fixture or a bulk import;
         # the id becomes part of a URL, so a bad one never reaches a backend (an endpoint URL
         # only when a key of the site's own TEXTCLASS["MODELS"] names it).
-        logger.error("Stored model id %r is not a Hub repository id; failing %d request(s)",
-                     model_id[:200], len(rows))
+        logger.error(
+            "Stored model id %r is not a Hub repository id; failing %d request(s)",
+            model_id[:200],
+            len(rows),
+        )
         fail(token, rows, code=INVALID_MODEL_ID, message=INVALID_MODEL_ID_MESSAGE)
         return 0
     try:
@@ -155,8 +175,14 @@ def _process_group(token, rows):
         hand_back(token, rows, gate.wait_until, gate.reason)
         return 0
     size = min(backend.batch_size, gate.batch_limit or backend.batch_size)
-    work = Work(token, alias, model_id, parameters, use_cache and app_settings.CACHE_TTL != 0,
-                revision=first.revision)
+    work = Work(
+        token,
+        alias,
+        model_id,
+        parameters,
+        use_cache and app_settings.CACHE_TTL != 0,
+        revision=first.revision,
+    )
     work.add(rows)
     threads = _threads_allowed()
     slots = threading.BoundedSemaphore(in_flight) if threads else nullcontext()
@@ -208,8 +234,12 @@ class _Stream:
                 chunk = queue.popleft()
                 out[pool.submit(self._send, chunk, self.gate)] = chunk
                 self.gate = None  # every later call reads the pacing state afresh
-            if (not queue and wait is None and not errors
-                    and (self._may_top_up() or self.work.by_hash)):
+            if (
+                not queue
+                and wait is None
+                and not errors
+                and (self._may_top_up() or self.work.by_hash)
+            ):
                 queue.extend(self._top_up(busy=len(out) >= self.in_flight))
                 if queue:
                     continue
@@ -218,8 +248,9 @@ class _Stream:
             # With a call slot free, look for new work again soon: requests that trickle in
             # (the drop-in endpoint's) join the calls while the last ones are still out.
             free = len(out) < self.under_way and self.threads
-            done, _ = futures.wait(out, timeout=TRICKLE_POLL if free else None,
-                                   return_when=futures.FIRST_COMPLETED)
+            done, _ = futures.wait(
+                out, timeout=TRICKLE_POLL if free else None, return_when=futures.FIRST_COMPLETED
+            )
             self.exhausted = False
             for future in done:
                 del out[future]
@@ -378,16 +409,20 @@ def release_after_database_error(token, exc):
     The broken connection is closed and the next query opens a new one. If the database is
     still unreachable, the rows keep their (short) lease and the sweep requeues them.
     """
-    logger.warning("Database error during a worker run (%s: %s); handing its requests back",
-                   type(exc).__name__, exc)
+    logger.warning(
+        "Database error during a worker run (%s: %s); handing its requests back",
+        type(exc).__name__,
+        exc,
+    )
     connection.close()
     try:
-        owned = list(ClassificationRequest.objects.filter(claim_token=token,
-                                                          status=Status.RUNNING))
+        owned = list(ClassificationRequest.objects.filter(claim_token=token, status=Status.RUNNING))
         hand_back(token, owned, timezone.now() + timedelta(seconds=1), "database_error")
     except DatabaseError:
-        logger.warning("The database is still unreachable; the sweep will requeue the "
-                       "requests when their lease runs out")
+        logger.warning(
+            "The database is still unreachable; the sweep will requeue the "
+            "requests when their lease runs out"
+        )
         connection.close()
 
 

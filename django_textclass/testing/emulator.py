@@ -23,7 +23,6 @@ also script it and read its log through the control routes
 Run it alone with ``python -m django_textclass.testing.emulator --port 8765``.
 """
 
-
 import argparse
 import collections
 import contextlib
@@ -55,6 +54,7 @@ __all__ = ["InferenceAPIEmulator", "ReceivedRequest", "Reply", "TEIMode", "main"
 
 _MODEL_ROUTE = re.compile(r"/models/([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?)")
 _CONTROL_PREFIX = "/_emulator/"
+
 
 class InferenceAPIEmulator:
     """A real HTTP server on loopback that answers text-classification requests.
@@ -332,8 +332,11 @@ class InferenceAPIEmulator:
     def _poisoned(self, texts, model_id, headers):
         """The answer of the first poisoned text among ``texts``, or None."""
         with self._lock:
-            poisoned = [self._poison[text] for text in texts
-                        if isinstance(text, str) and text in self._poison]
+            poisoned = [
+                self._poison[text]
+                for text in texts
+                if isinstance(text, str) and text in self._poison
+            ]
         if poisoned:
             return render(poisoned[0], model_id, headers.get("authorization", ""))
         return None
@@ -344,8 +347,7 @@ class InferenceAPIEmulator:
             if not hmac.compare_digest(sent, f"Bearer {self.token}".encode()):
                 return json_answer(401, {"error": "Invalid credentials in Authorization header"})
         inputs = body.get("inputs") if isinstance(body, dict) else None
-        scripted = self._scripted(model_id, headers, len(inputs) if isinstance(inputs, list)
-                                  else 1)
+        scripted = self._scripted(model_id, headers, len(inputs) if isinstance(inputs, list) else 1)
         if scripted is not None:
             return scripted
         toolkit = self.shape == "toolkit"
@@ -353,10 +355,13 @@ class InferenceAPIEmulator:
             inputs, parameters, top_k_sent = validate(body, null_top_k=toolkit)
             max_batch = self.max_batch
             if isinstance(inputs, list) and max_batch is not None and len(inputs) > max_batch:
-                raise ValidationError(422, {
-                    "error": f"batch size {len(inputs)} exceeds the maximum of {max_batch}",
-                    "error_type": "Validation",
-                })
+                raise ValidationError(
+                    422,
+                    {
+                        "error": f"batch size {len(inputs)} exceeds the maximum of {max_batch}",
+                        "error_type": "Validation",
+                    },
+                )
         except ValidationError as exc:
             return json_answer(exc.status, exc.payload)
         labels = self.labels.get(model_id, list(scoring.DEFAULT_LABELS))
@@ -365,8 +370,9 @@ class InferenceAPIEmulator:
         if poisoned is not None:
             return poisoned
         rankings = [scoring.rank(labels, text, **parameters) for text in texts]
-        return json_answer(200, shape_answer(self.shape, rankings, isinstance(inputs, str),
-                                             top_k_sent))
+        return json_answer(
+            200, shape_answer(self.shape, rankings, isinstance(inputs, str), top_k_sent)
+        )
 
     def _tei_route(self, method, path, headers, body):
         """``(answer, model_id)`` of a TEI route, or None for a path TEI does not serve."""
@@ -389,22 +395,28 @@ class InferenceAPIEmulator:
         if method != "POST":
             return _not_allowed("POST"), tei.model_id
         inputs = body.get("inputs") if isinstance(body, dict) else None
-        scripted = self._scripted(tei.model_id, headers, len(inputs) if isinstance(inputs, list)
-                                  and inputs and isinstance(inputs[0], list) else 1)
+        scripted = self._scripted(
+            tei.model_id,
+            headers,
+            len(inputs)
+            if isinstance(inputs, list) and inputs and isinstance(inputs[0], list)
+            else 1,
+        )
         if scripted is not None:
             return scripted, tei.model_id
         try:
             sequences, batch, truncate, raw_scores = tei.read(headers, body)
         except Refused as refused:
             return refused.answer, tei.model_id
-        poisoned = self._poisoned([text for seq in sequences for text in seq], tei.model_id,
-                                  headers)
+        poisoned = self._poisoned(
+            [text for seq in sequences for text in seq], tei.model_id, headers
+        )
         if poisoned is not None:
             return poisoned, tei.model_id
         return tei.predictions(labels, sequences, batch, truncate, raw_scores), tei.model_id
 
     def _control(self, method, path, body):
-        route = (method, path[len(_CONTROL_PREFIX):])
+        route = (method, path[len(_CONTROL_PREFIX) :])
         if route == ("GET", "health"):
             return json_answer(200, {"status": "ok"})
         if route == ("GET", "requests"):
@@ -522,10 +534,18 @@ class _Handler(BaseHTTPRequestHandler):
             if not has_header(out_headers, "x-compute-time"):
                 out_headers = {"x-compute-time": str(round(elapsed_ms)), **out_headers}
         # Logged before the answer leaves, so a client that has its answer also finds its entry.
-        emulator._record(ReceivedRequest(
-            method=self.command, path=self.path, model_id=model_id, headers=headers,
-            body=body, raw=raw, received_at=started, status=status,
-        ))
+        emulator._record(
+            ReceivedRequest(
+                method=self.command,
+                path=self.path,
+                model_id=model_id,
+                headers=headers,
+                body=body,
+                raw=raw,
+                received_at=started,
+                status=status,
+            )
+        )
         self._send(status, out_headers, payload)
 
     def _send(self, status, headers, payload):
@@ -560,14 +580,22 @@ def main(argv=None):
     parser.add_argument("--max-batch", type=int, default=None)
     parser.add_argument("--shape", choices=SHAPES, default="nested")
     parser.add_argument("--token", default=None, help="require Authorization: Bearer TOKEN")
-    parser.add_argument("--tei", action="store_true",
-                        help="serve TEI's routes too (/info, /predict, /, /invocations)")
-    parser.add_argument("--max-client-batch-size", type=int, default=32,
-                        help="TEI's batch limit (with --tei)")
+    parser.add_argument(
+        "--tei",
+        action="store_true",
+        help="serve TEI's routes too (/info, /predict, /, /invocations)",
+    )
+    parser.add_argument(
+        "--max-client-batch-size", type=int, default=32, help="TEI's batch limit (with --tei)"
+    )
     args = parser.parse_args(argv)
     emulator = InferenceAPIEmulator(
-        args.host, args.port, latency=args.latency, max_batch=args.max_batch,
-        shape=args.shape, token=args.token,
+        args.host,
+        args.port,
+        latency=args.latency,
+        max_batch=args.max_batch,
+        shape=args.shape,
+        token=args.token,
         tei=TEIMode(max_client_batch_size=args.max_client_batch_size) if args.tei else None,
     )
     done = threading.Event()

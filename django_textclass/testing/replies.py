@@ -5,7 +5,6 @@
 library only.
 """
 
-
 import dataclasses
 import json
 import math
@@ -18,6 +17,7 @@ _TEXT = "text/plain; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
 # (status, headers, body) of one answer.
 _REPLY_KEYS = frozenset({"status", "json", "headers", "body", "delay", "normal"})
+
 
 def _fill(value, fields):
     """``value`` with each ``{name}`` of ``fields`` replaced, in strings at any depth."""
@@ -122,15 +122,28 @@ class Reply:
         ``"Overloaded"``, ``"Unhealthy"``, ``"Empty"``); the status is TEI's for it (422 for
         ``Validation``: pass ``status=413`` for TEI 1.8 and older).
         """
-        statuses = {"Unhealthy": 503, "Backend": 424, "Overloaded": 429, "Validation": 422,
-                    "Tokenizer": 422, "Empty": 400}
-        messages = {"Unhealthy": "unhealthy", "Backend": "Inference failed",
-                    "Overloaded": "Model is overloaded", "Validation": "Input validation error",
-                    "Tokenizer": "Tokenization error", "Empty": "Batch is empty"}
+        statuses = {
+            "Unhealthy": 503,
+            "Backend": 424,
+            "Overloaded": 429,
+            "Validation": 422,
+            "Tokenizer": 422,
+            "Empty": 400,
+        }
+        messages = {
+            "Unhealthy": "unhealthy",
+            "Backend": "Inference failed",
+            "Overloaded": "Model is overloaded",
+            "Validation": "Input validation error",
+            "Tokenizer": "Tokenization error",
+            "Empty": "Batch is empty",
+        }
         if error_type not in statuses:
             raise ValueError(f"unknown TEI error_type {error_type!r}")
-        return cls(status or statuses[error_type],
-                   {"error": message or messages[error_type], "error_type": error_type})
+        return cls(
+            status or statuses[error_type],
+            {"error": message or messages[error_type], "error_type": error_type},
+        )
 
     @classmethod
     def plain(cls, status, text):
@@ -156,8 +169,10 @@ class Reply:
         With ``echo`` the header also comes back in ``X-Error-Message``, which clients read
         before the body.
         """
-        message = "This authentication method does not have sufficient permissions to call " \
+        message = (
+            "This authentication method does not have sufficient permissions to call "
             "Inference Providers"
+        )
         if not echo:
             return cls(403, {"error": message})
         echoed = f"{message} (credentials: {{authorization}})"

@@ -21,7 +21,6 @@ ties broken by label, and cut to ``top_k`` when it is given. The same text
 always gets the same answer.
 """
 
-
 import hashlib
 import math
 import re
@@ -40,18 +39,73 @@ FUNCTIONS = ("sigmoid", "softmax", "none")
 
 POSITIVE_WORDS = frozenset(
     {
-        "love", "loved", "loves", "like", "liked", "likes", "great", "good", "excellent", "happy",
-        "wonderful", "amazing", "best", "awesome", "fantastic", "nice", "perfect", "brilliant",
-        "enjoy", "enjoyed", "delightful", "superb", "beautiful", "fun", "pleasant", "glad",
-        "favorite", "recommend", "outstanding", "lovely", "cool", "impressive",
+        "love",
+        "loved",
+        "loves",
+        "like",
+        "liked",
+        "likes",
+        "great",
+        "good",
+        "excellent",
+        "happy",
+        "wonderful",
+        "amazing",
+        "best",
+        "awesome",
+        "fantastic",
+        "nice",
+        "perfect",
+        "brilliant",
+        "enjoy",
+        "enjoyed",
+        "delightful",
+        "superb",
+        "beautiful",
+        "fun",
+        "pleasant",
+        "glad",
+        "favorite",
+        "recommend",
+        "outstanding",
+        "lovely",
+        "cool",
+        "impressive",
     }
 )
 NEGATIVE_WORDS = frozenset(
     {
-        "hate", "hated", "hates", "bad", "terrible", "awful", "worst", "horrible", "boring", "meh",
-        "poor", "sad", "disappointing", "disappointed", "ugly", "annoying", "useless", "broken",
-        "waste", "dislike", "mediocre", "dull", "angry", "slow", "painful", "nasty", "pathetic",
-        "lame", "fail", "failed", "worse",
+        "hate",
+        "hated",
+        "hates",
+        "bad",
+        "terrible",
+        "awful",
+        "worst",
+        "horrible",
+        "boring",
+        "meh",
+        "poor",
+        "sad",
+        "disappointing",
+        "disappointed",
+        "ugly",
+        "annoying",
+        "useless",
+        "broken",
+        "waste",
+        "dislike",
+        "mediocre",
+        "dull",
+        "angry",
+        "slow",
+        "painful",
+        "nasty",
+        "pathetic",
+        "lame",
+        "fail",
+        "failed",
+        "worse",
     }
 )
 _NEGATORS = frozenset({"not", "never", "no"})

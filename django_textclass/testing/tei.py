@@ -33,8 +33,10 @@ __all__ = ["PREDICT_ROUTES", "Refused", "TEIMode"]
 
 #: The routes that predict for a classifier model.
 PREDICT_ROUTES = ("/predict", "/", "/invocations")
-_EXPECTING = ("a string, a pair of strings [string, string] or a batch of mixed strings and "
-              "pairs [[string], [string, string], ...]")
+_EXPECTING = (
+    "a string, a pair of strings [string, string] or a batch of mixed strings and "
+    "pairs [[string], [string, string], ...]"
+)
 
 
 class Refused(Exception):
@@ -76,16 +78,25 @@ class TEIMode:
     def info_object(self, labels):
         """What ``GET /info`` answers for a classifier over ``labels``."""
         return {
-            "model_id": self.model_id, "model_sha": None, "model_dtype": "float32",
-            "model_type": {"classifier": {
-                "id2label": {str(index): label for index, label in enumerate(labels)},
-                "label2id": {label: index for index, label in enumerate(labels)},
-            }},
-            "max_concurrent_requests": 512, "max_input_length": self.max_input_length,
-            "max_batch_tokens": 16384, "max_batch_requests": None,
+            "model_id": self.model_id,
+            "model_sha": None,
+            "model_dtype": "float32",
+            "model_type": {
+                "classifier": {
+                    "id2label": {str(index): label for index, label in enumerate(labels)},
+                    "label2id": {label: index for index, label in enumerate(labels)},
+                }
+            },
+            "max_concurrent_requests": 512,
+            "max_input_length": self.max_input_length,
+            "max_batch_tokens": 16384,
+            "max_batch_requests": None,
             "max_client_batch_size": self.max_client_batch_size,
-            "auto_truncate": self.auto_truncate, "tokenization_workers": 1,
-            "version": "1.9.3", "sha": None, "docker_label": None,
+            "auto_truncate": self.auto_truncate,
+            "tokenization_workers": 1,
+            "version": "1.9.3",
+            "sha": None,
+            "docker_label": None,
         }
 
     def error(self, error_type, message):
@@ -105,8 +116,9 @@ class TEIMode:
         if body is None:
             raise Refused(plain_answer(400, "Failed to parse the request body as JSON"))
         if "json" not in headers.get("content-type", ""):
-            raise Refused(plain_answer(
-                415, "Expected request with `Content-Type: application/json`"))
+            raise Refused(
+                plain_answer(415, "Expected request with `Content-Type: application/json`")
+            )
         if not isinstance(body, dict) or "inputs" not in body:
             raise Refused(_data_error("missing field `inputs`"))
         sequences, batch = _sequences(body["inputs"])
@@ -117,16 +129,28 @@ class TEIMode:
         if not isinstance(raw_scores, bool):
             raise Refused(_data_error("raw_scores: invalid type, expected a boolean"))
         if batch and len(sequences) > self.max_client_batch_size:
-            raise Refused(self.error("Validation", (
-                f"batch size {len(sequences)} > maximum allowed batch size "
-                f"{self.max_client_batch_size}")))
+            raise Refused(
+                self.error(
+                    "Validation",
+                    (
+                        f"batch size {len(sequences)} > maximum allowed batch size "
+                        f"{self.max_client_batch_size}"
+                    ),
+                )
+            )
         truncate = self.auto_truncate if truncate is None else truncate
         for sequence in sequences:
             tokens = sum(len(text.split()) for text in sequence)
             if tokens > self.max_input_length and not truncate:
-                raise Refused(self.error("Validation", (
-                    f"Input validation error: `inputs` must have less than "
-                    f"{self.max_input_length} tokens. Given: {tokens}")))
+                raise Refused(
+                    self.error(
+                        "Validation",
+                        (
+                            f"Input validation error: `inputs` must have less than "
+                            f"{self.max_input_length} tokens. Given: {tokens}"
+                        ),
+                    )
+                )
         return sequences, batch, truncate, raw_scores
 
     def predictions(self, labels, sequences, batch, truncate, raw_scores):
@@ -138,15 +162,15 @@ class TEIMode:
                 text = " ".join(text.split()[: self.max_input_length])
             ranking = scoring.rank(labels, text, "none" if raw_scores else None)
             # TEI writes the score first.
-            answers.append([{"score": item["score"], "label": item["label"]}
-                            for item in ranking])
+            answers.append([{"score": item["score"], "label": item["label"]} for item in ranking])
         return json_answer(200, answers if batch else answers[0])
 
 
 def _data_error(detail):
     """The answer of TEI's JSON extractor (axum) to JSON of the wrong shape: 422, plain text."""
     return plain_answer(
-        422, f"Failed to deserialize the JSON body into the target type: inputs: {detail}")
+        422, f"Failed to deserialize the JSON body into the target type: inputs: {detail}"
+    )
 
 
 def _sequences(inputs):
@@ -162,8 +186,11 @@ def _sequences(inputs):
         return [tuple(inputs)], False
     sequences = []
     for item in inputs:
-        if (not isinstance(item, list) or len(item) not in (1, 2)
-                or not all(isinstance(text, str) for text in item)):
+        if (
+            not isinstance(item, list)
+            or len(item) not in (1, 2)
+            or not all(isinstance(text, str) for text in item)
+        ):
             raise Refused(_data_error(f"invalid batch item, expected {_EXPECTING}"))
         sequences.append(tuple(item))
     return sequences, True

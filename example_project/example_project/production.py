@@ -88,7 +88,8 @@ if CELERY_BROKER_URL.startswith(("textclass-filesystem://", "filesystem://")):
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "socket_timeout": 10, "socket_connect_timeout": 5,
+        "socket_timeout": 10,
+        "socket_connect_timeout": 5,
         # An unacknowledged message goes to another worker after this; above the longest
         # countdown of a retry (300 s by default) and the tasks' hard time limit.
         "visibility_timeout": 3600,
@@ -108,10 +109,12 @@ CELERY_TASK_ANNOTATIONS = {
 # --- The shared cache, the backend and its token -------------------------------------
 
 # The API's per-user throttle counts here: one Redis for every web process.
-CACHES = {"default": {
-    "BACKEND": "django.core.cache.backends.redis.RedisCache",
-    "LOCATION": required("REDIS_URL"),
-}}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": required("REDIS_URL"),
+    }
+}
 
 if not os.environ.get("HF_TOKEN", "").strip():
     raise ImproperlyConfigured(
@@ -120,11 +123,16 @@ if not os.environ.get("HF_TOKEN", "").strip():
     )
 TEXTCLASS = {
     **TEXTCLASS,
-    "BACKENDS": {"default": {
-        "BACKEND": "django_textclass.backends.huggingface.Backend",
-        # No TOKEN here: the backend reads HF_TOKEN itself. TEXTCLASS_API_URL still points
-        # it at another endpoint (a dedicated one, say).
-        "OPTIONS": {key: value for key, value in TEXTCLASS["BACKENDS"]["default"]["OPTIONS"]
-                    .items() if key == "API_URL"},
-    }},
+    "BACKENDS": {
+        "default": {
+            "BACKEND": "django_textclass.backends.huggingface.Backend",
+            # No TOKEN here: the backend reads HF_TOKEN itself. TEXTCLASS_API_URL still points
+            # it at another endpoint (a dedicated one, say).
+            "OPTIONS": {
+                key: value
+                for key, value in TEXTCLASS["BACKENDS"]["default"]["OPTIONS"].items()
+                if key == "API_URL"
+            },
+        }
+    },
 }

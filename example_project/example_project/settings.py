@@ -133,7 +133,8 @@ SQLITE_OPTIONS = {
 # DATABASE_URL, or SQLite under var/; SQLite gets the options above.
 DATABASES = {
     "default": dj_database_url.config(
-        default=f"sqlite:///{(VAR_DIR / 'db.sqlite3').as_posix()}", conn_health_checks=True,
+        default=f"sqlite:///{(VAR_DIR / 'db.sqlite3').as_posix()}",
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -180,7 +181,9 @@ CELERY_BEAT_SCHEDULE = {
     # Sums closed days for the dashboard; once a day it also checks them against the table.
     "textclass-rollup": {"task": "django_textclass.rollup", "schedule": 600.0},
     "textclass-rollup-verify": {
-        "task": "django_textclass.rollup", "schedule": 86400.0, "kwargs": {"verify": True},
+        "task": "django_textclass.rollup",
+        "schedule": 86400.0,
+        "kwargs": {"verify": True},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -234,15 +237,19 @@ SPECTACULAR_SETTINGS = {
 # The API's per-user throttle counts in this cache, which every web process must share:
 # Redis when REDIS_URL is set, else files under var/ (one host, no server needed).
 if os.environ.get("REDIS_URL"):
-    CACHES = {"default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": os.environ["REDIS_URL"],
-    }}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+        }
+    }
 else:
-    CACHES = {"default": {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": str(VAR_DIR / "cache"),
-    }}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 # --- Logging ------------------------------------------------------------------------
 

@@ -9,9 +9,15 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The REST API; its OpenAPI schema is /api/schema/ (name "textclass_api:schema").
     path("api/", include("django_textclass.api.urls")),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="textclass_api:schema"),
-         name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="textclass_api:schema"),
-         name="api-redoc"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="textclass_api:schema"),
+        name="api-docs",
+    ),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="textclass_api:schema"),
+        name="api-redoc",
+    ),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

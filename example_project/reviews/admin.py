@@ -9,7 +9,8 @@ from reviews.models import Comment, Product, Review
 
 def sentiment_model():
     return settings.TEXTCLASS.get("DEFAULT_MODEL") or (
-        "distilbert/distilbert-base-uncased-finetuned-sst-2-english")
+        "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+    )
 
 
 class SentimentMixin:

@@ -38,7 +38,8 @@ class Comment(models.Model):
     author = models.CharField(max_length=100)
     body = models.TextField()
     hidden = models.BooleanField(
-        default=False, help_text="Set by the 'hide very negative comments' rule.")
+        default=False, help_text="Set by the 'hide very negative comments' rule."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = ClassifiedQuerySet.as_manager()

@@ -50,15 +50,20 @@ def _save(reviews, products):
     with transaction.atomic():  # the wake-ups go out once, at the commit
         for planned in reviews:
             review = Review.objects.create(
-                product=products[planned["product"]], author=planned["author"],
-                rating=planned["rating"], body=planned["body"],
+                product=products[planned["product"]],
+                author=planned["author"],
+                rating=planned["rating"],
+                body=planned["body"],
                 created_at=planned["created_at"],
             )
             written[(Review, review.pk)] = review.created_at
             for comment in planned["comments"]:
-                saved = Comment.objects.create(review=review, author=comment["author"],
-                                               body=comment["body"],
-                                               created_at=comment["created_at"])
+                saved = Comment.objects.create(
+                    review=review,
+                    author=comment["author"],
+                    body=comment["body"],
+                    created_at=comment["created_at"],
+                )
                 written[(Comment, saved.pk)] = saved.created_at
     return written
 
@@ -69,8 +74,11 @@ def classify_now():
     A request the backend could not answer yet (the real API loading its model, a rate
     limit) waits for a later attempt: it is left to the Celery worker.
     """
-    while ids := list(ClassificationRequest.objects.due(timezone.now())
-                      .order_by("pk").values_list("pk", flat=True)[:CHUNK]):
+    while ids := list(
+        ClassificationRequest.objects.due(timezone.now())
+        .order_by("pk")
+        .values_list("pk", flat=True)[:CHUNK]
+    ):
         if not services.process(ids):
             break
 
@@ -84,8 +92,10 @@ def _move_back(written):
     by_type = {ct.pk: model for model, ct in types.items()}
     rows = []
     for row in ClassificationRequest.objects.filter(
-            content_type__in=types.values(), created_at__gt=min(written.values()),
-            status__in=TERMINAL_STATUSES):
+        content_type__in=types.values(),
+        created_at__gt=min(written.values()),
+        status__in=TERMINAL_STATUSES,
+    ):
         when = written.get((by_type[row.content_type_id], int(row.object_id)))
         if when is None:
             continue
@@ -95,4 +105,5 @@ def _move_back(written):
         row.started_at = row.started_at and row.started_at + shift
         row.finished_at = row.finished_at and row.finished_at + shift
     ClassificationRequest.objects.bulk_update(
-        rows, ["created_at", "started_at", "finished_at"], batch_size=500)
+        rows, ["created_at", "started_at", "finished_at"], batch_size=500
+    )

@@ -99,12 +99,22 @@ PRODUCTS = {
 
 OPENINGS = {
     "positive": [
-        "Really happy with this:", "Love it,", "Great purchase:", "Highly recommend,",
-        "Five stars:", "So glad I bought it:", "Excellent value:", "Very pleased,",
+        "Really happy with this:",
+        "Love it,",
+        "Great purchase:",
+        "Highly recommend,",
+        "Five stars:",
+        "So glad I bought it:",
+        "Excellent value:",
+        "Very pleased,",
     ],
     "negative": [
-        "Very disappointed:", "Avoid this one:", "Terrible purchase:",
-        "Regret buying it:", "Awful experience:", "Not happy at all,",
+        "Very disappointed:",
+        "Avoid this one:",
+        "Terrible purchase:",
+        "Regret buying it:",
+        "Awful experience:",
+        "Not happy at all,",
     ],
 }
 
@@ -132,8 +142,30 @@ COMMENTS = {
 TROLL = "This is the worst, most pathetic garbage ever. Terrible, awful, useless."
 
 AUTHORS = [
-    "ana", "ben", "carl", "dee", "eve", "fred", "gia", "hugo", "ines", "jon", "kim", "lea",
-    "max", "nora", "omar", "pia", "raj", "sara", "tom", "uma", "vic", "wen", "yusuf", "zoe",
+    "ana",
+    "ben",
+    "carl",
+    "dee",
+    "eve",
+    "fred",
+    "gia",
+    "hugo",
+    "ines",
+    "jon",
+    "kim",
+    "lea",
+    "max",
+    "nora",
+    "omar",
+    "pia",
+    "raj",
+    "sara",
+    "tom",
+    "uma",
+    "vic",
+    "wen",
+    "yusuf",
+    "zoe",
 ]
 
 
@@ -156,7 +188,8 @@ def _review(opening, detail, closing):
 def comment_texts():
     """Every comment text: ``[(text, sentiment)]``."""
     return [(text, sentiment) for sentiment, texts in COMMENTS.items() for text in texts] + [
-        (TROLL, "negative")]
+        (TROLL, "negative")
+    ]
 
 
 def plan(now, *, days=30, seed=7):
@@ -186,16 +219,27 @@ def plan(now, *, days=30, seed=7):
             if created >= now:
                 continue
             rating = rng.choice([4, 5, 5]) if sentiment == "positive" else rng.choice([1, 1, 2])
-            reviews.append({
-                "product": product, "author": rng.choice(AUTHORS), "rating": rating,
-                "body": body, "sentiment": sentiment, "created_at": created,
-                "comments": _comments(rng, sentiment, created, now),
-            })
+            reviews.append(
+                {
+                    "product": product,
+                    "author": rng.choice(AUTHORS),
+                    "rating": rating,
+                    "body": body,
+                    "sentiment": sentiment,
+                    "created_at": created,
+                    "comments": _comments(rng, sentiment, created, now),
+                }
+            )
     reviews.sort(key=lambda review: review["created_at"])
     # The troll's comment, on the newest review that has none, hidden by the rule.
     newest = next(review for review in reversed(reviews) if not review["comments"])
-    newest["comments"].append({"author": "troll", "body": TROLL,
-                               "created_at": newest["created_at"] + timedelta(minutes=3)})
+    newest["comments"].append(
+        {
+            "author": "troll",
+            "body": TROLL,
+            "created_at": newest["created_at"] + timedelta(minutes=3),
+        }
+    )
     return reviews
 
 
@@ -203,8 +247,9 @@ def _fresh(rng, product, sentiment, used):
     """A text for ``product`` not used yet (an opening, a detail, a closing)."""
     details = PRODUCTS[product][sentiment]
     for _ in range(50):
-        text = _review(rng.choice(OPENINGS[sentiment]), rng.choice(details),
-                       rng.choice(CLOSINGS[sentiment]))
+        text = _review(
+            rng.choice(OPENINGS[sentiment]), rng.choice(details), rng.choice(CLOSINGS[sentiment])
+        )
         if text not in used:
             used.add(text)
             return text
@@ -220,6 +265,11 @@ def _comments(rng, sentiment, created, now):
         tone = sentiment if agrees else ("positive" if sentiment == "negative" else "negative")
         when = created + timedelta(minutes=rng.uniform(5, 600))
         if when < now:
-            comments.append({"author": rng.choice(AUTHORS), "body": rng.choice(COMMENTS[tone]),
-                             "created_at": when})
+            comments.append(
+                {
+                    "author": rng.choice(AUTHORS),
+                    "body": rng.choice(COMMENTS[tone]),
+                    "created_at": when,
+                }
+            )
     return comments

@@ -18,9 +18,16 @@ import tempfile
 import time
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1400,2200",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--window-size=1400,2200",
     "--remote-debugging-pipe",
 ]
 
@@ -56,8 +63,11 @@ class Browser:
         # closing "all but 3 and 4" would run after wire_pipes and undo it.
         self.process = subprocess.Popen(
             [binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-            close_fds=False, preexec_fn=wire_pipes,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=self.log,
+            close_fds=False,
+            preexec_fn=wire_pipes,
         )
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -118,19 +128,31 @@ class Browser:
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
         ]
-        self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": 1400, "height": 2200, "deviceScaleFactor": 1, "mobile": False},
-                  session)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1400, "height": 2200, "deviceScaleFactor": 1, "mobile": False},
+            session,
+        )
         self.send("Page.enable", session=session)
         self.send("Page.navigate", {"url": url}, session)
         self.wait_event("Page.loadEventFired", session)
-        html = self.send("Runtime.evaluate", {
-            "expression": "document.documentElement.outerHTML", "returnByValue": True,
-        }, session)["result"]["value"]
+        html = self.send(
+            "Runtime.evaluate",
+            {
+                "expression": "document.documentElement.outerHTML",
+                "returnByValue": True,
+            },
+            session,
+        )["result"]["value"]
         if script is not None:
-            self.evaluated = self.send("Runtime.evaluate", {
-                "expression": script, "returnByValue": True,
-            }, session)["result"].get("value")
+            self.evaluated = self.send(
+                "Runtime.evaluate",
+                {
+                    "expression": script,
+                    "returnByValue": True,
+                },
+                session,
+            )["result"].get("value")
         shot = self.send("Page.captureScreenshot", {"format": "png"}, session)
         return html, base64.b64decode(shot["data"])
 

@@ -21,8 +21,6 @@ def history(db, owner):
 def viewer_client(client, django_user_model):
     """A staff user who may view requests but not change them (so: no actions)."""
     user = django_user_model.objects.create_user("vera", is_staff=True)
-    user.user_permissions.add(
-        Permission.objects.get(codename="view_classificationrequest")
-    )
+    user.user_permissions.add(Permission.objects.get(codename="view_classificationrequest"))
     client.force_login(user)
     return client

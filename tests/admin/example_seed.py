@@ -36,8 +36,12 @@ def seed(now, rows=700, seed_value=4):
         roll = rng.random()
         text = f"Sample review #{i}: {'great' if roll < 0.5 else 'meh'} <b>product</b>"
         row = ClassificationRequest(
-            model_id=model, text=text, text_hash=text_hash(text), backend="default",
-            created_at=created, next_attempt_at=None,
+            model_id=model,
+            text=text,
+            text_hash=text_hash(text),
+            backend="default",
+            created_at=created,
+            next_attempt_at=None,
         )
         if roll < 0.05:
             row.status = "failed"
@@ -55,9 +59,12 @@ def seed(now, rows=700, seed_value=4):
             row.finished_at = row.started_at + timedelta(milliseconds=backend_ms)
             row.backend_ms = backend_ms
             others = [other for other in labels if other != label]
-            answers.append((len(requests), [(label, score)] + [
-                (other, (1 - score) / len(others)) for other in others
-            ]))
+            answers.append(
+                (
+                    len(requests),
+                    [(label, score)] + [(other, (1 - score) / len(others)) for other in others],
+                )
+            )
         requests.append(row)
     requests = ClassificationRequest.objects.bulk_create(requests)
     ClassificationScore.objects.bulk_create(
@@ -94,10 +101,16 @@ def main():
     from django_textclass import rollup
 
     rows = seed(timezone.now())
-    print(json.dumps({
-        "cookie_name": settings.SESSION_COOKIE_NAME, "session_key": login_session(user),
-        "rows": rows, "rolled_days": rollup.roll(),  # what the beat task would have done
-    }))
+    print(
+        json.dumps(
+            {
+                "cookie_name": settings.SESSION_COOKIE_NAME,
+                "session_key": login_session(user),
+                "rows": rows,
+                "rolled_days": rollup.roll(),  # what the beat task would have done
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

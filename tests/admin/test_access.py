@@ -53,7 +53,9 @@ def test_token__absent_from_every_admin_page(admin_client, history, settings):
         row = history["failed0"]
         source = make_request(text="token check")
         urls = [
-            page("changelist"), page("dashboard"), page("export"),
+            page("changelist"),
+            page("dashboard"),
+            page("export"),
             page("changelist") + "?backend=default",
             reverse("admin:django_textclass_classificationrequest_change", args=[row.pk]),
             reverse("admin:django_textclass_classificationrequest_change", args=[source.pk]),
@@ -63,7 +65,8 @@ def test_token__absent_from_every_admin_page(admin_client, history, settings):
         for url in urls:
             response = admin_client.get(url, follow=True)
             assert response.status_code == 200, url
-            content = (b"".join(response.streaming_content) if response.streaming
-                       else response.content)
+            content = (
+                b"".join(response.streaming_content) if response.streaming else response.content
+            )
             assert TOKEN.encode() not in content, url
             assert b"hf_ADMIN_TEST" not in content, url

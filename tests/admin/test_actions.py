@@ -11,9 +11,15 @@ URL = reverse("admin:django_textclass_classificationrequest_changelist")
 
 
 def run_action(client, action, rows):
-    return client.post(URL, {
-        "action": action, "_selected_action": [row.pk for row in rows], "index": 0,
-    }, follow=True)
+    return client.post(
+        URL,
+        {
+            "action": action,
+            "_selected_action": [row.pk for row in rows],
+            "index": 0,
+        },
+        follow=True,
+    )
 
 
 def messages_of(response):
@@ -23,14 +29,21 @@ def messages_of(response):
 def test_retry_failed__only_failed_and_cancelled_become_pending(
     admin_client, history, django_capture_on_commit_callbacks
 ):
-    selected = [history["failed0"], history["failed1"], history["cancelled"],
-                history["succeeded0"], history["pending"]]
+    selected = [
+        history["failed0"],
+        history["failed1"],
+        history["cancelled"],
+        history["succeeded0"],
+        history["pending"],
+    ]
     with django_capture_on_commit_callbacks() as callbacks:
         response = run_action(admin_client, "retry_failed", selected)
 
     assert messages_of(response) == ["3 requests will be retried."]
-    rows = {row.pk: row for row in ClassificationRequest.objects.filter(
-        pk__in=[row.pk for row in selected])}
+    rows = {
+        row.pk: row
+        for row in ClassificationRequest.objects.filter(pk__in=[row.pk for row in selected])
+    }
     for name in ("failed0", "failed1", "cancelled"):
         row = rows[history[name].pk]
         assert row.status == "pending" and row.attempts == 0 and row.error_code == ""
@@ -45,10 +58,16 @@ def test_cancel_pending__only_pending_rows(admin_client, history):
     response = run_action(admin_client, "cancel_pending", selected)
 
     assert messages_of(response) == ["1 request was cancelled."]
-    statuses = dict(ClassificationRequest.objects.filter(
-        pk__in=[row.pk for row in selected]).values_list("pk", "status"))
-    assert statuses == {history["pending"].pk: "cancelled", history["running"].pk: "running",
-                        history["succeeded0"].pk: "succeeded"}
+    statuses = dict(
+        ClassificationRequest.objects.filter(pk__in=[row.pk for row in selected]).values_list(
+            "pk", "status"
+        )
+    )
+    assert statuses == {
+        history["pending"].pk: "cancelled",
+        history["running"].pk: "running",
+        history["succeeded0"].pk: "succeeded",
+    }
 
 
 def test_reclassify__new_requests_bypassing_the_cache(
@@ -67,7 +86,12 @@ def test_reclassify__new_requests_bypassing_the_cache(
     new = ClassificationRequest.objects.filter(text=original.text).exclude(pk=original.pk).get()
     assert new.status == "pending" and new.use_cache is False
     assert (new.model_id, new.function_to_apply, new.top_k, new.owner_id, new.backend) == (
-        MODEL, "sigmoid", 1, original.owner_id, original.backend)
+        MODEL,
+        "sigmoid",
+        1,
+        original.owner_id,
+        original.backend,
+    )
     original.refresh_from_db()
     assert original.status == "succeeded"  # the original is left as it was
     assert len(callbacks) == 1
@@ -92,9 +116,7 @@ def test_actions__not_offered_to_view_only_staff(viewer_client, history):
 
 
 @pytest.mark.django_db
-def test_bulk_services__one_statement_per_chunk_not_per_row(
-    history, django_assert_max_num_queries
-):
+def test_bulk_services__one_statement_per_chunk_not_per_row(history, django_assert_max_num_queries):
     everything = ClassificationRequest.objects.all()
 
     # Each UPDATE comes with one SELECT of the past days it touches and one INSERT of

@@ -29,8 +29,10 @@ from tests.helpers import free_port, missing
 
 ROOT = Path(__file__).resolve().parents[2]
 # All time: the seeded history spans two weeks; the default view is the past week.
-DASHBOARD = ("/admin/django_textclass/classificationrequest/dashboard/"
-             "?created_at__gte=1970-01-01+00%3A00%3A00%2B00%3A00")
+DASHBOARD = (
+    "/admin/django_textclass/classificationrequest/dashboard/"
+    "?created_at__gte=1970-01-01+00%3A00%3A00%2B00%3A00"
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +58,28 @@ def example_site(tmp_path_factory):
     env.pop("HF_TOKEN", None)
     seeded = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "admin" / "example_seed.py")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert seeded.returncode == 0, seeded.stderr[-3000:]
     session = json.loads(seeded.stdout.strip().splitlines()[-1])
     port = free_port()
     log = open(folder / "server.log", "wb")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "example_project" / "manage.py"), "runserver",
-         "--noreload", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            str(ROOT / "example_project" / "manage.py"),
+            "runserver",
+            "--noreload",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -76,11 +90,18 @@ def example_site(tmp_path_factory):
                 break
             except (urllib.error.URLError, ConnectionError):
                 if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("runserver did not come up:\n"
-                                + (folder / "server.log").read_text(errors="replace")[-3000:])
+                    pytest.fail(
+                        "runserver did not come up:\n"
+                        + (folder / "server.log").read_text(errors="replace")[-3000:]
+                    )
                 time.sleep(0.2)
-        cookie = {"name": session["cookie_name"], "value": session["session_key"],
-                  "domain": "127.0.0.1", "path": "/", "httpOnly": True}
+        cookie = {
+            "name": session["cookie_name"],
+            "value": session["session_key"],
+            "domain": "127.0.0.1",
+            "path": "/",
+            "httpOnly": True,
+        }
         yield base, cookie
     finally:
         server.terminate()
@@ -103,8 +124,7 @@ def test_dashboard_in_a_real_browser__charts_and_tables_rendered(chromium, examp
     try:
         html, png = browser.open_page(base + DASHBOARD, cookies=[cookie])
         # A click on the "failed" bar: the history of the failed requests, with their count.
-        failed = re.search(r'<a class="textclass-link" href="([^"]*status__exact=failed)"',
-                           html)
+        failed = re.search(r'<a class="textclass-link" href="([^"]*status__exact=failed)"', html)
         assert failed, "the failed bar has no link"
         history, _shot = browser.open_page(base + html_module.unescape(failed.group(1)))
     finally:
@@ -113,9 +133,16 @@ def test_dashboard_in_a_real_browser__charts_and_tables_rendered(chromium, examp
     assert "<title>Label distributions" in html, html[:500]  # logged in, not the login page
     assert html.count('<svg class="textclass-chart" role="img"') == 8
     assert html.count('<table class="textclass-table">') == 8
-    for title in ("Share of each top label", "Top labels over time", "Confidence of the top label",
-                  "Requests by status", "Latency percentiles", "Throughput",
-                  "Share of each top label over time", "Failures by error code"):
+    for title in (
+        "Share of each top label",
+        "Top labels over time",
+        "Confidence of the top label",
+        "Requests by status",
+        "Latency percentiles",
+        "Throughput",
+        "Share of each top label over time",
+        "Failures by error code",
+    ):
         assert title in html
     assert html.count('<a class="textclass-link"') > 40  # the bars are links
     assert "Select classification request to view" in history  # the changelist, logged in
@@ -151,12 +178,16 @@ MEASURE_HISTORY = """(() => {
 
 
 def test_history_at_1400_pixels__the_main_columns_in_view_and_the_model_id_cut(
-        chromium, example_site):
+    chromium, example_site
+):
     base, cookie = example_site
     browser = Browser(chromium)
     try:
-        html, png = browser.open_page(base + "/admin/django_textclass/classificationrequest/",
-                                      cookies=[cookie], script=MEASURE_HISTORY)
+        html, png = browser.open_page(
+            base + "/admin/django_textclass/classificationrequest/",
+            cookies=[cookie],
+            script=MEASURE_HISTORY,
+        )
         measured = browser.evaluated
     finally:
         browser.close()
@@ -164,9 +195,12 @@ def test_history_at_1400_pixels__the_main_columns_in_view_and_the_model_id_cut(
     assert "Select classification request to view" in html
     assert png_size(png)[0] == 1400
     visible = measured["visible"]
-    assert all(visible[name] for name in ("created_at", "short_text", "top_result",
-                                          "status_badge")), visible
+    assert all(
+        visible[name] for name in ("created_at", "short_text", "top_result", "status_badge")
+    ), visible
     assert measured["cut"]  # shown with an ellipsis ...
     assert measured["title"] == measured["text"]  # ... and whole in its title
-    assert measured["title"] in {"distilbert/distilbert-base-uncased-finetuned-sst-2-english",
-                                 "cardiffnlp/twitter-roberta-base-sentiment-latest"}
+    assert measured["title"] in {
+        "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+        "cardiffnlp/twitter-roberta-base-sentiment-latest",
+    }

@@ -34,12 +34,11 @@ def test_columns__badge_label_score_duration_owner(admin_client, history):
     assert "olivia" in body
 
 
-def test_model_column__cut_by_the_style_sheet_with_the_whole_id_in_its_title(admin_client,
-                                                                             history):
+def test_model_column__cut_by_the_style_sheet_with_the_whole_id_in_its_title(admin_client, history):
     body = admin_client.get(URL).content.decode()
 
     assert f'<span class="textclass-model" title="{MODEL}">{MODEL}</span>' in body
-    rule = body[body.index("#result_list .textclass-model {"):].split("}", 1)[0]
+    rule = body[body.index("#result_list .textclass-model {") :].split("}", 1)[0]
     assert "text-overflow: ellipsis" in rule and "max-width" in rule
 
 
@@ -71,7 +70,8 @@ def test_text__cut_short_in_the_list(admin_client, db):
 
 def test_source_link__points_to_the_source_admin_page(admin_client, db, admin_user):
     make_request(
-        text="from a user", content_type=ContentType.objects.get_for_model(admin_user),
+        text="from a user",
+        content_type=ContentType.objects.get_for_model(admin_user),
         object_id=str(admin_user.pk),
     )
 
@@ -81,16 +81,21 @@ def test_source_link__points_to_the_source_admin_page(admin_client, db, admin_us
     assert f"auth.user #{admin_user.pk}" in body
 
 
-@pytest.mark.parametrize(("params", "expected"), [
-    ({"status__exact": "failed"}, {"failed0", "failed1"}),
-    ({"status__exact": "pending"}, {"pending"}),
-    ({"model_id": OTHER_MODEL}, {"other_model"}),
-    ({"top_label": "NEUTRAL"}, {"succeeded9"}),
-    ({"model_id": MODEL, "top_label": "NEGATIVE"}, {"succeeded6", "succeeded7", "succeeded8"}),
-    ({"backend": "offline"}, set()),
-    ({"created_at__year": "2026", "created_at__month": "3", "created_at__day": "1"},
-     {f"succeeded{i}" for i in range(6)} | {"other_model"}),
-])
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"status__exact": "failed"}, {"failed0", "failed1"}),
+        ({"status__exact": "pending"}, {"pending"}),
+        ({"model_id": OTHER_MODEL}, {"other_model"}),
+        ({"top_label": "NEUTRAL"}, {"succeeded9"}),
+        ({"model_id": MODEL, "top_label": "NEGATIVE"}, {"succeeded6", "succeeded7", "succeeded8"}),
+        ({"backend": "offline"}, set()),
+        (
+            {"created_at__year": "2026", "created_at__month": "3", "created_at__day": "1"},
+            {f"succeeded{i}" for i in range(6)} | {"other_model"},
+        ),
+    ],
+)
 def test_filters__keep_the_matching_rows(admin_client, history, params, expected):
     assert shown(admin_client.get(URL, params)) == {history[name].pk for name in expected}
 
@@ -107,10 +112,13 @@ def test_created_filter__past_seven_days(admin_client, history):
     recent = make_request(text="just now")  # created now; the seeded history is older
     now = timezone.now()
 
-    response = admin_client.get(URL, {
-        "created_at__gte": (now - timedelta(days=7)).isoformat(),
-        "created_at__lt": (now + timedelta(days=1)).isoformat(),
-    })
+    response = admin_client.get(
+        URL,
+        {
+            "created_at__gte": (now - timedelta(days=7)).isoformat(),
+            "created_at__lt": (now + timedelta(days=1)).isoformat(),
+        },
+    )
 
     assert shown(response) == {recent.pk}
 
@@ -197,9 +205,15 @@ def test_count__exact_below_the_cap(admin_client, history):
 def make_rows(n, owner):
     for i in range(n):
         make_request(
-            text=f"row {i}", status="succeeded", top_label="POSITIVE", top_score=0.9,
-            started_at=DAY1, finished_at=DAY1, owner=owner,
-            content_type=ContentType.objects.get_for_model(owner), object_id=str(owner.pk),
+            text=f"row {i}",
+            status="succeeded",
+            top_label="POSITIVE",
+            top_score=0.9,
+            started_at=DAY1,
+            finished_at=DAY1,
+            owner=owner,
+            content_type=ContentType.objects.get_for_model(owner),
+            object_id=str(owner.pk),
         )
 
 

@@ -6,8 +6,7 @@ from django_textclass.admin import charts
 
 
 def test_hbars__escapes_labels_and_has_an_accessible_name():
-    svg = str(charts.hbars([("<script>x</script>", 3), ("b", 1)], title="T & co",
-                           description="D"))
+    svg = str(charts.hbars([("<script>x</script>", 3), ("b", 1)], title="T & co", description="D"))
 
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     assert 'role="img"' in svg and "<title" in svg and "T &amp; co" in svg
@@ -20,10 +19,14 @@ def test_empty_data__says_so():
 
 
 def test_stacked_columns__one_rect_per_non_zero_segment_and_a_legend():
-    svg = str(charts.stacked_columns(
-        [("d1", {"A": 2, "B": 1}), ("d2", {"A": 0, "B": 4})], ["A", "B"],
-        title="t", description="d",
-    ))
+    svg = str(
+        charts.stacked_columns(
+            [("d1", {"A": 2, "B": 1}), ("d2", {"A": 0, "B": 4})],
+            ["A", "B"],
+            title="t",
+            description="d",
+        )
+    )
 
     # 3 segments + 2 legend swatches.
     assert svg.count("<rect") == 5

@@ -28,14 +28,29 @@ def test_dashboard__exact_numbers_for_the_known_history(admin_client, history):
 
     assert response.status_code == 200
     assert chart(response, "label-share")["table"]["rows"] == [
-        ["POSITIVE", 6, "60.0 %"], ["NEGATIVE", 3, "30.0 %"], ["NEUTRAL", 1, "10.0 %"],
+        ["POSITIVE", 6, "60.0 %"],
+        ["NEGATIVE", 3, "30.0 %"],
+        ["NEUTRAL", 1, "10.0 %"],
     ]
     assert chart(response, "statuses")["table"]["rows"][:5] == [
-        ["pending", 1], ["running", 1], ["succeeded", 10], ["failed", 2], ["cancelled", 1],
+        ["pending", 1],
+        ["running", 1],
+        ["succeeded", 10],
+        ["failed", 2],
+        ["cancelled", 1],
     ]
     assert chart(response, "statuses")["table"]["rows"][5][1] == "16.7 %"
     assert [row[2] for row in chart(response, "score-histogram")["table"]["rows"]] == [
-        1, 2, 0, 1, 0, 2, 0, 1, 0, 3,
+        1,
+        2,
+        0,
+        1,
+        0,
+        2,
+        0,
+        1,
+        0,
+        3,
     ]
     assert chart(response, "latency")["table"]["rows"][0] == ["p50", "550.0 ms", "55.0 ms"]
     assert response.context["stats"]["latency_ms"] == EXPECTED_LATENCY
@@ -45,7 +60,8 @@ def test_dashboard__exact_numbers_for_the_known_history(admin_client, history):
         [["03/01/2026", 6, 0, 0], ["03/02/2026", 0, 3, 1]],
     )
     assert chart(response, "throughput")["table"]["rows"] == [
-        ["03/01/2026", 6], ["03/02/2026", 7],
+        ["03/01/2026", 6],
+        ["03/02/2026", 7],
     ]
 
 
@@ -97,8 +113,9 @@ def test_dashboard__unknown_filter_redirects_with_error_flag(admin_client, histo
 
 
 def test_dashboard__labels_escaped_in_svg_and_tables(admin_client, db):
-    make_request(text="x", status="succeeded", top_label='<script>alert("l")</script>',
-                 top_score=0.5)
+    make_request(
+        text="x", status="succeeded", top_label='<script>alert("l")</script>', top_score=0.5
+    )
 
     body = get(admin_client).content.decode()
 
@@ -129,12 +146,13 @@ def test_dashboard__query_count_does_not_grow_with_rows(admin_client, history, r
 
 
 def test_dashboard__defaults_to_the_past_week(admin_client, history):
-    make_request(text="recent", model_id=OTHER_MODEL, status="succeeded", top_label="FRESH",
-                 top_score=0.7)
+    make_request(
+        text="recent", model_id=OTHER_MODEL, status="succeeded", top_label="FRESH", top_score=0.7
+    )
 
     response = admin_client.get(URL, {"model_id": MODEL}, follow=True)
 
-    (redirect, status), = response.redirect_chain
+    ((redirect, status),) = response.redirect_chain
     assert status == 302 and "created_at__gte=" in redirect and "model_id=" in redirect
     assert response.context["stats"]["label_distribution"] == []  # March 2026 is older
     everything = admin_client.get(URL, follow=True).context["stats"]
@@ -149,17 +167,20 @@ def test_dashboard__all_time_link(admin_client, history):
     assert get(admin_client).context["stats"]["status_counts"]["succeeded"] == 11
 
 
-def test_dashboard__rolled_up_days__same_numbers_and_the_percentiles_say_so(
-    admin_client, history
-):
+def test_dashboard__rolled_up_days__same_numbers_and_the_percentiles_say_so(admin_client, history):
     live = get(admin_client, {"model_id": MODEL})
     assert "within 1 percent" not in chart(live, "latency")["title"]
 
     assert rollup.roll() == 2  # the two days of March 2026
     rolled = get(admin_client, {"model_id": MODEL})
 
-    for chart_id in ("label-share", "labels-over-time", "score-histogram", "statuses",
-                     "throughput"):
+    for chart_id in (
+        "label-share",
+        "labels-over-time",
+        "score-histogram",
+        "statuses",
+        "throughput",
+    ):
         assert chart(rolled, chart_id)["table"] == chart(live, chart_id)["table"], chart_id
     assert "within 1 percent" in chart(rolled, "latency")["title"]
     assert rolled.context["stats"]["latency_ms"] == pytest.approx(EXPECTED_LATENCY, rel=0.01)

@@ -33,8 +33,13 @@ def count_at(client, link):
 def expected_rows(response):
     """``[(link, number)]`` of every table row with a link, and its number of requests."""
     pairs = []
-    for chart_id, column in (("label-share", 1), ("score-histogram", 2), ("statuses", 1),
-                             ("failures", 1), ("throughput", 1)):
+    for chart_id, column in (
+        ("label-share", 1),
+        ("score-histogram", 2),
+        ("statuses", 1),
+        ("failures", 1),
+        ("throughput", 1),
+    ):
         table = chart(response, chart_id)["table"]
         pairs += [(link, row[column]) for row, link in table["linked_rows"] if link]
     over_time = chart(response, "labels-over-time")["table"]
@@ -45,14 +50,15 @@ def expected_rows(response):
 
 
 def svg_links(body):
-    return [html.unescape(href) for href in re.findall(
-        r'<a class="textclass-link" href="([^"]+)">', body)]
+    return [
+        html.unescape(href)
+        for href in re.findall(r'<a class="textclass-link" href="([^"]+)">', body)
+    ]
 
 
 @pytest.mark.parametrize("bucket", ["day", "hour"])
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
-def test_links__each_row_opens_exactly_its_requests(admin_client, history, settings, bucket,
-                                                    zone):
+def test_links__each_row_opens_exactly_its_requests(admin_client, history, settings, bucket, zone):
     settings.TIME_ZONE = zone
     response = admin_client.get(URL, {**ALL, "model_id": MODEL, "bucket": bucket})
 
@@ -69,8 +75,7 @@ def test_links__each_column_piece_opens_its_label_in_its_bucket(admin_client, hi
     body = response.content.decode()
     over_time = response.context["stats"]["labels_over_time"]
 
-    pieces = [link for link in svg_links(body) if "top_label=" in link and "created_at__lt"
-              in link]
+    pieces = [link for link in svg_links(body) if "top_label=" in link and "created_at__lt" in link]
 
     assert len(pieces) == len(over_time) * 2  # drawn in both label charts
     counts = {(row["bucket"][:10], row["label"]): row["count"] for row in over_time}
@@ -111,15 +116,23 @@ def test_links__latency_percentiles_open_the_requests_at_least_that_slow(admin_c
 
     # Latencies 100, 200 ... 1000 ms: 5 of them take 550 ms or more, 1 takes 910 ms or more.
     assert (p50, p90, p99) == (5, 1, 1)
-    backend = [link for link in svg_links(response.content.decode())
-               if re.search(r"backend_slower_than_ms=55(&|$)", link)]
+    backend = [
+        link
+        for link in svg_links(response.content.decode())
+        if re.search(r"backend_slower_than_ms=55(&|$)", link)
+    ]
     assert count_at(admin_client, backend[0]) == 5  # 60, 70, 80, 90, 100 ms
 
 
 def test_links__the_other_labels_have_no_link(admin_client, db):
     for i in range(10):
-        make_request(text=f"t{i}", status="succeeded", top_label=f"L{i}", top_score=0.5,
-                     finished_at=timezone.now())
+        make_request(
+            text=f"t{i}",
+            status="succeeded",
+            top_label=f"L{i}",
+            top_score=0.5,
+            finished_at=timezone.now(),
+        )
 
     response = admin_client.get(URL, follow=True)
     body = response.content.decode()
@@ -130,18 +143,30 @@ def test_links__the_other_labels_have_no_link(admin_client, db):
 
 
 def test_failures__by_error_code_with_the_latest_message(admin_client, history):
-    make_request(text="late", status="failed", created_at=DAY2, started_at=DAY2,
-                 finished_at=DAY2 + timedelta(hours=2), error_code="timeout",
-                 error_message="no answer within 5 s")
-    make_request(text="later", status="failed", created_at=DAY2,
-                 finished_at=DAY2 + timedelta(hours=3), error_code="http_500",
-                 error_message="the newest <b>500</b>")
+    make_request(
+        text="late",
+        status="failed",
+        created_at=DAY2,
+        started_at=DAY2,
+        finished_at=DAY2 + timedelta(hours=2),
+        error_code="timeout",
+        error_message="no answer within 5 s",
+    )
+    make_request(
+        text="later",
+        status="failed",
+        created_at=DAY2,
+        finished_at=DAY2 + timedelta(hours=3),
+        error_code="http_500",
+        error_message="the newest <b>500</b>",
+    )
 
     response = admin_client.get(URL, ALL)
 
     rows = chart(response, "failures")["table"]["rows"]
     assert [(row[0], row[1], row[3]) for row in rows] == [
-        ("http_500", 3, "the newest <b>500</b>"), ("timeout", 1, "no answer within 5 s"),
+        ("http_500", 3, "the newest <b>500</b>"),
+        ("timeout", 1, "no answer within 5 s"),
     ]
     body = response.content.decode()
     assert "the newest &lt;b&gt;500&lt;/b&gt;" in body and "<b>500</b>" not in body
@@ -161,18 +186,31 @@ def test_label_shares_over_time__each_bucket_sums_to_one(admin_client, history):
     table = chart(response, "label-shares-over-time")["table"]
 
     assert table["headers"] == ["Period", "POSITIVE", "NEGATIVE", "NEUTRAL"]
-    assert table["rows"] == [["03/01/2026", "100.0 %", "0.0 %", "0.0 %"],
-                             ["03/02/2026", "0.0 %", "75.0 %", "25.0 %"]]
+    assert table["rows"] == [
+        ["03/01/2026", "100.0 %", "0.0 %", "0.0 %"],
+        ["03/02/2026", "0.0 %", "75.0 %", "25.0 %"],
+    ]
 
 
 def test_changelist__new_filters_reject_nothing_and_match_nothing_when_malformed(
     admin_client, history
 ):
     changelist = reverse("admin:django_textclass_classificationrequest_changelist")
-    for params in ({"top_score_bin": "x"}, {"top_score_bin": "10"}, {"slower_than_ms": "-1"},
-                   {"backend_slower_than_ms": "fast"}):
-        assert count_at(admin_client, changelist + "?" + "&".join(
-            f"{key}={value}" for key, value in params.items())) == 0
+    for params in (
+        {"top_score_bin": "x"},
+        {"top_score_bin": "10"},
+        {"slower_than_ms": "-1"},
+        {"backend_slower_than_ms": "fast"},
+    ):
+        assert (
+            count_at(
+                admin_client,
+                changelist + "?" + "&".join(f"{key}={value}" for key, value in params.items()),
+            )
+            == 0
+        )
     assert count_at(admin_client, changelist + "?error_code=http_500") == 2
-    assert count_at(admin_client, changelist + "?error_code=") == ClassificationRequest.objects \
-        .filter(error_code="").count()
+    assert (
+        count_at(admin_client, changelist + "?error_code=")
+        == ClassificationRequest.objects.filter(error_code="").count()
+    )

@@ -42,8 +42,9 @@ def test_detail__error_code_and_message(admin_client, history):
 
 
 def test_detail__labels_and_text_escaped(admin_client, db):
-    row = make_request(text="<script>alert(1)</script>", status="succeeded",
-                       top_label="<b>bold</b>", top_score=0.5)
+    row = make_request(
+        text="<script>alert(1)</script>", status="succeeded", top_label="<b>bold</b>", top_score=0.5
+    )
     ClassificationScore.objects.create(request=row, rank=0, label="<b>bold</b>", score=0.5)
 
     body = admin_client.get(url(row)).content.decode()
@@ -65,17 +66,30 @@ def test_detail__read_only(admin_client, history):
 
 
 def test_add__not_offered(admin_client, db):
-    assert admin_client.get(
-        reverse("admin:django_textclass_classificationrequest_add")
-    ).status_code == 403
+    assert (
+        admin_client.get(reverse("admin:django_textclass_classificationrequest_add")).status_code
+        == 403
+    )
 
 
 def test_detail__waits_and_retries_with_their_reasons(admin_client, db):
     row = make_request(status="pending")
-    RequestEvent.objects.create(request=row, kind="wait", reason="circuit_open", attempts=1,
-                                wait_seconds=30.0, message="cannot connect to <api>")
-    RequestEvent.objects.create(request=row, kind="retry", reason="http_500", attempts=2,
-                                wait_seconds=3.5, message="HTTP 500 from https://api")
+    RequestEvent.objects.create(
+        request=row,
+        kind="wait",
+        reason="circuit_open",
+        attempts=1,
+        wait_seconds=30.0,
+        message="cannot connect to <api>",
+    )
+    RequestEvent.objects.create(
+        request=row,
+        kind="retry",
+        reason="http_500",
+        attempts=2,
+        wait_seconds=3.5,
+        message="HTTP 500 from https://api",
+    )
 
     body = admin_client.get(url(row)).content.decode()
 

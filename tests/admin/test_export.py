@@ -56,8 +56,12 @@ def test_export__formula_injection_defused(admin_client, db):
 
     texts = sorted(row["text"] for row in read_csv(admin_client.get(URL)))
 
-    assert texts == ["'+1+2", "'-2+3", """'=HYPERLINK("http://evil.example","click")""",
-                     "'@SUM(A1)"]
+    assert texts == [
+        "'+1+2",
+        "'-2+3",
+        """'=HYPERLINK("http://evil.example","click")""",
+        "'@SUM(A1)",
+    ]
 
 
 def test_safe_cell__values():

@@ -10,8 +10,10 @@ from tests.admin.data import MODEL, make_request
 from tests.fakes import textclass_settings
 
 URL = reverse("admin:django_textclass_classificationrequest_changelist")
-MODELS = {"sentiment": {"MODEL": MODEL, "REVISION": "714eb0f"},
-          "toxicity": {"MODEL": "unitary/toxic-bert"}}
+MODELS = {
+    "sentiment": {"MODEL": MODEL, "REVISION": "714eb0f"},
+    "toxicity": {"MODEL": "unitary/toxic-bert"},
+}
 
 
 @pytest.fixture
@@ -60,8 +62,7 @@ def test_filter__a_key_no_longer_configured_still_filters(admin_client, rows, mo
 
 
 def test_detail__shows_key_and_revision(admin_client, rows):
-    url = reverse("admin:django_textclass_classificationrequest_change",
-                  args=[rows["keyed"].pk])
+    url = reverse("admin:django_textclass_classificationrequest_change", args=[rows["keyed"].pk])
 
     body = admin_client.get(url).content.decode()
 
@@ -71,7 +72,8 @@ def test_detail__shows_key_and_revision(admin_client, rows):
 
 def test_export__key_and_revision_columns(admin_client, rows):
     response = admin_client.get(
-        reverse("admin:django_textclass_classificationrequest_export"), {"model_key": "sentiment"})
+        reverse("admin:django_textclass_classificationrequest_export"), {"model_key": "sentiment"}
+    )
 
     content = b"".join(response.streaming_content).decode()
     (row,) = list(csv.DictReader(io.StringIO(content)))

@@ -19,5 +19,3 @@ def bob_api(bob):
 @pytest.fixture
 def staff_api(staff):
     return client_for(staff)
-
-

@@ -68,9 +68,13 @@ def test_cancel_other_status__409_with_reason(api, alice, status):
     assert "Only pending requests can be cancelled" in body["detail"]
 
 
-@pytest.mark.parametrize(("verb", "status"), [
-    ("retry", Status.FAILED), ("cancel", Status.PENDING),
-])
+@pytest.mark.parametrize(
+    ("verb", "status"),
+    [
+        ("retry", Status.FAILED),
+        ("cancel", Status.PENDING),
+    ],
+)
 def test_action_on_other_users_request__404_and_unchanged(bob_api, alice, verb, status):
     row = stored(alice, status=status, error_code="timeout" if status == Status.FAILED else "")
 

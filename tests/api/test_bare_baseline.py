@@ -21,8 +21,12 @@ def test_bare_create__stores_a_row_for_the_caller(api, alice):
     assert response.status_code == 201
     row = BareSubmission.objects.get()
     assert response.json()["uuid"] == str(row.uuid)
-    assert (row.owner, row.model_id, row.text, row.status) == (alice, MODEL, "I like you",
-                                                               "pending")
+    assert (row.owner, row.model_id, row.text, row.status) == (
+        alice,
+        MODEL,
+        "I like you",
+        "pending",
+    )
     assert row.text_hash == hashlib.sha256(b"I like you").hexdigest()
 
 
@@ -38,8 +42,12 @@ def test_bare_create__same_token_as_the_app(alice):
     client = client_for(alice)
 
     assert client.post(URL, {"text": "a", "model_id": MODEL}, format="json").status_code == 201
-    assert client.post("/api/classifications/", {"text": "a", "model": MODEL},
-                       format="json").status_code == 202
+    assert (
+        client.post(
+            "/api/classifications/", {"text": "a", "model": MODEL}, format="json"
+        ).status_code
+        == 202
+    )
 
 
 def test_testapp_migrations__no_drift():

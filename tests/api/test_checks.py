@@ -35,11 +35,14 @@ def test_deploy_check__registered_for_check_deploy_only():
     assert check_api_deploy not in registry.get_checks(include_deployment_checks=False)
 
 
-@pytest.mark.parametrize(("urlconf", "mounted"), [
-    ("tests.urls", True),
-    ("tests.api.urlconfs.nested", True),
-    ("tests.api.urlconfs.without_api", False),
-])
+@pytest.mark.parametrize(
+    ("urlconf", "mounted"),
+    [
+        ("tests.urls", True),
+        ("tests.api.urlconfs.nested", True),
+        ("tests.api.urlconfs.without_api", False),
+    ],
+)
 def test_api_mounted__found_wherever_the_urlconf_includes_it(settings, urlconf, mounted):
     settings.ROOT_URLCONF = urlconf
 
@@ -47,14 +50,18 @@ def test_api_mounted__found_wherever_the_urlconf_includes_it(settings, urlconf, 
 
 
 @override_settings(
-    ROOT_URLCONF="tests.api.urlconfs.without_api", CACHES=LOCMEM,
+    ROOT_URLCONF="tests.api.urlconfs.without_api",
+    CACHES=LOCMEM,
     REST_FRAMEWORK={"DEFAULT_SCHEMA_CLASS": "rest_framework.schemas.openapi.AutoSchema"},
 )
 def test_api_not_mounted__no_api_check_runs(settings, monkeypatch):
     # Every condition of an API warning holds; none applies to a project without the API.
     installed = apps.is_installed
-    monkeypatch.setattr(apps, "is_installed", lambda name: name not in (
-        "rest_framework.authtoken", "rest_framework") and installed(name))
+    monkeypatch.setattr(
+        apps,
+        "is_installed",
+        lambda name: name not in ("rest_framework.authtoken", "rest_framework") and installed(name),
+    )
 
     assert run(settings, API_MAX_BATCH=0) == []
     assert check_api_deploy() == []
@@ -67,13 +74,22 @@ def test_call_command_check_deploy__no_api_message_without_the_api(capsys):
     assert "textclass.W01" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("API_MAX_BATCH", 0), ("API_MAX_BATCH", 2.5), ("API_MAX_BATCH", True),
-    ("API_MAX_BODY_BYTES", "2MB"), ("API_PAGE_SIZE", -1), ("API_MAX_PAGE_SIZE", None),
-    ("API_WAIT_POLL_SECONDS", 0), ("API_IDEMPOTENCY_TTL", 0),
-    ("API_MAX_WAIT_SECONDS", -1), ("INFERENCE_WAIT_SECONDS", "10"),
-    ("INFERENCE_WAIT_FOR_MODEL_SECONDS", -0.5),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("API_MAX_BATCH", 0),
+        ("API_MAX_BATCH", 2.5),
+        ("API_MAX_BATCH", True),
+        ("API_MAX_BODY_BYTES", "2MB"),
+        ("API_PAGE_SIZE", -1),
+        ("API_MAX_PAGE_SIZE", None),
+        ("API_WAIT_POLL_SECONDS", 0),
+        ("API_IDEMPOTENCY_TTL", 0),
+        ("API_MAX_WAIT_SECONDS", -1),
+        ("INFERENCE_WAIT_SECONDS", "10"),
+        ("INFERENCE_WAIT_FOR_MODEL_SECONDS", -0.5),
+    ],
+)
 def test_number_out_of_range__e010(settings, name, value):
     messages = run(settings, **{name: value})
 
@@ -138,8 +154,9 @@ def test_unimportable_throttle_class__e013(settings):
 
 def test_rest_framework_not_installed__e014(settings, monkeypatch):
     installed = apps.is_installed
-    monkeypatch.setattr(apps, "is_installed", lambda name: name != "rest_framework"
-                        and installed(name))
+    monkeypatch.setattr(
+        apps, "is_installed", lambda name: name != "rest_framework" and installed(name)
+    )
 
     messages = run(settings)
 
@@ -147,14 +164,20 @@ def test_rest_framework_not_installed__e014(settings, monkeypatch):
     assert "INSTALLED_APPS" in messages[0].hint
 
 
-@pytest.mark.parametrize("schema_class", [
-    None,  # unset: DRF's default, rest_framework.schemas.openapi.AutoSchema
-    "rest_framework.schemas.coreapi.AutoSchema",
-    "no.such.AutoSchema",
-])
+@pytest.mark.parametrize(
+    "schema_class",
+    [
+        None,  # unset: DRF's default, rest_framework.schemas.openapi.AutoSchema
+        "rest_framework.schemas.coreapi.AutoSchema",
+        "no.such.AutoSchema",
+    ],
+)
 def test_schema_class_not_drf_spectacular__e015(settings, schema_class):
-    rest = {key: value for key, value in settings.REST_FRAMEWORK.items()
-            if key != "DEFAULT_SCHEMA_CLASS"}
+    rest = {
+        key: value
+        for key, value in settings.REST_FRAMEWORK.items()
+        if key != "DEFAULT_SCHEMA_CLASS"
+    }
     if schema_class:
         rest["DEFAULT_SCHEMA_CLASS"] = schema_class
     settings.REST_FRAMEWORK = rest
@@ -166,21 +189,27 @@ def test_schema_class_not_drf_spectacular__e015(settings, schema_class):
 
 
 def test_schema_class__a_subclass_of_drf_spectacular_is_fine(settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
-                               "DEFAULT_SCHEMA_CLASS": "tests.api.project.OwnSchema"}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_SCHEMA_CLASS": "tests.api.project.OwnSchema",
+    }
 
     assert run(settings) == []
 
 
-@pytest.mark.parametrize(("rest", "textclass"), [
-    ({}, None),  # DRF's own default: AllowAny
-    ({"DEFAULT_PERMISSION_CLASSES": []}, None),
-    ({"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]},
-     ["rest_framework.permissions.AllowAny"]),
-])
+@pytest.mark.parametrize(
+    ("rest", "textclass"),
+    [
+        ({}, None),  # DRF's own default: AllowAny
+        ({"DEFAULT_PERMISSION_CLASSES": []}, None),
+        (
+            {"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]},
+            ["rest_framework.permissions.AllowAny"],
+        ),
+    ],
+)
 def test_anyone_may_submit__w012(settings, rest, textclass):
-    settings.REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-                               **rest}
+    settings.REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema", **rest}
 
     messages = run(settings, API_PERMISSION_CLASSES=textclass)
 
@@ -188,15 +217,23 @@ def test_anyone_may_submit__w012(settings, rest, textclass):
     assert "DEFAULT_PERMISSION_CLASSES" in messages[0].hint
 
 
-@pytest.mark.parametrize(("rest", "textclass"), [
-    ({"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]}, None),
-    ({}, ["django_textclass.api.permissions.IsOwnerOrStaff"]),
-    ({"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"]},
-     None),
-])
+@pytest.mark.parametrize(
+    ("rest", "textclass"),
+    [
+        ({"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]}, None),
+        ({}, ["django_textclass.api.permissions.IsOwnerOrStaff"]),
+        (
+            {
+                "DEFAULT_PERMISSION_CLASSES": [
+                    "rest_framework.permissions.IsAuthenticatedOrReadOnly"
+                ]
+            },
+            None,
+        ),
+    ],
+)
 def test_only_known_users_may_submit__no_w012(settings, rest, textclass):
-    settings.REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-                               **rest}
+    settings.REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema", **rest}
 
     assert run(settings, API_PERMISSION_CLASSES=textclass) == []
 

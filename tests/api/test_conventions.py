@@ -18,8 +18,10 @@ TWO_PER_MINUTE = "tests.api.project.TwoPerMinute"
 @pytest.fixture
 def rest(settings):
     """Set keys of REST_FRAMEWORK on top of the test settings'."""
+
     def update(**keys):
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, **keys}
+
     return update
 
 
@@ -27,6 +29,7 @@ def rest(settings):
 def textclass(settings):
     def update(**keys):
         settings.TEXTCLASS = {**settings.TEXTCLASS, **keys}
+
     return update
 
 
@@ -123,9 +126,11 @@ def test_router__url_names_unchanged():
     assert reverse("textclass_api:classification-list") == LIST_URL
     assert reverse("textclass_api:classification-detail", kwargs={"id": "x"}) == LIST_URL + "x/"
     assert reverse("textclass_api:classification-retry", kwargs={"id": "x"}) == (
-        LIST_URL + "x/retry/")
+        LIST_URL + "x/retry/"
+    )
     assert reverse("textclass_api:classification-cancel", kwargs={"id": "x"}) == (
-        LIST_URL + "x/cancel/")
+        LIST_URL + "x/cancel/"
+    )
 
 
 def test_client_for_is_a_token_client(alice):

@@ -10,8 +10,16 @@ from tests.api.helpers import LIST_URL, stored
 
 pytestmark = pytest.mark.django_db
 
-FILTERS = ["status", "model", "key", "label", "created_after", "created_before", "source_type",
-           "source_id"]
+FILTERS = [
+    "status",
+    "model",
+    "key",
+    "label",
+    "created_after",
+    "created_before",
+    "source_type",
+    "source_id",
+]
 
 
 def test_filterset__declares_every_filter_of_the_history():
@@ -44,8 +52,9 @@ def test_schema__the_filters_are_typed_query_parameters():
     from drf_spectacular.generators import SchemaGenerator
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    parameters = {p["name"]: p for p in schema["paths"]["/api/classifications/"]["get"]
-                  ["parameters"]}
+    parameters = {
+        p["name"]: p for p in schema["paths"]["/api/classifications/"]["get"]["parameters"]
+    }
 
     assert all(parameters[name]["in"] == "query" for name in FILTERS)
     assert parameters["created_after"]["schema"] == {"type": "string", "format": "date-time"}

@@ -46,8 +46,11 @@ def fuzz_settings(settings, in_process_requests):
     # Short waits (a generated "wait" must not stall the run) and no throttling (so that
     # generated requests reach the validation, not a 429).
     settings.TEXTCLASS = {
-        **settings.TEXTCLASS, "API_THROTTLE_RATE": None, "API_MAX_WAIT_SECONDS": 0.05,
-        "INFERENCE_WAIT_SECONDS": 0.05, "INFERENCE_WAIT_FOR_MODEL_SECONDS": 0.05,
+        **settings.TEXTCLASS,
+        "API_THROTTLE_RATE": None,
+        "API_MAX_WAIT_SECONDS": 0.05,
+        "INFERENCE_WAIT_SECONDS": 0.05,
+        "INFERENCE_WAIT_FOR_MODEL_SECONDS": 0.05,
     }
 
 
@@ -79,16 +82,25 @@ def _validate(case, response):
         assert set(response.json()) == {"error", "estimated_time"}, response.text
         checks = [status_code_conformance, content_type_conformance, response_schema_conformance]
     else:
-        checks = [not_a_server_error, status_code_conformance, content_type_conformance,
-                  response_schema_conformance]
+        checks = [
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ]
     case.validate_response(response, checks=checks)
 
 
 @schema.parametrize()
 @settings(
-    max_examples=150, deadline=None, database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.filter_too_much],
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
 )
 def test_api__no_server_error_and_answers_match_the_schema(case, token, fuzz_settings):
     response = case.call(headers=_authorization(case, token))
@@ -111,10 +123,15 @@ def test_api_linked_calls__no_server_error_and_answers_match_the_schema(token, f
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             _validate(case, response)
 
-    Workflow.run(settings=hypothesis.settings(
-        max_examples=60, stateful_step_count=6, deadline=None, database=None,
-        suppress_health_check=list(HealthCheck),
-    ))
+    Workflow.run(
+        settings=hypothesis.settings(
+            max_examples=60,
+            stateful_step_count=6,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
 
     # The links were followed: a made-up id answers 404, an id from an earlier answer 200
     # (or 409 when the request is not in a state the call applies to).

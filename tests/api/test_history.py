@@ -30,7 +30,8 @@ def test_retrieve_succeeded__result_best_first_and_timings(api, alice):
     assert body["id"] == str(row.uuid)
     assert body["status"] == "succeeded"
     assert body["result"] == [
-        {"label": "POSITIVE", "score": 0.97}, {"label": "NEGATIVE", "score": 0.03}
+        {"label": "POSITIVE", "score": 0.97},
+        {"label": "NEGATIVE", "score": 0.03},
     ]
     assert (body["top_label"], body["top_score"]) == ("POSITIVE", 0.97)
     assert body["duration_ms"] == 350 and body["latency_ms"] == 400
@@ -60,11 +61,12 @@ def test_retrieve_pending__no_result_and_next_attempt(api, alice):
 
 def test_retrieve_source__type_id_and_field(api, alice):
     content_type = ContentType.objects.get_for_model(alice)
-    row = stored(alice, content_type=content_type, object_id=str(alice.pk),
-                 source_field="username")
+    row = stored(alice, content_type=content_type, object_id=str(alice.pk), source_field="username")
 
     assert api.get(detail_url(row)).json()["source"] == {
-        "type": "auth.user", "id": str(alice.pk), "field": "username",
+        "type": "auth.user",
+        "id": str(alice.pk),
+        "field": "username",
     }
 
 
@@ -152,31 +154,35 @@ def test_list_filter_status__one_or_several(api, alice):
 
     assert ids(api.get(LIST_URL, {"status": "pending"})) == [str(pending.uuid)]
     assert set(ids(api.get(LIST_URL, {"status": "pending,failed"}))) == {
-        str(pending.uuid), str(failed.uuid)
+        str(pending.uuid),
+        str(failed.uuid),
     }
 
 
 def test_list_filter_model_and_label(api, alice):
-    wanted = stored(alice, status=Status.SUCCEEDED, model="org/toxic",
-                    labels=[("toxic", 0.8), ("neutral", 0.2)])
-    stored(alice, status=Status.SUCCEEDED, model="org/toxic",
-           labels=[("neutral", 0.7), ("toxic", 0.3)])
+    wanted = stored(
+        alice, status=Status.SUCCEEDED, model="org/toxic", labels=[("toxic", 0.8), ("neutral", 0.2)]
+    )
+    stored(
+        alice, status=Status.SUCCEEDED, model="org/toxic", labels=[("neutral", 0.7), ("toxic", 0.3)]
+    )
     stored(alice, status=Status.SUCCEEDED)
 
     assert len(ids(api.get(LIST_URL, {"model": "org/toxic"}))) == 2
-    assert ids(api.get(LIST_URL, {"model": "org/toxic", "label": "toxic"})) == [
-        str(wanted.uuid)
-    ]
+    assert ids(api.get(LIST_URL, {"model": "org/toxic", "label": "toxic"})) == [str(wanted.uuid)]
 
 
 def test_list_filter_created_range__after_inclusive_before_exclusive(api, alice):
     now = timezone.now().replace(microsecond=0)
     rows = [stored(alice, created_at=now - timedelta(days=days)) for days in (3, 2, 1)]
 
-    response = api.get(LIST_URL, {
-        "created_after": (now - timedelta(days=2)).isoformat(),
-        "created_before": (now - timedelta(days=1)).isoformat(),
-    })
+    response = api.get(
+        LIST_URL,
+        {
+            "created_after": (now - timedelta(days=2)).isoformat(),
+            "created_before": (now - timedelta(days=1)).isoformat(),
+        },
+    )
 
     assert ids(response) == [str(rows[1].uuid)]
 
@@ -193,16 +199,21 @@ def test_list_filter_source_object(api, alice, bob):
     ]
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ({"status": "done"}, "status"),
-    ({"status": ","}, "status"),
-    ({"created_after": "yesterday"}, "created_after"),
-    ({"created_after": "2026-01-02T00:00:00Z", "created_before": "2026-01-01T00:00:00Z"},
-     "created_before"),
-    ({"source_type": "nope.nothing"}, "source_type"),
-    ({"created_after": "0001-01-01T00:00:00+05:00"}, "created_after"),
-    ({"source_id": "3"}, "source_type"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"status": "done"}, "status"),
+        ({"status": ","}, "status"),
+        ({"created_after": "yesterday"}, "created_after"),
+        (
+            {"created_after": "2026-01-02T00:00:00Z", "created_before": "2026-01-01T00:00:00Z"},
+            "created_before",
+        ),
+        ({"source_type": "nope.nothing"}, "source_type"),
+        ({"created_after": "0001-01-01T00:00:00+05:00"}, "created_after"),
+        ({"source_id": "3"}, "source_type"),
+    ],
+)
 def test_list_bad_filter__400_names_the_parameter(api, query, field):
     response = api.get(LIST_URL, query)
 
@@ -243,9 +254,17 @@ def test_list_bad_cursor__404(api):
     assert response.json() == {"detail": "Invalid cursor"}
 
 
-@pytest.mark.parametrize("position", [
-    "notadate", "2026", "\x00", "9999-99-99", "9" * 30, "9999-12-31 23:59:59-23:59",
-])
+@pytest.mark.parametrize(
+    "position",
+    [
+        "notadate",
+        "2026",
+        "\x00",
+        "9999-99-99",
+        "9" * 30,
+        "9999-12-31 23:59:59-23:59",
+    ],
+)
 def test_list_forged_cursor_position__404_not_500(api, alice, position):
     # A cursor is base64 the client can write: its position reached the queryset's filter.
     stored(alice)
@@ -265,16 +284,29 @@ def test_list_anonymous__refused():
 
 def test_detail__shows_the_waits_and_retries_the_list_does_not(api, alice):
     row = stored(alice, status=Status.PENDING)
-    RequestEvent.objects.create(request=row, kind="wait", reason="rate_limited", attempts=0,
-                                wait_seconds=4.0, message="HTTP 429 from https://api")
-    RequestEvent.objects.create(request=row, kind="retry", reason="http_500", attempts=1,
-                                wait_seconds=1.5, message="HTTP 500 from https://api")
+    RequestEvent.objects.create(
+        request=row,
+        kind="wait",
+        reason="rate_limited",
+        attempts=0,
+        wait_seconds=4.0,
+        message="HTTP 429 from https://api",
+    )
+    RequestEvent.objects.create(
+        request=row,
+        kind="retry",
+        reason="http_500",
+        attempts=1,
+        wait_seconds=1.5,
+        message="HTTP 500 from https://api",
+    )
 
     detail = api.get(detail_url(row)).json()
     listed = api.get(LIST_URL).json()["results"][0]
 
     assert [(e["kind"], e["reason"], e["attempts"]) for e in detail["events"]] == [
-        ("wait", "rate_limited", 0), ("retry", "http_500", 1),
+        ("wait", "rate_limited", 0),
+        ("retry", "http_500", 1),
     ]
     assert detail["events"][0]["wait_seconds"] == 4.0
     assert "events" not in listed

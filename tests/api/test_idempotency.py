@@ -91,9 +91,10 @@ def test_expired_key__starts_afresh(api, settings):
 @pytest.mark.parametrize("key", ["", "x" * 256, "spaces are not allowed", "ключ"])
 def test_malformed_key__400_nothing_stored(api, key):
     response = api.post(
-        LIST_URL, {"text": "hello"}, format="json", HTTP_IDEMPOTENCY_KEY=key.encode().decode(
-            "latin-1"
-        ),
+        LIST_URL,
+        {"text": "hello"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key.encode().decode("latin-1"),
     )
 
     assert response.status_code == 400

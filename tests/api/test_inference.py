@@ -128,27 +128,38 @@ def test_drf_token_keyword_and_session__also_accepted(api, alice):
 # --- validation: 400 {"error": ...}, nothing stored --------------------------------------
 
 
-@pytest.mark.parametrize(("body", "words"), [
-    ({}, "inputs: This field is required."),
-    ({"inputs": ""}, "inputs: Must not be empty or only whitespace."),
-    ({"inputs": "  "}, "inputs: Must not be empty or only whitespace."),
-    ({"inputs": 12}, "inputs: Must be a string or a list of strings."),
-    ({"inputs": None}, "inputs: This field may not be null."),
-    ({"inputs": []}, "inputs: Must not be an empty list."),
-    ({"inputs": ["a"] * 4}, "inputs: Has 4 items; the maximum is 3."),
-    ({"inputs": ["ok", 5]}, "inputs: 1: Must be a string."),
-    ({"inputs": "x" * 101}, "inputs: Is 101 characters long; the maximum is 100."),
-    ({"inputs": "a\x00b"}, "inputs: Must not contain NUL characters."),
-    ({"inputs": "a", "parameters": {"function_to_apply": "tanh"}},
-     'parameters: function_to_apply: "tanh" is not a valid choice.'),
-    ({"inputs": "a", "parameters": {"top_k": 0}},
-     "parameters: top_k: Ensure this value is greater than or equal to 1."),
-    ({"inputs": "a", "parameters": {"top_k": "2"}},
-     "parameters: top_k: A valid integer is required."),
-    ({"inputs": "a", "options": {"wait_for_model": "yes"}},
-     "options: wait_for_model: Must be a valid boolean."),
-    ({"inputs": "a", "extra": 1}, "extra: Unknown field."),
-])
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({}, "inputs: This field is required."),
+        ({"inputs": ""}, "inputs: Must not be empty or only whitespace."),
+        ({"inputs": "  "}, "inputs: Must not be empty or only whitespace."),
+        ({"inputs": 12}, "inputs: Must be a string or a list of strings."),
+        ({"inputs": None}, "inputs: This field may not be null."),
+        ({"inputs": []}, "inputs: Must not be an empty list."),
+        ({"inputs": ["a"] * 4}, "inputs: Has 4 items; the maximum is 3."),
+        ({"inputs": ["ok", 5]}, "inputs: 1: Must be a string."),
+        ({"inputs": "x" * 101}, "inputs: Is 101 characters long; the maximum is 100."),
+        ({"inputs": "a\x00b"}, "inputs: Must not contain NUL characters."),
+        (
+            {"inputs": "a", "parameters": {"function_to_apply": "tanh"}},
+            'parameters: function_to_apply: "tanh" is not a valid choice.',
+        ),
+        (
+            {"inputs": "a", "parameters": {"top_k": 0}},
+            "parameters: top_k: Ensure this value is greater than or equal to 1.",
+        ),
+        (
+            {"inputs": "a", "parameters": {"top_k": "2"}},
+            "parameters: top_k: A valid integer is required.",
+        ),
+        (
+            {"inputs": "a", "options": {"wait_for_model": "yes"}},
+            "options: wait_for_model: Must be a valid boolean.",
+        ),
+        ({"inputs": "a", "extra": 1}, "extra: Unknown field."),
+    ],
+)
 def test_invalid_body__400_error_and_nothing_stored(bearer, settings, body, words):
     settings.TEXTCLASS = {**settings.TEXTCLASS, "MAX_TEXT_LENGTH": 100, "API_MAX_BATCH": 3}
 
@@ -159,10 +170,19 @@ def test_invalid_body__400_error_and_nothing_stored(bearer, settings, body, word
     assert not ClassificationRequest.objects.exists()
 
 
-@pytest.mark.parametrize("model", [
-    "../admin", "org/../../admin", "org/name/extra", "has space/model",
-    "https:/evil.example/model", "-leading/dash", "org/", "a" * 97,
-])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "../admin",
+        "org/../../admin",
+        "org/name/extra",
+        "has space/model",
+        "https:/evil.example/model",
+        "-leading/dash",
+        "org/",
+        "a" * 97,
+    ],
+)
 def test_invalid_model_id__400_error(bearer, model):
     response = call(bearer, {"inputs": "hi"}, url=f"/api/models/{model}")
 
@@ -216,12 +236,17 @@ def test_nested_100000_deep__400_error(bearer):
     }
 
 
-@pytest.mark.parametrize(("body", "words"), [
-    ('{"inputs": "a", "\\ud800": 1}', "\\ud800: Unknown field."),
-    ('{"inputs": "a", "parameters": {"function_to_apply": "\\ud800"}}',
-     'parameters: function_to_apply: "\\ud800" is not a valid choice.'),
-    ('{"inputs": "a\\udc00"}', "inputs: Must not contain lone surrogates (U+D800 to U+DFFF)."),
-])
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ('{"inputs": "a", "\\ud800": 1}', "\\ud800: Unknown field."),
+        (
+            '{"inputs": "a", "parameters": {"function_to_apply": "\\ud800"}}',
+            'parameters: function_to_apply: "\\ud800" is not a valid choice.',
+        ),
+        ('{"inputs": "a\\udc00"}', "inputs: Must not contain lone surrogates (U+D800 to U+DFFF)."),
+    ],
+)
 def test_lone_surrogate__400_error_escaped(bearer, body, words):
     response = bearer.generic("POST", URL, body, content_type="application/json")
 
@@ -270,15 +295,21 @@ def test_model_id_with_newline__400_json_not_html_404(bearer):
 @pytest.mark.django_db(transaction=True)
 def test_asgi__not_ready_in_time__503_after_the_wait(alice, settings):
     """Under ASGI the view awaits the worker; with none running, the wait ends in a 503."""
-    settings.TEXTCLASS = {**settings.TEXTCLASS, "INFERENCE_WAIT_SECONDS": 0.3,
-                          "API_WAIT_POLL_SECONDS": 0.05}
+    settings.TEXTCLASS = {
+        **settings.TEXTCLASS,
+        "INFERENCE_WAIT_SECONDS": 0.3,
+        "API_WAIT_POLL_SECONDS": 0.05,
+    }
     key = Token.objects.create(user=alice).key
 
     async def post():
         client = AsyncClient(raise_request_exception=True)
-        return await client.post(URL, {"inputs": "nobody classifies this"},
-                                 content_type="application/json",
-                                 headers={"Authorization": f"Bearer {key}"})
+        return await client.post(
+            URL,
+            {"inputs": "nobody classifies this"},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {key}"},
+        )
 
     response = asyncio.run(post())
 
@@ -294,8 +325,12 @@ def test_asgi__bad_body__400_without_waiting(alice):
     key = Token.objects.create(user=alice).key
 
     async def post():
-        return await AsyncClient().post(URL, {"inputs": []}, content_type="application/json",
-                                        headers={"Authorization": f"Bearer {key}"})
+        return await AsyncClient().post(
+            URL,
+            {"inputs": []},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {key}"},
+        )
 
     response = asyncio.run(post())
 
@@ -311,9 +346,12 @@ def test_asgi__body_over_the_limit__the_apis_413(alice, settings):
     key = Token.objects.create(user=alice).key
 
     async def post():
-        return await AsyncClient().post(URL, {"inputs": "x" * 200},
-                                        content_type="application/json",
-                                        headers={"Authorization": f"Bearer {key}"})
+        return await AsyncClient().post(
+            URL,
+            {"inputs": "x" * 200},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {key}"},
+        )
 
     response = asyncio.run(post())
 

@@ -48,10 +48,10 @@ def mostly(valid, *invalid):
 
 
 any_json = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-              strings),
-    lambda children: st.one_of(st.lists(children, max_size=4),
-                               st.dictionaries(strings, children, max_size=4)),
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), strings),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(strings, children, max_size=4)
+    ),
     max_leaves=12,
 )
 good_texts = st.text(characters, min_size=1, max_size=30).filter(
@@ -60,31 +60,44 @@ good_texts = st.text(characters, min_size=1, max_size=30).filter(
 texts = mostly(good_texts, st.sampled_from(["", "  ", "a\x00b", "x" * 60]), any_json)
 inputs = mostly(
     st.one_of(good_texts, st.lists(good_texts, min_size=1, max_size=5)),
-    texts, st.lists(texts, max_size=7), any_json,
+    texts,
+    st.lists(texts, max_size=7),
+    any_json,
 )
 parameters = mostly(
-    st.fixed_dictionaries({}, optional={
-        "function_to_apply": st.sampled_from(["sigmoid", "softmax", "none", None]),
-        "top_k": st.one_of(st.none(), st.integers(1, 1000)),
-    }),
-    st.fixed_dictionaries({}, optional={
-        "function_to_apply": st.one_of(strings, any_json),
-        "top_k": st.one_of(st.integers(), st.floats(allow_nan=False), st.text(max_size=3),
-                           st.booleans()),
-        "other": any_json,
-    }),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "function_to_apply": st.sampled_from(["sigmoid", "softmax", "none", None]),
+            "top_k": st.one_of(st.none(), st.integers(1, 1000)),
+        },
+    ),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "function_to_apply": st.one_of(strings, any_json),
+            "top_k": st.one_of(
+                st.integers(), st.floats(allow_nan=False), st.text(max_size=3), st.booleans()
+            ),
+            "other": any_json,
+        },
+    ),
     any_json,
 )
 options = mostly(
-    st.fixed_dictionaries({}, optional={"use_cache": st.booleans(),
-                                        "wait_for_model": st.booleans()}),
+    st.fixed_dictionaries(
+        {}, optional={"use_cache": st.booleans(), "wait_for_model": st.booleans()}
+    ),
     st.dictionaries(st.sampled_from(["use_cache", "wait_for_model", "x"]), any_json, max_size=2),
     any_json,
 )
 calls = st.fixed_dictionaries(
     {"inputs": inputs},
-    optional={"parameters": parameters, "options": options,
-              "extra": st.dictionaries(strings.filter(bool), any_json, max_size=2)},
+    optional={
+        "parameters": parameters,
+        "options": options,
+        "extra": st.dictionaries(strings.filter(bool), any_json, max_size=2),
+    },
 ).map(lambda body: {**{k: v for k, v in body.items() if k != "extra"}, **body.get("extra", {})})
 
 
@@ -102,11 +115,15 @@ model_paths = mostly(
     st.sampled_from([MODEL, "gpt2", "acme/classifier-2"]),
     # A lone surrogate goes as the bytes a careless client would send (invalid UTF-8).
     st.text(characters, min_size=1, max_size=20).map(
-        lambda text: quote(text.encode("utf-8", "surrogatepass"), safe="/")),
+        lambda text: quote(text.encode("utf-8", "surrogatepass"), safe="/")
+    ),
     st.sampled_from(["a/b/c", "..%2Fetc", "https%3A//x.y", "x/", "%20a"]),
 )
-flags = st.one_of(st.none(), st.sampled_from(["true", "false", "1", "0", "yes", " TRUE "]),
-                  st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=6))
+flags = st.one_of(
+    st.none(),
+    st.sampled_from(["true", "false", "1", "0", "yes", " TRUE "]),
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=6),
+)
 authorization_alphabet = st.characters(max_codepoint=0xFF)  # a WSGI header is Latin-1
 authorizations = mostly(
     st.just("valid"),
@@ -116,17 +133,22 @@ authorizations = mostly(
     st.text(authorization_alphabet, max_size=20).map(lambda text: f"Bearer {text}"),
     st.text(authorization_alphabet, max_size=20),
 )
-content_types = mostly(st.just("application/json"),
-                       st.sampled_from(["text/plain", "application/x-www-form-urlencoded",
-                                        "application/json; charset=latin-1", ""]))
+content_types = mostly(
+    st.just("application/json"),
+    st.sampled_from(
+        ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1", ""]
+    ),
+)
 
 
 # --- the property -------------------------------------------------------------------------
 
 
 def _rows_in_every_table():
-    return {model._meta.label: model.objects.count()
-            for model in apps.get_app_config("django_textclass").get_models()}
+    return {
+        model._meta.label: model.objects.count()
+        for model in apps.get_app_config("django_textclass").get_models()
+    }
 
 
 @pytest.fixture
@@ -137,12 +159,14 @@ def drop_in(settings, alice):
 
 
 def post(path, body, content_type="application/json", authorization=None, **headers):
-    extra = {f"HTTP_{name.upper().replace('-', '_')}": value
-             for name, value in headers.items() if value is not None}
+    extra = {
+        f"HTTP_{name.upper().replace('-', '_')}": value
+        for name, value in headers.items()
+        if value is not None
+    }
     if authorization is not None:
         extra["HTTP_AUTHORIZATION"] = authorization
-    return Client().generic("POST", f"/api/models/{path}", body, content_type=content_type,
-                            **extra)
+    return Client().generic("POST", f"/api/models/{path}", body, content_type=content_type, **extra)
 
 
 def _sent_inputs(body, content_type):
@@ -170,10 +194,20 @@ def _assert_answer(response, body, content_type, before):
     assert [row.text for row in stored] == _sent_inputs(body, content_type)
 
 
-@given(body=raw_bodies(), path=model_paths, authorization=authorizations, use_cache=flags,
-       wait_for_model=flags, content_type=content_types)
-@settings(max_examples=250, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(
+    body=raw_bodies(),
+    path=model_paths,
+    authorization=authorizations,
+    use_cache=flags,
+    wait_for_model=flags,
+    content_type=content_types,
+)
+@settings(
+    max_examples=250,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 def test_drop_in__any_request_answers_json_and_never_a_server_error(
     drop_in, body, path, authorization, use_cache, wait_for_model, content_type
 ):
@@ -181,8 +215,14 @@ def test_drop_in__any_request_answers_json_and_never_a_server_error(
     before = _rows_in_every_table()
     savepoint = transaction.savepoint()  # each draw starts from the same tables
     try:
-        response = post(path, body, content_type, authorization,
-                        x_use_cache=use_cache, x_wait_for_model=wait_for_model)
+        response = post(
+            path,
+            body,
+            content_type,
+            authorization,
+            x_use_cache=use_cache,
+            x_wait_for_model=wait_for_model,
+        )
         event(f"answered {response.status_code}")
         _assert_answer(response, body, content_type, before)
     finally:
@@ -208,11 +248,14 @@ def test_drop_in__deeply_nested_json_refused(drop_in):
     _refused_with_json(response, before)
 
 
-@pytest.mark.parametrize("body", [
-    '{"inputs": "I love it", "\\ud800": 1}',
-    '{"inputs": "I love it", "parameters": {"function_to_apply": "\\udfff"}}',
-    '{"inputs": "I love it", "parameters": {"\\ud83d": 1}}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"inputs": "I love it", "\\ud800": 1}',
+        '{"inputs": "I love it", "parameters": {"function_to_apply": "\\udfff"}}',
+        '{"inputs": "I love it", "parameters": {"\\ud83d": 1}}',
+    ],
+)
 def test_drop_in__lone_surrogates_in_names_and_function_refused(drop_in, body):
     before = _rows_in_every_table()
 
@@ -243,7 +286,6 @@ def test_drop_in__body_over_djangos_upload_limit_answered_with_json(drop_in, set
     assert response.status_code == 503  # stored, and no worker here to answer it
 
     before = _rows_in_every_table()
-    response = post(MODEL, json.dumps({"inputs": "x" * 12_000}),
-                    authorization=f"Bearer {drop_in}")
+    response = post(MODEL, json.dumps({"inputs": "x" * 12_000}), authorization=f"Bearer {drop_in}")
     assert response.status_code == 413
     _refused_with_json(response, before)

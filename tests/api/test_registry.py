@@ -58,13 +58,16 @@ def test_submit_with_a_model_id__key_and_revision_are_null(api):
     assert (body["key"], body["revision"]) == (None, None)
 
 
-@pytest.mark.parametrize(("model", "words"), [
-    ("https://abc.endpoints.huggingface.cloud/", "neither a model key"),
-    ("../x", "neither a model key"),
-    # With a registry a name without "/" is a key: a misspelt one is not sent as a model id.
-    ("sentimnet", "not a model key of TEXTCLASS['MODELS'] (configured: sentiment, toxicity)"),
-    ("Sentiment", "a Hub model id is written owner/name"),
-])
+@pytest.mark.parametrize(
+    ("model", "words"),
+    [
+        ("https://abc.endpoints.huggingface.cloud/", "neither a model key"),
+        ("../x", "neither a model key"),
+        # With a registry a name without "/" is a key: a misspelt one is not sent as a model id.
+        ("sentimnet", "not a model key of TEXTCLASS['MODELS'] (configured: sentiment, toxicity)"),
+        ("Sentiment", "a Hub model id is written owner/name"),
+    ],
+)
 def test_submit__neither_key_nor_hub_id__400_naming_the_field(api, model, words):
     response = post(api, {"text": "hi", "model": model})
 
@@ -112,7 +115,8 @@ def test_drop_in__a_key_in_place_of_the_model_id(bearer):
     rows = ClassificationRequest.objects.order_by("pk")
     assert response.headers["X-Textclass-Requests"] == ",".join(str(r.uuid) for r in rows)
     assert {(r.model_key, r.model_id, r.revision, r.top_k) for r in rows} == {
-        ("sentiment", MODEL, "714eb0f", 2)}
+        ("sentiment", MODEL, "714eb0f", 2)
+    }
 
 
 def test_drop_in__a_call_again_waits_for_the_same_keyed_requests(bearer):
@@ -128,7 +132,9 @@ def test_drop_in__the_key_and_its_model_id_are_different_requests(bearer):
     bearer.post(f"/api/models/{MODEL}", {"inputs": "good"}, format="json")
 
     assert sorted(ClassificationRequest.objects.values_list("model_key", flat=True)) == [
-        "", "sentiment"]
+        "",
+        "sentiment",
+    ]
 
 
 def test_drop_in__an_unknown_name__400_in_the_api_s_shape(bearer):

@@ -37,16 +37,22 @@ def test_schema_generation__no_warnings_or_errors(capsys, tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", tmp_path / "s.yaml")
 
 
-@pytest.mark.parametrize(("path", "method", "codes"), [
-    ("/api/classifications/", "post", {"200", "202", "400", "401", "403", "413", "422", "429"}),
-    ("/api/classifications/", "get", {"200", "400", "401", "403", "404"}),
-    ("/api/classifications/{id}/", "get", {"200", "401", "403", "404"}),
-    ("/api/classifications/{id}/retry/", "post", {"202", "404", "409", "429"}),
-    ("/api/classifications/{id}/cancel/", "post", {"200", "404", "409"}),
-    ("/api/stats/", "get", {"200", "400"}),
-    ("/api/models/{model_id}", "post",
-     {"200", "400", "401", "409", "413", "429", "502", "503"}),
-])
+@pytest.mark.parametrize(
+    ("path", "method", "codes"),
+    [
+        ("/api/classifications/", "post", {"200", "202", "400", "401", "403", "413", "422", "429"}),
+        ("/api/classifications/", "get", {"200", "400", "401", "403", "404"}),
+        ("/api/classifications/{id}/", "get", {"200", "401", "403", "404"}),
+        ("/api/classifications/{id}/retry/", "post", {"202", "404", "409", "429"}),
+        ("/api/classifications/{id}/cancel/", "post", {"200", "404", "409"}),
+        ("/api/stats/", "get", {"200", "400"}),
+        (
+            "/api/models/{model_id}",
+            "post",
+            {"200", "400", "401", "409", "413", "429", "502", "503"},
+        ),
+    ],
+)
 def test_every_endpoint__documents_its_status_codes(schema, path, method, codes):
     operation = schema["paths"][path][method]
 
@@ -57,8 +63,17 @@ def test_every_endpoint__documents_its_status_codes(schema, path, method, codes)
 def test_list__documents_the_filters_and_cursor(schema):
     names = {p["name"] for p in schema["paths"]["/api/classifications/"]["get"]["parameters"]}
 
-    assert {"status", "model", "label", "created_after", "created_before", "source_type",
-            "source_id", "cursor", "page_size"} <= names
+    assert {
+        "status",
+        "model",
+        "label",
+        "created_after",
+        "created_before",
+        "source_type",
+        "source_id",
+        "cursor",
+        "page_size",
+    } <= names
 
 
 def test_submit__documents_idempotency_key_and_examples(schema):
@@ -81,9 +96,7 @@ def test_drop_in__bearer_security_and_headers(schema):
 def test_classification__read_only_fields(schema):
     component = schema["components"]["schemas"]["Classification"]
 
-    assert {"id", "status", "owner", "result", "attempts", "error"} <= set(
-        component["properties"]
-    )
+    assert {"id", "status", "owner", "result", "attempts", "error"} <= set(component["properties"])
     assert set(component["required"]) >= {"id", "status", "result"}
 
 
@@ -93,28 +106,65 @@ def test_classification__read_only_fields(schema):
 def _operations(schema):
     return {
         operation["operationId"]: (path, operation)
-        for path, methods in schema["paths"].items() for operation in methods.values()
+        for path, methods in schema["paths"].items()
+        for operation in methods.values()
     }
 
 
-@pytest.mark.parametrize(("path", "method", "code", "targets"), [
-    ("/api/classifications/", "post", "202",
-     {"classifications_retrieve", "classifications_cancel_create",
-      "classifications_retry_create"}),
-    ("/api/classifications/", "post", "200",
-     {"classifications_retrieve", "classifications_cancel_create",
-      "classifications_retry_create"}),
-    ("/api/classifications/", "get", "200",
-     {"classifications_retrieve", "classifications_cancel_create",
-      "classifications_retry_create"}),
-    ("/api/classifications/{id}/", "get", "200",
-     {"classifications_cancel_create", "classifications_retry_create"}),
-    ("/api/classifications/{id}/cancel/", "post", "200",
-     {"classifications_retrieve", "classifications_retry_create"}),
-    ("/api/classifications/{id}/retry/", "post", "202",
-     {"classifications_retrieve", "classifications_cancel_create"}),
-    ("/api/models/{model_id}", "post", "503", {"classifications_retrieve"}),
-])
+@pytest.mark.parametrize(
+    ("path", "method", "code", "targets"),
+    [
+        (
+            "/api/classifications/",
+            "post",
+            "202",
+            {
+                "classifications_retrieve",
+                "classifications_cancel_create",
+                "classifications_retry_create",
+            },
+        ),
+        (
+            "/api/classifications/",
+            "post",
+            "200",
+            {
+                "classifications_retrieve",
+                "classifications_cancel_create",
+                "classifications_retry_create",
+            },
+        ),
+        (
+            "/api/classifications/",
+            "get",
+            "200",
+            {
+                "classifications_retrieve",
+                "classifications_cancel_create",
+                "classifications_retry_create",
+            },
+        ),
+        (
+            "/api/classifications/{id}/",
+            "get",
+            "200",
+            {"classifications_cancel_create", "classifications_retry_create"},
+        ),
+        (
+            "/api/classifications/{id}/cancel/",
+            "post",
+            "200",
+            {"classifications_retrieve", "classifications_retry_create"},
+        ),
+        (
+            "/api/classifications/{id}/retry/",
+            "post",
+            "202",
+            {"classifications_retrieve", "classifications_cancel_create"},
+        ),
+        ("/api/models/{model_id}", "post", "503", {"classifications_retrieve"}),
+    ],
+)
 def test_links__each_answer_names_the_calls_its_id_feeds(schema, path, method, code, targets):
     links = schema["paths"][path][method]["responses"][code]["links"]
 
@@ -153,7 +203,8 @@ def test_links__a_projects_own_schema_class_still_describes_the_views(settings):
     from drf_spectacular.generators import SchemaGenerator
 
     settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK, "DEFAULT_SCHEMA_CLASS": "tests.api.urls_elsewhere.SiteSchema",
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_SCHEMA_CLASS": "tests.api.urls_elsewhere.SiteSchema",
     }
     document = SchemaGenerator().get_schema(request=None, public=True)
 

@@ -33,7 +33,9 @@ def test_stats__own_requests_only(api, alice, history):
     assert body["status_counts"]["failed"] == 1
     assert body["failure_rate"] == pytest.approx(1 / 6)
     assert {row["label"]: row["count"] for row in body["label_distribution"]} == {
-        "POSITIVE": 3, "NEGATIVE": 1, "toxic": 1,
+        "POSITIVE": 3,
+        "NEGATIVE": 1,
+        "toxic": 1,
     }
     assert body["models"] == [
         {"model": "distilbert/distilbert-base-uncased-finetuned-sst-2-english", "count": 5},
@@ -42,8 +44,10 @@ def test_stats__own_requests_only(api, alice, history):
 
 
 def test_stats__same_numbers_as_compute_stats(api, alice, history):
-    body = api.get(URL, {"model": "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
-                         "bucket": "hour"}).json()
+    body = api.get(
+        URL,
+        {"model": "distilbert/distilbert-base-uncased-finetuned-sst-2-english", "bucket": "hour"},
+    ).json()
 
     expected = compute_stats(
         ClassificationRequest.objects.filter(
@@ -81,16 +85,19 @@ def test_stats_window__default_30_days_and_explicit(api, alice):
     assert hourly["status_counts"]["succeeded"] == 0  # default hour window: 48 hours
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ({"bucket": "week"}, "bucket"),
-    ({"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "since"),
-    ({"since": "2020-01-01T00:00:00Z", "bucket": "hour"}, "since"),
-    ({"until": "not a date"}, "until"),
-    ({"model": "../admin"}, "model"),
-    # Found by the fuzz run: the default window before year 1 overflowed (500).
-    ({"until": "0001-01-01T00:01:00Z"}, "until"),
-    ({"since": "9999-12-31T23:00:00-05:00"}, "since"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"bucket": "week"}, "bucket"),
+        ({"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "since"),
+        ({"since": "2020-01-01T00:00:00Z", "bucket": "hour"}, "since"),
+        ({"until": "not a date"}, "until"),
+        ({"model": "../admin"}, "model"),
+        # Found by the fuzz run: the default window before year 1 overflowed (500).
+        ({"until": "0001-01-01T00:01:00Z"}, "until"),
+        ({"since": "9999-12-31T23:00:00-05:00"}, "since"),
+    ],
+)
 def test_stats_bad_parameter__400(api, query, field):
     response = api.get(URL, query)
 
@@ -113,8 +120,15 @@ def test_stats_staff__rolled_up_days__same_counts_estimated_percentiles(staff_ap
     rolled = staff_api.get(URL).json()
 
     assert rolled["percentiles_estimated"] is True
-    for key in ("label_distribution", "labels_over_time", "score_histogram", "status_counts",
-                "failure_rate", "throughput", "models"):
+    for key in (
+        "label_distribution",
+        "labels_over_time",
+        "score_histogram",
+        "status_counts",
+        "failure_rate",
+        "throughput",
+        "models",
+    ):
         assert rolled[key] == live[key], key
     assert rolled["latency_ms"]["p50"] == pytest.approx(live["latency_ms"]["p50"], rel=0.01)
 

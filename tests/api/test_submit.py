@@ -45,10 +45,14 @@ def test_submit_defaults__default_model_and_parameters(api, settings):
 
 
 def test_submit_parameters__stored(api):
-    response = post(api, {
-        "text": "hello", "parameters": {"function_to_apply": "sigmoid", "top_k": 2},
-        "use_cache": False,
-    })
+    response = post(
+        api,
+        {
+            "text": "hello",
+            "parameters": {"function_to_apply": "sigmoid", "top_k": 2},
+            "use_cache": False,
+        },
+    )
 
     assert response.json()["parameters"] == {"function_to_apply": "sigmoid", "top_k": 2}
     row = ClassificationRequest.objects.get()
@@ -111,37 +115,40 @@ def test_submit__wait_without_a_worker_still_answers_202(api):
 LONG = "x" * 101
 
 
-@pytest.mark.parametrize(("body", "field", "reason"), [
-    ({}, "text", "required"),
-    ({"text": ""}, "text", "empty"),
-    ({"text": "   \n\t"}, "text", "whitespace"),
-    ({"text": 5}, "text", "string"),
-    ({"text": None}, "text", "null"),
-    ({"text": ["a"]}, "text", "string"),
-    ({"text": LONG}, "text", "maximum is 100"),
-    ({"text": "nul\x00byte"}, "text", "NUL"),
-    ({"texts": []}, "texts", "empty"),
-    ({"texts": "a"}, "texts", "list"),
-    ({"texts": ["a"] * 4}, "texts", "no more than 3"),
-    ({"text": "a", "texts": ["b"]}, "texts", "not both"),
-    ({"text": "a", "colour": "red"}, "colour", "Unknown field"),
-    ({"text": "a", "parameters": {"function_to_apply": "relu"}}, "parameters", "valid choice"),
-    ({"text": "a", "parameters": {"top_k": 0}}, "parameters", "greater than or equal to 1"),
-    ({"text": "a", "parameters": {"top_k": 1001}}, "parameters", "less than or equal to 1000"),
-    ({"text": "a", "parameters": {"top_k": "3"}}, "parameters", "valid integer"),
-    ({"text": "a", "parameters": {"top_k": 2.5}}, "parameters", "valid integer"),
-    ({"text": "a", "parameters": {"top_k": True}}, "parameters", "valid integer"),
-    ({"text": "a", "parameters": {"truncation": True}}, "parameters", "Unknown field"),
-    ({"text": "a", "parameters": "sigmoid"}, "parameters", "dictionary"),
-    ({"text": "a", "model": "../admin"}, "model", "repository id"),
-    ({"text": "a", "model": "https://evil.example/models/x"}, "model", "repository id"),
-    ({"text": "a", "model": "owner/my model"}, "model", "repository id"),
-    ({"text": "a", "model": "a/b/c"}, "model", "repository id"),
-    ({"text": "a", "model": 7}, "model", "string"),
-    ({"text": "a", "use_cache": "no"}, "use_cache", "boolean"),
-    ({"text": "a", "wait": -1}, "wait", "greater than or equal to 0"),
-    ({"text": "a", "wait": "5"}, "wait", "number"),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ({}, "text", "required"),
+        ({"text": ""}, "text", "empty"),
+        ({"text": "   \n\t"}, "text", "whitespace"),
+        ({"text": 5}, "text", "string"),
+        ({"text": None}, "text", "null"),
+        ({"text": ["a"]}, "text", "string"),
+        ({"text": LONG}, "text", "maximum is 100"),
+        ({"text": "nul\x00byte"}, "text", "NUL"),
+        ({"texts": []}, "texts", "empty"),
+        ({"texts": "a"}, "texts", "list"),
+        ({"texts": ["a"] * 4}, "texts", "no more than 3"),
+        ({"text": "a", "texts": ["b"]}, "texts", "not both"),
+        ({"text": "a", "colour": "red"}, "colour", "Unknown field"),
+        ({"text": "a", "parameters": {"function_to_apply": "relu"}}, "parameters", "valid choice"),
+        ({"text": "a", "parameters": {"top_k": 0}}, "parameters", "greater than or equal to 1"),
+        ({"text": "a", "parameters": {"top_k": 1001}}, "parameters", "less than or equal to 1000"),
+        ({"text": "a", "parameters": {"top_k": "3"}}, "parameters", "valid integer"),
+        ({"text": "a", "parameters": {"top_k": 2.5}}, "parameters", "valid integer"),
+        ({"text": "a", "parameters": {"top_k": True}}, "parameters", "valid integer"),
+        ({"text": "a", "parameters": {"truncation": True}}, "parameters", "Unknown field"),
+        ({"text": "a", "parameters": "sigmoid"}, "parameters", "dictionary"),
+        ({"text": "a", "model": "../admin"}, "model", "repository id"),
+        ({"text": "a", "model": "https://evil.example/models/x"}, "model", "repository id"),
+        ({"text": "a", "model": "owner/my model"}, "model", "repository id"),
+        ({"text": "a", "model": "a/b/c"}, "model", "repository id"),
+        ({"text": "a", "model": 7}, "model", "string"),
+        ({"text": "a", "use_cache": "no"}, "use_cache", "boolean"),
+        ({"text": "a", "wait": -1}, "wait", "greater than or equal to 0"),
+        ({"text": "a", "wait": "5"}, "wait", "number"),
+    ],
+)
 def test_submit_invalid__400_names_field_and_reason_and_stores_nothing(
     api, settings, body, field, reason
 ):
@@ -304,7 +311,11 @@ def test_submit_body_longer_than_declared_length__only_declared_bytes_read(api, 
     body = json.dumps({"text": "x" * 200}).encode()
 
     response = api.generic(
-        "POST", LIST_URL, body, content_type="application/json", CONTENT_LENGTH="40",
+        "POST",
+        LIST_URL,
+        body,
+        content_type="application/json",
+        CONTENT_LENGTH="40",
     )
 
     assert response.status_code == 400

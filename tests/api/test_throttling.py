@@ -66,8 +66,10 @@ def test_rate_none__no_limit(api, settings):
 def test_counters_live_in_the_configured_cache(api, settings, two_per_minute):
     settings.CACHES = {
         **settings.CACHES,
-        "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                     "LOCATION": "textclass-throttle-test"},
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "textclass-throttle-test",
+        },
     }
     settings.TEXTCLASS = {**settings.TEXTCLASS, "API_THROTTLE_CACHE": "throttle"}
     from django.core.cache import caches

@@ -29,9 +29,11 @@ except ImportError as exc:
             f"the local model tests need transformers and torch ({exc}); this run requires "
             "them (CI=true or TEXTCLASS_TEST_LOCAL=1): run scripts/test, which installs them"
         ) from exc
-    pytest.skip(f"transformers and torch are not installed ({exc}); "
-                "install the local extra (scripts/test does, on Python 3.11)",
-                allow_module_level=True)
+    pytest.skip(
+        f"transformers and torch are not installed ({exc}); "
+        "install the local extra (scripts/test does, on Python 3.11)",
+        allow_module_level=True,
+    )
 
 from django_textclass.backends.local import Backend  # noqa: E402
 
@@ -42,10 +44,44 @@ MAX_POSITIONS = 64
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 #: Every word of the vocabulary is one token (a word-level vocabulary, lower case).
 WORDS = [
-    "i", "love", "this", "movie", "it", "is", "wonderful", "and", "the", "acting", "great",
-    "hate", "terrible", "worst", "film", "have", "ever", "seen", "train", "leaves", "at", "noon",
-    "a", "good", "bad", "day", "fine", "meh", "plot", "was", "boring", "music", "lovely", "story",
-    "slow", "but", "end", "ok",
+    "i",
+    "love",
+    "this",
+    "movie",
+    "it",
+    "is",
+    "wonderful",
+    "and",
+    "the",
+    "acting",
+    "great",
+    "hate",
+    "terrible",
+    "worst",
+    "film",
+    "have",
+    "ever",
+    "seen",
+    "train",
+    "leaves",
+    "at",
+    "noon",
+    "a",
+    "good",
+    "bad",
+    "day",
+    "fine",
+    "meh",
+    "plot",
+    "was",
+    "boring",
+    "music",
+    "lovely",
+    "story",
+    "slow",
+    "but",
+    "end",
+    "ok",
 ]
 TEXTS = [
     "i love this movie it is wonderful",
@@ -57,8 +93,7 @@ TEXTS = [
 ]
 
 
-def build_model(folder, *, seed=0, labels=LABELS, max_positions=MAX_POSITIONS,
-                problem_type=None):
+def build_model(folder, *, seed=0, labels=LABELS, max_positions=MAX_POSITIONS, problem_type=None):
     """Build, save and return the folder of a tiny BERT sequence classifier.
 
     Args:
@@ -74,13 +109,19 @@ def build_model(folder, *, seed=0, labels=LABELS, max_positions=MAX_POSITIONS,
     vocab.write_text("\n".join([*SPECIAL, *WORDS]) + "\n")
     # Read from the folder (a vocab.txt alone), which every transformers release supports.
     tokenizer = transformers.BertTokenizerFast.from_pretrained(
-        folder, do_lower_case=True, local_files_only=True)
+        folder, do_lower_case=True, local_files_only=True
+    )
     config = transformers.BertConfig(
-        vocab_size=len(SPECIAL) + len(WORDS), hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=2, intermediate_size=37, max_position_embeddings=max_positions,
+        vocab_size=len(SPECIAL) + len(WORDS),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=max_positions,
         # Weights far larger than BERT's 0.02, so that texts get rankings far apart.
         initializer_range=1.0,
-        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
         problem_type=problem_type,
     )
     torch.manual_seed(seed)
@@ -105,13 +146,13 @@ def logits(folder, text):
     """The model's logits for ``text``, computed without the pipeline (one text, no batch)."""
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(
-        folder, local_files_only=True)
+        folder, local_files_only=True
+    )
     model.eval()
     inputs = tokenizer(text, return_tensors="pt", truncation=True, max_length=MAX_POSITIONS)
     with torch.no_grad():
         values = model(**inputs).logits[0].tolist()
-    return dict(zip([model.config.id2label[i] for i in range(len(values))], values,
-                    strict=True))
+    return dict(zip([model.config.id2label[i] for i in range(len(values))], values, strict=True))
 
 
 def expected_scores(folder, text, function="softmax"):

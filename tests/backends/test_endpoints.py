@@ -47,14 +47,18 @@ def sent(monkeypatch, backend, parameters=None, texts=("I love it",), answer=Non
     return fake.call
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    (ENDPOINT, True),
-    ("http://10.0.0.7:8080/", True),
-    (ROUTER, False),
-    ("https://router.huggingface.co/hf-inference/models/gpt2", False),
-    ("https://api-inference.huggingface.co/models/gpt2", False),
-    ("http://127.0.0.1:8080/models/{model_id}", False),
-], ids=["endpoint", "own_host", "router_template", "router_fixed", "retired", "own_template"])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (ENDPOINT, True),
+        ("http://10.0.0.7:8080/", True),
+        (ROUTER, False),
+        ("https://router.huggingface.co/hf-inference/models/gpt2", False),
+        ("https://api-inference.huggingface.co/models/gpt2", False),
+        ("http://127.0.0.1:8080/models/{model_id}", False),
+    ],
+    ids=["endpoint", "own_host", "router_template", "router_fixed", "retired", "own_template"],
+)
 def test_is_endpoint__a_fixed_url_off_the_hubs_hosts(make_backend, url, expected):
     assert make_backend(API_URL=url).is_endpoint is expected
 
@@ -69,8 +73,12 @@ def test_full_ranking__endpoint_asks_for_every_label_with_a_null_top_k(monkeypat
 
 
 def test_full_ranking__a_top_k_of_the_request_is_sent_as_it_is(monkeypatch, make_backend):
-    call = sent(monkeypatch, make_backend(API_URL=ENDPOINT),
-                Parameters(function_to_apply="sigmoid", top_k=1), answer=RANKING[:1])
+    call = sent(
+        monkeypatch,
+        make_backend(API_URL=ENDPOINT),
+        Parameters(function_to_apply="sigmoid", top_k=1),
+        answer=RANKING[:1],
+    )
 
     assert call["json"]["parameters"] == {"function_to_apply": "sigmoid", "top_k": 1}
 
@@ -81,11 +89,17 @@ def test_full_ranking__router_gets_no_top_k_it_did_not_ask_for(monkeypatch, make
     assert "parameters" not in call["json"]
 
 
-@pytest.mark.parametrize(("url", "option", "expected"), [
-    (ENDPOINT, False, False), (ROUTER, True, True), (ENDPOINT, None, True), (ROUTER, None, False),
-], ids=["off_for_an_endpoint", "on_for_the_router", "auto_endpoint", "auto_router"])
-def test_full_ranking__option_overrides_the_guess(monkeypatch, make_backend, url, option,
-                                                  expected):
+@pytest.mark.parametrize(
+    ("url", "option", "expected"),
+    [
+        (ENDPOINT, False, False),
+        (ROUTER, True, True),
+        (ENDPOINT, None, True),
+        (ROUTER, None, False),
+    ],
+    ids=["off_for_an_endpoint", "on_for_the_router", "auto_endpoint", "auto_router"],
+)
+def test_full_ranking__option_overrides_the_guess(monkeypatch, make_backend, url, option, expected):
     backend = make_backend(API_URL=url, FULL_RANKING=option)
 
     call = sent(monkeypatch, backend, answer=[RANKING])
@@ -103,8 +117,7 @@ def test_full_ranking__must_be_a_boolean_or_none(make_backend):
 
 
 def test_scale_up_timeout__sent_as_the_header_in_whole_seconds(monkeypatch, make_backend):
-    call = sent(monkeypatch, make_backend(API_URL=ENDPOINT, SCALE_UP_TIMEOUT=600,
-                                          READ_TIMEOUT=660))
+    call = sent(monkeypatch, make_backend(API_URL=ENDPOINT, SCALE_UP_TIMEOUT=600, READ_TIMEOUT=660))
 
     assert call["headers"]["X-Scale-Up-Timeout"] == "600"
 
@@ -126,8 +139,11 @@ def test_scale_up_timeout__must_be_a_positive_number_of_seconds(make_backend, va
 
 def test_503__from_an_endpoint_is_waking_with_the_hint_it_gave(monkeypatch, make_backend):
     backend = make_backend(API_URL=ENDPOINT)
-    install_post(monkeypatch, backend, make_response(
-        503, json={"error": "Service Unavailable"}, headers={"Retry-After": "7"}))
+    install_post(
+        monkeypatch,
+        backend,
+        make_response(503, json={"error": "Service Unavailable"}, headers={"Retry-After": "7"}),
+    )
 
     with pytest.raises(TransientBackendError) as info:
         backend.classify(["I love it"], Parameters(), model_id=MODEL)

@@ -22,9 +22,7 @@ from django_textclass.types import Parameters
 from tests.backends.helpers import MODEL, TOKEN, block_network, install_post, make_response
 
 HOST = "https://router.huggingface.co"
-TEI_VALIDATION = (
-    "Input validation error: `inputs` must have less than 512 tokens. Given: 571"
-)
+TEI_VALIDATION = "Input validation error: `inputs` must have less than 512 tokens. Given: 571"
 
 
 @pytest.fixture(autouse=True)
@@ -60,57 +58,87 @@ def everything_said(exc):
 
 PERMANENT_CASES = [
     pytest.param(
-        400, {"json": {"error": ["Error in `parameters`: received `x` in `parameters`"]}},
-        "received `x` in `parameters`", id="400_error_list",
+        400,
+        {"json": {"error": ["Error in `parameters`: received `x` in `parameters`"]}},
+        "received `x` in `parameters`",
+        id="400_error_list",
     ),
     pytest.param(
-        400, {"json": {"error": "Batch is empty", "error_type": "Empty"}},
-        "Batch is empty", id="400_tei_empty",
+        400,
+        {"json": {"error": "Batch is empty", "error_type": "Empty"}},
+        "Batch is empty",
+        id="400_tei_empty",
     ),
     pytest.param(
-        401, {"json": {"error": "Invalid credentials in Authorization header"}},
-        "Invalid credentials in Authorization header", id="401",
+        401,
+        {"json": {"error": "Invalid credentials in Authorization header"}},
+        "Invalid credentials in Authorization header",
+        id="401",
     ),
     pytest.param(
-        402, {"json": {"error": "You have exceeded your monthly included credits for Inference "
-                                "Providers. Subscribe to PRO to get 20x more monthly included "
-                                "credits."}},
-        "exceeded your monthly included credits", id="402",
+        402,
+        {
+            "json": {
+                "error": "You have exceeded your monthly included credits for Inference "
+                "Providers. Subscribe to PRO to get 20x more monthly included "
+                "credits."
+            }
+        },
+        "exceeded your monthly included credits",
+        id="402",
     ),
     pytest.param(
-        403, {"json": {"error": "This authentication method does not have sufficient "
-                                "permissions to call Inference Providers on behalf of user alice"}},
-        "does not have sufficient permissions", id="403",
+        403,
+        {
+            "json": {
+                "error": "This authentication method does not have sufficient "
+                "permissions to call Inference Providers on behalf of user alice"
+            }
+        },
+        "does not have sufficient permissions",
+        id="403",
     ),
     pytest.param(
-        404, {"json": {"error": "Model foo/bar does not exist"}},
-        "Model foo/bar does not exist", id="404_json",
+        404,
+        {"json": {"error": "Model foo/bar does not exist"}},
+        "Model foo/bar does not exist",
+        id="404_json",
     ),
     pytest.param(404, {"text": "Not Found"}, "Not Found", id="404_plain_text"),
     pytest.param(
-        410, {"json": {"error": "https://api-inference.huggingface.co is no longer supported. "
-                                "Please use https://router.huggingface.co instead."}},
-        "is no longer supported", id="410",
+        410,
+        {
+            "json": {
+                "error": "https://api-inference.huggingface.co is no longer supported. "
+                "Please use https://router.huggingface.co instead."
+            }
+        },
+        "is no longer supported",
+        id="410",
     ),
     pytest.param(
-        413, {"json": {"error": TEI_VALIDATION, "error_type": "Validation"}},
-        "must have less than 512 tokens", id="413",
+        413,
+        {"json": {"error": TEI_VALIDATION, "error_type": "Validation"}},
+        "must have less than 512 tokens",
+        id="413",
     ),
     pytest.param(
-        422, {"json": {"error": TEI_VALIDATION, "error_type": "Validation"}},
-        "must have less than 512 tokens", id="422",
+        422,
+        {"json": {"error": TEI_VALIDATION, "error_type": "Validation"}},
+        "must have less than 512 tokens",
+        id="422",
     ),
     pytest.param(
-        424, {"json": {"error": "Model is not a classifier model", "error_type": "Backend"}},
-        "Model is not a classifier model", id="424",
+        424,
+        {"json": {"error": "Model is not a classifier model", "error_type": "Backend"}},
+        "Model is not a classifier model",
+        id="424",
     ),
 ]
 
 
 @pytest.mark.parametrize(("status", "body", "detail"), PERMANENT_CASES)
-def test_error__permanent_status_raises_permanent_error(
-    monkeypatch, backend, status, body, detail
-):
+def test_error__permanent_status_raises_permanent_error(monkeypatch, backend, status, body, detail):
     exc = call_with(monkeypatch, backend, make_response(status, **body))
 
     assert type(exc) is PermanentBackendError
@@ -156,38 +184,50 @@ def test_error__other_4xx_is_permanent_without_advice(monkeypatch, backend):
 TRANSIENT_CASES = [
     pytest.param(408, {"text": "Request Timeout"}, "Request Timeout", id="408"),
     pytest.param(
-        429, {"json": {"error": "Model is overloaded", "error_type": "Overloaded"}},
-        "Model is overloaded", id="429",
+        429,
+        {"json": {"error": "Model is overloaded", "error_type": "Overloaded"}},
+        "Model is overloaded",
+        id="429",
     ),
     pytest.param(
-        500, {"json": {"error": "unknown error", "warnings": ["CUDA out of memory"]}},
-        "unknown error", id="500",
+        500,
+        {"json": {"error": "unknown error", "warnings": ["CUDA out of memory"]}},
+        "unknown error",
+        id="500",
     ),
     pytest.param(
-        502, {"text": "<html><head><title>502 Bad Gateway</title></head>"
-                      "<body><h1>502 Bad Gateway</h1></body></html>"},
-        None, id="502_html",
+        502,
+        {
+            "text": "<html><head><title>502 Bad Gateway</title></head>"
+            "<body><h1>502 Bad Gateway</h1></body></html>"
+        },
+        None,
+        id="502_html",
     ),
     pytest.param(
-        503, {"json": {"error": "Model foo/bar is currently loading", "estimated_time": 20.0}},
-        "Model foo/bar is currently loading", id="503_loading",
+        503,
+        {"json": {"error": "Model foo/bar is currently loading", "estimated_time": 20.0}},
+        "Model foo/bar is currently loading",
+        id="503_loading",
     ),
     pytest.param(
-        503, {"text": "503 Server Error: Service Temporarily Unavailable"},
-        "503 Server Error: Service Temporarily Unavailable", id="503_unavailable",
+        503,
+        {"text": "503 Server Error: Service Temporarily Unavailable"},
+        "503 Server Error: Service Temporarily Unavailable",
+        id="503_unavailable",
     ),
     pytest.param(
-        503, {"json": {"error": "Health check failed", "error_type": "Unhealthy"}},
-        "Health check failed", id="503_tei_unhealthy",
+        503,
+        {"json": {"error": "Health check failed", "error_type": "Unhealthy"}},
+        "Health check failed",
+        id="503_tei_unhealthy",
     ),
     pytest.param(504, {"text": "<h1>504</h1><p>Gateway Timeout</p>"}, None, id="504_html"),
 ]
 
 
 @pytest.mark.parametrize(("status", "body", "detail"), TRANSIENT_CASES)
-def test_error__transient_status_raises_transient_error(
-    monkeypatch, backend, status, body, detail
-):
+def test_error__transient_status_raises_transient_error(monkeypatch, backend, status, body, detail):
     exc = call_with(monkeypatch, backend, make_response(status, **body))
 
     assert type(exc) is TransientBackendError
@@ -269,44 +309,82 @@ def _http_date(offset_seconds):
     ("status", "body", "headers", "expected"),
     [
         pytest.param(
-            503, {"json": {"error": "loading", "estimated_time": 20.0}}, {}, 20.0,
+            503,
+            {"json": {"error": "loading", "estimated_time": 20.0}},
+            {},
+            20.0,
             id="estimated_time",
         ),
         pytest.param(
-            503, {"json": {"error": "loading", "estimated_time": 7}}, {}, 7.0,
+            503,
+            {"json": {"error": "loading", "estimated_time": 7}},
+            {},
+            7.0,
             id="estimated_time_int",
         ),
-        pytest.param(429, {"json": {"error": "slow down"}}, {"Retry-After": "120"}, 120.0,
-                     id="retry_after_seconds"),
-        pytest.param(503, {"text": "busy"}, {"retry-after": " 3 "}, 3.0,
-                     id="retry_after_header_name_any_case"),
         pytest.param(
-            429, {"json": {"error": "rate limited"}}, {"RateLimit": '"api";r=0;t=42'}, 42.0,
+            429,
+            {"json": {"error": "slow down"}},
+            {"Retry-After": "120"},
+            120.0,
+            id="retry_after_seconds",
+        ),
+        pytest.param(
+            503,
+            {"text": "busy"},
+            {"retry-after": " 3 "},
+            3.0,
+            id="retry_after_header_name_any_case",
+        ),
+        pytest.param(
+            429,
+            {"json": {"error": "rate limited"}},
+            {"RateLimit": '"api";r=0;t=42'},
+            42.0,
             id="ratelimit_reset",
         ),
         pytest.param(
-            503, {"json": {"error": "loading", "estimated_time": 20.0}},
-            {"Retry-After": "5", "RateLimit": '"api";r=0;t=42'}, 20.0,
+            503,
+            {"json": {"error": "loading", "estimated_time": 20.0}},
+            {"Retry-After": "5", "RateLimit": '"api";r=0;t=42'},
+            20.0,
             id="estimated_time_beats_headers",
         ),
         pytest.param(
-            429, {"json": {"error": "x"}}, {"Retry-After": "5", "RateLimit": '"api";r=0;t=42'},
-            5.0, id="retry_after_beats_ratelimit",
+            429,
+            {"json": {"error": "x"}},
+            {"Retry-After": "5", "RateLimit": '"api";r=0;t=42'},
+            5.0,
+            id="retry_after_beats_ratelimit",
         ),
         pytest.param(
-            503, {"json": {"error": "loading", "estimated_time": True}}, {}, None,
+            503,
+            {"json": {"error": "loading", "estimated_time": True}},
+            {},
+            None,
             id="bool_estimated_time_ignored",
         ),
         pytest.param(
-            503, {"json": {"error": "loading", "estimated_time": -4}}, {}, None,
+            503,
+            {"json": {"error": "loading", "estimated_time": -4}},
+            {},
+            None,
             id="negative_estimated_time_ignored",
         ),
         pytest.param(
-            503, {"json": {"error": "loading", "estimated_time": "20"}}, {}, None,
+            503,
+            {"json": {"error": "loading", "estimated_time": "20"}},
+            {},
+            None,
             id="string_estimated_time_ignored",
         ),
-        pytest.param(429, {"json": {"error": "x"}}, {"Retry-After": "soon"}, None,
-                     id="unparsable_retry_after"),
+        pytest.param(
+            429,
+            {"json": {"error": "x"}},
+            {"Retry-After": "soon"},
+            None,
+            id="unparsable_retry_after",
+        ),
         pytest.param(500, {"json": {"error": "x"}}, {}, None, id="no_hint"),
         pytest.param(502, {"text": "<h1>502</h1>"}, {}, None, id="html_no_hint"),
     ],
@@ -411,12 +489,16 @@ def test_transport__non_json_success_keeps_no_body(monkeypatch, backend):
             400, {"json": {"error": [f"bad header Bearer {TOKEN}", TOKEN]}}, {}, id="400_list"
         ),
         pytest.param(403, {"text": f"token={TOKEN} forbidden"}, {}, id="403_plain_text"),
-        pytest.param(404, {"text": "Not Found"}, {"X-Error-Message": f"who is {TOKEN}?"},
-                     id="404_header"),
-        pytest.param(500, {"json": {"message": f"echo: Authorization: Bearer {TOKEN}"}}, {},
-                     id="500_message_key"),
-        pytest.param(503, {"json": {"error": TOKEN, "estimated_time": 1}}, {},
-                     id="503_loading"),
+        pytest.param(
+            404, {"text": "Not Found"}, {"X-Error-Message": f"who is {TOKEN}?"}, id="404_header"
+        ),
+        pytest.param(
+            500,
+            {"json": {"message": f"echo: Authorization: Bearer {TOKEN}"}},
+            {},
+            id="500_message_key",
+        ),
+        pytest.param(503, {"json": {"error": TOKEN, "estimated_time": 1}}, {}, id="503_loading"),
     ],
 )
 def test_token__never_in_exception_even_when_echoed(monkeypatch, backend, status, body, headers):

@@ -91,22 +91,27 @@ def test_classify__nested_answer_for_a_batch_maps_in_order(monkeypatch, make_bac
     assert as_pairs(rankings[1]) == [("NEGATIVE", 0.97), ("POSITIVE", 0.03)]
 
 
-def test_classify__flat_top1_per_input_naming_a_label_twice_for_a_batch(
-    monkeypatch, make_backend
-):
+def test_classify__flat_top1_per_input_naming_a_label_twice_for_a_batch(monkeypatch, make_backend):
     # The Inference Toolkit answers a list of inputs with its top label for each; a label
     # named twice cannot be one ranking, so this reads one way only.
-    answer = [{"label": "NEGATIVE", "score": 0.8}, {"label": "POSITIVE", "score": 0.7},
-              {"label": "NEGATIVE", "score": 0.6}]
+    answer = [
+        {"label": "NEGATIVE", "score": 0.8},
+        {"label": "POSITIVE", "score": 0.7},
+        {"label": "NEGATIVE", "score": 0.6},
+    ]
 
     rankings, _ = classify(monkeypatch, make_backend(), answer, texts=["bad", "good", "meh"])
 
     assert [as_pairs(r) for r in rankings] == [
-        [("NEGATIVE", 0.8)], [("POSITIVE", 0.7)], [("NEGATIVE", 0.6)]]
+        [("NEGATIVE", 0.8)],
+        [("POSITIVE", 0.7)],
+        [("NEGATIVE", 0.6)],
+    ]
 
 
-@pytest.mark.parametrize("texts", [["I love it", "I hate it"], ["a", "b", "c"]],
-                         ids=["two_texts", "three_texts"])
+@pytest.mark.parametrize(
+    "texts", [["I love it", "I hate it"], ["a", "b", "c"]], ids=["two_texts", "three_texts"]
+)
 def test_classify__flat_list_of_different_labels_for_a_batch_is_refused(
     monkeypatch, make_backend, texts
 ):
@@ -129,8 +134,11 @@ def test_classify__flat_ranking_of_another_length_for_a_batch_names_the_cause(
     monkeypatch, make_backend
 ):
     # TEI ranks the pair over a three-label model: three labels for two texts.
-    answer = [{"score": 0.5, "label": "A"}, {"score": 0.3, "label": "B"},
-              {"score": 0.2, "label": "C"}]
+    answer = [
+        {"score": 0.5, "label": "A"},
+        {"score": 0.3, "label": "B"},
+        {"score": 0.2, "label": "C"},
+    ]
     backend = make_backend()
     install_post(monkeypatch, backend, make_response(200, json=answer))
 
@@ -142,11 +150,13 @@ def test_classify__flat_ranking_of_another_length_for_a_batch_names_the_cause(
 
 
 def test_classify__unsorted_ranking_is_sorted_best_first(monkeypatch, make_backend):
-    answer = [[
-        {"label": "neutral", "score": 0.2},
-        {"label": "positive", "score": 0.7},
-        {"label": "negative", "score": 0.1},
-    ]]
+    answer = [
+        [
+            {"label": "neutral", "score": 0.2},
+            {"label": "positive", "score": 0.7},
+            {"label": "negative", "score": 0.1},
+        ]
+    ]
 
     rankings, _ = classify(monkeypatch, make_backend(), answer)
 
@@ -220,7 +230,8 @@ def test_classify__nan_literal_in_body_raises_invalid_response(monkeypatch, make
 
 
 @pytest.mark.parametrize(
-    "body", ["OK", "<html><body>hello</body></html>", "", '[[{"label": "A"'],
+    "body",
+    ["OK", "<html><body>hello</body></html>", "", '[[{"label": "A"'],
     ids=["plain_text", "html", "empty", "truncated_json"],
 )
 def test_classify__non_json_200_raises_invalid_response(monkeypatch, make_backend, body):
@@ -249,9 +260,21 @@ def test_request__url_template_gets_the_model_id(monkeypatch, make_backend):
     assert fake.call["url"] == "https://router.huggingface.co/hf-inference/models/ProsusAI/finbert"
 
 
-@pytest.mark.parametrize("model_id", [
-    "../../../x?y#z", "a/../b", "x?y", "x#y", "a b", "", "a/b/c", "%2e%2e", "x\x00y", "\ud800",
-])
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        "../../../x?y#z",
+        "a/../b",
+        "x?y",
+        "x#y",
+        "a b",
+        "",
+        "a/b/c",
+        "%2e%2e",
+        "x\x00y",
+        "\ud800",
+    ],
+)
 def test_request__bad_model_id__permanent_error_and_nothing_sent(
     monkeypatch, make_backend, model_id
 ):
@@ -478,8 +501,13 @@ def test_options__unknown_option_raises_configuration_error():
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://example.com/{model_id}", "router.huggingface.co/hf-inference/models/{model_id}",
-     "", None, 42],
+    [
+        "ftp://example.com/{model_id}",
+        "router.huggingface.co/hf-inference/models/{model_id}",
+        "",
+        None,
+        42,
+    ],
 )
 def test_options__non_http_api_url_raises_configuration_error(url):
     with pytest.raises(TextClassConfigurationError, match="API_URL"):

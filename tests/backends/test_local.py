@@ -54,8 +54,12 @@ def connections(monkeypatch):
         tried.append(args[1:] if args and isinstance(args[0], socket.socket) else args)
         raise OSError("the network is off in this test")
 
-    for target, name in [(socket.socket, "connect"), (socket.socket, "connect_ex"),
-                         (socket, "create_connection"), (socket, "getaddrinfo")]:
+    for target, name in [
+        (socket.socket, "connect"),
+        (socket.socket, "connect_ex"),
+        (socket, "create_connection"),
+        (socket, "getaddrinfo"),
+    ]:
         monkeypatch.setattr(target, name, refuse)
     return tried
 
@@ -89,7 +93,8 @@ def test_classify__one_ranking_per_text_in_order_with_every_label(folder):
     assert len(rankings) == len(TEXTS)
     for text, ranking in zip(TEXTS, rankings, strict=True):
         assert [item.label for item in ranking.scores] == sorted(
-            LABELS, key=lambda label: -scores(ranking)[label])
+            LABELS, key=lambda label: -scores(ranking)[label]
+        )
         assert_close(ranking, expected_scores(folder, text))
         assert math.isclose(sum(scores(ranking).values()), 1.0, abs_tol=1e-6)
     # The texts are told apart: a ranking given to the wrong text would not pass above.
@@ -103,17 +108,22 @@ def test_batch_size__one_forward_pass_per_call_and_the_same_answers(folder, batc
     model = backend.model_for(MODEL_ID).pipeline.model
     hook = model.register_forward_hook(
         lambda module, args, kwargs, output: shapes.append(tuple(kwargs["input_ids"].shape)),
-        with_kwargs=True)
+        with_kwargs=True,
+    )
     try:
         # As the pipeline calls it: chunks of at most batch_size texts.
-        rankings = [ranking for start in range(0, len(TEXTS), batch_size)
-                    for ranking in classify(backend, TEXTS[start:start + batch_size])]
+        rankings = [
+            ranking
+            for start in range(0, len(TEXTS), batch_size)
+            for ranking in classify(backend, TEXTS[start : start + batch_size])
+        ]
     finally:
         hook.remove()
 
     assert backend.supports_batch and backend.batch_size == batch_size
     assert [rows for rows, _ in shapes] == [
-        len(TEXTS[start:start + batch_size]) for start in range(0, len(TEXTS), batch_size)]
+        len(TEXTS[start : start + batch_size]) for start in range(0, len(TEXTS), batch_size)
+    ]
     for text, ranking in zip(TEXTS, rankings, strict=True):
         assert_close(ranking, expected_scores(folder, text))
 
@@ -188,9 +198,12 @@ def test_same_seed__same_answers_and_another_seed_other_answers(tmp_path):
 def test_model_paths__each_model_id_its_own_folder(tmp_path, connections):
     sentiment = build_model(tmp_path / "sentiment", seed=1)
     topics = build_model(tmp_path / "topics", seed=2, labels=("SPORT", "POLITICS"))
-    backend = local.Backend(alias="local", THREADS=1, CACHE_DIR=str(tmp_path / "empty-cache"),
-                            MODEL_PATHS={"acme/sentiment": str(sentiment),
-                                         "acme/topics": str(topics)})
+    backend = local.Backend(
+        alias="local",
+        THREADS=1,
+        CACHE_DIR=str(tmp_path / "empty-cache"),
+        MODEL_PATHS={"acme/sentiment": str(sentiment), "acme/topics": str(topics)},
+    )
 
     (first,) = backend.classify([TEXTS[0]], Parameters(), model_id="acme/sentiment")
     (second,) = backend.classify([TEXTS[0]], Parameters(), model_id="acme/topics")
@@ -214,8 +227,7 @@ def hub_cache(cache, model_id, folder, revision="0123456789abcdef0123456789abcde
     return snapshot
 
 
-def test_cache__a_model_id_read_from_the_local_cache_without_network(folder, tmp_path,
-                                                                        connections):
+def test_cache__a_model_id_read_from_the_local_cache_without_network(folder, tmp_path, connections):
     cache = tmp_path / "hub"
     hub_cache(cache, MODEL_ID, folder)
     backend = local.Backend(alias="local", THREADS=1, CACHE_DIR=str(cache))
@@ -245,9 +257,16 @@ def two_revisions(tmp_path):
     return cache, old, new
 
 
-@pytest.mark.parametrize(("revision", "expected"), [
-    (None, "old"), ("main", "old"), ("v2", "new"), (NEW_COMMIT, "new"), (OLD_COMMIT, "old"),
-])
+@pytest.mark.parametrize(
+    ("revision", "expected"),
+    [
+        (None, "old"),
+        ("main", "old"),
+        ("v2", "new"),
+        (NEW_COMMIT, "new"),
+        (OLD_COMMIT, "old"),
+    ],
+)
 def test_revision__a_key_s_revision_picks_that_snapshot_of_the_cache(
     two_revisions, connections, revision, expected
 ):
@@ -261,8 +280,9 @@ def test_revision__a_key_s_revision_picks_that_snapshot_of_the_cache(
 
 
 @pytest.mark.parametrize("revision", ["v3", "../../..", "a b"])
-def test_revision__not_in_the_cache_or_not_a_name__configuration_error(two_revisions,
-                                                                      connections, revision):
+def test_revision__not_in_the_cache_or_not_a_name__configuration_error(
+    two_revisions, connections, revision
+):
     cache, *_ = two_revisions
     backend = local.Backend(alias="local", THREADS=1, CACHE_DIR=str(cache))
 
@@ -281,13 +301,18 @@ def test_revision__a_configured_folder_is_one_revision_the_name_is_a_label(folde
 
 
 @pytest.mark.django_db
-def test_revision__a_key_s_revision_reaches_the_model_through_the_pipeline(two_revisions,
-                                                                          connections):
+def test_revision__a_key_s_revision_reaches_the_model_through_the_pipeline(
+    two_revisions, connections
+):
     from django_textclass import services
 
     cache, _, new = two_revisions
-    backends = {"default": {"BACKEND": "django_textclass.backends.local.Backend",
-                            "OPTIONS": {"THREADS": 1, "CACHE_DIR": str(cache)}}}
+    backends = {
+        "default": {
+            "BACKEND": "django_textclass.backends.local.Backend",
+            "OPTIONS": {"THREADS": 1, "CACHE_DIR": str(cache)},
+        }
+    }
     models = {"sentiment": {"MODEL": MODEL_ID, "REVISION": "v2"}}
     with override_settings(TEXTCLASS={"BACKENDS": backends, "MODELS": models}):
         request = services.submit(TEXTS[0], "sentiment")
@@ -300,8 +325,7 @@ def test_revision__a_key_s_revision_reaches_the_model_through_the_pipeline(two_r
     assert stored == pytest.approx(expected, abs=1e-5)
 
 
-def test_cache__a_model_not_there_is_a_configuration_error_and_no_download(tmp_path,
-                                                                          connections):
+def test_cache__a_model_not_there_is_a_configuration_error_and_no_download(tmp_path, connections):
     backend = local.Backend(alias="local", CACHE_DIR=str(tmp_path / "hub"))
 
     with pytest.raises(TextClassConfigurationError) as caught:
@@ -314,8 +338,7 @@ def test_cache__a_model_not_there_is_a_configuration_error_and_no_download(tmp_p
 
 
 @pytest.mark.parametrize("model_id", ["tiny", "../tiny", "./tiny", "/etc"])
-def test_cache__a_model_id_that_is_a_path_never_picks_a_folder(model_id, tmp_path,
-                                                               monkeypatch):
+def test_cache__a_model_id_that_is_a_path_never_picks_a_folder(model_id, tmp_path, monkeypatch):
     # "tiny" is a model folder in the working directory, and a valid repository id:
     # transformers alone would load it as a path.
     build_model(tmp_path / "tiny")
@@ -354,8 +377,7 @@ def test_folder_with_a_config_but_no_weights__configuration_error_naming_it(fold
         classify(backend, ["a good day"])
 
 
-def test_offline__a_model_folder_loads_and_classifies_with_the_network_off(folder,
-                                                                          connections):
+def test_offline__a_model_folder_loads_and_classifies_with_the_network_off(folder, connections):
     backend = make_backend(folder)
 
     classify(backend, TEXTS)
@@ -367,8 +389,9 @@ def test_extra_missing__configuration_error_with_the_pip_command(folder, monkeyp
     monkeypatch.setitem(sys.modules, "transformers", None)  # what a missing package does
     backend = make_backend(folder)
 
-    with pytest.raises(TextClassConfigurationError,
-                       match=r"pip install 'django-textclass\[local\]'"):
+    with pytest.raises(
+        TextClassConfigurationError, match=r"pip install 'django-textclass\[local\]'"
+    ):
         classify(backend, ["a good day"])
 
 
@@ -380,7 +403,7 @@ def test_model__loaded_once_and_shared_by_threads(folder, caplog):
     results = {}
 
     def work(index):
-        results[index] = classify(backend, TEXTS[index % len(TEXTS):][:2])
+        results[index] = classify(backend, TEXTS[index % len(TEXTS) :][:2])
 
     with caplog.at_level("INFO", logger="django_textclass.backends.local"):
         threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
@@ -459,12 +482,25 @@ def test_calls_in_flight__one():
     assert local.Backend.calls_in_flight == 1
 
 
-@pytest.mark.parametrize("options", [
-    {"BATCH_SIZE": 0}, {"BATCH_SIZE": "many"}, {"THREADS": 0}, {"PROCESSES": -1},
-    {"MAX_LENGTH": 0}, {"DEVICE": "gpu"}, {"DEVICE": "cuda:x"}, {"DEVICE": None},
-    {"MODEL_PATH": 3}, {"MODEL_PATH": ""}, {"MODEL_PATHS": ["acme/a"]},
-    {"MODEL_PATHS": {"../a": "/tmp/a"}}, {"NO_SUCH_OPTION": 1},
-], ids=str)
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"BATCH_SIZE": 0},
+        {"BATCH_SIZE": "many"},
+        {"THREADS": 0},
+        {"PROCESSES": -1},
+        {"MAX_LENGTH": 0},
+        {"DEVICE": "gpu"},
+        {"DEVICE": "cuda:x"},
+        {"DEVICE": None},
+        {"MODEL_PATH": 3},
+        {"MODEL_PATH": ""},
+        {"MODEL_PATHS": ["acme/a"]},
+        {"MODEL_PATHS": {"../a": "/tmp/a"}},
+        {"NO_SUCH_OPTION": 1},
+    ],
+    ids=str,
+)
 def test_options__wrong_values_refused(options):
     with pytest.raises(TextClassConfigurationError):
         local.Backend(alias="local", **options)
@@ -495,8 +531,12 @@ def run_checks(backends):
 
 
 def config(**options):
-    return {"default": {"BACKEND": "django_textclass.backends.local.Backend",
-                        "OPTIONS": {"THREADS": 1, **options}}}
+    return {
+        "default": {
+            "BACKEND": "django_textclass.backends.local.Backend",
+            "OPTIONS": {"THREADS": 1, **options},
+        }
+    }
 
 
 def test_check__a_model_folder_passes(folder):
@@ -505,9 +545,15 @@ def test_check__a_model_folder_passes(folder):
 
 def test_check__a_missing_folder_named(tmp_path, folder):
     (tmp_path / "empty").mkdir()
-    messages = run_checks(config(MODEL_PATHS={"acme/a": str(tmp_path / "nope"),
-                                              "acme/b": str(tmp_path / "empty"),
-                                              "acme/c": str(folder)}))
+    messages = run_checks(
+        config(
+            MODEL_PATHS={
+                "acme/a": str(tmp_path / "nope"),
+                "acme/b": str(tmp_path / "empty"),
+                "acme/c": str(folder),
+            }
+        )
+    )
 
     assert [m.id for m in messages] == ["textclass.E051", "textclass.E051"]
     assert all(m.level == django_checks.ERROR for m in messages)
@@ -535,15 +581,20 @@ def test_check__loads_no_model(folder, caplog):
 
 
 @pytest.mark.django_db
-def test_textclass_check__a_local_key_answers_in_process_with_its_revision_sent(two_revisions,
-                                                                                connections):
+def test_textclass_check__a_local_key_answers_in_process_with_its_revision_sent(
+    two_revisions, connections
+):
     from io import StringIO
 
     from django.core.management import call_command
 
     cache, *_ = two_revisions
-    backends = {"default": {"BACKEND": "django_textclass.backends.local.Backend",
-                            "OPTIONS": {"THREADS": 1, "CACHE_DIR": str(cache)}}}
+    backends = {
+        "default": {
+            "BACKEND": "django_textclass.backends.local.Backend",
+            "OPTIONS": {"THREADS": 1, "CACHE_DIR": str(cache)},
+        }
+    }
     models = {"sentiment": {"MODEL": MODEL_ID, "REVISION": "v2"}}
     out = StringIO()
     with override_settings(TEXTCLASS={"BACKENDS": backends, "MODELS": models}):

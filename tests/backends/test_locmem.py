@@ -36,9 +36,15 @@ def shout(text, parameters):
     return Ranking((LabelScore(text.upper(), 1.0),))
 
 
-@pytest.mark.parametrize("parameters", [
-    Parameters(), Parameters("sigmoid"), Parameters("none"), Parameters("softmax", 1),
-])
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        Parameters(),
+        Parameters("sigmoid"),
+        Parameters("none"),
+        Parameters("softmax", 1),
+    ],
+)
 def test_default_answer__is_the_emulators_rule(parameters):
     text = "I love it, but the ending is terrible"
 
@@ -64,8 +70,9 @@ def test_answer__a_callable_or_its_dotted_path(answer):
 
 def test_calls__every_call_is_logged_on_the_class():
     Backend(alias="a").classify(["one", "two"], Parameters("sigmoid"), model_id=MODEL)
-    Backend(alias="b").classify(["three"], Parameters(), model_id="acme/x", use_cache=False,
-                                wait_for_model=True)
+    Backend(alias="b").classify(
+        ["three"], Parameters(), model_id="acme/x", use_cache=False, wait_for_model=True
+    )
 
     assert Backend.calls == [
         Call("a", ["one", "two"], Parameters("sigmoid"), MODEL, True, False),
@@ -75,8 +82,12 @@ def test_calls__every_call_is_logged_on_the_class():
 
 def test_script__steps_are_taken_in_order_then_it_answers():
     scripted = [Ranking((LabelScore("CANNED", 0.5),))]
-    Backend.script = [TransientBackendError("busy", status_code=503), scripted,
-                      PermanentBackendError("gone", status_code=404), None]
+    Backend.script = [
+        TransientBackendError("busy", status_code=503),
+        scripted,
+        PermanentBackendError("gone", status_code=404),
+        None,
+    ]
     backend = Backend()
 
     with pytest.raises(TransientBackendError, match="busy"):
@@ -85,7 +96,9 @@ def test_script__steps_are_taken_in_order_then_it_answers():
     with pytest.raises(PermanentBackendError, match="gone"):
         backend.classify(["a"], Parameters(), model_id=MODEL)
     assert backend.classify(["a"], Parameters(), model_id=MODEL)[0].top.label in {
-        "POSITIVE", "NEGATIVE"}
+        "POSITIVE",
+        "NEGATIVE",
+    }
     assert Backend.script == [] and len(Backend.calls) == 4
 
 
@@ -98,21 +111,29 @@ def test_reset__forgets_calls_and_script():
     assert Backend.calls == [] and Backend.script == []
 
 
-@pytest.mark.parametrize(("options", "batch_size"), [
-    ({}, 8), ({"MAX_BATCH_SIZE": 3}, 3), ({"BATCH": False}, 1),
-])
+@pytest.mark.parametrize(
+    ("options", "batch_size"),
+    [
+        ({}, 8),
+        ({"MAX_BATCH_SIZE": 3}, 3),
+        ({"BATCH": False}, 1),
+    ],
+)
 def test_batch_options(options, batch_size):
     assert Backend(**options).batch_size == batch_size
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"ANSWER": "tests.no_such.answer"}, "cannot import ANSWER"),
-    ({"ANSWER": 42}, "ANSWER must be a callable"),
-    ({"LABELS": []}, "LABELS must be a non-empty list"),
-    ({"LABELS": "POSITIVE"}, "LABELS must be a non-empty list"),
-    ({"MAX_BATCH_SIZE": 0}, "MAX_BATCH_SIZE must be a positive number"),
-    ({"TOKEN": "x"}, "Unknown OPTIONS"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"ANSWER": "tests.no_such.answer"}, "cannot import ANSWER"),
+        ({"ANSWER": 42}, "ANSWER must be a callable"),
+        ({"LABELS": []}, "LABELS must be a non-empty list"),
+        ({"LABELS": "POSITIVE"}, "LABELS must be a non-empty list"),
+        ({"MAX_BATCH_SIZE": 0}, "MAX_BATCH_SIZE must be a positive number"),
+        ({"TOKEN": "x"}, "Unknown OPTIONS"),
+    ],
+)
 def test_bad_options__a_configuration_error_naming_them(options, message):
     with pytest.raises(TextClassConfigurationError, match=message):
         Backend(alias="test", **options)

@@ -108,7 +108,10 @@ def test_classify__batch_returns_one_ranking_per_text_in_order(backend):
 
 def test_classify__ignores_model_id_and_flags(backend):
     rankings = backend.classify(
-        [POSITIVE_TEXT], Parameters(), model_id="ProsusAI/finbert", use_cache=False,
+        [POSITIVE_TEXT],
+        Parameters(),
+        model_id="ProsusAI/finbert",
+        use_cache=False,
         wait_for_model=True,
     )
 

@@ -81,20 +81,26 @@ def test_get_backend__unknown_alias_raises_configuration_error():
 
 
 def test_backend_config__no_backends_configured():
-    with override_settings(TEXTCLASS={"BACKENDS": {}}), pytest.raises(
-        TextClassConfigurationError, match=r"configured: none"
+    with (
+        override_settings(TEXTCLASS={"BACKENDS": {}}),
+        pytest.raises(TextClassConfigurationError, match=r"configured: none"),
     ):
         backend_config("default")
 
 
 @pytest.mark.parametrize(
     "path",
-    ["django_textclass.backends.nope.Backend", "django_textclass.backends.offline.Nope",
-     "not_a_path", ""],
+    [
+        "django_textclass.backends.nope.Backend",
+        "django_textclass.backends.offline.Nope",
+        "not_a_path",
+        "",
+    ],
 )
 def test_get_backend__unimportable_path_raises_configuration_error(path):
-    with override_settings(TEXTCLASS={"BACKENDS": {"default": {"BACKEND": path}}}), pytest.raises(
-        TextClassConfigurationError, match="Cannot import TEXTCLASS backend"
+    with (
+        override_settings(TEXTCLASS={"BACKENDS": {"default": {"BACKEND": path}}}),
+        pytest.raises(TextClassConfigurationError, match="Cannot import TEXTCLASS backend"),
     ):
         get_backend("default")
 
@@ -102,11 +108,11 @@ def test_get_backend__unimportable_path_raises_configuration_error(path):
 def test_get_backend__bad_options_raise_configuration_error():
     config = {"BACKENDS": {"default": {**OFFLINE, "OPTIONS": {"SPEED": "fast"}}}}
 
-    with override_settings(TEXTCLASS=config), pytest.raises(
-        TextClassConfigurationError, match="SPEED"
+    with (
+        override_settings(TEXTCLASS=config),
+        pytest.raises(TextClassConfigurationError, match="SPEED"),
     ):
         get_backend("default")
-
 
 
 def test_get_backend__constructor_type_error_is_a_configuration_error():

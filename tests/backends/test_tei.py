@@ -79,8 +79,9 @@ def test_request__one_text_goes_as_a_string_with_raw_scores(monkeypatch, make_ba
 
 
 @pytest.mark.parametrize("count", [2, 3])
-def test_request__several_texts_go_as_lists_of_one_never_as_a_pair(monkeypatch, make_backend,
-                                                                     count):
+def test_request__several_texts_go_as_lists_of_one_never_as_a_pair(
+    monkeypatch, make_backend, count
+):
     texts = ["good", "bad", "meh"][:count]
 
     _, fake = classify(monkeypatch, make_backend(), [RAW] * count, texts=texts)
@@ -101,15 +102,19 @@ def test_request__headers_without_and_with_an_api_key(monkeypatch, make_backend)
 
     assert plain.call["headers"] == {"Accept": "application/json"}
     assert keyed.call["headers"] == {
-        "Accept": "application/json", "Authorization": f"Bearer {KEY}", "X-Team": "a"}
+        "Accept": "application/json",
+        "Authorization": f"Bearer {KEY}",
+        "X-Team": "a",
+    }
 
 
 def test_request__model_id_and_cache_flags_are_not_sent(monkeypatch, make_backend):
     backend = make_backend()
     fake = install_post(monkeypatch, backend, make_response(200, json=RAW))
 
-    backend.classify(["x"], Parameters(), model_id="other/model", use_cache=False,
-                     wait_for_model=True)
+    backend.classify(
+        ["x"], Parameters(), model_id="other/model", use_cache=False, wait_for_model=True
+    )
 
     assert "other/model" not in str(fake.call)
     assert set(fake.call["headers"]) == {"Accept"}
@@ -122,27 +127,37 @@ def test_scores__default_is_softmax_of_the_raw_logits(monkeypatch, make_backend)
     (ranking,), _ = classify(monkeypatch, make_backend(), RAW)
 
     expected = softmax([1.5, -1.5])
-    assert pairs(ranking) == [("POSITIVE", round(expected[0], 12)),
-                              ("NEGATIVE", round(expected[1], 12))]
+    assert pairs(ranking) == [
+        ("POSITIVE", round(expected[0], 12)),
+        ("NEGATIVE", round(expected[1], 12)),
+    ]
     assert math.isclose(sum(item.score for item in ranking.scores), 1.0)
 
 
-@pytest.mark.parametrize(("function", "scores"), [
-    ("sigmoid", [1 / (1 + math.exp(-1.5)), 1 / (1 + math.exp(1.5))]),
-    ("none", [1.5, -1.5]),
-    ("softmax", softmax([1.5, -1.5])),
-])
+@pytest.mark.parametrize(
+    ("function", "scores"),
+    [
+        ("sigmoid", [1 / (1 + math.exp(-1.5)), 1 / (1 + math.exp(1.5))]),
+        ("none", [1.5, -1.5]),
+        ("softmax", softmax([1.5, -1.5])),
+    ],
+)
 def test_scores__function_to_apply(monkeypatch, make_backend, function, scores):
-    (ranking,), _ = classify(monkeypatch, make_backend(), RAW,
-                             parameters=Parameters(function_to_apply=function))
+    (ranking,), _ = classify(
+        monkeypatch, make_backend(), RAW, parameters=Parameters(function_to_apply=function)
+    )
 
     assert [item.label for item in ranking.scores] == ["POSITIVE", "NEGATIVE"]
     assert [item.score for item in ranking.scores] == pytest.approx(scores, rel=1e-12)
 
 
 def test_scores__top_k_keeps_the_best(monkeypatch, make_backend):
-    (ranking,), _ = classify(monkeypatch, make_backend(), RAW_NEG,
-                             parameters=Parameters(function_to_apply="none", top_k=1))
+    (ranking,), _ = classify(
+        monkeypatch,
+        make_backend(),
+        RAW_NEG,
+        parameters=Parameters(function_to_apply="none", top_k=1),
+    )
 
     assert pairs(ranking) == [("NEGATIVE", 2.0)]
 
@@ -157,23 +172,26 @@ def test_scores__multi_label_option_defaults_to_sigmoid(monkeypatch, make_backen
     (ranking,), _ = classify(monkeypatch, make_backend(MULTI_LABEL=True), RAW)
 
     assert [item.score for item in ranking.scores] == pytest.approx(
-        [1 / (1 + math.exp(-1.5)), 1 / (1 + math.exp(1.5))])
+        [1 / (1 + math.exp(-1.5)), 1 / (1 + math.exp(1.5))]
+    )
 
 
 def test_scores__huge_logits_do_not_overflow(monkeypatch, make_backend):
     huge = [{"score": 1000.0, "label": "A"}, {"score": -1000.0, "label": "B"}]
 
     (soft,), _ = classify(monkeypatch, make_backend(), huge)
-    (sig,), _ = classify(monkeypatch, make_backend(), huge,
-                         parameters=Parameters(function_to_apply="sigmoid"))
+    (sig,), _ = classify(
+        monkeypatch, make_backend(), huge, parameters=Parameters(function_to_apply="sigmoid")
+    )
 
     assert pairs(soft) == [("A", 1.0), ("B", 0.0)]
     assert pairs(sig) == [("A", 1.0), ("B", 0.0)]
 
 
 def test_scores__batch_maps_each_prediction_to_its_text(monkeypatch, make_backend):
-    rankings, _ = classify(monkeypatch, make_backend(), [RAW, RAW_NEG, RAW],
-                           texts=["good", "bad", "fine"])
+    rankings, _ = classify(
+        monkeypatch, make_backend(), [RAW, RAW_NEG, RAW], texts=["good", "bad", "fine"]
+    )
 
     assert [ranking.top.label for ranking in rankings] == ["POSITIVE", "NEGATIVE", "POSITIVE"]
 
@@ -181,18 +199,22 @@ def test_scores__batch_maps_each_prediction_to_its_text(monkeypatch, make_backen
 # Answers TEI would not give.
 
 
-@pytest.mark.parametrize(("answer", "count"), [
-    pytest.param([RAW], 1, id="nested_for_one_text"),
-    pytest.param(RAW, 2, id="flat_for_two_texts"),
-    pytest.param([RAW], 2, id="one_prediction_for_two_texts"),
-    pytest.param({"error": "x"}, 1, id="object"),
-    pytest.param([], 1, id="empty"),
-    pytest.param([[], RAW], 2, id="empty_prediction"),
-    pytest.param([{"score": 1.0, "label": "A"}, {"score": 2.0, "label": "A"}], 1,
-                 id="label_twice"),
-    pytest.param([{"score": "1", "label": "A"}], 1, id="string_score"),
-    pytest.param([{"score": 1.0}], 1, id="no_label"),
-])
+@pytest.mark.parametrize(
+    ("answer", "count"),
+    [
+        pytest.param([RAW], 1, id="nested_for_one_text"),
+        pytest.param(RAW, 2, id="flat_for_two_texts"),
+        pytest.param([RAW], 2, id="one_prediction_for_two_texts"),
+        pytest.param({"error": "x"}, 1, id="object"),
+        pytest.param([], 1, id="empty"),
+        pytest.param([[], RAW], 2, id="empty_prediction"),
+        pytest.param(
+            [{"score": 1.0, "label": "A"}, {"score": 2.0, "label": "A"}], 1, id="label_twice"
+        ),
+        pytest.param([{"score": "1", "label": "A"}], 1, id="string_score"),
+        pytest.param([{"score": 1.0}], 1, id="no_label"),
+    ],
+)
 def test_answer__other_shapes_raise_invalid_response(monkeypatch, make_backend, answer, count):
     backend = make_backend()
     install_post(monkeypatch, backend, make_response(200, json=answer))
@@ -203,15 +225,23 @@ def test_answer__other_shapes_raise_invalid_response(monkeypatch, make_backend, 
 
 def test_parse_predictions__logits_per_text():
     assert parse_predictions([RAW, RAW_NEG], 2) == [
-        {"POSITIVE": 1.5, "NEGATIVE": -1.5}, {"NEGATIVE": 2.0, "POSITIVE": -2.0}]
+        {"POSITIVE": 1.5, "NEGATIVE": -1.5},
+        {"NEGATIVE": 2.0, "POSITIVE": -2.0},
+    ]
 
 
 # The batch size: the server's /info, the option, the fallback.
 
 
-@pytest.mark.parametrize(("server", "option", "expected"), [
-    (32, None, 32), (8, None, 8), (32, 10, 10), (8, 10, 8),
-])
+@pytest.mark.parametrize(
+    ("server", "option", "expected"),
+    [
+        (32, None, 32),
+        (8, None, 8),
+        (32, 10, 10),
+        (8, 10, 8),
+    ],
+)
 def test_batch_size__the_servers_limit_caps_the_option(make_backend, server, option, expected):
     backend = make_backend({"max_client_batch_size": server}, MAX_BATCH_SIZE=option)
 
@@ -219,12 +249,16 @@ def test_batch_size__the_servers_limit_caps_the_option(make_backend, server, opt
     assert backend.fake_get.call["url"] == f"{URL}/info"
 
 
-@pytest.mark.parametrize("info", [
-    requests.ConnectionError("refused"),
-    make_response(404, text="Not Found"),
-    make_response(200, json=["not", "an", "object"]),
-    make_response(200, json={"max_client_batch_size": "many"}),
-], ids=["down", "404", "not_an_object", "no_number"])
+@pytest.mark.parametrize(
+    "info",
+    [
+        requests.ConnectionError("refused"),
+        make_response(404, text="Not Found"),
+        make_response(200, json=["not", "an", "object"]),
+        make_response(200, json={"max_client_batch_size": "many"}),
+    ],
+    ids=["down", "404", "not_an_object", "no_number"],
+)
 @pytest.mark.parametrize(("option", "expected"), [(None, FALLBACK_BATCH_SIZE), (12, 12)])
 def test_batch_size__falls_back_when_info_cannot_be_read(make_backend, info, option, expected):
     backend = make_backend(info, MAX_BATCH_SIZE=option)
@@ -296,8 +330,7 @@ def test_error__batch_over_the_limit_is_permanent_and_lowers_the_batch_size(
     assert backend.batch_size == 16
 
 
-def test_error__a_limit_learnt_from_a_refusal_gives_way_to_the_next_info(monkeypatch,
-                                                                          make_backend):
+def test_error__a_limit_learnt_from_a_refusal_gives_way_to_the_next_info(monkeypatch, make_backend):
     clock = [1000.0]
     monkeypatch.setattr(tei.time, "monotonic", lambda: clock[0])
     backend = make_backend({"max_client_batch_size": 32})
@@ -327,21 +360,25 @@ def test_error__inference_failed_is_permanent(monkeypatch, make_backend):
     assert type(error) is PermanentBackendError and error.code == "http_424"
 
 
-def test_error__a_model_that_is_no_classifier_is_a_configuration_error(monkeypatch,
-                                                                       make_backend):
-    error = raised(monkeypatch, make_backend(),
-                   tei_error(424, "Backend", "Model is not a classifier model"))
+def test_error__a_model_that_is_no_classifier_is_a_configuration_error(monkeypatch, make_backend):
+    error = raised(
+        monkeypatch, make_backend(), tei_error(424, "Backend", "Model is not a classifier model")
+    )
 
     assert isinstance(error, TextClassConfigurationError)
     assert "not a sequence classifier" in str(error)
 
 
-@pytest.mark.parametrize(("status", "error_type", "message"), [
-    (429, "Overloaded", "Model is overloaded"),
-    (503, "Unhealthy", "unhealthy"),
-])
-def test_error__overloaded_and_unhealthy_are_transient(monkeypatch, make_backend, status,
-                                                       error_type, message):
+@pytest.mark.parametrize(
+    ("status", "error_type", "message"),
+    [
+        (429, "Overloaded", "Model is overloaded"),
+        (503, "Unhealthy", "unhealthy"),
+    ],
+)
+def test_error__overloaded_and_unhealthy_are_transient(
+    monkeypatch, make_backend, status, error_type, message
+):
     error = raised(monkeypatch, make_backend(), tei_error(status, error_type, message))
 
     assert isinstance(error, TransientBackendError)
@@ -376,16 +413,19 @@ def test_error__api_key_echoed_by_the_server_is_scrubbed(monkeypatch, make_backe
 # Options.
 
 
-@pytest.mark.parametrize(("options", "words"), [
-    ({"URL": None}, "URL"),
-    ({"URL": "tei.internal:8080"}, "URL"),
-    ({"URL": f"{URL}/predict"}, "base URL"),
-    ({"API_KEY": 42}, "API_KEY"),
-    ({"TRUNCATE": "yes"}, "TRUNCATE"),
-    ({"MULTI_LABEL": 1}, "MULTI_LABEL"),
-    ({"MAX_BATCH_SIZE": 0}, "MAX_BATCH_SIZE"),
-    ({"BATCH": False}, "BATCH"),
-])
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"URL": None}, "URL"),
+        ({"URL": "tei.internal:8080"}, "URL"),
+        ({"URL": f"{URL}/predict"}, "base URL"),
+        ({"API_KEY": 42}, "API_KEY"),
+        ({"TRUNCATE": "yes"}, "TRUNCATE"),
+        ({"MULTI_LABEL": 1}, "MULTI_LABEL"),
+        ({"MAX_BATCH_SIZE": 0}, "MAX_BATCH_SIZE"),
+        ({"BATCH": False}, "BATCH"),
+    ],
+)
 def test_options__refused_with_the_option_named(options, words):
     options = {"URL": URL, **options}
 

@@ -24,10 +24,15 @@ def connect(scheme, tmp_path, **options):
     """A kombu connection to a broker folder in ``tmp_path`` ("in" and "out" are one folder)."""
     folder = tmp_path / "queue"
     folder.mkdir(exist_ok=True)
-    return kombu.Connection(f"{scheme}://", transport_options={
-        "data_folder_in": str(folder), "data_folder_out": str(folder),
-        "control_folder": str(tmp_path / "control"), **options,
-    })
+    return kombu.Connection(
+        f"{scheme}://",
+        transport_options={
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "control_folder": str(tmp_path / "control"),
+            **options,
+        },
+    )
 
 
 class _PausedFile:
@@ -73,14 +78,21 @@ class PausedWrites:
         monkeypatch.setattr(module, "open", paused_open, raising=False)
 
 
-@pytest.mark.parametrize("scheme", [
-    pytest.param("filesystem", marks=pytest.mark.xfail(
-        raises=json.JSONDecodeError, strict=True,
-        reason="kombu 5.7's own transport takes the file its producer is still writing; "
-               "if this passes, kombu fixed it and our transport can go",
-    )),
-    filesystem.SCHEME,
-])
+@pytest.mark.parametrize(
+    "scheme",
+    [
+        pytest.param(
+            "filesystem",
+            marks=pytest.mark.xfail(
+                raises=json.JSONDecodeError,
+                strict=True,
+                reason="kombu 5.7's own transport takes the file its producer is still writing; "
+                "if this passes, kombu fixed it and our transport can go",
+            ),
+        ),
+        filesystem.SCHEME,
+    ],
+)
 def test_get__never_takes_a_message_still_being_written(scheme, tmp_path, monkeypatch):
     module = filesystem if scheme == filesystem.SCHEME else kombu_filesystem
     with connect(scheme, tmp_path) as connection:
@@ -130,8 +142,11 @@ def test_put_and_get__threads_publishing_while_two_consumers_drain__every_messag
     for thread in threads:
         thread.start()
     try:
-        wait_for(lambda: errors or len(received) >= len(expected), timeout=DEADLINE * 3,
-                 message="the consumers to drain every message")
+        wait_for(
+            lambda: errors or len(received) >= len(expected),
+            timeout=DEADLINE * 3,
+            message="the consumers to drain every message",
+        )
     finally:
         stop.set()
         for thread in threads:
@@ -144,8 +159,11 @@ def test_put_and_get__threads_publishing_while_two_consumers_drain__every_messag
 
 def test_get__skips_files_being_written_or_read(tmp_path):
     folder = tmp_path / "queue"
-    hidden = [f".1_a.{QUEUE}.msg{filesystem.PARTIAL}", f".2_b.{QUEUE}.msg{filesystem.CLAIMED}",
-              f".{QUEUE}.msg"]  # kombu's rule alone would take the last one
+    hidden = [
+        f".1_a.{QUEUE}.msg{filesystem.PARTIAL}",
+        f".2_b.{QUEUE}.msg{filesystem.CLAIMED}",
+        f".{QUEUE}.msg",
+    ]  # kombu's rule alone would take the last one
     folder.mkdir()
     for name in hidden:
         (folder / name).write_bytes(b"")  # a consumer that decoded one would fail
@@ -200,8 +218,9 @@ def test_put__a_failed_write_leaves_no_file(tmp_path, monkeypatch):
 def test_get__store_processed_keeps_the_message_under_its_name(tmp_path):
     processed = tmp_path / "processed"
     processed.mkdir()
-    with connect(filesystem.SCHEME, tmp_path, store_processed=True,
-                 processed_folder=str(processed)) as connection:
+    with connect(
+        filesystem.SCHEME, tmp_path, store_processed=True, processed_folder=str(processed)
+    ) as connection:
         channel = connection.default_channel
         channel._put(QUEUE, {"body": "kept"})
         [name] = os.listdir(tmp_path / "queue")
@@ -213,9 +232,13 @@ def test_get__store_processed_keeps_the_message_under_its_name(tmp_path):
     assert json.loads((processed / name).read_text()) == {"body": "kept"}
 
 
-@pytest.mark.parametrize(("writer", "reader"), [
-    ("filesystem", filesystem.SCHEME), (filesystem.SCHEME, "filesystem"),
-])
+@pytest.mark.parametrize(
+    ("writer", "reader"),
+    [
+        ("filesystem", filesystem.SCHEME),
+        (filesystem.SCHEME, "filesystem"),
+    ],
+)
 def test_messages__kombus_own_transport_reads_ours_and_ours_reads_its(writer, reader, tmp_path):
     with connect(writer, tmp_path) as connection:
         connection.default_channel._put(QUEUE, {"body": "same format"})
@@ -241,10 +264,15 @@ def test_publish_and_consume__through_kombu_as_celery_does(tmp_path):
     received = []
     with connect(filesystem.SCHEME, tmp_path, polling_interval=0.01) as connection:
         kombu.Producer(connection.default_channel).publish(
-            {"body": "hello"}, routing_key=QUEUE, declare=[queue], serializer="json",
+            {"body": "hello"},
+            routing_key=QUEUE,
+            declare=[queue],
+            serializer="json",
         )
         consumer = kombu.Consumer(
-            connection, [queue], accept=["json"],
+            connection,
+            [queue],
+            accept=["json"],
             callbacks=[lambda body, message: (received.append(body), message.ack())],
         )
         with consumer:

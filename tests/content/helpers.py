@@ -12,6 +12,7 @@ def requests_of(obj):
     """The top-level requests of ``obj``, oldest first."""
     return list(
         ClassificationRequest.objects.filter(
-            content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk),
+            content_type=ContentType.objects.get_for_model(obj),
+            object_id=str(obj.pk),
         ).order_by("pk")
     )

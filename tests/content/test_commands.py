@@ -102,8 +102,9 @@ def test_backfill__resumes_after_an_interruption(existing, monkeypatch):
             raise KeyboardInterrupt
         return real(objects, *args, **kwargs)
 
-    monkeypatch.setattr("django_textclass.management.commands.textclass_backfill."
-                        "classify_objects", interrupted)
+    monkeypatch.setattr(
+        "django_textclass.management.commands.textclass_backfill.classify_objects", interrupted
+    )
     with pytest.raises(CommandError, match="Interrupted after 5 objects") as info:
         backfill("testapp.Comment", "--batch-size", "5")
     assert info.value.returncode == 130
@@ -144,7 +145,8 @@ def test_backfill__field_model_and_limit(existing):
     out = backfill("testapp.Comment", "--field", "title", "--model", OTHER, "--limit", "7")
 
     assert set(ClassificationRequest.objects.values_list("source_field", "model_id")) == {
-        ("title", OTHER)}
+        ("title", OTHER)
+    }
     assert count() == 7
     assert out.startswith("testapp.Comment: 7 objects, 7 requests created")
 
@@ -168,8 +170,9 @@ def test_backfill__string_primary_keys_walk_in_order(sent, register):
 
 
 def test_backfill__skipped_objects_are_counted(sent, register):
-    Note.objects.bulk_create([Note(text="x", public=False), Note(text="", public=True),
-                              Note(text="y", public=True)])
+    Note.objects.bulk_create(
+        [Note(text="x", public=False), Note(text="", public=True), Note(text="y", public=True)]
+    )
     register(Note, ["text"], [SENTIMENT], condition="tests.content.test_commands.is_public")
 
     out = backfill("testapp.Note")
@@ -181,16 +184,19 @@ def is_public(note):
     return note.public
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["nope.Nothing"], "'nope.Nothing' is not an installed model"),
-    (["testapp.SignalLog"], "testapp.SignalLog is not registered"),
-    (["testapp.Comment", "--field", "hidden"], "--field 'hidden' is not registered"),
-    (["testapp.Comment", "--model", "acme/x"], "--model 'acme/x' is not registered"),
-    (["testapp.Comment", "--batch-size", "0"], "--batch-size must be at least 1"),
-    (["testapp.Comment", "--limit", "ten"], "--limit must be a whole number"),
-    (["testapp.Comment", "--since", "yesterday"], "--since must be a date"),
-    (["testapp.Post", "--since", "2026-01-01"], "--since needs a date field"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope.Nothing"], "'nope.Nothing' is not an installed model"),
+        (["testapp.SignalLog"], "testapp.SignalLog is not registered"),
+        (["testapp.Comment", "--field", "hidden"], "--field 'hidden' is not registered"),
+        (["testapp.Comment", "--model", "acme/x"], "--model 'acme/x' is not registered"),
+        (["testapp.Comment", "--batch-size", "0"], "--batch-size must be at least 1"),
+        (["testapp.Comment", "--limit", "ten"], "--limit must be a whole number"),
+        (["testapp.Comment", "--since", "yesterday"], "--since must be a date"),
+        (["testapp.Post", "--since", "2026-01-01"], "--since needs a date field"),
+    ],
+)
 def test_backfill__bad_arguments(existing, args, message):
     with pytest.raises(CommandError, match=message):
         backfill(*args)
@@ -200,21 +206,30 @@ def test_backfill__bad_arguments(existing, args, message):
 
 def run_manage(*args):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "django", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize("args", [
-    ["textclass_backfill", "testapp.Comment", "--batch-size", "-3"],
-    ["textclass_backfill"],
-    ["textclass_backfill", "testapp.Comment", "--nope"],
-    ["textclass_cleanup"],
-    # Huge numbers overflowed a date, a SQL LIMIT or int(): tracebacks, exit status 1.
-    ["textclass_sweep", "--limit", "9223372036854775808"],
-    ["textclass_backfill", "testapp.Comment", "--batch-size", str(10**29)],
-    ["textclass_cleanup", "--days", "99999999999"],
-    ["textclass_rollup", "--max-days", "9" * 5000],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["textclass_backfill", "testapp.Comment", "--batch-size", "-3"],
+        ["textclass_backfill"],
+        ["textclass_backfill", "testapp.Comment", "--nope"],
+        ["textclass_cleanup"],
+        # Huge numbers overflowed a date, a SQL LIMIT or int(): tracebacks, exit status 1.
+        ["textclass_sweep", "--limit", "9223372036854775808"],
+        ["textclass_backfill", "testapp.Comment", "--batch-size", str(10**29)],
+        ["textclass_cleanup", "--days", "99999999999"],
+        ["textclass_rollup", "--max-days", "9" * 5000],
+    ],
+)
 def test_bad_arguments_on_the_command_line__one_line_and_exit_2(args):
     result = run_manage(*args)
 
@@ -228,8 +243,14 @@ def test_backfill__progress_bar_on_a_terminal(existing):
     terminal = Terminal()
     out = StringIO()
     try:
-        call_command("textclass_backfill", "testapp.Comment", "--batch-size", "5", stdout=out,
-                     stderr=terminal.stream)
+        call_command(
+            "textclass_backfill",
+            "testapp.Comment",
+            "--batch-size",
+            "5",
+            stdout=out,
+            stderr=terminal.stream,
+        )
         screen = terminal.read()
     finally:
         terminal.close()
@@ -243,11 +264,11 @@ def test_backfill__plain_progress_lines_off_a_terminal(existing, monkeypatch):
     monkeypatch.setattr("django_textclass.management.progress.PLAIN_EVERY", 0.0)
     out, err = StringIO(), StringIO()
 
-    call_command("textclass_backfill", "testapp.Comment", "--batch-size", "5", stdout=out,
-                 stderr=err)
+    call_command(
+        "textclass_backfill", "testapp.Comment", "--batch-size", "5", stdout=out, stderr=err
+    )
 
-    assert err.getvalue().splitlines()[0].startswith(
-        "testapp.Comment: 5/12 objects (42 %), ")
+    assert err.getvalue().splitlines()[0].startswith("testapp.Comment: 5/12 objects (42 %), ")
     assert err.getvalue().splitlines()[-1].startswith("testapp.Comment: 12/12 objects (100 %)")
     assert "\r" not in err.getvalue()
     assert len(out.getvalue().splitlines()) == 1
@@ -259,7 +280,8 @@ def test_backfill__plain_progress_lines_off_a_terminal(existing, monkeypatch):
 def test_sweep_command__resends_overdue_requests(sent):
     request = services.submit("lost wake-up", model=SENTIMENT)
     ClassificationRequest.objects.filter(pk=request.pk).update(
-        next_attempt_at=timezone.now() - timedelta(minutes=5))
+        next_attempt_at=timezone.now() - timedelta(minutes=5)
+    )
     out = StringIO()
 
     call_command("textclass_sweep", stdout=out)
@@ -276,7 +298,8 @@ def finished_request(text, days_ago, status=Status.SUCCEEDED):
     else:
         services.fail(token, [row], code="http_500", message="boom")
     ClassificationRequest.objects.filter(pk=row.pk).update(
-        finished_at=timezone.now() - timedelta(days=days_ago))
+        finished_at=timezone.now() - timedelta(days=days_ago)
+    )
     return row
 
 
@@ -289,8 +312,10 @@ def test_cleanup__deletes_old_finished_requests_in_batches(sent):
 
     call_command("textclass_cleanup", "--days", "30", "--batch-size", "2", stdout=out)
 
-    assert set(ClassificationRequest.objects.values_list("pk", flat=True)) == {recent.pk,
-                                                                               pending.pk}
+    assert set(ClassificationRequest.objects.values_list("pk", flat=True)) == {
+        recent.pk,
+        pending.pk,
+    }
     assert not ClassificationScore.objects.filter(request_id__in=[r.pk for r in old]).exists()
     assert out.getvalue().startswith("Deleted 6 request(s) finished before")
 
@@ -316,8 +341,11 @@ def test_cleanup__reads_one_batch_of_ids_at_a_time(sent):
         call_command("textclass_cleanup", "--days", "30", "--batch-size", "2", stdout=StringIO())
 
     table = ClassificationRequest._meta.db_table
-    batches = [q["sql"] for q in queries
-               if q["sql"].startswith(f'SELECT "{table}"."id"') and " LIMIT " in q["sql"]]
+    batches = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith(f'SELECT "{table}"."id"') and " LIMIT " in q["sql"]
+    ]
     assert len(batches) == 4  # 2 + 2 + 1, then an empty batch
     assert all(sql.endswith("LIMIT 2") for sql in batches)
 
@@ -328,10 +356,22 @@ def test_cleanup__reads_one_batch_of_ids_at_a_time(sent):
 def test_backfill_wait__gives_up_after_the_timeout_with_exit_1(existing, sent):
     out = StringIO()
 
-    with pytest.raises(CommandError, match=r"Still 24 requests pending or running after 1 s "
-                                           r"\(24 pending, 0 running") as info:
-        call_command("textclass_backfill", "testapp.Comment", "--field", "body", "--wait",
-                     "--timeout", "1", stdout=out, stderr=StringIO())
+    with pytest.raises(
+        CommandError,
+        match=r"Still 24 requests pending or running after 1 s "
+        r"\(24 pending, 0 running",
+    ) as info:
+        call_command(
+            "textclass_backfill",
+            "testapp.Comment",
+            "--field",
+            "body",
+            "--wait",
+            "--timeout",
+            "1",
+            stdout=out,
+            stderr=StringIO(),
+        )
 
     assert info.value.returncode == 1
     assert out.getvalue().startswith("testapp.Comment: 12 objects, 24 requests created")
@@ -341,8 +381,15 @@ def test_backfill_wait__counts_only_the_requests_of_this_run(existing, sent):
     backfill("testapp.Comment", "--field", "body")  # 24 requests, still pending
     out = StringIO()
 
-    call_command("textclass_backfill", "testapp.Comment", "--field", "body", "--wait",
-                 stdout=out, stderr=StringIO())
+    call_command(
+        "textclass_backfill",
+        "testapp.Comment",
+        "--field",
+        "body",
+        "--wait",
+        stdout=out,
+        stderr=StringIO(),
+    )
 
     first, second = out.getvalue().splitlines()
     assert "0 requests created, 24 up to date" in first

@@ -14,8 +14,11 @@ pytestmark = pytest.mark.django_db
 
 
 def statuses(object_id):
-    return sorted(ClassificationRequest.objects.filter(object_id=str(object_id))
-                  .values_list("status", flat=True))
+    return sorted(
+        ClassificationRequest.objects.filter(object_id=str(object_id)).values_list(
+            "status", flat=True
+        )
+    )
 
 
 def test_delete__pending_cancelled_and_history_kept(sent):

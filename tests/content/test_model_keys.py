@@ -29,26 +29,38 @@ def remember(obj, *, request, rule, score):
 
 
 def models(model=SENTIMENT, revision="r1"):
-    backends = {"default": {"BACKEND": SCRIPTED, "OPTIONS": SCRIPTED_OPTIONS},
-                "other": {"BACKEND": SCRIPTED, "OPTIONS": SCRIPTED_OPTIONS}}
-    return textclass_settings(BACKENDS=backends, MODELS={
-        "sentiment": {"MODEL": model, "REVISION": revision},
-        "elsewhere": {"MODEL": SENTIMENT, "BACKEND": "other"},
-    })
+    backends = {
+        "default": {"BACKEND": SCRIPTED, "OPTIONS": SCRIPTED_OPTIONS},
+        "other": {"BACKEND": SCRIPTED, "OPTIONS": SCRIPTED_OPTIONS},
+    }
+    return textclass_settings(
+        BACKENDS=backends,
+        MODELS={
+            "sentiment": {"MODEL": model, "REVISION": revision},
+            "elsewhere": {"MODEL": SENTIMENT, "BACKEND": "other"},
+        },
+    )
 
 
 @pytest.fixture
 def keyed(register, sent, backend):
     with models():
-        register(Note, ["text"], ["sentiment"],
-                 rules=[Rule("NEGATIVE", 0.5, remember, model="sentiment", name="watch key")])
+        register(
+            Note,
+            ["text"],
+            ["sentiment"],
+            rules=[Rule("NEGATIVE", 0.5, remember, model="sentiment", name="watch key")],
+        )
         yield
 
 
 def answer_all(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        services.process(list(ClassificationRequest.objects.filter(status="pending")
-                              .values_list("pk", flat=True)))
+        services.process(
+            list(
+                ClassificationRequest.objects.filter(status="pending").values_list("pk", flat=True)
+            )
+        )
 
 
 def test_save__a_registration_naming_a_key_submits_with_it(keyed):
@@ -103,8 +115,7 @@ def test_backfill__model_option_takes_the_key_and_resumes(keyed):
 
     assert "3 requests created" in first.getvalue()
     assert "0 requests created, 3 up to date" in again.getvalue()
-    assert set(ClassificationRequest.objects.values_list("model_key", flat=True)) == {
-        "sentiment"}
+    assert set(ClassificationRequest.objects.values_list("model_key", flat=True)) == {"sentiment"}
 
 
 def test_register__a_key_served_by_another_backend_than_the_registration_s(register):

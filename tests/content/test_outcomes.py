@@ -29,8 +29,9 @@ def run(backend, sent, django_capture_on_commit_callbacks):
 
     def _run(ids=None):
         with django_capture_on_commit_callbacks(execute=True):
-            ids = ids or list(ClassificationRequest.objects.filter(status="pending")
-                              .values_list("pk", flat=True))
+            ids = ids or list(
+                ClassificationRequest.objects.filter(status="pending").values_list("pk", flat=True)
+            )
             return services.process(ids)
 
     return _run
@@ -70,13 +71,17 @@ def test_success__signal_only_after_commit(comment, backend, sent):
 def test_rules__fire_once_and_are_recorded(comment, run):
     run()
 
-    body = next(r for r in requests_of(comment)
-                if r.source_field == "body" and r.model_id == SENTIMENT)
+    body = next(
+        r for r in requests_of(comment) if r.source_field == "body" and r.model_id == SENTIMENT
+    )
     firings = {f.rule: f for f in RuleFiring.objects.all()}
     assert set(firings) == {"hide negative", "explodes"}  # only SENTIMENT x body is watched
     hide = firings["hide negative"]
-    assert (hide.request_id, hide.request_uuid, hide.object_id) == (body.pk, body.uuid,
-                                                                    str(comment.pk))
+    assert (hide.request_id, hide.request_uuid, hide.object_id) == (
+        body.pk,
+        body.uuid,
+        str(comment.pk),
+    )
     assert (hide.label, hide.min_score, hide.outcome) == ("NEGATIVE", 0.9, "ok")
     assert hide.score == pytest.approx(rank("bad service").top.score)
     assert hide.action == "tests.testapp.actions.hide"
@@ -142,8 +147,9 @@ def test_rules__below_the_threshold_nothing_fires(sent, run, django_capture_on_c
 
 def test_notified_twice__rules_still_fire_once(comment, run):
     run()
-    body = next(r for r in requests_of(comment)
-                if r.source_field == "body" and r.model_id == SENTIMENT)
+    body = next(
+        r for r in requests_of(comment) if r.source_field == "body" and r.model_id == SENTIMENT
+    )
 
     outcomes.notify_now({"succeeded": [body.pk]})
 
@@ -161,11 +167,11 @@ def test_task_runs_twice__second_run_claims_nothing_and_sends_nothing(comment, r
 
 
 def test_run_that_lost_its_lease__its_late_answer_sends_nothing(comment, run):
-    body = next(r for r in requests_of(comment) if r.source_field == "body"
-                and r.model_id == OTHER)
+    body = next(r for r in requests_of(comment) if r.source_field == "body" and r.model_id == OTHER)
     token, (claimed,) = services.claim([body.pk])
     ClassificationRequest.objects.filter(pk=body.pk).update(
-        lease_expires_at=timezone.now() - timedelta(seconds=1))
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
     services.sweep()  # hands it back; another run completes it
     run([body.pk])
 
@@ -205,7 +211,8 @@ def test_lease_expired_without_attempts__sweep_sends_failed_signal(
     with textclass_settings(MAX_ATTEMPTS=1):
         services.claim(ids)
         ClassificationRequest.objects.filter(pk__in=ids).update(
-            lease_expires_at=timezone.now() - timedelta(seconds=1))
+            lease_expires_at=timezone.now() - timedelta(seconds=1)
+        )
         with django_capture_on_commit_callbacks(execute=True):
             assert services.sweep()["failed"] == 4
 
@@ -254,8 +261,9 @@ def test_a_raising_receiver__logged_and_the_others_still_run(comment, run, caplo
 # --- the outbox: a result is never stored without its notification ------------------------
 
 
-def test_outbox__written_with_the_result_and_deleted_once_sent(comment, backend, sent,
-                                                              django_capture_on_commit_callbacks):
+def test_outbox__written_with_the_result_and_deleted_once_sent(
+    comment, backend, sent, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.process([r.pk for r in requests_of(comment)])
 
@@ -287,8 +295,9 @@ def test_outbox__a_process_that_died_after_its_commit_is_made_up_for_by_the_swee
 def test_outbox__sent_twice_the_rules_still_fire_once(comment, run):
     run()
     firings = RuleFiring.objects.count()
-    body = next(r for r in requests_of(comment) if r.source_field == "body"
-                and r.model_id == SENTIMENT)
+    body = next(
+        r for r in requests_of(comment) if r.source_field == "body" and r.model_id == SENTIMENT
+    )
     # As if the writer crashed after sending, before deleting: the sweep sends it again.
     Notification.objects.create(request=body, outcome="succeeded", due_at=timezone.now())
 
@@ -304,8 +313,9 @@ def test_outbox__a_receiver_cut_off_from_the_database_is_sent_again_by_the_sweep
     """Found by the fault suite (database connections terminated under the worker): the
     rules' receiver failed on the broken connection, the next receiver ran on a new one,
     the notification was deleted as sent, and the rules never fired."""
-    body = next(r for r in requests_of(comment) if r.source_field == "body"
-                and r.model_id == SENTIMENT)
+    body = next(
+        r for r in requests_of(comment) if r.source_field == "body" and r.model_id == SENTIMENT
+    )
     original = rules.run_rules
 
     def cut_off(registration, request, source):

@@ -17,8 +17,9 @@ LONG = "good " * 30  # 150 characters
 
 def process_all():
     """Run the worker's body over every pending request until none is left."""
-    while ids := list(ClassificationRequest.objects.filter(status="pending")
-                      .values_list("pk", flat=True)):
+    while ids := list(
+        ClassificationRequest.objects.filter(status="pending").values_list("pk", flat=True)
+    ):
         services.process(ids)
 
 
@@ -99,8 +100,9 @@ def test_truncate__unchanged_long_text_is_not_sent_again(sent, register):
     assert len(requests_of(note)) == 2
 
 
-def test_split__parent_waits_and_chunks_are_pending(sent, register,
-                                                     django_capture_on_commit_callbacks):
+def test_split__parent_waits_and_chunks_are_pending(
+    sent, register, django_capture_on_commit_callbacks
+):
     register(Note, ["text"], [SENTIMENT], long_text=Split(max_length=40))
     text = "good things happen " * 6  # 114 characters
 
@@ -268,18 +270,28 @@ def test_combine__mean_counts_a_missing_label_as_zero():
     assert combine(rankings, "max") == [("A", 0.8), ("B", 0.2)]
 
 
-@pytest.mark.parametrize("spec", [
-    "shorten", {"POLICY": "split", "KEEP": "head"}, {"POLICY": "truncate", "MAX_LENGTH": 0},
-    {"POLICY": "split", "COMBINE": "median"}, {"MAX_LENGTH": 10}, 42, {"POLICY": "reject", "X": 1},
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "shorten",
+        {"POLICY": "split", "KEEP": "head"},
+        {"POLICY": "truncate", "MAX_LENGTH": 0},
+        {"POLICY": "split", "COMBINE": "median"},
+        {"MAX_LENGTH": 10},
+        42,
+        {"POLICY": "reject", "X": 1},
+    ],
+)
 def test_from_spec__bad_specs_raise_configuration_errors(spec):
     with pytest.raises(TextClassConfigurationError):
         from_spec(spec)
 
 
 def test_from_spec__none_reads_the_setting(settings):
-    settings.TEXTCLASS = {**settings.TEXTCLASS, "LONG_TEXT_POLICY": {"POLICY": "split_max",
-                                                                      "MAX_LENGTH": 500}}
+    settings.TEXTCLASS = {
+        **settings.TEXTCLASS,
+        "LONG_TEXT_POLICY": {"POLICY": "split_max", "MAX_LENGTH": 500},
+    }
 
     assert from_spec(None) == Split(max_length=500, combine="max")
 

@@ -89,8 +89,9 @@ def test_with_label__string_primary_keys(sent):
     Post.objects.create(slug="b-2", body="good stuff")
     Post.objects.create(slug="c-3", body="never answered")
     answer_all()
-    ClassificationRequest.objects.filter(object_id="c-3").update(status="pending",
-                                                                  top_label="NEGATIVE")
+    ClassificationRequest.objects.filter(object_id="c-3").update(
+        status="pending", top_label="NEGATIVE"
+    )
 
     with CaptureQueriesContext(connection) as queries:
         found = list(Post.objects.with_label(SENTIMENT, "NEGATIVE").values_list("slug", flat=True))
@@ -113,8 +114,10 @@ def test_annotate_latest__label_and_score_in_the_same_query(comments):
     negative, positive, changed = comments
 
     with CaptureQueriesContext(connection) as queries:
-        rows = {c.pk: (c.textclass_label, c.textclass_score)
-                for c in Comment.objects.annotate_latest(SENTIMENT)}
+        rows = {
+            c.pk: (c.textclass_label, c.textclass_score)
+            for c in Comment.objects.annotate_latest(SENTIMENT)
+        }
 
     assert len(queries) == 1
     assert rows[negative.pk][0] == "NEGATIVE"

@@ -47,19 +47,25 @@ def test_register__models_default_to_the_setting_read_late(sent, register):
     assert row.model_id == "acme/late"
 
 
-@pytest.mark.parametrize(("args", "options", "check_id"), [
-    ((models.Model, ["x"]), {}, "textclass.E020"),
-    ((Note, []), {}, "textclass.E021"),
-    ((Note, "text"), {}, "textclass.E021"),
-    ((Note, ["nope"]), {}, "textclass.E021"),
-    ((Note, ["text"], ["https://example.com/model"]), {}, "textclass.E022"),
-    ((Note, ["text"]), {"condition": 42}, "textclass.E023"),
-    ((Note, ["text"]), {"long_text": "summarise"}, "textclass.E024"),
-    ((Note, ["text"]), {"rules": [{"LABEL": "X"}]}, "textclass.E025"),
-    ((Note, ["text"]), {"rules": [{"LABEL": "X", "MIN_SCORE": 1.5, "ACTION": "a.b"}]},
-     "textclass.E025"),
-    ((Comment, ["body"]), {}, "textclass.E027"),  # already registered by the test app
-])
+@pytest.mark.parametrize(
+    ("args", "options", "check_id"),
+    [
+        ((models.Model, ["x"]), {}, "textclass.E020"),
+        ((Note, []), {}, "textclass.E021"),
+        ((Note, "text"), {}, "textclass.E021"),
+        ((Note, ["nope"]), {}, "textclass.E021"),
+        ((Note, ["text"], ["https://example.com/model"]), {}, "textclass.E022"),
+        ((Note, ["text"]), {"condition": 42}, "textclass.E023"),
+        ((Note, ["text"]), {"long_text": "summarise"}, "textclass.E024"),
+        ((Note, ["text"]), {"rules": [{"LABEL": "X"}]}, "textclass.E025"),
+        (
+            (Note, ["text"]),
+            {"rules": [{"LABEL": "X", "MIN_SCORE": 1.5, "ACTION": "a.b"}]},
+            "textclass.E025",
+        ),
+        ((Comment, ["body"]), {}, "textclass.E027"),  # already registered by the test app
+    ],
+)
 def test_register__bad_arguments_raise_with_the_check_id(args, options, check_id):
     with pytest.raises(RegistrationError) as info:
         site.register(*args, **options)
@@ -122,27 +128,58 @@ def test_reload__reads_the_new_registry_even_before_conf_drops_its_cache(sent, m
     assert site.get(Note) is None
 
 
-@pytest.mark.parametrize(("registry", "expected"), [
-    ({"testapp.Nope": NOTE_SPEC}, ["textclass.E020"]),
-    ({"nolabel": NOTE_SPEC}, ["textclass.E020"]),
-    ({"testapp.Note": {**NOTE_SPEC, "FIELDS": ["body"]}}, ["textclass.E021"]),
-    ({"testapp.Note": {**NOTE_SPEC, "MODELS": ["bad model id!"]}}, ["textclass.E022"]),
-    ({"testapp.Note": {**NOTE_SPEC, "CONDITION": "tests.nowhere.cond"}}, ["textclass.E023"]),
-    ({"testapp.Note": {**NOTE_SPEC, "LONG_TEXT": {"POLICY": "split", "KEEP": 1}}},
-     ["textclass.E024"]),
-    ({"testapp.Note": {**NOTE_SPEC, "RULES": [{"LABEL": "A", "MIN_SCORE": -1,
-                                              "ACTION": "x.y"}]}}, ["textclass.E025"]),
-    ({"testapp.Note": {**NOTE_SPEC, "FIELD": ["text"]}}, ["textclass.E026"]),
-    ({"testapp.Note": ["text"]}, ["textclass.E026"]),
-    ({"testapp.Comment": NOTE_SPEC | {"FIELDS": ["body"]}}, ["textclass.E027"]),
-    ({"testapp.Note": {**NOTE_SPEC, "RULES": [{"LABEL": "A", "MIN_SCORE": 0.5,
-                                              "ACTION": "tests.nowhere.act"}]}},
-     ["textclass.E028"]),
-    ({"testapp.Note": {**NOTE_SPEC, "BACKEND": "missing"}}, ["textclass.E029"]),
-    ({"testapp.Note": {**NOTE_SPEC, "RULES": [{"LABEL": "A", "MIN_SCORE": 0.5,
-                                              "ACTION": "tests.testapp.actions.hide",
-                                              "MODEL": "acme/other"}]}}, ["textclass.W020"]),
-])
+@pytest.mark.parametrize(
+    ("registry", "expected"),
+    [
+        ({"testapp.Nope": NOTE_SPEC}, ["textclass.E020"]),
+        ({"nolabel": NOTE_SPEC}, ["textclass.E020"]),
+        ({"testapp.Note": {**NOTE_SPEC, "FIELDS": ["body"]}}, ["textclass.E021"]),
+        ({"testapp.Note": {**NOTE_SPEC, "MODELS": ["bad model id!"]}}, ["textclass.E022"]),
+        ({"testapp.Note": {**NOTE_SPEC, "CONDITION": "tests.nowhere.cond"}}, ["textclass.E023"]),
+        (
+            {"testapp.Note": {**NOTE_SPEC, "LONG_TEXT": {"POLICY": "split", "KEEP": 1}}},
+            ["textclass.E024"],
+        ),
+        (
+            {
+                "testapp.Note": {
+                    **NOTE_SPEC,
+                    "RULES": [{"LABEL": "A", "MIN_SCORE": -1, "ACTION": "x.y"}],
+                }
+            },
+            ["textclass.E025"],
+        ),
+        ({"testapp.Note": {**NOTE_SPEC, "FIELD": ["text"]}}, ["textclass.E026"]),
+        ({"testapp.Note": ["text"]}, ["textclass.E026"]),
+        ({"testapp.Comment": NOTE_SPEC | {"FIELDS": ["body"]}}, ["textclass.E027"]),
+        (
+            {
+                "testapp.Note": {
+                    **NOTE_SPEC,
+                    "RULES": [{"LABEL": "A", "MIN_SCORE": 0.5, "ACTION": "tests.nowhere.act"}],
+                }
+            },
+            ["textclass.E028"],
+        ),
+        ({"testapp.Note": {**NOTE_SPEC, "BACKEND": "missing"}}, ["textclass.E029"]),
+        (
+            {
+                "testapp.Note": {
+                    **NOTE_SPEC,
+                    "RULES": [
+                        {
+                            "LABEL": "A",
+                            "MIN_SCORE": 0.5,
+                            "ACTION": "tests.testapp.actions.hide",
+                            "MODEL": "acme/other",
+                        }
+                    ],
+                }
+            },
+            ["textclass.W020"],
+        ),
+    ],
+)
 def test_checks__each_problem_has_its_id(registry, expected, caplog):
     with textclass_settings(REGISTRY=registry):
         messages = check_registry()

@@ -83,8 +83,11 @@ def test_save_existing__one_query_reads_the_history_of_all_fields_and_models(sen
         comment.save()
 
     table = ClassificationRequest._meta.db_table
-    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and table in q["sql"]
-             and '"_day"' not in q["sql"]]  # the roll-up's check before an update
+    reads = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("SELECT") and table in q["sql"] and '"_day"' not in q["sql"]
+    ]  # the roll-up's check before an update
     assert len(reads) == 1, reads
     assert len(requests_of(comment)) == 8
 

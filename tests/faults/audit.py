@@ -90,9 +90,12 @@ def audit(accepted, *, signals=ONCE, only=True, settle=15.0):
         raise AssertionError("the audit found:\n- " + "\n- ".join(problems))
     statuses = Counter(status for _, status in rows)
     return Audit(
-        requests=len(rows), succeeded=statuses[Status.SUCCEEDED],
-        failed=statuses[Status.FAILED], cancelled=statuses[Status.CANCELLED],
-        signals_repeated=repeated, rule_firings=firings,
+        requests=len(rows),
+        succeeded=statuses[Status.SUCCEEDED],
+        failed=statuses[Status.FAILED],
+        cancelled=statuses[Status.CANCELLED],
+        signals_repeated=repeated,
+        rule_firings=firings,
     )
 
 
@@ -106,7 +109,8 @@ def _accepted_rows(accepted, problems, only):
     for start in range(0, len(keys), 5000):
         chunk = keys[start : start + 5000]
         rows += ClassificationRequest.objects.filter(**{f"{field}__in": chunk}).values_list(
-            field, "pk", "status")
+            field, "pk", "status"
+        )
     found = {key for key, _, _ in rows}
     lost = [key for key in keys if key not in found]
     if lost:
@@ -114,8 +118,9 @@ def _accepted_rows(accepted, problems, only):
     if only:
         stored = ClassificationRequest.objects.filter(parent__isnull=True).count()
         if stored != len(set(keys)):
-            problems.append(f"the table holds {stored} top-level requests for "
-                            f"{len(set(keys))} accepted")
+            problems.append(
+                f"the table holds {stored} top-level requests for {len(set(keys))} accepted"
+            )
     return [(pk, status) for _, pk, status in rows]
 
 
@@ -136,12 +141,14 @@ def _check_final(problems):
         sample = list(unfinished.values_list("pk", "status", "attempts", "error_code")[:_SHOWN])
         problems.append(f"requests not final: {counts}; e.g. {sample}")
     held = ClassificationRequest.objects.filter(status__in=TERMINAL_STATUSES).exclude(
-        claim_token=None, lease_expires_at=None, next_attempt_at=None)
+        claim_token=None, lease_expires_at=None, next_attempt_at=None
+    )
     if held.exists():
-        problems.append(f"{held.count()} final request(s) still hold a claim, lease or due "
-                        f"time: {list(held.values_list('pk', flat=True)[:_SHOWN])}")
-    unstamped = ClassificationRequest.objects.filter(status__in=TERMINAL_STATUSES,
-                                                     finished_at=None)
+        problems.append(
+            f"{held.count()} final request(s) still hold a claim, lease or due "
+            f"time: {list(held.values_list('pk', flat=True)[:_SHOWN])}"
+        )
+    unstamped = ClassificationRequest.objects.filter(status__in=TERMINAL_STATUSES, finished_at=None)
     if unstamped.exists():
         problems.append(f"{unstamped.count()} final request(s) without finished_at")
 
@@ -152,28 +159,35 @@ def _check_scores(problems):
         request_id: (n, low, high)
         for request_id, n, low, high in ClassificationScore.objects.values("request_id")
         .annotate(n=Count("pk"), low=Min("rank"), high=Max("rank"))
-        .values_list("request_id", "n", "low", "high").order_by()
+        .values_list("request_id", "n", "low", "high")
+        .order_by()
     }
-    succeeded = dict(ClassificationRequest.objects.filter(status=Status.SUCCEEDED)
-                     .values_list("pk", "top_label"))
+    succeeded = dict(
+        ClassificationRequest.objects.filter(status=Status.SUCCEEDED).values_list("pk", "top_label")
+    )
     missing = [pk for pk in succeeded if pk not in sets]
-    broken = [pk for pk, (n, low, high) in sets.items()
-              if pk in succeeded and (low != 0 or high != n - 1)]
+    broken = [
+        pk for pk, (n, low, high) in sets.items() if pk in succeeded and (low != 0 or high != n - 1)
+    ]
     stray = [pk for pk in sets if pk not in succeeded]
     if missing:
         problems.append(f"{len(missing)} success(es) without scores: {missing[:_SHOWN]}")
     if broken:
-        problems.append(f"{len(broken)} success(es) whose scores are not one ranking: "
-                        f"{broken[:_SHOWN]}")
+        problems.append(
+            f"{len(broken)} success(es) whose scores are not one ranking: {broken[:_SHOWN]}"
+        )
     if stray:
-        problems.append(f"{len(stray)} request(s) not succeeded but with scores: "
-                        f"{stray[:_SHOWN]}")
-    tops = dict(ClassificationScore.objects.filter(rank=0, request_id__in=list(succeeded))
-                .values_list("request_id", "label"))
+        problems.append(f"{len(stray)} request(s) not succeeded but with scores: {stray[:_SHOWN]}")
+    tops = dict(
+        ClassificationScore.objects.filter(rank=0, request_id__in=list(succeeded)).values_list(
+            "request_id", "label"
+        )
+    )
     wrong = [pk for pk, label in succeeded.items() if pk in tops and tops[pk] != label]
     if wrong:
-        problems.append(f"{len(wrong)} success(es) whose top label is not their rank 0: "
-                        f"{wrong[:_SHOWN]}")
+        problems.append(
+            f"{len(wrong)} success(es) whose top label is not their rank 0: {wrong[:_SHOWN]}"
+        )
 
 
 def _check_signals(problems, signals):
@@ -185,8 +199,9 @@ def _check_signals(problems, signals):
     owed = Notification.objects.count()
     if owed:
         problems.append(f"{owed} signal(s) still owed in the outbox")
-    final = dict(ClassificationRequest.objects.filter(parent__isnull=True).values_list(
-        "uuid", "status"))
+    final = dict(
+        ClassificationRequest.objects.filter(parent__isnull=True).values_list("uuid", "status")
+    )
     sent = Counter(SignalLog.objects.values_list("request_uuid", "kind"))
     kinds = {Status.SUCCEEDED: "succeeded", Status.FAILED: "failed"}
     never, wrong = [], []
@@ -199,11 +214,13 @@ def _check_signals(problems, signals):
             wrong.append(public_id)
     repeated = [key for key, n in sent.items() if n > 1]
     if never:
-        problems.append(f"{len(never)} final request(s) whose signal was never sent: "
-                        f"{never[:_SHOWN]}")
+        problems.append(
+            f"{len(never)} final request(s) whose signal was never sent: {never[:_SHOWN]}"
+        )
     if wrong:
-        problems.append(f"{len(wrong)} request(s) signalled with the wrong outcome: "
-                        f"{wrong[:_SHOWN]}")
+        problems.append(
+            f"{len(wrong)} request(s) signalled with the wrong outcome: {wrong[:_SHOWN]}"
+        )
     if repeated and signals == ONCE:
         problems.append(f"{len(repeated)} signal(s) sent more than once: {repeated[:_SHOWN]}")
     return len(repeated)
@@ -221,17 +238,20 @@ def _check_rules(problems):
         problems.append(f"{len(twice)} rule(s) fired more than once: {twice[:_SHOWN]}")
     unfinished = RuleFiring.objects.filter(outcome=RuleFiring.Outcome.STARTED)
     if unfinished.exists():
-        problems.append(f"{unfinished.count()} rule firing(s) whose action never finished "
-                        f"(outcome 'started'): "
-                        f"{list(unfinished.values_list('rule', 'request_uuid')[:_SHOWN])}")
+        problems.append(
+            f"{unfinished.count()} rule firing(s) whose action never finished "
+            f"(outcome 'started'): "
+            f"{list(unfinished.values_list('rule', 'request_uuid')[:_SHOWN])}"
+        )
     expected = _rules_reached()
     missed = expected - set(fired)
     extra = set(fired) - expected
     if missed:
         problems.append(f"{len(missed)} rule firing(s) missing: {sorted(missed)[:_SHOWN]}")
     if extra:
-        problems.append(f"{len(extra)} rule(s) fired that no result reached: "
-                        f"{sorted(extra)[:_SHOWN]}")
+        problems.append(
+            f"{len(extra)} rule(s) fired that no result reached: {sorted(extra)[:_SHOWN]}"
+        )
     return sum(fired.values())
 
 
@@ -240,7 +260,8 @@ def _rules_reached():
     reached = set()
     succeeded = list(
         ClassificationRequest.objects.filter(status=Status.SUCCEEDED, parent__isnull=True)
-        .exclude(content_type=None).prefetch_related("scores")
+        .exclude(content_type=None)
+        .prefetch_related("scores")
     )
     sources = load_sources(succeeded)
     for request in succeeded:

@@ -50,5 +50,3 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(figures.line())
     paths = ", ".join(str(path) for path in figures_module.figures_files())
     terminalreporter.write_line(f"(saved as JSON lines in {paths})")
-
-

@@ -69,14 +69,18 @@ class Figures:
     def line(self):
         """One line for the terminal."""
         recovery = "-" if self.recovery_s is None else f"{self.recovery_s:.1f} s"
-        sent, answered = (("-" if value is None else f"{value:.3f}")
-                          for value in (self.sent_per_unique, self.answered_per_unique))
+        sent, answered = (
+            ("-" if value is None else f"{value:.3f}")
+            for value in (self.sent_per_unique, self.answered_per_unique)
+        )
         total = "-" if self.total_s is None else f"{self.total_s:.1f} s"
-        return (f"{self.scenario}: {self.texts} texts ({self.unique_texts} unique), "
-                f"{self.api_calls} calls, {sent} sent and {answered} answered per unique "
-                f"text, recovery "
-                f"{recovery} ({self.recovery_from or 'n/a'}), total {total}, "
-                f"audit {self.audit}, {self.notes}")
+        return (
+            f"{self.scenario}: {self.texts} texts ({self.unique_texts} unique), "
+            f"{self.api_calls} calls, {sent} sent and {answered} answered per unique "
+            f"text, recovery "
+            f"{recovery} ({self.recovery_from or 'n/a'}), total {total}, "
+            f"audit {self.audit}, {self.notes}"
+        )
 
 
 class Clock:

@@ -60,12 +60,29 @@ class RedisServer:
 
     def start(self):
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        wait_for(self.answers, timeout=START_TIMEOUT, interval=0.1,
-                 message=f"the test's redis-server on port {self.port}")
+        wait_for(
+            self.answers,
+            timeout=START_TIMEOUT,
+            interval=0.1,
+            message=f"the test's redis-server on port {self.port}",
+        )
         return self
 
     def answers(self):
@@ -137,12 +154,20 @@ class RabbitServer:
             self._log.close()  # a restart's
         self._log = (self.directory / "server.log").open("ab")
         self.process = subprocess.Popen(
-            [str(self.server)], env=self._env(), cwd=self.directory,
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            [str(self.server)],
+            env=self._env(),
+            cwd=self.directory,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        wait_for(self.answers, timeout=START_TIMEOUT, interval=0.25,
-                 message=f"the test's RabbitMQ node on port {self.port}",
-                 describe=self.tail)
+        wait_for(
+            self.answers,
+            timeout=START_TIMEOUT,
+            interval=0.25,
+            message=f"the test's RabbitMQ node on port {self.port}",
+            describe=self.tail,
+        )
         return self
 
     def answers(self):
@@ -186,9 +211,20 @@ class Beat:
     def start(self):
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tests.celery_app", "beat",
-             "--loglevel=INFO", f"--schedule={self.log_path.with_suffix('.schedule')}"],
-            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tests.celery_app",
+                "beat",
+                "--loglevel=INFO",
+                f"--schedule={self.log_path.with_suffix('.schedule')}",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         return self
@@ -209,17 +245,29 @@ class WebServer:
 
     def start(self):
         # The site's Celery app imported first, as a project's __init__.py does.
-        command = [sys.executable, "-c", "import sys, tests.celery_app; from "
-                   "django.core.management import execute_from_command_line as run; "
-                   "run(sys.argv)", "runserver", f"127.0.0.1:{self.port}", "--noreload",
-                   "--skip-checks"]
+        command = [
+            sys.executable,
+            "-c",
+            "import sys, tests.celery_app; from "
+            "django.core.management import execute_from_command_line as run; "
+            "run(sys.argv)",
+            "runserver",
+            f"127.0.0.1:{self.port}",
+            "--noreload",
+            "--skip-checks",
+        ]
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            command,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for(self._answers, timeout=START_TIMEOUT, interval=0.2,
-                 message="the test's web server")
+        wait_for(
+            self._answers, timeout=START_TIMEOUT, interval=0.2, message="the test's web server"
+        )
         return self
 
     def _answers(self):
@@ -232,4 +280,3 @@ class WebServer:
 
     def stop(self):
         _stop_group(self.process, log=self._log)
-

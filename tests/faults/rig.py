@@ -74,8 +74,7 @@ class Rig:
         container's restart policy would: a site runs its workers that way, and a worker may
         exit on a broker fault (kombu's "Unrecoverable error" on a lost Redis connection).
         """
-        worker = Worker(self.emulator.url, self.dir / f"{name}.log", name=name,
-                        env=self.env(**env))
+        worker = Worker(self.emulator.url, self.dir / f"{name}.log", name=name, env=self.env(**env))
         self.workers.append(worker)
         worker.start(timeout=90)
         if supervised:
@@ -129,8 +128,10 @@ class Rig:
         """``classify()`` the texts in chunks, as a site's code would; returns their pks."""
         pks = []
         for start in range(0, len(texts), chunk):
-            pks += [row.pk for row in django_textclass.classify(texts[start:start + chunk],
-                                                                model=MODEL)]
+            pks += [
+                row.pk
+                for row in django_textclass.classify(texts[start : start + chunk], model=MODEL)
+            ]
         return pks
 
     def comments(self, negative=10, positive=10):
@@ -142,8 +143,9 @@ class Rig:
         for n in range(positive):
             Comment.objects.create(body=f"comment {n}: I love this, a great lovely thing")
         dispatch.flush(timeout=30)
-        return list(ClassificationRequest.objects.exclude(content_type=None)
-                    .values_list("pk", flat=True))
+        return list(
+            ClassificationRequest.objects.exclude(content_type=None).values_list("pk", flat=True)
+        )
 
     # --- watching ----------------------------------------------------------------------
 
@@ -183,9 +185,13 @@ class Rig:
         owed = Notification.objects.all()
         if written_after is not None:
             owed = owed.filter(created_at__gte=written_after)
-        wait_for(lambda: not owed.exists(), timeout=timeout, interval=0.25,
-                 message="the live processes to send the signals they owe",
-                 describe=lambda: f"{owed.count()} owed; {self.describe()}")
+        wait_for(
+            lambda: not owed.exists(),
+            timeout=timeout,
+            interval=0.25,
+            message="the live processes to send the signals they owe",
+            describe=lambda: f"{owed.count()} owed; {self.describe()}",
+        )
 
     def wait_outbox_settled(self, timeout=30):
         """Poll until the outbox stops shrinking: what is left, no live process will send
@@ -204,8 +210,11 @@ class Rig:
         pks = list(pks)
 
         def done():
-            return not ClassificationRequest.objects.filter(pk__in=pks).exclude(
-                status__in=TERMINAL_STATUSES).exists()
+            return (
+                not ClassificationRequest.objects.filter(pk__in=pks)
+                .exclude(status__in=TERMINAL_STATUSES)
+                .exists()
+            )
 
         wait_for(done, timeout=timeout, interval=0.25, message=message, describe=self.describe)
         return time.monotonic()
@@ -215,9 +224,11 @@ class Rig:
         lines = [f"counts: {self.counts()}"]
         unfinished = ClassificationRequest.objects.exclude(status__in=TERMINAL_STATUSES)
         for row in unfinished[:8]:
-            lines.append(f"  {row.pk} {row.status} attempts={row.attempts} "
-                         f"due={row.next_attempt_at} lease={row.lease_expires_at} "
-                         f"error={row.error_code}")
+            lines.append(
+                f"  {row.pk} {row.status} attempts={row.attempts} "
+                f"due={row.next_attempt_at} lease={row.lease_expires_at} "
+                f"error={row.error_code}"
+            )
         if self.supervisor is not None and self.supervisor.restarts:
             lines.append(f"workers started again by the supervisor: {self.supervisor.restarts}")
         for worker in self.workers:
@@ -228,9 +239,12 @@ class Rig:
 
     def unique_texts(self):
         """Distinct (model, parameters, text) among the rows that go to the API."""
-        return (ClassificationRequest.objects.filter(chunks__isnull=True)
-                .values("model_id", "function_to_apply", "top_k", "text_hash")
-                .distinct().count())
+        return (
+            ClassificationRequest.objects.filter(chunks__isnull=True)
+            .values("model_id", "function_to_apply", "top_k", "text_hash")
+            .distinct()
+            .count()
+        )
 
     def close(self):
         if self.supervisor is not None:
@@ -277,8 +291,15 @@ class Supervisor(threading.Thread):
 
 def texts(n, unique, tag="text"):
     """``n`` texts of which ``unique`` differ (repeats spread evenly), with varied sentiment."""
-    moods = ["I love it, great", "it was awful and broken", "plain words here",
-             "not good at all", "a lovely, happy day", "boring and slow", "nice enough"]
+    moods = [
+        "I love it, great",
+        "it was awful and broken",
+        "plain words here",
+        "not good at all",
+        "a lovely, happy day",
+        "boring and slow",
+        "nice enough",
+    ]
     return [f"{tag} {j}: {moods[j % len(moods)]}" for j in (i % unique for i in range(n))]
 
 
@@ -288,8 +309,12 @@ def classified_twice(emulator):
     Calls refused with a 429, a 503 or a 500 classified nothing; a text they held is sent
     again by design. A text answered twice was paid for twice.
     """
-    seen = Counter((call.model_id, text) for call in emulator.requests
-                   if call.model_id is not None and call.status == 200 for text in call.inputs)
+    seen = Counter(
+        (call.model_id, text)
+        for call in emulator.requests
+        if call.model_id is not None and call.status == 200
+        for text in call.inputs
+    )
     return {key: n for key, n in seen.items() if n > 1}
 
 
@@ -308,18 +333,28 @@ def explain_classified_twice(emulator, twice):
     lines = []
     for model_id, text in list(twice)[:5]:
         lines.append(f"{text!r} ({model_id}):")
-        calls = [call for call in emulator.requests
-                 if call.model_id == model_id and text in call.inputs and call.status == 200]
-        lines += [f"  call at {call.received_at:.3f} with {len(call.inputs)} texts, "
-                  f"answered {call.status}" for call in calls]
+        calls = [
+            call
+            for call in emulator.requests
+            if call.model_id == model_id and text in call.inputs and call.status == 200
+        ]
+        lines += [
+            f"  call at {call.received_at:.3f} with {len(call.inputs)} texts, "
+            f"answered {call.status}"
+            for call in calls
+        ]
         for row in ClassificationRequest.objects.filter(model_id=model_id, text=text):
-            lines.append(f"  row {row.pk}: {row.status} attempts={row.attempts} "
-                         f"started={row.started_at:%H:%M:%S.%f} "
-                         f"finished={row.finished_at:%H:%M:%S.%f} "
-                         f"reused_from={row.reused_from_id} backend_ms={row.backend_ms}")
-            lines += [f"    {event.at:%H:%M:%S.%f} {event.kind} {event.reason} "
-                      f"attempts={event.attempts} wait={event.wait_seconds}"
-                      for event in row.events.order_by("pk")]
+            lines.append(
+                f"  row {row.pk}: {row.status} attempts={row.attempts} "
+                f"started={row.started_at:%H:%M:%S.%f} "
+                f"finished={row.finished_at:%H:%M:%S.%f} "
+                f"reused_from={row.reused_from_id} backend_ms={row.backend_ms}"
+            )
+            lines += [
+                f"    {event.at:%H:%M:%S.%f} {event.kind} {event.reason} "
+                f"attempts={event.attempts} wait={event.wait_seconds}"
+                for event in row.events.order_by("pk")
+            ]
     return "\n".join(lines)
 
 
@@ -327,5 +362,7 @@ def assert_classified_once(emulator, *, except_for=()):
     """Fail unless the API answered each text once; ``except_for``: ``(model, text)`` keys
     that may have been answered again (a killed worker's calls)."""
     twice = {key: n for key, n in classified_twice(emulator).items() if key not in except_for}
-    assert not twice, (f"{len(twice)} text(s) classified more than once:\n"
-                       + explain_classified_twice(emulator, twice))
+    assert not twice, (
+        f"{len(twice)} text(s) classified more than once:\n"
+        + explain_classified_twice(emulator, twice)
+    )

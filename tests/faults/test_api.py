@@ -21,8 +21,10 @@ IN_FLIGHT = 0.75
 def old_retry_budget():
     """Seconds a text kept retrying before the pipeline learnt to tell an outage from its own
     failure: each attempt's longest backoff, for ``MAX_ATTEMPTS`` attempts."""
-    return sum(min(app_settings.RETRY_BACKOFF_MAX, app_settings.RETRY_BACKOFF_BASE * 2 ** n)
-               for n in range(app_settings.MAX_ATTEMPTS - 1))
+    return sum(
+        min(app_settings.RETRY_BACKOFF_MAX, app_settings.RETRY_BACKOFF_BASE * 2**n)
+        for n in range(app_settings.MAX_ATTEMPTS - 1)
+    )
 
 
 def test_api_unreachable_longer_than_the_old_retry_budget__nothing_fails(rig, figures):
@@ -33,14 +35,23 @@ def test_api_unreachable_longer_than_the_old_retry_budget__nothing_fails(rig, fi
     rig.worker()
     clock = Clock()
     accepted = rig.submit(texts(2000, 2000, tag="outage"))
-    wait_for(lambda: rig.final() >= 300, timeout=60, interval=0.1,
-             message="the worker to be under way", describe=rig.describe)
+    wait_for(
+        lambda: rig.final() >= 300,
+        timeout=60,
+        interval=0.1,
+        message="the worker to be under way",
+        describe=rig.describe,
+    )
 
     rig.emulator.stop()  # connection refused, from every worker process
     clock.mark("down")
     # The outage lasts its time; meanwhile nothing may fail.
-    wait_for(lambda: _failed() or clock.since("down") >= outage, timeout=outage + 10,
-             interval=0.2, message="the end of the outage")
+    wait_for(
+        lambda: _failed() or clock.since("down") >= outage,
+        timeout=outage + 10,
+        interval=0.2,
+        message="the end of the outage",
+    )
     assert not _failed(), "a text failed while the API was away"
     finished_during = rig.final()
     rig.emulator.start()  # the same port
@@ -58,21 +69,32 @@ def test_api_unreachable_longer_than_the_old_retry_budget__nothing_fails(rig, fi
     # A call out when the API went away may have been answered on its side and the answer
     # lost on the way (at least once): its texts went again. Nothing else was classified twice.
     down = clock.marks["down"]
-    lost = {(call.model_id, text) for call in rig.emulator.requests
-            if call.status == 200 and down - 2.0 < call.received_at <= down
-            for text in call.inputs}
+    lost = {
+        (call.model_id, text)
+        for call in rig.emulator.requests
+        if call.status == 200 and down - 2.0 < call.received_at <= down
+        for text in call.inputs
+    }
     assert_classified_once(rig.emulator, except_for=lost)
     waits = RequestEvent.objects.filter(kind=RequestEvent.Kind.WAIT, reason="circuit_open")
     assert waits.exists()  # the circuit did open
-    figures(Figures(
-        "API unreachable, then back", texts=len(accepted), unique_texts=rig.unique_texts(),
-        recovery_s=clock.between("back", "final"),
-        recovery_from=f"API back after {outage:.0f} s (old retry budget "
-                      f"{old_retry_budget():.1f} s) to every text final",
-        total_s=clock.elapsed, audit=report.as_dict(),
-        notes={"max_attempts": max(attempts), "circuit_open_waits": waits.count(),
-               "final_when_it_went_down": finished_during},
-    ).count_calls(rig.emulator))
+    figures(
+        Figures(
+            "API unreachable, then back",
+            texts=len(accepted),
+            unique_texts=rig.unique_texts(),
+            recovery_s=clock.between("back", "final"),
+            recovery_from=f"API back after {outage:.0f} s (old retry budget "
+            f"{old_retry_budget():.1f} s) to every text final",
+            total_s=clock.elapsed,
+            audit=report.as_dict(),
+            notes={
+                "max_attempts": max(attempts),
+                "circuit_open_waits": waits.count(),
+                "final_when_it_went_down": finished_during,
+            },
+        ).count_calls(rig.emulator)
+    )
 
 
 def test_model_loading_503_for_a_while__every_worker_waits_and_nothing_is_spent(rig, figures):
@@ -100,12 +122,18 @@ def test_model_loading_503_for_a_while__every_worker_waits_and_nothing_is_spent(
     # Rows that met the 503 ask the API to wait for the model on their next call.
     assert any(call.headers.get("x-wait-for-model") == "true" for call in after)
     assert_classified_once(rig.emulator)
-    figures(Figures(
-        "model loading (503) for 8 s", texts=len(accepted), unique_texts=rig.unique_texts(),
-        recovery_s=clock.marks["final"] - ends,
-        recovery_from="the model loaded to every text final", total_s=clock.elapsed,
-        audit=report.as_dict(), notes={"answered_503": len(loading)},
-    ).count_calls(rig.emulator))
+    figures(
+        Figures(
+            "model loading (503) for 8 s",
+            texts=len(accepted),
+            unique_texts=rig.unique_texts(),
+            recovery_s=clock.marks["final"] - ends,
+            recovery_from="the model loaded to every text final",
+            total_s=clock.elapsed,
+            audit=report.as_dict(),
+            notes={"answered_503": len(loading)},
+        ).count_calls(rig.emulator)
+    )
 
 
 def test_429_storm_with_two_workers__no_call_inside_a_window_and_nothing_spent(rig, figures):
@@ -130,18 +158,21 @@ def test_429_storm_with_two_workers__no_call_inside_a_window_and_nothing_spent(r
     assert limited, "no call met the rate limit"
     _no_call_inside_a_wait(calls, limited, 2.0)
     assert_classified_once(rig.emulator)
-    figures(Figures(
-        "429 storm for 6 s (Retry-After 2), two workers", texts=len(accepted),
-        unique_texts=rig.unique_texts(),
-        recovery_s=clock.marks["final"] - ends,
-        recovery_from="the storm's end to every text final", total_s=clock.elapsed,
-        audit=report.as_dict(), notes={"answered_429": len(limited)},
-    ).count_calls(rig.emulator))
+    figures(
+        Figures(
+            "429 storm for 6 s (Retry-After 2), two workers",
+            texts=len(accepted),
+            unique_texts=rig.unique_texts(),
+            recovery_s=clock.marks["final"] - ends,
+            recovery_from="the storm's end to every text final",
+            total_s=clock.elapsed,
+            audit=report.as_dict(),
+            notes={"answered_429": len(limited)},
+        ).count_calls(rig.emulator)
+    )
 
 
-def test_poison_texts_among_2000__each_fails_alone_and_the_rest_succeed_first_time(
-    rig, figures
-):
+def test_poison_texts_among_2000__each_fails_alone_and_the_rest_succeed_first_time(rig, figures):
     """Three texts the model fails on (HTTP 500, whatever the batch) among 2,000."""
     rig.emulator.latency = 0.05
     corpus = texts(2000, 2000, tag="poison")
@@ -169,11 +200,16 @@ def test_poison_texts_among_2000__each_fails_alone_and_the_rest_succeed_first_ti
     halvings = batch.bit_length() - 1
     extra = len(poisons) * (2 + 2 * halvings + app_settings.MAX_ATTEMPTS)
     assert len(calls) <= -(-len(corpus) // batch) + extra
-    figures(Figures(
-        "poison texts in batches", texts=len(accepted), unique_texts=rig.unique_texts(),
-        total_s=clock.elapsed, audit=report.as_dict(),
-        notes={"poisons": len(poisons), "answered_500": sum(c.status == 500 for c in calls)},
-    ).count_calls(rig.emulator))
+    figures(
+        Figures(
+            "poison texts in batches",
+            texts=len(accepted),
+            unique_texts=rig.unique_texts(),
+            total_s=clock.elapsed,
+            audit=report.as_dict(),
+            notes={"poisons": len(poisons), "answered_500": sum(c.status == 500 for c in calls)},
+        ).count_calls(rig.emulator)
+    )
 
 
 def _failed():
@@ -184,8 +220,13 @@ def _no_call_inside_a_wait(calls, refusals, seconds):
     """No call reached the API inside the wait an earlier refusal set (calls already on
     their way, up to :data:`IN_FLIGHT` after it, excepted)."""
     for refusal in refusals:
-        inside = [call for call in calls
-                  if refusal.received_at + IN_FLIGHT < call.received_at
-                  < refusal.received_at + seconds - 0.05]
-        assert inside == [], (f"{len(inside)} call(s) inside the wait set by the answer at "
-                              f"{refusal.received_at:.3f}")
+        inside = [
+            call
+            for call in calls
+            if refusal.received_at + IN_FLIGHT
+            < call.received_at
+            < refusal.received_at + seconds - 0.05
+        ]
+        assert inside == [], (
+            f"{len(inside)} call(s) inside the wait set by the answer at {refusal.received_at:.3f}"
+        )

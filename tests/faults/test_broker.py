@@ -31,7 +31,7 @@ def _submit_timed(rig, corpus, chunk=100):
     pks, slowest = [], 0.0
     for start in range(0, len(corpus), chunk):
         began = time.monotonic()
-        pks += rig.submit(corpus[start:start + chunk], chunk=chunk)
+        pks += rig.submit(corpus[start : start + chunk], chunk=chunk)
         slowest = max(slowest, time.monotonic() - began)
     return pks, slowest
 
@@ -68,8 +68,12 @@ def test_broker_away_during_submit__every_text_stored_and_sent_once_it_is_back(
     stranded = ClassificationRequest.objects.filter(pk__in=during, status=Status.PENDING)
     stranded_count = stranded.count()
     assert ClassificationRequest.objects.filter(status=Status.FAILED).count() == 0
-    wait_for(lambda: clock.since("away") >= OUTAGE, timeout=OUTAGE + 5, interval=0.1,
-             message="the end of the outage")  # the fault lasts its time, whatever happens
+    wait_for(
+        lambda: clock.since("away") >= OUTAGE,
+        timeout=OUTAGE + 5,
+        interval=0.1,
+        message="the end of the outage",
+    )  # the fault lasts its time, whatever happens
     if fault == "refused":
         broker.start()  # same port, nothing in it
     else:
@@ -87,21 +91,26 @@ def test_broker_away_during_submit__every_text_stored_and_sent_once_it_is_back(
     # taken some of them, with a message it had taken before: the one path to them).
     assert "the sweep will send them" in caplog.text
     assert_classified_once(rig.emulator)
-    figures(Figures(
-        f"broker {fault} during submit (Redis)", texts=len(accepted),
-        unique_texts=rig.unique_texts(), recovery_s=clock.between("back", "final"),
-        recovery_from=f"broker back after {OUTAGE:.0f} s to every text final",
-        total_s=clock.elapsed, audit=report.as_dict(),
-        notes={"slowest_classify_100_s": round(slowest, 2),
-               "pending_without_wake_up": stranded_count,
-               "worker_restarts": rig.supervisor.restarts},
-    ).count_calls(rig.emulator))
+    figures(
+        Figures(
+            f"broker {fault} during submit (Redis)",
+            texts=len(accepted),
+            unique_texts=rig.unique_texts(),
+            recovery_s=clock.between("back", "final"),
+            recovery_from=f"broker back after {OUTAGE:.0f} s to every text final",
+            total_s=clock.elapsed,
+            audit=report.as_dict(),
+            notes={
+                "slowest_classify_100_s": round(slowest, 2),
+                "pending_without_wake_up": stranded_count,
+                "worker_restarts": rig.supervisor.restarts,
+            },
+        ).count_calls(rig.emulator)
+    )
 
 
 @pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
-def test_broker_restarted_with_messages_queued__the_sweep_sends_the_lost_ones(
-    rig, figures, kind
-):
+def test_broker_restarted_with_messages_queued__the_sweep_sends_the_lost_ones(rig, figures, kind):
     """2,000 texts queued faster than a slow API lets the worker take them; the broker is
     killed and comes back empty (Redis without persistence; a RabbitMQ node whose data is
     wiped, as a replaced broker): every queued wake-up is lost."""
@@ -112,8 +121,13 @@ def test_broker_restarted_with_messages_queued__the_sweep_sends_the_lost_ones(
     clock = Clock()
     accepted = rig.submit(texts(2000, 2000, tag=f"restart {kind}"), chunk=50)
     assert dispatch.flush(timeout=30)
-    wait_for(lambda: rig.final() >= 100, timeout=60, interval=0.1,
-             message="the worker to be under way", describe=rig.describe)
+    wait_for(
+        lambda: rig.final() >= 100,
+        timeout=60,
+        interval=0.1,
+        message="the worker to be under way",
+        describe=rig.describe,
+    )
     queued = _queued(broker, rig.queue)
     assert queued > 0, "nothing was queued when the broker restarted"
     # A message in a queue nobody reads: after the restart it says whether what was queued
@@ -136,13 +150,18 @@ def test_broker_restarted_with_messages_queued__the_sweep_sends_the_lost_ones(
     report = audit(accepted)
     assert report.succeeded == len(accepted)
     assert_classified_once(rig.emulator)
-    figures(Figures(
-        f"broker restarted empty with messages queued ({kind})", texts=len(accepted),
-        unique_texts=rig.unique_texts(), recovery_s=clock.between("back", "final"),
-        recovery_from="broker back to every text final", total_s=clock.elapsed,
-        audit=report.as_dict(),
-        notes={"messages_lost": queued, "worker_restarts": rig.supervisor.restarts},
-    ).count_calls(rig.emulator))
+    figures(
+        Figures(
+            f"broker restarted empty with messages queued ({kind})",
+            texts=len(accepted),
+            unique_texts=rig.unique_texts(),
+            recovery_s=clock.between("back", "final"),
+            recovery_from="broker back to every text final",
+            total_s=clock.elapsed,
+            audit=report.as_dict(),
+            notes={"messages_lost": queued, "worker_restarts": rig.supervisor.restarts},
+        ).count_calls(rig.emulator)
+    )
 
 
 def _put(broker, queue):

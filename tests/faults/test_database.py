@@ -40,8 +40,13 @@ def test_database_connections_terminated_ten_times__every_text_succeeds(rig, fig
     killed = []
     for _ in range(KILLS):
         floor = rig.final() + PROGRESS
-        wait_for(lambda floor=floor: rig.final() >= min(floor, len(accepted)), timeout=90,
-                 interval=0.1, message="progress since the last kill", describe=rig.describe)
+        wait_for(
+            lambda floor=floor: rig.final() >= min(floor, len(accepted)),
+            timeout=90,
+            interval=0.1,
+            message="progress since the last kill",
+            describe=rig.describe,
+        )
         if rig.final() >= len(accepted):
             break
         killed.append(_terminate_other_sessions())
@@ -62,17 +67,27 @@ def test_database_connections_terminated_ten_times__every_text_succeeds(rig, fig
     # (a database_error wait), or, the database still away then, its lease ran out (a second
     # attempt). Nothing else is.
     lost = set(handed_back.values_list("request__model_id", "request__text"))
-    lost |= set(ClassificationRequest.objects.filter(attempts__gt=1)
-                .values_list("model_id", "text"))
+    lost |= set(
+        ClassificationRequest.objects.filter(attempts__gt=1).values_list("model_id", "text")
+    )
     assert_classified_once(rig.emulator, except_for=lost)
     assert not ClassificationRequest.objects.filter(status=Status.FAILED).exists()
-    figures(Figures(
-        "database connections terminated 10 times", texts=len(accepted),
-        unique_texts=rig.unique_texts(), recovery_s=clock.between("last kill", "final"),
-        recovery_from=f"the last of {KILLS} kills to every text final (lease "
-                      f"{LEASE_SECONDS} s)",
-        total_s=clock.elapsed, audit=report.as_dict(),
-        notes={"sessions_terminated": sum(killed), "handed_back_rows": handed_back.count(),
-               "attempts_max": max(attempts), "signals_owed": owed,
-               "first_kill": first_kill.isoformat()},
-    ).count_calls(rig.emulator))
+    figures(
+        Figures(
+            "database connections terminated 10 times",
+            texts=len(accepted),
+            unique_texts=rig.unique_texts(),
+            recovery_s=clock.between("last kill", "final"),
+            recovery_from=f"the last of {KILLS} kills to every text final (lease "
+            f"{LEASE_SECONDS} s)",
+            total_s=clock.elapsed,
+            audit=report.as_dict(),
+            notes={
+                "sessions_terminated": sum(killed),
+                "handed_back_rows": handed_back.count(),
+                "attempts_max": max(attempts),
+                "signals_owed": owed,
+                "first_kill": first_kill.isoformat(),
+            },
+        ).count_calls(rig.emulator)
+    )

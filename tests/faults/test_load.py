@@ -30,7 +30,7 @@ class Clients:
 
     def __init__(self, base, token, corpus):
         self.base, self.token = base, token
-        self.batches = [corpus[start:start + BATCH] for start in range(0, len(corpus), BATCH)]
+        self.batches = [corpus[start : start + BATCH] for start in range(0, len(corpus), BATCH)]
         self.ids = {}  # batch number -> public ids, in order
         self.replays = 0
         self.retries = 0
@@ -79,8 +79,12 @@ class Clients:
         body = {"texts": self.batches[number]}
         for attempt in range(6):
             try:
-                answer = session.post(f"{self.base}/classifications/", json=body, timeout=30,
-                                      headers={"Idempotency-Key": f"load-{number}"})
+                answer = session.post(
+                    f"{self.base}/classifications/",
+                    json=body,
+                    timeout=30,
+                    headers={"Idempotency-Key": f"load-{number}"},
+                )
             except requests.RequestException:
                 answer = None
             if answer is not None and answer.status_code == 202:
@@ -113,19 +117,32 @@ def test_10000_texts_through_the_rest_api_while_the_worker_restarts_twice__all_c
     clock = Clock()
     clients = Clients(web.base, token, texts(TEXTS, 8000, tag="load")).start()
 
-    wait_for(lambda: clients.accepted >= 3000, timeout=120, interval=0.1,
-             message="3,000 texts accepted", describe=rig.describe)
+    wait_for(
+        lambda: clients.accepted >= 3000,
+        timeout=120,
+        interval=0.1,
+        message="3,000 texts accepted",
+        describe=rig.describe,
+    )
     warm_shutdown_s = first.terminate()  # SIGTERM: a warm shutdown
     rig.worker("second")
     progress = rig.final()
-    wait_for(lambda: clients.accepted >= 6000 and rig.final() >= progress + 500, timeout=120,
-             interval=0.1, message="6,000 accepted and the second worker under way",
-             describe=rig.describe)
+    wait_for(
+        lambda: clients.accepted >= 6000 and rig.final() >= progress + 500,
+        timeout=120,
+        interval=0.1,
+        message="6,000 accepted and the second worker under way",
+        describe=rig.describe,
+    )
     rig.workers[-1].kill()  # SIGKILL: a crash
     clock.mark("killed")
     killed_at = timezone.now()
-    held = {pk: (model, text) for pk, model, text in ClassificationRequest.objects.filter(
-        status="running").values_list("pk", "model_id", "text")}
+    held = {
+        pk: (model, text)
+        for pk, model, text in ClassificationRequest.objects.filter(status="running").values_list(
+            "pk", "model_id", "text"
+        )
+    }
     assert held, "the second worker held nothing when it died"
     rig.worker("third")
     rig.wait_rows(held, timeout=120, message="the killed worker's requests to be final")
@@ -142,14 +159,22 @@ def test_10000_texts_through_the_rest_api_while_the_worker_restarts_twice__all_c
     report = audit(accepted, signals=AT_LEAST_ONCE)
     assert report.succeeded == TEXTS
     assert_classified_once(rig.emulator, except_for=set(held.values()))
-    figures(Figures(
-        "10,000 texts via REST, worker SIGTERMed then SIGKILLed", texts=TEXTS,
-        unique_texts=rig.unique_texts(), recovery_s=clock.between("killed", "recovered"),
-        recovery_from=f"SIGKILL of the second worker to its {len(held)} held rows final",
-        total_s=clock.elapsed, audit=report.as_dict(),
-        notes={"submit_s": round(clock.marks["submitted"] - clock.started, 1),
-               "warm_shutdown_s": round(warm_shutdown_s, 1),
-               "kill_to_all_final_s": round(clock.between("killed", "final"), 1),
-               "client_retries": clients.retries, "replayed": clients.replays,
-               "signals_owed": owed},
-    ).count_calls(rig.emulator))
+    figures(
+        Figures(
+            "10,000 texts via REST, worker SIGTERMed then SIGKILLed",
+            texts=TEXTS,
+            unique_texts=rig.unique_texts(),
+            recovery_s=clock.between("killed", "recovered"),
+            recovery_from=f"SIGKILL of the second worker to its {len(held)} held rows final",
+            total_s=clock.elapsed,
+            audit=report.as_dict(),
+            notes={
+                "submit_s": round(clock.marks["submitted"] - clock.started, 1),
+                "warm_shutdown_s": round(warm_shutdown_s, 1),
+                "kill_to_all_final_s": round(clock.between("killed", "final"), 1),
+                "client_retries": clients.retries,
+                "replayed": clients.replays,
+                "signals_owed": owed,
+            },
+        ).count_calls(rig.emulator)
+    )

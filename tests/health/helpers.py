@@ -14,11 +14,19 @@ def request(status, *, age=0.0, due_in=None, error_code="", model_id="acme/senti
     created = timezone.now() - timedelta(seconds=age)
     text = fields.pop("text", f"{status} {age}")
     if status == "pending":
-        fields.setdefault("next_attempt_at", created if due_in is None
-                          else timezone.now() + timedelta(seconds=due_in))
+        fields.setdefault(
+            "next_attempt_at",
+            created if due_in is None else timezone.now() + timedelta(seconds=due_in),
+        )
     return ClassificationRequest.objects.create(
-        text=text, text_hash=text_hash(text), status=status, created_at=created,
-        model_id=model_id, error_code=error_code, backend="default", **fields,
+        text=text,
+        text_hash=text_hash(text),
+        status=status,
+        created_at=created,
+        model_id=model_id,
+        error_code=error_code,
+        backend="default",
+        **fields,
     )
 
 
@@ -32,7 +40,11 @@ def swept(seconds_ago):
 def open_circuit(alias="default", *, opened=1, failures=5, last_error="http_503"):
     """The backend's circuit is open for another minute."""
     return BackendPace.objects.create(
-        backend=alias, circuit=BackendPace.Circuit.OPEN, opened=opened, failures=failures,
-        last_error=last_error, reason="circuit_open",
+        backend=alias,
+        circuit=BackendPace.Circuit.OPEN,
+        opened=opened,
+        failures=failures,
+        last_error=last_error,
+        reason="circuit_open",
         not_before=timezone.now() + timedelta(seconds=60),
     )

@@ -19,8 +19,12 @@ def test_report__ok_when_nothing_waits(settings):
 
     assert report["status"] == "ok" and report["problems"] == []
     assert report["backlog"] == {
-        "status": "ok", "pending": 0, "running": 0, "due": 0,
-        "oldest_pending_created_at": None, "oldest_pending_age_seconds": None,
+        "status": "ok",
+        "pending": 0,
+        "running": 0,
+        "due": 0,
+        "oldest_pending_created_at": None,
+        "oldest_pending_age_seconds": None,
     }
     assert report["sweep"]["status"] == "ok" and 4 < report["sweep"]["age_seconds"] < 60
     # Every configured alias is listed, closed, though no worker has written a row yet.
@@ -44,9 +48,15 @@ def test_backlog__counts_and_the_oldest_pending_age(settings):
     assert part["status"] == "ok" and part["problems"] == []
 
 
-@pytest.mark.parametrize(("age", "expected"), [
-    (299, "ok"), (301, "warning"), (1799, "warning"), (1801, "critical"),
-])
+@pytest.mark.parametrize(
+    ("age", "expected"),
+    [
+        (299, "ok"),
+        (301, "warning"),
+        (1799, "warning"),
+        (1801, "critical"),
+    ],
+)
 def test_backlog__age_levels(age, expected):
     request("pending", age=age)
 
@@ -61,17 +71,25 @@ def test_backlog__size_judged_only_when_a_threshold_is_set(settings):
         request("pending", text=f"t{i}")
     assert health.backlog()["status"] == "ok"  # BACKLOG_* are None by default
 
-    settings.TEXTCLASS = {**settings.TEXTCLASS,
-                          "HEALTH_THRESHOLDS": {"BACKLOG_WARNING": 1, "BACKLOG_CRITICAL": 2}}
+    settings.TEXTCLASS = {
+        **settings.TEXTCLASS,
+        "HEALTH_THRESHOLDS": {"BACKLOG_WARNING": 1, "BACKLOG_CRITICAL": 2},
+    }
     part = health.backlog()
 
     assert part["status"] == "critical"
     assert part["problems"] == ["3 requests are pending (critical past 2)"]
 
 
-@pytest.mark.parametrize(("seconds_ago", "expected"), [
-    (10, "ok"), (301, "warning"), (901, "critical"), (None, "warning"),
-])
+@pytest.mark.parametrize(
+    ("seconds_ago", "expected"),
+    [
+        (10, "ok"),
+        (301, "warning"),
+        (901, "critical"),
+        (None, "warning"),
+    ],
+)
 def test_sweep__age_levels(seconds_ago, expected):
     if seconds_ago is not None:
         swept(seconds_ago)
@@ -89,8 +107,10 @@ def test_backends__open_circuit_warns_then_turns_critical():
     default = next(p for p in paces if p["backend"] == "default")
     assert default["status"] == "warning" and default["circuit"] == "open"
     assert 50 < default["waiting_seconds"] <= 60 and default["last_error"] == "http_503"
-    assert problems == ["backend default: circuit open after 5 failed calls in a row, "
-                        "opened 1 times in a row (last error http_503)"]
+    assert problems == [
+        "backend default: circuit open after 5 failed calls in a row, "
+        "opened 1 times in a row (last error http_503)"
+    ]
 
     BackendPace.objects.filter(pk=row.pk).update(opened=3)
     paces, _problems = health.backends()
@@ -104,8 +124,9 @@ def test_backends__a_rate_limit_wait_is_shown_not_judged():
 
     from django.utils import timezone
 
-    BackendPace.objects.create(backend="default", reason="rate_limited",
-                               not_before=timezone.now() + timedelta(seconds=30))
+    BackendPace.objects.create(
+        backend="default", reason="rate_limited", not_before=timezone.now() + timedelta(seconds=30)
+    )
 
     paces, problems = health.backends()
 
@@ -150,10 +171,17 @@ def test_report__the_worst_part_decides_and_problems_say_why():
     assert report["problems"][1].startswith("the sweep last ran")
 
 
-@pytest.mark.parametrize("given", [
-    {"NO_SUCH": 1}, {"PENDING_AGE_WARNING": "300"}, {"SWEEP_AGE_CRITICAL": None},
-    {"FAILURE_RATE_WARNING": -0.1}, {"CIRCUIT_OPENINGS_CRITICAL": True}, ["PENDING_AGE"],
-])
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"NO_SUCH": 1},
+        {"PENDING_AGE_WARNING": "300"},
+        {"SWEEP_AGE_CRITICAL": None},
+        {"FAILURE_RATE_WARNING": -0.1},
+        {"CIRCUIT_OPENINGS_CRITICAL": True},
+        ["PENDING_AGE"],
+    ],
+)
 def test_thresholds__bad_values_are_a_configuration_error(settings, given):
     settings.TEXTCLASS = {**settings.TEXTCLASS, "HEALTH_THRESHOLDS": given}
 
@@ -172,8 +200,7 @@ def test_health_token__must_be_a_non_empty_string(settings, token):
 
 
 def test_thresholds__a_site_sets_one_key_the_rest_keep_their_defaults(settings):
-    settings.TEXTCLASS = {**settings.TEXTCLASS,
-                          "HEALTH_THRESHOLDS": {"PENDING_AGE_WARNING": 60}}
+    settings.TEXTCLASS = {**settings.TEXTCLASS, "HEALTH_THRESHOLDS": {"PENDING_AGE_WARNING": 60}}
 
     limits = health.thresholds()
 

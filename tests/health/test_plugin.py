@@ -21,8 +21,13 @@ def test_plugin__all_four_checks_pass_on_a_healthy_pipeline(client):
     status, body = results(client)
 
     assert status == 200
-    assert body == {"Database(alias='default')": "OK", "Backlog()": "OK", "Sweep()": "OK",
-                    "Backends()": "OK", "FailureRate()": "OK"}
+    assert body == {
+        "Database(alias='default')": "OK",
+        "Backlog()": "OK",
+        "Sweep()": "OK",
+        "Backends()": "OK",
+        "FailureRate()": "OK",
+    }
 
 
 def test_plugin__warning_and_critical_levels(client):

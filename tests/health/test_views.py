@@ -30,8 +30,16 @@ def test_health__staff_reads_the_report(client, staff):
     assert "no-cache" in response["Cache-Control"]
     body = response.json()
     assert body["status"] == "ok" and body["backlog"]["pending"] == 1
-    assert set(body) == {"status", "checked_at", "problems", "backlog", "sweep", "backends",
-                         "failure_rate", "thresholds"}
+    assert set(body) == {
+        "status",
+        "checked_at",
+        "problems",
+        "backlog",
+        "sweep",
+        "backends",
+        "failure_rate",
+        "thresholds",
+    }
 
 
 @pytest.mark.parametrize("who", ["anonymous", "user", "inactive staff"])
@@ -58,10 +66,18 @@ def test_health__a_monitor_with_the_token(client, with_token):
     assert response.status_code == 200 and response.json()["status"] == "ok"
 
 
-@pytest.mark.parametrize("header", [
-    f"Bearer {TOKEN}x", f"Token {TOKEN}", TOKEN, "Bearer ", "Bearer", "",
-    f"Bearer {TOKEN[:-1]}",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"Bearer {TOKEN}x",
+        f"Token {TOKEN}",
+        TOKEN,
+        "Bearer ",
+        "Bearer",
+        "",
+        f"Bearer {TOKEN[:-1]}",
+    ],
+)
 def test_health__a_wrong_token_is_refused(client, with_token, header):
     response = client.get(URL, headers={"authorization": header})
 

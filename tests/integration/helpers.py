@@ -27,17 +27,24 @@ def finished(*requests, timeout=30):
 
     def unfinished():
         rows = ClassificationRequest.objects.filter(pk__in=pks).exclude(
-            status__in=TERMINAL_STATUSES)
-        lines = [f"{row.pk}: {row.status} attempts={row.attempts} "
-                 f"next_attempt_at={row.next_attempt_at} lease={row.lease_expires_at} "
-                 f"token={row.claim_token} error={row.error_code}" for row in rows[:20]]
+            status__in=TERMINAL_STATUSES
+        )
+        lines = [
+            f"{row.pk}: {row.status} attempts={row.attempts} "
+            f"next_attempt_at={row.next_attempt_at} lease={row.lease_expires_at} "
+            f"token={row.claim_token} error={row.error_code}"
+            for row in rows[:20]
+        ]
         events = RequestEvent.objects.filter(request__in=rows[:1]).order_by("pk")
-        lines += [f"  event {event.kind} {event.reason} wait={event.wait_seconds} "
-                  f"at {event.at}" for event in events]
+        lines += [
+            f"  event {event.kind} {event.reason} wait={event.wait_seconds} at {event.at}"
+            for event in events
+        ]
         return f"{rows.count()} not final, at {timezone.now()}:\n" + "\n".join(lines)
 
-    return wait_for(all_done, timeout=timeout, message=f"{len(pks)} requests to finish",
-                    describe=unfinished)
+    return wait_for(
+        all_done, timeout=timeout, message=f"{len(pks)} requests to finish", describe=unfinished
+    )
 
 
 class Worker:
@@ -64,11 +71,24 @@ class Worker:
         # A restart appends to the same log: only what this start writes says it is ready.
         self._log_start = self.log.tell()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
-             f"--loglevel={self.loglevel}", "--concurrency=2", "--without-gossip",
-             "--without-mingle", "--without-heartbeat",
-             f"--hostname=textclass-test-{os.getpid()}-{self.name}@%h"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tests.celery_app",
+                "worker",
+                f"--loglevel={self.loglevel}",
+                "--concurrency=2",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                f"--hostname=textclass-test-{os.getpid()}-{self.name}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches the pool too
         )
         wait_for(self._ready, timeout=timeout, message="the Celery worker to be ready")

@@ -41,22 +41,41 @@ def asgi_url(worker, emulator, tmp_path):
     """``uvicorn tests.asgi:application`` on a free port, on the test database."""
     port = free_port()
     env = {
-        **os.environ, "TEXTCLASS_TEST_WORKER": "1", "TEXTCLASS_TEST_API_URL": emulator.url,
-        "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT),
-        "TEXTCLASS_TEST_DB_POOL": "1", "TEXTCLASS_TEST_INFERENCE_WAIT": "0.5",
+        **os.environ,
+        "TEXTCLASS_TEST_WORKER": "1",
+        "TEXTCLASS_TEST_API_URL": emulator.url,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+        "TEXTCLASS_TEST_DB_POOL": "1",
+        "TEXTCLASS_TEST_INFERENCE_WAIT": "0.5",
     }
     log = (tmp_path / "uvicorn.log").open("ab")
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = Url(f"http://127.0.0.1:{port}")
 
     def up():
         if server.poll() is not None:
-            pytest.fail(f"uvicorn exited with {server.returncode}: "
-                        f"{(tmp_path / 'uvicorn.log').read_text()[-2000:]}")
+            pytest.fail(
+                f"uvicorn exited with {server.returncode}: "
+                f"{(tmp_path / 'uvicorn.log').read_text()[-2000:]}"
+            )
         try:
             return requests.get(f"{url}/api/schema/", timeout=2).status_code == 200
         except requests.ConnectionError:
@@ -78,9 +97,12 @@ def test_concurrent_clients__share_calls_and_each_gets_its_answer(asgi_url, alic
     texts = [f"a review from client {n}" for n in range(16)]
 
     def post(text):
-        return requests.post(f"{asgi_url}/api/models/{MODEL}", json={"inputs": text},
-                             headers={"Authorization": f"Bearer {key}",
-                                      "x-wait-for-model": "true"}, timeout=60)
+        return requests.post(
+            f"{asgi_url}/api/models/{MODEL}",
+            json={"inputs": text},
+            headers={"Authorization": f"Bearer {key}", "x-wait-for-model": "true"},
+            timeout=60,
+        )
 
     with ThreadPoolExecutor(len(texts)) as pool:
         answers = list(pool.map(post, texts))
@@ -100,8 +122,12 @@ def test_not_ready_in_time__503_then_the_same_call_gets_the_answer(asgi_url, ali
     key = Token.objects.create(user=alice).key
 
     def post(**headers):
-        return requests.post(f"{asgi_url}/api/models/{MODEL}", json={"inputs": "slow one"},
-                             headers={"Authorization": f"Bearer {key}", **headers}, timeout=60)
+        return requests.post(
+            f"{asgi_url}/api/models/{MODEL}",
+            json={"inputs": "slow one"},
+            headers={"Authorization": f"Bearer {key}", **headers},
+            timeout=60,
+        )
 
     first = post()
     assert first.status_code == 503, first.text
@@ -124,7 +150,8 @@ def test_waiting_clients__hold_no_thread_each(asgi_url, alice, emulator):
     def threads_while_waiting(clients, round_):
         def post(n):
             return requests.post(
-                f"{asgi_url}/api/models/{MODEL}", json={"inputs": f"round {round_}, {n}"},
+                f"{asgi_url}/api/models/{MODEL}",
+                json={"inputs": f"round {round_}, {n}"},
                 headers={"Authorization": f"Bearer {key}", "x-wait-for-model": "true"},
                 timeout=60,
             )
@@ -132,8 +159,11 @@ def test_waiting_clients__hold_no_thread_each(asgi_url, alice, emulator):
         stored = ClassificationRequest.objects.count() + clients
         with ThreadPoolExecutor(clients) as pool:
             answers = pool.map(post, range(clients))
-            wait_for(lambda: ClassificationRequest.objects.count() == stored, timeout=30,
-                     message="every client's request stored and waiting")
+            wait_for(
+                lambda: ClassificationRequest.objects.count() == stored,
+                timeout=30,
+                message="every client's request stored and waiting",
+            )
             threads = threads_of(asgi_url.pid)
             assert {answer.status_code for answer in answers} == {200}
         return threads

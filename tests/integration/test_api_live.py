@@ -62,9 +62,15 @@ def test_seed_request__answers_the_api_shape(endpoint, token, alice):
 def test_list_with_parameters__one_ranking_per_input(endpoint, token):
     texts = ["I love it", "I hate it", "not bad"]
 
-    response = requests.post(endpoint, headers=bearer(token), timeout=30, json={
-        "inputs": texts, "parameters": {"function_to_apply": "sigmoid", "top_k": 1},
-    })
+    response = requests.post(
+        endpoint,
+        headers=bearer(token),
+        timeout=30,
+        json={
+            "inputs": texts,
+            "parameters": {"function_to_apply": "sigmoid", "top_k": 1},
+        },
+    )
 
     assert response.status_code == 200, response.text
     assert response.json() == [rank(SENTIMENT, text, "sigmoid", 1) for text in texts]
@@ -104,19 +110,23 @@ def test_huggingface_hub_client__bad_token_raises_401(endpoint, worker):
 def test_not_ready_in_time__503_then_same_request_with_wait_for_model(
     endpoint, token, emulator, settings
 ):
-    settings.TEXTCLASS = {**settings.TEXTCLASS, "INFERENCE_WAIT_SECONDS": 0.3,
-                          "INFERENCE_WAIT_FOR_MODEL_SECONDS": 20}
+    settings.TEXTCLASS = {
+        **settings.TEXTCLASS,
+        "INFERENCE_WAIT_SECONDS": 0.3,
+        "INFERENCE_WAIT_FOR_MODEL_SECONDS": 20,
+    }
     emulator.script(Reply.loading(estimated_time=1.0))
 
-    first = requests.post(endpoint, headers=bearer(token), json={"inputs": "slow one"},
-                          timeout=30)
+    first = requests.post(endpoint, headers=bearer(token), json={"inputs": "slow one"}, timeout=30)
 
     assert first.status_code == 503
     assert set(first.json()) == {"error", "estimated_time"}
     assert "is currently loading" in first.json()["error"]
     second = requests.post(
-        endpoint, headers={**bearer(token), "x-wait-for-model": "true"},
-        json={"inputs": "slow one"}, timeout=30,
+        endpoint,
+        headers={**bearer(token), "x-wait-for-model": "true"},
+        json={"inputs": "slow one"},
+        timeout=30,
     )
     assert second.status_code == 200, second.text
     assert second.json() == [rank(SENTIMENT, "slow one")]
@@ -127,18 +137,25 @@ def test_not_ready_in_time__503_then_same_request_with_wait_for_model(
 def test_no_cache_header__reaches_the_upstream_api(endpoint, token, emulator):
     requests.post(endpoint, headers=bearer(token), json={"inputs": "fresh"}, timeout=30)
 
-    response = requests.post(endpoint, headers={**bearer(token), "x-use-cache": "false"},
-                             json={"inputs": "fresh"}, timeout=30)
+    response = requests.post(
+        endpoint,
+        headers={**bearer(token), "x-use-cache": "false"},
+        json={"inputs": "fresh"},
+        timeout=30,
+    )
 
     assert response.status_code == 200
     assert emulator.texts_seen() == ["fresh", "fresh"]
     assert emulator.requests[1].headers["x-use-cache"] == "false"
 
 
-@pytest.mark.parametrize(("reply", "status", "code"), [
-    (Reply.error(401, "Invalid credentials in Authorization header"), 502, "http_401"),
-    (Reply.error(400, "bad input"), 400, "http_400"),
-])
+@pytest.mark.parametrize(
+    ("reply", "status", "code"),
+    [
+        (Reply.error(401, "Invalid credentials in Authorization header"), 502, "http_401"),
+        (Reply.error(400, "bad input"), 400, "http_400"),
+    ],
+)
 def test_upstream_failure__error_body(endpoint, token, emulator, reply, status, code):
     emulator.script(reply)
 
@@ -156,8 +173,12 @@ def test_cancelled_while_waiting__409(live_server, transactional_db, alice):
     timer = threading.Timer(0.5, services.cancel, args=[row])
     timer.start()
 
-    response = requests.post(f"{live_server.url}/api/models/{MODEL}", headers=bearer(key),
-                             json={"inputs": "stuck"}, timeout=30)
+    response = requests.post(
+        f"{live_server.url}/api/models/{MODEL}",
+        headers=bearer(key),
+        json={"inputs": "stuck"},
+        timeout=30,
+    )
     timer.join()
 
     assert response.status_code == 409
@@ -208,8 +229,9 @@ def test_wait_too_short__202_then_poll_the_status_url(live_server, token, emulat
     assert response.status_code == 202
     status_url = response.headers["Location"]
     final = wait_for(
-        lambda: (body := session.get(status_url, timeout=10).json())["status"] == "succeeded"
-        and body,
+        lambda: (
+            (body := session.get(status_url, timeout=10).json())["status"] == "succeeded" and body
+        ),
         message="the request to succeed",
     )
     assert final["result"] == rank(SENTIMENT, "patience")
@@ -226,8 +248,10 @@ def test_retry_after_failure__succeeds(live_server, token, emulator):
 
     assert response.status_code == 202
     final = wait_for(
-        lambda: (body := session.get(failed["url"], timeout=10).json())["status"]
-        == "succeeded" and body,
+        lambda: (
+            (body := session.get(failed["url"], timeout=10).json())["status"] == "succeeded"
+            and body
+        ),
         message="the retried request to succeed",
     )
     assert final["error"] is None and final["attempts"] == 1
@@ -241,7 +265,8 @@ def test_stats_after_real_classifications(live_server, token):
 
     assert body["status_counts"]["succeeded"] == 3
     assert {row["label"]: row["count"] for row in body["label_distribution"]} == {
-        "POSITIVE": 2, "NEGATIVE": 1,
+        "POSITIVE": 2,
+        "NEGATIVE": 1,
     }
     assert body["backend_ms"]["p50"] is not None
 

@@ -53,8 +53,12 @@ def two_beats(redis_client, tmp_path):
         redis_client.delete(queue, *redis_client.keys(prefix + "*"))
 
     forget()
-    env = {**os.environ, "TEXTCLASS_TEST_BROKER": "redis", "TEXTCLASS_TEST_QUEUE": queue,
-           "TEXTCLASS_TEST_REDBEAT_LOCK": str(LOCK_TIMEOUT)}
+    env = {
+        **os.environ,
+        "TEXTCLASS_TEST_BROKER": "redis",
+        "TEXTCLASS_TEST_QUEUE": queue,
+        "TEXTCLASS_TEST_REDBEAT_LOCK": str(LOCK_TIMEOUT),
+    }
     beats = [Beat(tmp_path / f"beat-{name}.log", env, interval=INTERVAL) for name in "ab"]
     for beat in beats:
         beat.start()
@@ -78,20 +82,27 @@ def sweeps_by_sender(client, queue):
 
 
 def logs(beats):
-    return "\n".join(f"--- {beat.log_path.name}:\n{beat.log_path.read_text()[-2000:]}"
-                     for beat in beats)
+    return "\n".join(
+        f"--- {beat.log_path.name}:\n{beat.log_path.read_text()[-2000:]}" for beat in beats
+    )
 
 
 def test_two_beats__one_sends_the_sweep_and_the_other_takes_over_when_it_is_killed(
-        redis_client, two_beats):
+    redis_client, two_beats
+):
     beats, queue, lock = two_beats
     by_pid = {beat.process.pid: beat for beat in beats}
 
     # Both beats run; only the lock's holder sends, tick after tick.
     senders = wait_for(
-        lambda: (found := sweeps_by_sender(redis_client, queue)) and sum(found.values()) >= 8
-        and found, timeout=90, interval=0.1, message="8 sweep messages from the beats",
-        describe=lambda: logs(beats))
+        lambda: (
+            (found := sweeps_by_sender(redis_client, queue)) and sum(found.values()) >= 8 and found
+        ),
+        timeout=90,
+        interval=0.1,
+        message="8 sweep messages from the beats",
+        describe=lambda: logs(beats),
+    )
     assert all(beat.process.poll() is None for beat in beats), logs(beats)
     assert len(senders) == 1, (senders, logs(beats))
     (holder_pid,) = senders
@@ -107,20 +118,30 @@ def test_two_beats__one_sends_the_sweep_and_the_other_takes_over_when_it_is_kill
     sent_by_holder = sweeps_by_sender(redis_client, queue)[holder_pid]
     assert 0 < lock_left <= LOCK_TIMEOUT
 
-    wait_for(lambda: sweeps_by_sender(redis_client, queue).get(standby.process.pid),
-             timeout=LOCK_TIMEOUT + 30, interval=0.05,
-             message="the standby beat's first sweep", describe=lambda: logs(beats))
+    wait_for(
+        lambda: sweeps_by_sender(redis_client, queue).get(standby.process.pid),
+        timeout=LOCK_TIMEOUT + 30,
+        interval=0.05,
+        message="the standby beat's first sweep",
+        describe=lambda: logs(beats),
+    )
     took = time.monotonic() - killed_at
-    print(f"the standby beat sent its first sweep {took:.2f} s after the holder was killed; "
-          f"the lock had {lock_left:.2f} s left (timeout {LOCK_TIMEOUT} s)")  # noqa: T201
+    print(
+        f"the standby beat sent its first sweep {took:.2f} s after the holder was killed; "
+        f"the lock had {lock_left:.2f} s left (timeout {LOCK_TIMEOUT} s)"
+    )  # noqa: T201
     # Not before the lock expired; then within a look at the lock and a tick (a second
     # of slack for a loaded machine).
     assert lock_left - 0.2 <= took <= lock_left + 2 * INTERVAL + 1, logs(beats)
     assert took <= LOCK_TIMEOUT + 2 * INTERVAL + 1
 
     # And it goes on alone: the holder sent nothing more.
-    wait_for(lambda: sweeps_by_sender(redis_client, queue)[standby.process.pid] >= 4,
-             timeout=30, interval=0.1, message="4 sweeps from the new holder",
-             describe=lambda: logs(beats))
+    wait_for(
+        lambda: sweeps_by_sender(redis_client, queue)[standby.process.pid] >= 4,
+        timeout=30,
+        interval=0.1,
+        message="4 sweeps from the new holder",
+        describe=lambda: logs(beats),
+    )
     assert sweeps_by_sender(redis_client, queue)[holder_pid] == sent_by_holder
     assert standby.process.poll() is None

@@ -80,24 +80,31 @@ def own_worker(emulator, transactional_db, tmp_path):
         pytest.skip("counts PostgreSQL connections (TEXTCLASS_TEST_DB=postgres)")
     if not Path("/proc/net/tcp").exists():
         pytest.skip("reads the connections from Linux's /proc")
-    started = Worker(emulator.url, tmp_path / "worker.log", name="connections", env={
-        "TEXTCLASS_TEST_CALLS_IN_FLIGHT": str(CALLS_IN_FLIGHT),
-        "TEXTCLASS_TEST_LEASE_SECONDS": "3",
-        "TEXTCLASS_TEST_QUEUE": f"{settings.CELERY_TASK_DEFAULT_QUEUE}-connections",
-    })
+    started = Worker(
+        emulator.url,
+        tmp_path / "worker.log",
+        name="connections",
+        env={
+            "TEXTCLASS_TEST_CALLS_IN_FLIGHT": str(CALLS_IN_FLIGHT),
+            "TEXTCLASS_TEST_LEASE_SECONDS": "3",
+            "TEXTCLASS_TEST_QUEUE": f"{settings.CELERY_TASK_DEFAULT_QUEUE}-connections",
+        },
+    )
     started.start()
     yield started
     started.stop()
 
 
 def test_worker_process__holds_at_most_two_connections_per_call_in_flight_plus_two(
-        own_worker, emulator, settings):
+    own_worker, emulator, settings
+):
     # The wake-ups go to the worker's own queue (its default queue is that one).
-    settings.TEXTCLASS = {**settings.TEXTCLASS, "QUEUE": own_worker.extra_env[
-        "TEXTCLASS_TEST_QUEUE"]}
+    settings.TEXTCLASS = {
+        **settings.TEXTCLASS,
+        "QUEUE": own_worker.extra_env["TEXTCLASS_TEST_QUEUE"],
+    }
     emulator.latency = 0.4
-    requests = django_textclass.classify([f"review number {n}" for n in range(1200)],
-                                         model=MODEL)
+    requests = django_textclass.classify([f"review number {n}" for n in range(1200)], model=MODEL)
     pks = [request.pk for request in requests]
     peak = {}
     deadline = time.monotonic() + 120
@@ -106,15 +113,18 @@ def test_worker_process__holds_at_most_two_connections_per_call_in_flight_plus_t
         for pid in [own_worker.process.pid, *children(own_worker.process.pid)]:
             peak[pid] = max(peak.get(pid, 0), connections_of(pid, sockets))
         if not ClassificationRequest.objects.filter(
-                pk__in=pks, status__in=[Status.PENDING, Status.RUNNING]).exists():
+            pk__in=pks, status__in=[Status.PENDING, Status.RUNNING]
+        ).exists():
             break
         time.sleep(0.05)
 
     rows = finished(*requests, timeout=30)
     assert {row.status for row in rows} == {Status.SUCCEEDED}
     parent = peak.pop(own_worker.process.pid)
-    print(f"peak connections: main process {parent}, "  # noqa: T201 - shown with -s
-          f"pool processes {sorted(peak.values())}")
+    print(
+        f"peak connections: main process {parent}, "  # noqa: T201 - shown with -s
+        f"pool processes {sorted(peak.values())}"
+    )
     assert parent == 0  # the parent hands tasks out, never queries
     assert max(peak.values()) <= 2 * CALLS_IN_FLIGHT + 2
     # The bound is reached: every call thread, the task's thread and the heartbeat at once.

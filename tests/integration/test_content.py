@@ -56,12 +56,20 @@ print(comment.pk)
 def test_broker_down_during_save__save_succeeds_and_sweep_sends_later(worker, emulator):
     # A separate process, like a web server, whose broker is unreachable.
     env = {
-        **os.environ, "PYTHONPATH": str(ROOT), "TEXTCLASS_TEST_WORKER": "1",
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TEXTCLASS_TEST_WORKER": "1",
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "TEXTCLASS_TEST_BROKER_URL": "amqp://guest:guest@127.0.0.1:1//",  # nothing listens
     }
-    result = subprocess.run([sys.executable, "-c", SAVE_SCRIPT], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", SAVE_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert result.returncode == 0, result.stderr
     assert "the sweep will send them" in result.stderr
@@ -72,14 +80,17 @@ def test_broker_down_during_save__save_succeeds_and_sweep_sends_later(worker, em
     assert {row.status for row in requests_of(comment)} == {Status.PENDING}
 
     ClassificationRequest.objects.filter(pk__in=[r.pk for r in rows]).update(
-        next_attempt_at=timezone.now() - timedelta(seconds=60))
+        next_attempt_at=timezone.now() - timedelta(seconds=60)
+    )
     assert services.sweep()["dispatched"] == 2
 
     rows = finished(*rows)
     assert {row.status for row in rows} == {Status.SUCCEEDED}
     assert {row.top_label for row in rows} == {"POSITIVE"}
-    wait_for(lambda: SignalLog.objects.filter(kind="succeeded").count() == 2,
-             message="the success signals")
+    wait_for(
+        lambda: SignalLog.objects.filter(kind="succeeded").count() == 2,
+        message="the success signals",
+    )
 
 
 def test_split_text__chunks_classified_parent_combined_and_signalled_once(worker, emulator):
@@ -118,8 +129,9 @@ def test_backfill_wait__shows_the_classification_until_every_request_is_final(
     assert ClassificationRequest.objects.count() == 0
     out, err = StringIO(), StringIO()
 
-    call_command("textclass_backfill", "testapp.Comment", "--field", "body", "--wait",
-                 stdout=out, stderr=err)
+    call_command(
+        "textclass_backfill", "testapp.Comment", "--field", "body", "--wait", stdout=out, stderr=err
+    )
 
     created, summary = out.getvalue().splitlines()
     assert "20 requests created" in created

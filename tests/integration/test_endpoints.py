@@ -31,7 +31,8 @@ def assert_ranked_alone(row, function=None):
     expected = rank(LABELS, row.text, function)
     assert [item["label"] for item in row.labels] == [item["label"] for item in expected]
     assert [item["score"] for item in row.labels] == pytest.approx(
-        [item["score"] for item in expected], rel=1e-9)
+        [item["score"] for item in expected], rel=1e-9
+    )
 
 
 # --- the TEI backend ------------------------------------------------------------------------
@@ -40,22 +41,32 @@ def assert_ranked_alone(row, function=None):
 def test_tei__batches_go_as_lists_of_one_within_the_servers_limit(worker, emulator):
     emulator.tei = TEI
     emulator.latency = 0.2  # the rows wait together, so calls carry several texts
-    texts = ["I love it", "I hate it", "a great day", "a bad day", "so boring", "the best",
-             "not good"]
+    texts = [
+        "I love it",
+        "I hate it",
+        "a great day",
+        "a bad day",
+        "so boring",
+        "the best",
+        "not good",
+    ]
 
-    rows = finished(*django_textclass.classify(texts, model=MODEL, backend="tei",
-                                               function_to_apply="sigmoid"))
+    rows = finished(
+        *django_textclass.classify(texts, model=MODEL, backend="tei", function_to_apply="sigmoid")
+    )
 
     assert {row.status for row in rows} == {Status.SUCCEEDED}
     for row in rows:
         assert_ranked_alone(row, "sigmoid")
     answered = [request for request in predictions(emulator) if request.status == 200]
     assert sorted(text for request in answered for text in request.inputs) == sorted(texts)
-    batches = [request.body["inputs"] for request in answered
-               if isinstance(request.body["inputs"], list)]
+    batches = [
+        request.body["inputs"] for request in answered if isinstance(request.body["inputs"], list)
+    ]
     assert batches, "some calls carried several texts"
-    assert all(all(isinstance(item, list) and len(item) == 1 for item in batch)
-               for batch in batches)
+    assert all(
+        all(isinstance(item, list) and len(item) == 1 for item in batch) for batch in batches
+    )
     assert max(len(batch) for batch in batches) <= 3
     assert all(request.body["raw_scores"] is True for request in answered)
     # A worker that had not read /info yet may send one batch over the limit, once.
@@ -75,8 +86,9 @@ def test_tei__overloaded_429_waits_without_spending_an_attempt(worker, emulator)
 
 
 def test_tei__a_text_over_the_token_limit_fails_alone(worker, emulator):
-    emulator.tei = TEIMode(model_id=MODEL, max_client_batch_size=3, max_input_length=6,
-                           auto_truncate=False)
+    emulator.tei = TEIMode(
+        model_id=MODEL, max_client_batch_size=3, max_input_length=6, auto_truncate=False
+    )
     emulator.latency = 0.2
     long_text = "this text has far more words than the model takes"
     texts = ["I love it", long_text, "I hate it"]
@@ -122,8 +134,11 @@ def test_tei_trap__three_texts_refused_by_tei_end_up_alone_too(worker, emulator)
         assert_ranked_alone(row)
     calls = predictions(emulator, "/")
     assert calls[0].status == 422  # three strings are no TEI input at all
-    assert all(isinstance(call.body["inputs"], str) for call in calls if call.status == 200
-               and len(call.inputs) == 1)
+    assert all(
+        isinstance(call.body["inputs"], str)
+        for call in calls
+        if call.status == 200 and len(call.inputs) == 1
+    )
 
 
 # --- a dedicated endpoint -------------------------------------------------------------------
@@ -141,8 +156,10 @@ def test_endpoint__503s_while_waking_are_waited_out_without_spending_attempts(wo
     assert [call.status for call in calls] == [503, 503, 200]
     assert all(call.headers["x-scale-up-timeout"] == "3" for call in calls)
     assert all(call.body["parameters"] == {"top_k": None} for call in calls)
-    assert all(later.received_at - earlier.received_at >= 0.9  # RATE_LIMIT_WAIT, 1 s
-               for earlier, later in zip(calls, calls[1:], strict=False))
+    assert all(
+        later.received_at - earlier.received_at >= 0.9  # RATE_LIMIT_WAIT, 1 s
+        for earlier, later in zip(calls, calls[1:], strict=False)
+    )
     waits = RequestEvent.objects.filter(request_id=row.pk, kind=RequestEvent.Kind.WAIT)
     assert [event.reason for event in waits.order_by("pk")] == ["model_loading"] * 2
 

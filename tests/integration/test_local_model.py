@@ -18,8 +18,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.local_model]
 MODEL_ID = "acme/tiny-sentiment"
 #: The line Celery's logging writes (the test settings' console handler writes it once more,
 #: without the prefix).
-LOADED = re.compile(r"INFO/\S+\] Backend 'local' loaded the model in (\S+) on cpu with "
-                    r"1 thread\(s\), process (\d+)")
+LOADED = re.compile(
+    r"INFO/\S+\] Backend 'local' loaded the model in (\S+) on cpu with "
+    r"1 thread\(s\), process (\d+)"
+)
 
 
 @pytest.fixture(scope="session")
@@ -34,12 +36,15 @@ def model_folder():
 @pytest.fixture
 def local_aliases(settings):
     """The aliases the workers have, in this process too (submit checks the alias)."""
-    settings.TEXTCLASS = {**settings.TEXTCLASS, "BACKENDS": {
-        **settings.TEXTCLASS["BACKENDS"], **django_settings.LOCAL_MODEL_BACKENDS}}
+    settings.TEXTCLASS = {
+        **settings.TEXTCLASS,
+        "BACKENDS": {**settings.TEXTCLASS["BACKENDS"], **django_settings.LOCAL_MODEL_BACKENDS},
+    }
 
 
 def test_worker__classifies_with_the_model_loaded_once_in_a_pool_process(
-        worker, model_folder, local_aliases):
+    worker, model_folder, local_aliases
+):
     requests = django_textclass.classify(TEXTS, model=MODEL_ID, backend="local")
 
     rows = finished(*requests, timeout=180)
@@ -48,7 +53,8 @@ def test_worker__classifies_with_the_model_loaded_once_in_a_pool_process(
         assert row.status == Status.SUCCEEDED, (row.error_code, row.error_message)
         assert row.backend == "local" and row.model_id == MODEL_ID
         assert [item["label"] for item in row.labels] == sorted(
-            LABELS, key=lambda label: -next(i["score"] for i in row.labels if i["label"] == label))
+            LABELS, key=lambda label: -next(i["score"] for i in row.labels if i["label"] == label)
+        )
         expected = expected_scores(model_folder, text)
         for item in row.labels:
             assert math.isclose(item["score"], expected[item["label"]], abs_tol=1e-5)
@@ -63,10 +69,8 @@ def test_worker__classifies_with_the_model_loaded_once_in_a_pool_process(
     assert len(pids) == len(set(pids))
 
 
-def test_worker__a_missing_model_folder_fails_the_request_as_configuration(worker,
-                                                                           local_aliases):
-    (request,) = django_textclass.classify(["a good day"], model=MODEL_ID,
-                                           backend="local-missing")
+def test_worker__a_missing_model_folder_fails_the_request_as_configuration(worker, local_aliases):
+    (request,) = django_textclass.classify(["a good day"], model=MODEL_ID, backend="local-missing")
 
     (row,) = finished(request, timeout=120)
 

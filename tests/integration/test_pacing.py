@@ -43,8 +43,11 @@ def test_rate_limited_for_several_windows__no_call_inside_a_window_and_nothing_f
     limited = [call for call in calls if call.status == 429]
     assert len(limited) == 4
     for refusal in limited:
-        inside = [call for call in calls
-                  if refusal.received_at + IN_FLIGHT < call.received_at < refusal.received_at + 1]
+        inside = [
+            call
+            for call in calls
+            if refusal.received_at + IN_FLIGHT < call.received_at < refusal.received_at + 1
+        ]
         assert inside == [], "a worker called inside a Retry-After window"
 
 
@@ -70,8 +73,7 @@ def test_outage__two_workers_200_texts_nothing_fails_and_one_probe_at_a_time(
     # after the circuit's open time (1 s or more).
     first_success = next(n for n, call in enumerate(calls) if call.status == 200)
     opened = calls[2].received_at
-    probes = [call for call in calls[: first_success + 1]
-              if call.received_at > opened + IN_FLIGHT]
+    probes = [call for call in calls[: first_success + 1] if call.received_at > opened + IN_FLIGHT]
     assert len(probes) >= 3
     gaps = [later.received_at - earlier.received_at for earlier, later in pairwise(probes)]
     assert all(gap >= 0.9 for gap in gaps), gaps

@@ -13,7 +13,6 @@ from tests.integration.helpers import MODEL, finished
 pytestmark = pytest.mark.integration
 
 
-
 def test_classify__worker_stores_the_ranking(worker):
     request = django_textclass.classify("I like you. I love you", model=MODEL)
     assert request.status == Status.PENDING

@@ -104,13 +104,19 @@ print(request.pk, round(time.monotonic() - started, 2))
 def test_broker_down__submit_succeeds_and_sweep_sends_later(worker, emulator):
     # A separate process, like a web server, whose broker is unreachable.
     env = {
-        **os.environ, "PYTHONPATH": str(ROOT), "TEXTCLASS_TEST_WORKER": "1",
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TEXTCLASS_TEST_WORKER": "1",
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "TEXTCLASS_TEST_BROKER_URL": "amqp://guest:guest@127.0.0.1:1//",  # nothing listens
     }
     result = subprocess.run(
-        [sys.executable, "-c", SUBMIT_SCRIPT], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=60,
+        [sys.executable, "-c", SUBMIT_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     pk, elapsed = result.stdout.split()
@@ -148,9 +154,22 @@ def frozen_redis(tmp_path):
         missing("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
     server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
     def answers():
@@ -203,14 +222,20 @@ def test_frozen_broker__classify_answers_within_seconds_and_the_sweep_sends_late
     worker, emulator, broker, request
 ):
     env = {
-        **os.environ, "PYTHONPATH": str(ROOT), "TEXTCLASS_TEST_WORKER": "1",
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TEXTCLASS_TEST_WORKER": "1",
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "TEXTCLASS_TEST_BROKER_URL": request.getfixturevalue(broker),
     }
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-c", SUBMIT_SCRIPT], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=60,
+        [sys.executable, "-c", SUBMIT_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     pk, elapsed = result.stdout.split()
@@ -232,18 +257,35 @@ def test_frozen_broker__classify_answers_within_seconds_and_the_sweep_sends_late
 def test_beat_runs_the_sweep__a_lost_wake_up_is_recovered(worker, emulator, tmp_path):
     # A request stored without any wake-up, as if the message had been lost.
     lost = ClassificationRequest.objects.create(
-        model_id=MODEL, text="I love beat", text_hash="0" * 64, backend="default",
+        model_id=MODEL,
+        text="I love beat",
+        text_hash="0" * 64,
+        backend="default",
         next_attempt_at=timezone.now() - timedelta(seconds=60),
     )
     env = {
-        **os.environ, "PYTHONPATH": str(ROOT), "TEXTCLASS_TEST_WORKER": "1",
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TEXTCLASS_TEST_WORKER": "1",
         "TEXTCLASS_TEST_BEAT_INTERVAL": "0.5",
     }
     log = open(tmp_path / "beat.log", "wb")  # noqa: SIM115
     beat = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tests.celery_app", "beat", "--loglevel=INFO",
-         f"--schedule={tmp_path / 'beat-schedule'}"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.celery_app",
+            "beat",
+            "--loglevel=INFO",
+            f"--schedule={tmp_path / 'beat-schedule'}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         (row,) = finished(lost)
@@ -263,15 +305,23 @@ def test_backlog__a_dead_workers_rows_are_recovered_without_waiting_behind_it(wo
     # stream (STREAM_SECONDS), after which the task sweeps.
     emulator.latency = 0.25
     stranded = ClassificationRequest.objects.create(
-        model_id=MODEL, text="left behind by a dead worker", text_hash="1" * 64,
-        backend="default", status=Status.RUNNING, attempts=1, claim_token=uuid.uuid4(),
+        model_id=MODEL,
+        text="left behind by a dead worker",
+        text_hash="1" * 64,
+        backend="default",
+        status=Status.RUNNING,
+        attempts=1,
+        claim_token=uuid.uuid4(),
         started_at=timezone.now() - timedelta(seconds=120),
         lease_expires_at=timezone.now() - timedelta(seconds=60),
     )
     backlog = django_textclass.classify([f"backlog text {n}" for n in range(800)], model=MODEL)
 
-    wait_for(lambda: ClassificationRequest.objects.get(pk=stranded.pk).status != Status.RUNNING,
-             timeout=20, message="a worker's own sweep to requeue the stranded request")
+    wait_for(
+        lambda: ClassificationRequest.objects.get(pk=stranded.pk).status != Status.RUNNING,
+        timeout=20,
+        message="a worker's own sweep to requeue the stranded request",
+    )
     still_queued = ClassificationRequest.objects.filter(
         pk__in=[row.pk for row in backlog], status__in=[Status.PENDING, Status.RUNNING]
     ).count()
@@ -283,15 +333,15 @@ def test_backlog__a_dead_workers_rows_are_recovered_without_waiting_behind_it(wo
     assert ClassificationRequest.objects.get(pk=stranded.pk).attempts == 2
 
 
-def test_database_connections_killed_under_the_worker__rows_back_in_work_at_once(
-    worker, emulator
-):
+def test_database_connections_killed_under_the_worker__rows_back_in_work_at_once(worker, emulator):
     if connection.vendor != "postgresql":
         pytest.skip("terminating other sessions is PostgreSQL's pg_terminate_backend()")
     emulator.latency = 1.0  # the worker is mid-call when its connections die
     requests = django_textclass.classify([f"text number {n}" for n in range(40)], model=MODEL)
-    wait_for(lambda: ClassificationRequest.objects.filter(status=Status.RUNNING).exists(),
-             message="the worker to claim")
+    wait_for(
+        lambda: ClassificationRequest.objects.filter(status=Status.RUNNING).exists(),
+        message="the worker to claim",
+    )
     started = time.monotonic()
 
     with connection.cursor() as cursor:
@@ -318,10 +368,16 @@ def test_worker_killed_between_commit_and_signals__the_sweep_sends_them_and_rule
     worker.stop()  # the only worker must be the one that dies
     flags = tmp_path / "died"
     flags.mkdir()
-    dying = Worker(emulator.url, tmp_path / "dying.log", name="dying", env={
-        "TEXTCLASS_TEST_DIE_ON": "dies after commit", "TEXTCLASS_TEST_DIE_FLAGS": str(flags),
-        "TEXTCLASS_TEST_LEASE_SECONDS": "2",
-    })
+    dying = Worker(
+        emulator.url,
+        tmp_path / "dying.log",
+        name="dying",
+        env={
+            "TEXTCLASS_TEST_DIE_ON": "dies after commit",
+            "TEXTCLASS_TEST_DIE_FLAGS": str(flags),
+            "TEXTCLASS_TEST_LEASE_SECONDS": "2",
+        },
+    )
 
     def both_died():
         # One run may hold both rows (their wake-ups share a message): it dies after the
@@ -333,8 +389,12 @@ def test_worker_killed_between_commit_and_signals__the_sweep_sends_them_and_rule
         dying.start()
         comment = Comment.objects.create(title="", body="I hate this, it dies after commit")
         # The body is classified with two models: each result's process dies once.
-        wait_for(both_died, timeout=60, interval=0.5,
-                 message="a pool process to kill itself after each result")
+        wait_for(
+            both_died,
+            timeout=60,
+            interval=0.5,
+            message="a pool process to kill itself after each result",
+        )
     finally:
         dying.stop()
         worker.start()  # the session's worker again, whatever happened above
@@ -367,10 +427,13 @@ def web_on_a_frozen_broker(frozen_redis, monkeypatch, settings):
     dispatch.drop_connections()
 
 
-@pytest.mark.parametrize(("path", "body", "answered"), [
-    ("/api/classifications/", {"text": "I love a frozen broker"}, 202),
-    (f"/api/models/{MODEL}", {"inputs": "I love a frozen broker"}, 503),  # not ready yet
-])
+@pytest.mark.parametrize(
+    ("path", "body", "answered"),
+    [
+        ("/api/classifications/", {"text": "I love a frozen broker"}, 202),
+        (f"/api/models/{MODEL}", {"inputs": "I love a frozen broker"}, 503),  # not ready yet
+    ],
+)
 def test_frozen_broker__the_rest_api_answers_within_seconds(
     transactional_db, web_on_a_frozen_broker, alice, path, body, answered, caplog
 ):
@@ -392,29 +455,51 @@ def test_frozen_broker__the_rest_api_answers_within_seconds(
 def test_frozen_broker__beat_with_socket_timeouts_keeps_ticking(frozen_redis, tmp_path):
     """What check W006 asks for: beat times out, tries again, and sweeps once the broker is back."""
     env = {
-        **os.environ, "PYTHONPATH": str(ROOT), "TEXTCLASS_TEST_WORKER": "1",
-        "TEXTCLASS_TEST_BEAT_INTERVAL": "0.5", "TEXTCLASS_TEST_BROKER_URL": frozen_redis,
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TEXTCLASS_TEST_WORKER": "1",
+        "TEXTCLASS_TEST_BEAT_INTERVAL": "0.5",
+        "TEXTCLASS_TEST_BROKER_URL": frozen_redis,
         "TEXTCLASS_TEST_BROKER_SOCKET_TIMEOUT": "1",
     }
     log_path = tmp_path / "beat.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
     beat = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tests.celery_app", "beat", "--loglevel=INFO",
-         f"--schedule={tmp_path / 'beat-schedule'}"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.celery_app",
+            "beat",
+            "--loglevel=INFO",
+            f"--schedule={tmp_path / 'beat-schedule'}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
+
     def count(words):
         return log_path.read_text(errors="replace").count(words)
 
     try:
         # redis-py 8 names the address ("Timeout reading from 127.0.0.1:port"), older
         # versions "Timeout reading from socket".
-        wait_for(lambda: count("Timeout reading from") >= 2, timeout=60,
-                 message="beat to time out on the frozen broker, twice, and try again")
+        wait_for(
+            lambda: count("Timeout reading from") >= 2,
+            timeout=60,
+            message="beat to time out on the frozen broker, twice, and try again",
+        )
         assert beat.poll() is None and count("Sending due task") == 0
         frozen_redis.thaw()  # the broker answers again: beat sends the sweep on schedule
-        wait_for(lambda: count("Sending due task textclass-sweep") >= 1, timeout=60,
-                 message="beat to send the sweep once the broker answers")
+        wait_for(
+            lambda: count("Sending due task textclass-sweep") >= 1,
+            timeout=60,
+            message="beat to send the sweep once the broker answers",
+        )
     finally:
         os.killpg(beat.pid, signal.SIGTERM)
         beat.wait(15)

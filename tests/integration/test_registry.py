@@ -20,8 +20,9 @@ NEWER = "acme/sentiment-v2"
 
 
 def key(model=MODEL, revision="r1"):
-    return textclass_settings(MODELS={"sentiment": {"MODEL": model, "REVISION": revision,
-                                                    "PARAMETERS": {"top_k": 1}}})
+    return textclass_settings(
+        MODELS={"sentiment": {"MODEL": model, "REVISION": revision, "PARAMETERS": {"top_k": 1}}}
+    )
 
 
 def test_key__its_model_is_called_and_a_new_revision_misses_the_cache(worker, emulator):
@@ -33,7 +34,11 @@ def test_key__its_model_is_called_and_a_new_revision_misses_the_cache(worker, em
 
     assert [r.status for r in (first, same, moved)] == [Status.SUCCEEDED] * 3
     assert (first.model_key, first.model_id, first.revision, first.top_k) == (
-        "sentiment", MODEL, "r1", 1)
+        "sentiment",
+        MODEL,
+        "r1",
+        1,
+    )
     assert len(first.labels) == 1  # the key's default top_k reached the API
     assert same.reused_from_id == first.pk  # same revision: the stored answer
     assert moved.reused_from_id is None and moved.revision == "r2"
@@ -53,19 +58,30 @@ def test_reclassify_wait__the_old_model_s_texts_again_with_the_new_one(
     out, err = StringIO(), StringIO()
 
     with key(NEWER, "r2"):
-        call_command("textclass_reclassify", "--key", "sentiment", "--batch-size", "4", "--wait",
-                     stdout=out, stderr=err)
+        call_command(
+            "textclass_reclassify",
+            "--key",
+            "sentiment",
+            "--batch-size",
+            "4",
+            "--wait",
+            stdout=out,
+            stderr=err,
+        )
 
     created, summary = out.getvalue().splitlines()
-    assert created.startswith("sentiment: 6 requests of older models or revisions, 6 new "
-                              f"requests created for {NEWER} revision r2")
+    assert created.startswith(
+        "sentiment: 6 requests of older models or revisions, 6 new "
+        f"requests created for {NEWER} revision r2"
+    )
     assert summary.startswith("Classified: 6 requests final in ")
     assert summary.endswith(": 6 succeeded, 0 failed, 0 cancelled.")
     assert [line for line in err.getvalue().splitlines() if line.startswith("classified: ")]
     new = ClassificationRequest.objects.filter(model_id=NEWER)
     assert sorted(new.values_list("text", flat=True)) == sorted(texts)
     assert set(new.values_list("status", "revision", "model_key")) == {
-        (Status.SUCCEEDED, "r2", "sentiment")}
+        (Status.SUCCEEDED, "r2", "sentiment")
+    }
     assert sorted(emulator.texts_seen()) == sorted(texts)
     assert {request.model_id for request in emulator.requests} == {NEWER}
     assert ClassificationRequest.objects.filter(model_id=MODEL, revision="r1").count() == 6

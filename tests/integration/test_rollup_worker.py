@@ -27,27 +27,50 @@ def test_beat_schedules_the_rollup_and_a_worker_runs_it(worker, tmp_path):
     created = days_ago(3)
     ClassificationRequest.objects.bulk_create(
         ClassificationRequest(
-            model_id=MODEL, text=f"old {i}", text_hash=f"{i:064d}", backend="default",
-            status=Status.SUCCEEDED, top_label="POSITIVE", top_score=0.9, backend_ms=40 + i,
-            created_at=created, finished_at=created + timedelta(milliseconds=100 + i),
+            model_id=MODEL,
+            text=f"old {i}",
+            text_hash=f"{i:064d}",
+            backend="default",
+            status=Status.SUCCEEDED,
+            top_label="POSITIVE",
+            top_score=0.9,
+            backend_ms=40 + i,
+            created_at=created,
+            finished_at=created + timedelta(milliseconds=100 + i),
         )
         for i in range(5)
     )
     env = {
-        **os.environ, "PYTHONPATH": str(ROOT), "TEXTCLASS_TEST_WORKER": "1",
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TEXTCLASS_TEST_WORKER": "1",
         "TEXTCLASS_TEST_BEAT_INTERVAL": "0.5",
     }
     log_path = tmp_path / "beat.log"
     with open(log_path, "wb") as log:
         beat = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tests.celery_app", "beat", "--loglevel=INFO",
-             f"--schedule={tmp_path / 'beat-schedule'}"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tests.celery_app",
+                "beat",
+                "--loglevel=INFO",
+                f"--schedule={tmp_path / 'beat-schedule'}",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             day = rollup.day_start(created.astimezone(rollup.UTC).date()).date()
-            wait_for(lambda: RollupDay.objects.filter(day=day, requests=5).exists(),
-                     message="the worker to roll the day up")
+            wait_for(
+                lambda: RollupDay.objects.filter(day=day, requests=5).exists(),
+                message="the worker to roll the day up",
+            )
         finally:
             os.killpg(beat.pid, signal.SIGTERM)
             beat.wait(10)
@@ -60,8 +83,12 @@ def test_beat_schedules_the_rollup_and_a_worker_runs_it(worker, tmp_path):
 
 def test_a_worker_finishing_a_request_of_a_rolled_day__marks_the_day(worker, emulator):
     request = ClassificationRequest.objects.create(
-        model_id=MODEL, text="I love late results", text_hash="1" * 64, backend="default",
-        created_at=days_ago(2), next_attempt_at=timezone.now() - timedelta(seconds=60),
+        model_id=MODEL,
+        text="I love late results",
+        text_hash="1" * 64,
+        backend="default",
+        created_at=days_ago(2),
+        next_attempt_at=timezone.now() - timedelta(seconds=60),
     )
     day = request.created_at.astimezone(rollup.UTC).date()
     assert rollup.roll() >= 1  # the day is summed with the request still pending
@@ -77,6 +104,7 @@ def test_a_worker_finishing_a_request_of_a_rolled_day__marks_the_day(worker, emu
     assert after["status_counts"]["pending"] == 0 and after["status_counts"]["succeeded"] == 1
     assert rollup.roll() == 1
     assert not RollupDirtyDay.objects.exists()
-    assert compute_stats(ClassificationRequest.objects.all())["status_counts"] == (
-        after["status_counts"]
+    assert (
+        compute_stats(ClassificationRequest.objects.all())["status_counts"]
+        == (after["status_counts"])
     )

@@ -55,12 +55,17 @@ def forms_of(token):
     """What the token would look like wherever it went: ``{name: lower-cased bytes}``."""
     raw = token.encode()
     forms = {
-        "token": raw, "marker": b"leakcanary", "random part": raw[-24:],
-        "url-quoted": quote(f"Bearer {token}").encode(), "hex": raw.hex().encode(),
+        "token": raw,
+        "marker": b"leakcanary",
+        "random part": raw[-24:],
+        "url-quoted": quote(f"Bearer {token}").encode(),
+        "hex": raw.hex().encode(),
     }
     for shift in range(3):  # base64 of the token at any offset in a longer text
-        for name, encode in (("base64", base64.b64encode), ("urlsafe base64",
-                                                           base64.urlsafe_b64encode)):
+        for name, encode in (
+            ("base64", base64.b64encode),
+            ("urlsafe base64", base64.urlsafe_b64encode),
+        ):
             encoded = encode(b"\0" * shift + raw)
             start = -(-shift * 4 // 3)  # characters that also encode the bytes before it
             forms[f"{name} (offset {shift})"] = encoded[start:-4]
@@ -72,7 +77,7 @@ def leaks(captured, token=CANARY):
     forms = forms_of(token)
     found = []
     for source, content in captured.items():
-        data = (content if isinstance(content, bytes) else content.encode("utf-8", "replace"))
+        data = content if isinstance(content, bytes) else content.encode("utf-8", "replace")
         data = data.lower()
         found += [(source, name) for name, form in forms.items() if form in data]
     return found
@@ -112,13 +117,19 @@ def broker_capture(tmp_path, monkeypatch):
     if kind == "filesystem":
         kept = tmp_path / "taken-messages"
         kept.mkdir()
-        folders = [kept, Path(django_settings.RUN_DIR) / "broker",
-                   Path(django_settings.RUN_DIR) / "broker-control"]
+        folders = [
+            kept,
+            Path(django_settings.RUN_DIR) / "broker",
+            Path(django_settings.RUN_DIR) / "broker-control",
+        ]
 
         def read():  # what the worker took, what is still waiting, the exchange tables
-            return {f"broker file {path}": path.read_bytes()
-                    for folder in folders for path in sorted(folder.rglob("*"))
-                    if path.is_file()}
+            return {
+                f"broker file {path}": path.read_bytes()
+                for folder in folders
+                for path in sorted(folder.rglob("*"))
+                if path.is_file()
+            }
 
         yield {"TEXTCLASS_TEST_BROKER_KEEP": str(kept)}, read
         return
@@ -139,21 +150,31 @@ def broker_capture(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def canary_worker(celery_worker_process, emulator, transactional_db, broker_capture, tmp_path,
-                  settings):
+def canary_worker(
+    celery_worker_process, emulator, transactional_db, broker_capture, tmp_path, settings
+):
     """The only worker: one holding the canary token, logging at DEBUG."""
     env, _ = broker_capture
     # This process holds it too (the admin and the API read the same settings).
     backends = settings.TEXTCLASS["BACKENDS"]
-    default = {**backends["default"],
-               "OPTIONS": {**backends["default"]["OPTIONS"], "TOKEN": CANARY}}
-    settings.TEXTCLASS = {**settings.TEXTCLASS, "BACKENDS": {**backends, "default": default},
-                          "API_THROTTLE_RATE": "1000/minute"}
+    default = {
+        **backends["default"],
+        "OPTIONS": {**backends["default"]["OPTIONS"], "TOKEN": CANARY},
+    }
+    settings.TEXTCLASS = {
+        **settings.TEXTCLASS,
+        "BACKENDS": {**backends, "default": default},
+        "API_THROTTLE_RATE": "1000/minute",
+    }
     emulator.token = CANARY  # a call without the canary gets 401
     celery_worker_process.stop()
-    worker = Worker(emulator.url, tmp_path / "canary-worker.log", name="canary", loglevel="DEBUG",
-                    env={**env, "TEXTCLASS_TEST_HF_TOKEN": CANARY,
-                         "TEXTCLASS_TEST_LOG_LEVEL": "DEBUG"})
+    worker = Worker(
+        emulator.url,
+        tmp_path / "canary-worker.log",
+        name="canary",
+        loglevel="DEBUG",
+        env={**env, "TEXTCLASS_TEST_HF_TOKEN": CANARY, "TEXTCLASS_TEST_LOG_LEVEL": "DEBUG"},
+    )
     try:
         worker.start()
         yield worker
@@ -171,8 +192,7 @@ class Recorder:
 
     def __call__(self, method, path, **kwargs):
         response = getattr(self.client, method)(path, **kwargs)
-        body = (b"".join(response.streaming_content) if response.streaming
-                else response.content)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
         self.answers[f"{method.upper()} {path} #{len(self.answers)}"] = (
             f"{response.status_code} {dict(response.items())!r} ".encode() + body
         )
@@ -189,17 +209,21 @@ def run_everything(emulator, alice):
     drop_in_call = Recorder(drop_in)
 
     # Retries, then a success (submitted through the REST API).
-    emulator.script(Reply.loading(0.2), Reply.rate_limited(retry_after=1),
-                    Reply.server_error(500))
-    response = call("post", "/api/classifications/", data={"text": "I love this film",
-                                                           "model": MODEL}, format="json")
+    emulator.script(Reply.loading(0.2), Reply.rate_limited(retry_after=1), Reply.server_error(500))
+    response = call(
+        "post",
+        "/api/classifications/",
+        data={"text": "I love this film", "model": MODEL},
+        format="json",
+    )
     assert response.status_code == 202, response.content
     (retried,) = finished(ClassificationRequest.objects.get(uuid=response.json()["id"]))
 
     # A 401 that repeats the Authorization header (through the drop-in endpoint).
     emulator.script(Reply.unauthorized(echo=True))
-    response = drop_in_call("post", f"/api/models/{MODEL}", data={"inputs": "I hate this film"},
-                            format="json")
+    response = drop_in_call(
+        "post", f"/api/models/{MODEL}", data={"inputs": "I hate this film"}, format="json"
+    )
     assert response.status_code == 502, response.content
     unauthorized = ClassificationRequest.objects.get(uuid=response["X-Textclass-Requests"])
 
@@ -210,14 +234,23 @@ def run_everything(emulator, alice):
     # The 401 sent again by the user, now answered; and a batch that waits for its answers.
     response = call("post", f"/api/classifications/{unauthorized.uuid}/retry/")
     assert response.status_code == 202, response.content
-    response = call("post", "/api/classifications/", format="json", data={
-        "texts": ["What a lovely day", "Terrible service", "It is fine"], "model": MODEL,
-        "wait": 20,
-    })
+    response = call(
+        "post",
+        "/api/classifications/",
+        format="json",
+        data={
+            "texts": ["What a lovely day", "Terrible service", "It is fine"],
+            "model": MODEL,
+            "wait": 20,
+        },
+    )
     assert response.status_code == 200, response.content
-    rows = finished(retried, unauthorized, forbidden,
-                    *ClassificationRequest.objects.exclude(pk__in=[retried.pk, unauthorized.pk,
-                                                                    forbidden.pk]))
+    rows = finished(
+        retried,
+        unauthorized,
+        forbidden,
+        *ClassificationRequest.objects.exclude(pk__in=[retried.pk, unauthorized.pk, forbidden.pk]),
+    )
     # Read back through the API, as a client would.
     call("get", "/api/classifications/")
     for row in rows:
@@ -234,8 +267,7 @@ def admin_pages(client):
     def get(url):
         response = client.get(url, follow=True)
         assert response.status_code == 200, (url, response.status_code)
-        body = (b"".join(response.streaming_content) if response.streaming
-                else response.content)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
         pages[f"admin {url}"] = body
 
     get(reverse("admin:index"))
@@ -274,8 +306,9 @@ def cache_files():
     return found
 
 
-def test_full_run__the_token_is_nowhere(canary_worker, emulator, broker_capture, alice,
-                                        admin_client, caplog):
+def test_full_run__the_token_is_nowhere(
+    canary_worker, emulator, broker_capture, alice, admin_client, caplog
+):
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="django_textclass")
 
@@ -290,17 +323,22 @@ def test_full_run__the_token_is_nowhere(canary_worker, emulator, broker_capture,
     assert set(by_status) == {"http_403"}, [(r.status, r.error_code) for r in rows]
     assert "(credentials: Bearer " in by_status["http_403"].error_message
     assert sum(row.status == Status.SUCCEEDED for row in rows) == len(rows) - 1
-    assert any(b"Invalid credentials in Authorization header: Bearer " in answer
-               for answer in answers.values())  # the drop-in endpoint's 502
+    assert any(
+        b"Invalid credentials in Authorization header: Bearer " in answer
+        for answer in answers.values()
+    )  # the drop-in endpoint's 502
     dispatch.flush(timeout=10)
     canary_worker.stop()  # its log complete, its broker connections closed
 
     _, read_broker = broker_capture
     captured = {
         "worker log": canary_worker.log_path.read_bytes(),
-        **{f"log record {n}": "\n".join([logging.Formatter().format(record),
-                                         repr(record.args), repr(vars(record))])
-           for n, record in enumerate(caplog.records)},
+        **{
+            f"log record {n}": "\n".join(
+                [logging.Formatter().format(record), repr(record.args), repr(vars(record))]
+            )
+            for n, record in enumerate(caplog.records)
+        },
         **read_broker(),
         **stored_rows(),
         **cache_files(),
@@ -310,21 +348,26 @@ def test_full_run__the_token_is_nowhere(canary_worker, emulator, broker_capture,
 
     # Everything was read: each kind of source holds what the run left there.
     assert b"http_403" in captured["worker log"] and b"DEBUG" in captured["worker log"]
-    assert any("Bad Gateway" in text for name, text in captured.items()
-               if name.startswith("log record"))  # Django's record of the drop-in's 502
+    assert any(
+        "Bad Gateway" in text for name, text in captured.items() if name.startswith("log record")
+    )  # Django's record of the drop-in's 502
     broker = b"".join(data for name, data in captured.items() if name.startswith("broker"))
     assert b"django_textclass.run_batch" in broker
     assert "I love this film" in captured["dumpdata"]
-    assert any(b"I am not sure" in page for name, page in captured.items()
-               if name.startswith("admin /admin/django_textclass/classificationrequest/"))
+    assert any(
+        b"I am not sure" in page
+        for name, page in captured.items()
+        if name.startswith("admin /admin/django_textclass/classificationrequest/")
+    )
     assert len([name for name in captured if name.startswith("admin")]) > len(rows)
 
     found = leaks(captured)
     assert found == [], "the token is in: " + ", ".join(sorted({source for source, _ in found}))
 
 
-def test_search__finds_a_token_left_in_each_kind_of_place(broker_capture, admin_client,
-                                                         caplog, transactional_db):
+def test_search__finds_a_token_left_in_each_kind_of_place(
+    broker_capture, admin_client, caplog, transactional_db
+):
     """The searches above, where the token was put on purpose: they find it."""
     caplog.set_level(logging.DEBUG)
     logging.getLogger("django_textclass").warning("calling with %s", CANARY)
@@ -333,12 +376,14 @@ def test_search__finds_a_token_left_in_each_kind_of_place(broker_capture, admin_
     app = celery_app.app
     try:
         with app.connection_for_write() as broker:  # through the relay, if there is one
-            app.send_task("textclass.leak_control", args=[CANARY], queue=queue,
-                          connection=broker)
+            app.send_task("textclass.leak_control", args=[CANARY], queue=queue, connection=broker)
         _, read_broker = broker_capture
-        captured = {**read_broker(), **stored_rows(), **admin_pages(admin_client),
-                    **{f"log record {n}": record.getMessage()
-                       for n, record in enumerate(caplog.records)}}
+        captured = {
+            **read_broker(),
+            **stored_rows(),
+            **admin_pages(admin_client),
+            **{f"log record {n}": record.getMessage() for n, record in enumerate(caplog.records)},
+        }
     finally:
         with app.connection_for_write(django_settings.CELERY_BROKER_URL) as broker:
             broker.default_channel.queue_purge(queue)

@@ -32,17 +32,26 @@ def canary():
 
 def backends(emulator, url=None, **options):
     return {
-        "default": {"BACKEND": HF, "OPTIONS": {
-            "API_URL": url or emulator.url + "/models/{model_id}", "TOKEN": canary(),
-            "READ_TIMEOUT": 2, **options}},
+        "default": {
+            "BACKEND": HF,
+            "OPTIONS": {
+                "API_URL": url or emulator.url + "/models/{model_id}",
+                "TOKEN": canary(),
+                "READ_TIMEOUT": 2,
+                **options,
+            },
+        },
         "offline": {"BACKEND": "django_textclass.backends.offline.Backend"},
     }
 
 
 def configured(emulator, models=None, url=None, **options):
-    return textclass_settings(BACKENDS=backends(emulator, url, **options),
-                              MODELS=models if models is not None else {
-                                  "sentiment": {"MODEL": SST2, "REVISION": "714eb0f"}})
+    return textclass_settings(
+        BACKENDS=backends(emulator, url, **options),
+        MODELS=models
+        if models is not None
+        else {"sentiment": {"MODEL": SST2, "REVISION": "714eb0f"}},
+    )
 
 
 def check(*args):
@@ -65,8 +74,10 @@ def test_check__a_model_that_answers__shape_labels_latency_exit_0(emulator):
 
     assert status == 0
     lines = out.splitlines()
-    assert lines[0] == (f"sentiment: backend 'default', {SST2}, revision 714eb0f (a label "
-                        "only: this backend loads no revisions)")
+    assert lines[0] == (
+        f"sentiment: backend 'default', {SST2}, revision 714eb0f (a label "
+        "only: this backend loads no revisions)"
+    )
     assert lines[1] == f"  url: {emulator.url}/models/{SST2}"
     assert lines[2].startswith("  OK: answered in ") and lines[2].endswith(" ms")
     assert lines[3] == "  answer: nested [[{label, score} x2]]"
@@ -130,8 +141,10 @@ def test_check__probe_text_and_the_key_s_parameters_are_sent(emulator):
     with configured(emulator, models):
         check("--text", "Le service était parfait")
 
-    assert emulator.requests[0].body == {"inputs": "Le service était parfait",
-                                         "parameters": {"top_k": 1}}
+    assert emulator.requests[0].body == {
+        "inputs": "Le service était parfait",
+        "parameters": {"top_k": 1},
+    }
 
 
 def test_check__json_document_for_scripts(emulator):
@@ -144,8 +157,12 @@ def test_check__json_document_for_scripts(emulator):
     assert status == 1
     assert (document["ok"], document["checked"], document["failed"]) == (False, 2, 1)
     first, second = document["models"]
-    assert (first["name"], first["key"], first["model"], first["revision"]) == ("a", "a", SST2,
-                                                                                "v1")
+    assert (first["name"], first["key"], first["model"], first["revision"]) == (
+        "a",
+        "a",
+        SST2,
+        "v1",
+    )
     assert first["ok"] is True and first["labels"] == ["POSITIVE", "NEGATIVE"]
     assert first["shape"] == "nested [[{label, score} x2]]"
     assert isinstance(first["latency_ms"], int) and first["revision_sent"] is False
@@ -160,18 +177,38 @@ ERRORS = [
     # (id, reply scripted, backend options, code, words of the hint)
     ("401", Reply.unauthorized(), {}, "http_401", "The token is missing or invalid"),
     ("403", Reply.forbidden(), {}, "http_403", "'Make calls to Inference Providers' permission"),
-    ("402", Reply.error(402, "You have exceeded your monthly included credits"), {}, "http_402",
-     "credits are used up"),
-    ("404-router", Reply.plain(404, "Not Found"), {}, "http_404",
-     "not deployed on the hf-inference provider"),
-    ("410", Reply.error(410, "https://api-inference.huggingface.co is no longer supported"), {},
-     "http_410", "410 Gone"),
+    (
+        "402",
+        Reply.error(402, "You have exceeded your monthly included credits"),
+        {},
+        "http_402",
+        "credits are used up",
+    ),
+    (
+        "404-router",
+        Reply.plain(404, "Not Found"),
+        {},
+        "http_404",
+        "not deployed on the hf-inference provider",
+    ),
+    (
+        "410",
+        Reply.error(410, "https://api-inference.huggingface.co is no longer supported"),
+        {},
+        "http_410",
+        "410 Gone",
+    ),
     ("503-asleep", Reply.unavailable(), {}, "http_503", "SCALE_UP_TIMEOUT"),
     ("503-loading", Reply.loading(), {}, "http_503", "asleep (scaled to zero)"),
     ("429", Reply.rate_limited(), {}, "http_429", "Rate limited"),
     ("422", Reply.error(422, "Input validation error"), {}, "http_422", "refused the probe"),
-    ("424", Reply.error(424, "Model is not a classifier model"), {}, "http_424",
-     "serves a text-classification model"),
+    (
+        "424",
+        Reply.error(424, "Model is not a classifier model"),
+        {},
+        "http_424",
+        "serves a text-classification model",
+    ),
     ("500", Reply.server_error(500), {}, "http_500", "The server failed"),
     ("502-html", Reply.server_error(502), {}, "http_502", "The server failed"),
     ("timeout", Reply.hang(1.5), {"READ_TIMEOUT": 0.3}, "timeout", "raise READ_TIMEOUT"),
@@ -180,8 +217,11 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("reply", "options", "code", "words"),
-                         [case[1:] for case in ERRORS], ids=[case[0] for case in ERRORS])
+@pytest.mark.parametrize(
+    ("reply", "options", "code", "words"),
+    [case[1:] for case in ERRORS],
+    ids=[case[0] for case in ERRORS],
+)
 def test_check__each_error_class__its_code_and_likely_fix(emulator, reply, options, code, words):
     emulator.script(reply)
     with configured(emulator, **options):
@@ -202,8 +242,10 @@ def test_check__404_on_a_fixed_url__the_wrong_route(emulator):
     assert status == 1
     assert "FAILED (http_404)" in out and "the URL the endpoint's page shows" in out
     # The host was asked whether it is a TEI server (GET /info): it is not.
-    assert [(r.method, r.path) for r in emulator.requests] == [("POST", "/v1/classify"),
-                                                               ("GET", "/info")]
+    assert [(r.method, r.path) for r in emulator.requests] == [
+        ("POST", "/v1/classify"),
+        ("GET", "/info"),
+    ]
 
 
 def test_check__405_on_a_fixed_url__the_wrong_route(emulator):
@@ -260,10 +302,12 @@ def test_check__a_per_model_route_on_a_tei_host__not_mistaken_for_the_router(tei
 
 
 def test_check__the_tei_backend_answers_with_its_shape(tei):
-    backends = {"tei": {"BACKEND": "django_textclass.backends.tei.Backend",
-                        "OPTIONS": {"URL": tei.url}}}
-    with textclass_settings(BACKENDS=backends, MODELS={"sentiment": {"MODEL": SST2,
-                                                                     "BACKEND": "tei"}}):
+    backends = {
+        "tei": {"BACKEND": "django_textclass.backends.tei.Backend", "OPTIONS": {"URL": tei.url}}
+    }
+    with textclass_settings(
+        BACKENDS=backends, MODELS={"sentiment": {"MODEL": SST2, "BACKEND": "tei"}}
+    ):
         status, out, _ = check()
 
     assert status == 0, out
@@ -272,10 +316,15 @@ def test_check__the_tei_backend_answers_with_its_shape(tei):
 
 
 def test_check__the_tei_backend_at_a_wrong_base_url__its_own_hint(tei):
-    backends = {"tei": {"BACKEND": "django_textclass.backends.tei.Backend",
-                        "OPTIONS": {"URL": tei.url + "/v1"}}}
-    with textclass_settings(BACKENDS=backends, MODELS={"sentiment": {"MODEL": SST2,
-                                                                     "BACKEND": "tei"}}):
+    backends = {
+        "tei": {
+            "BACKEND": "django_textclass.backends.tei.Backend",
+            "OPTIONS": {"URL": tei.url + "/v1"},
+        }
+    }
+    with textclass_settings(
+        BACKENDS=backends, MODELS={"sentiment": {"MODEL": SST2, "BACKEND": "tei"}}
+    ):
         _, out, _ = check()
 
     assert "FAILED (http_404)" in out
@@ -331,8 +380,9 @@ def test_check__a_key_whose_entry_is_wrong__reported_as_failed_the_others_checke
 def test_check__the_token_never_appears(emulator):
     token = canary()
     echoed_label = [[{"label": "{authorization}", "score": 0.9}, {"label": "x", "score": 0.1}]]
-    emulator.script(Reply.unauthorized(echo=True), Reply.forbidden(echo=True),
-                    Reply(200, echoed_label))
+    emulator.script(
+        Reply.unauthorized(echo=True), Reply.forbidden(echo=True), Reply(200, echoed_label)
+    )
     models = {"a": {"MODEL": SST2}, "b": {"MODEL": "acme/b"}, "c": {"MODEL": "acme/c"}}
     with configured(emulator, models):
         texts = check() + check("--json")
@@ -345,13 +395,16 @@ def test_check__the_token_never_appears(emulator):
 # --- bad arguments: one line, exit 2 --------------------------------------------------------
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["--model", "../x"], "--model '../x'"),
-    (["--model", "https://evil.example/"], "neither a model key"),
-    (["--model", "sentimnet"], "not a model key"),
-    (["--text", ""], "--text: must not be empty"),
-    (["--text", "a\x00b"], "--text: must not contain NUL"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--model", "../x"], "--model '../x'"),
+        (["--model", "https://evil.example/"], "neither a model key"),
+        (["--model", "sentimnet"], "not a model key"),
+        (["--text", ""], "--text: must not be empty"),
+        (["--text", "a\x00b"], "--text: must not contain NUL"),
+    ],
+)
 def test_check__bad_arguments__exit_2_nothing_sent(emulator, args, words):
     with configured(emulator), pytest.raises(CommandError, match=words.replace(".", r"\.")) as info:
         call_command("textclass_check", *args, stdout=StringIO(), stderr=StringIO())
@@ -364,12 +417,22 @@ def test_check__bad_arguments__exit_2_nothing_sent(emulator, args, words):
 
 
 def test_command_line__exit_0_when_every_model_answers_1_when_one_fails(emulator):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT),
-           "TEXTCLASS_TEST_API_URL": emulator.url}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+        "TEXTCLASS_TEST_API_URL": emulator.url,
+    }
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "django", "textclass_check", *args],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "django", "textclass_check", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     healthy = run()
     emulator.script(Reply.unavailable())

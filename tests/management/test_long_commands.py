@@ -23,13 +23,18 @@ def run(command, *args):
 
 def test_cleanup__progress_lines_of_the_deleted_requests(plain_every):
     for i in range(5):
-        request("succeeded", age=40 * 86400, text=f"old {i}",
-                finished_at=timezone.now() - timedelta(days=40))
+        request(
+            "succeeded",
+            age=40 * 86400,
+            text=f"old {i}",
+            finished_at=timezone.now() - timedelta(days=40),
+        )
 
     out, err = run("textclass_cleanup", "--days", "30", "--batch-size", "2")
 
     assert [line.split(",")[0] for line in err.splitlines()] == [
-        "deleted: 2/5 requests (40 %)", "deleted: 4/5 requests (80 %)",
+        "deleted: 2/5 requests (40 %)",
+        "deleted: 4/5 requests (80 %)",
         "deleted: 5/5 requests (100 %)",
     ]
     assert out.startswith("Deleted 5 request(s)") and ClassificationRequest.objects.count() == 0
@@ -52,7 +57,9 @@ def test_rollup_rebuild__progress_through_the_span_of_days(plain_every):
 
     lines = err.splitlines()
     assert [re.match(r"rebuilt: (\d+)/(\d+) days", line).groups() for line in lines] == [
-        ("1", str(span)), ("2", str(span)), (str(span), str(span)),
+        ("1", str(span)),
+        ("2", str(span)),
+        (str(span), str(span)),
     ]
     assert out == "Rebuilt: rolled up 2 days.\n"
     assert RollupDay.objects.filter(rolled_at__isnull=False).count() == span
@@ -64,6 +71,7 @@ def test_rollup__progress_counts_the_days_summed(plain_every):
     out, err = run("textclass_rollup", "--max-days", "5")
 
     assert [line.split(",")[0] for line in err.splitlines()] == [
-        "rolled up: 1/5 days (20 %)", "rolled up: 2/5 days (40 %)",
+        "rolled up: 1/5 days (20 %)",
+        "rolled up: 2/5 days (40 %)",
     ]
     assert out == "Rolled up 2 days.\n"

@@ -15,8 +15,11 @@ def test_progress__plain_lines_with_rate_and_eta_off_a_terminal():
 
     lines = out.getvalue().splitlines()
     assert len(lines) == 2
-    assert re.fullmatch(r"backfill: 4/10 objects \(40 %\), [\d.]+ ?\w?objects/s, ETA [\d:]+, "
-                        r"8 requests created", lines[0]), lines[0]
+    assert re.fullmatch(
+        r"backfill: 4/10 objects \(40 %\), [\d.]+ ?\w?objects/s, ETA [\d:]+, "
+        r"8 requests created",
+        lines[0],
+    ), lines[0]
     assert lines[1].startswith("backfill: 10/10 objects (100 %)")
     assert "\r" not in out.getvalue()
 
@@ -40,8 +43,9 @@ def test_progress__unknown_total_has_no_percentage():
 
 
 def test_progress__a_bar_that_redraws_in_place_on_a_terminal(terminal):
-    with Progress(terminal.stream, total=10, unit="objects", description="backfill",
-                  every=0) as progress:
+    with Progress(
+        terminal.stream, total=10, unit="objects", description="backfill", every=0
+    ) as progress:
         progress.set(5, postfix="3 pending")
         progress.set(10, postfix="0 pending")
 
@@ -52,8 +56,9 @@ def test_progress__a_bar_that_redraws_in_place_on_a_terminal(terminal):
 
 
 def test_progress__the_total_may_grow_while_watching(terminal):
-    with Progress(terminal.stream, total=None, unit="requests", description="final",
-                  every=0) as progress:
+    with Progress(
+        terminal.stream, total=None, unit="requests", description="final", every=0
+    ) as progress:
         progress.set(2, total=4)
         progress.set(6, total=8)
 

@@ -24,10 +24,12 @@ OLD, NEW = "acme/sentiment-v1", "acme/sentiment-v2"
 
 
 def key(model=OLD, revision="r1"):
-    return textclass_settings(MODELS={
-        "sentiment": {"MODEL": model, "REVISION": revision, "PARAMETERS": {"top_k": 2}},
-        "toxicity": {"MODEL": "acme/toxic"},
-    })
+    return textclass_settings(
+        MODELS={
+            "sentiment": {"MODEL": model, "REVISION": revision, "PARAMETERS": {"top_k": 2}},
+            "toxicity": {"MODEL": "acme/toxic"},
+        }
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -72,8 +74,9 @@ def history(alice, bob):
         }
         notes = [Note.objects.create(text=f"note {i}") for i in range(3)]
         for i, note in enumerate(notes):
-            rows[f"note{i}"] = services.submit(note.text, "sentiment", source=note,
-                                               source_field="text")
+            rows[f"note{i}"] = services.submit(
+                note.text, "sentiment", source=note, source_field="text"
+            )
     answered(*[row for name, row in rows.items() if name not in ("failed", "pending")])
     answered(rows["failed"], status=Status.FAILED)
     rows["notes"] = notes
@@ -85,15 +88,22 @@ def test_reclassify__new_requests_for_the_outdated_texts_old_rows_kept(history, 
         out, _ = reclassify()
 
     made = list(new_rows())
-    assert out.startswith("sentiment: 7 requests of older models or revisions, 6 new requests "
-                          f"created for {NEW} revision r2 on 'default', 1 already done or "
-                          "superseded, in ")
-    assert all((row.model_key, row.revision, row.top_k, row.status, row.use_cache) ==
-               ("sentiment", "r2", 2, Status.PENDING, True) for row in made)
+    assert out.startswith(
+        "sentiment: 7 requests of older models or revisions, 6 new requests "
+        f"created for {NEW} revision r2 on 'default', 1 already done or "
+        "superseded, in "
+    )
+    assert all(
+        (row.model_key, row.revision, row.top_k, row.status, row.use_cache)
+        == ("sentiment", "r2", 2, Status.PENDING, True)
+        for row in made
+    )
     free = sorted((row.owner.username, row.text) for row in made if row.content_type is None)
     assert free == [("alice", "a bad day"), ("alice", "a good day"), ("bob", "a good day")]
-    assert sorted((row.source for row in made if row.content_type), key=lambda n: n.pk) == \
-        history["notes"]
+    assert (
+        sorted((row.source for row in made if row.content_type), key=lambda n: n.pk)
+        == history["notes"]
+    )
     untouched = ClassificationRequest.objects.filter(model_id=OLD)
     assert untouched.count() == 9 and untouched.filter(status=Status.PENDING).count() == 1
     assert ClassificationRequest.objects.filter(model_key="toxicity").count() == 1
@@ -162,22 +172,24 @@ def test_reclassify__resumes_after_an_interruption_without_duplicates(history, m
 def test_reclassify__an_object_s_newer_request_supersedes_its_older_ones(history):
     edited, current = history["notes"][:2]
     with key():  # a second old request for the note: only the newest counts
-        answered(services.submit("note 0, edited", "sentiment", source=edited,
-                                 source_field="text"))
+        answered(services.submit("note 0, edited", "sentiment", source=edited, source_field="text"))
     with key(NEW, "r2"):  # already current: nothing to re-run for this note
         services.submit("note 1, edited", "sentiment", source=current, source_field="text")
         out, _ = reclassify()
 
     assert "8 requests of older models or revisions, 5 new requests created" in out
     assert list(new_rows().filter(object_id=str(edited.pk)).values_list("text", flat=True)) == [
-        "note 0, edited"]
+        "note 0, edited"
+    ]
     assert list(new_rows().filter(object_id=str(current.pk)).values_list("text", flat=True)) == [
-        "note 1, edited"]  # the save's own, not a copy of "note 1"
+        "note 1, edited"
+    ]  # the save's own, not a copy of "note 1"
 
 
 def test_reclassify__since_and_until_select_by_creation(history):
     ClassificationRequest.objects.filter(pk=history["bob"].pk).update(
-        created_at=timezone.now() - timedelta(days=10))
+        created_at=timezone.now() - timedelta(days=10)
+    )
     since = (timezone.now() - timedelta(days=1)).date().isoformat()
     until = (timezone.now() - timedelta(days=5)).date().isoformat()
 
@@ -201,8 +213,9 @@ def test_reclassify__dry_run_counts_and_writes_nothing(history):
 
 def test_reclassify__a_split_text_goes_again_with_its_chunks(sent):
     with key():
-        parent = services.submit("word " * 30, "sentiment",
-                                 long_text={"POLICY": "split", "MAX_LENGTH": 40})
+        parent = services.submit(
+            "word " * 30, "sentiment", long_text={"POLICY": "split", "MAX_LENGTH": 40}
+        )
         chunks = list(ClassificationRequest.objects.filter(parent=parent))
         answered(*chunks)
         ClassificationRequest.objects.filter(pk=parent.pk).update(status=Status.SUCCEEDED)
@@ -218,34 +231,60 @@ def test_reclassify__progress_lines_off_a_terminal(history, plain_every):
         _, err = reclassify("--batch-size", "4")
 
     assert [line.split(",")[0] for line in err.splitlines()] == [
-        "reclassify sentiment: 4/7 requests (57 %)", "reclassify sentiment: 7/7 requests (100 %)"]
+        "reclassify sentiment: 4/7 requests (57 %)",
+        "reclassify sentiment: 7/7 requests (100 %)",
+    ]
     assert err.splitlines()[-1].endswith("6 requests created")
 
 
 def test_reclassify__wait_gives_up_after_the_timeout_with_exit_1(history):
     out = StringIO()
-    with key(NEW, "r2"), pytest.raises(
-        CommandError, match=r"Still 6 requests pending or running after 1 s"
-    ) as info:
-        call_command("textclass_reclassify", "--key", "sentiment", "--wait", "--timeout", "1",
-                     stdout=out, stderr=StringIO())
+    with (
+        key(NEW, "r2"),
+        pytest.raises(CommandError, match=r"Still 6 requests pending or running after 1 s") as info,
+    ):
+        call_command(
+            "textclass_reclassify",
+            "--key",
+            "sentiment",
+            "--wait",
+            "--timeout",
+            "1",
+            stdout=out,
+            stderr=StringIO(),
+        )
 
     assert info.value.returncode == 1
     assert "6 new requests created" in out.getvalue()
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["--key", "nope"], "--key 'nope' is not a key of TEXTCLASS['MODELS'] (sentiment, toxicity)"),
-    (["--key", "sentiment", "--since", "2026-02-01", "--until", "2026-01-01"],
-     "--since must be earlier than --until"),
-    (["--key", "sentiment", "--timeout", "5"], "--timeout only applies with --wait"),
-    (["--key", "sentiment", "--wait", "--dry-run"], "--wait cannot be used with --dry-run"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ["--key", "nope"],
+            "--key 'nope' is not a key of TEXTCLASS['MODELS'] (sentiment, toxicity)",
+        ),
+        (
+            ["--key", "sentiment", "--since", "2026-02-01", "--until", "2026-01-01"],
+            "--since must be earlier than --until",
+        ),
+        (["--key", "sentiment", "--timeout", "5"], "--timeout only applies with --wait"),
+        (["--key", "sentiment", "--wait", "--dry-run"], "--wait cannot be used with --dry-run"),
+    ],
+)
 def test_reclassify__bad_arguments_exit_2_nothing_created(history, args, words):
     before = ClassificationRequest.objects.count()
-    with key(NEW, "r2"), pytest.raises(CommandError, match=words.replace("(", r"\(")
-                                       .replace(")", r"\)").replace("[", r"\[")
-                                       .replace("]", r"\]")) as info:
+    with (
+        key(NEW, "r2"),
+        pytest.raises(
+            CommandError,
+            match=words.replace("(", r"\(")
+            .replace(")", r"\)")
+            .replace("[", r"\[")
+            .replace("]", r"\]"),
+        ) as info,
+    ):
         call_command("textclass_reclassify", *args, stdout=StringIO(), stderr=StringIO())
 
     assert info.value.returncode == 2
@@ -253,8 +292,10 @@ def test_reclassify__bad_arguments_exit_2_nothing_created(history, args, words):
 
 
 def test_reclassify__a_key_whose_entry_is_wrong__exit_2(history):
-    with textclass_settings(MODELS={"sentiment": {"MODEL": NEW, "BACKEND": "gone"}}), \
-            pytest.raises(CommandError, match="BACKEND 'gone'") as info:
+    with (
+        textclass_settings(MODELS={"sentiment": {"MODEL": NEW, "BACKEND": "gone"}}),
+        pytest.raises(CommandError, match="BACKEND 'gone'") as info,
+    ):
         reclassify()
 
     assert info.value.returncode == 2

@@ -40,8 +40,9 @@ def test_status__counts_failures_by_code_and_health():
         "  cancelled  0",
     ]
     assert lines[6] == "Health: ok"
-    assert lines[7].startswith("  backlog: 1 pending, 1 running; the oldest pending was "
-                               "submitted 3")
+    assert lines[7].startswith(
+        "  backlog: 1 pending, 1 running; the oldest pending was submitted 3"
+    )
     assert lines[8].startswith("  sweep: last ran ")
     assert "  backend default: circuit closed" in lines
     assert lines[-1] == ("  failures of requests created in the last 900 s: 3 of 6 (50.0 %)")
@@ -56,15 +57,22 @@ def test_status__scope_by_model_source_and_since():
 
     from tests.testapp.models import Comment
 
-    request("succeeded", age=3 * 86400, text="old", model_id="acme/a",
-            content_type=ContentType.objects.get_for_model(Comment), object_id="7")
+    request(
+        "succeeded",
+        age=3 * 86400,
+        text="old",
+        model_id="acme/a",
+        content_type=ContentType.objects.get_for_model(Comment),
+        object_id="7",
+    )
     request("succeeded", age=10, text="new a", model_id="acme/a")
     request("pending", age=10, text="new b", model_id="acme/b")
     since = (timezone.now() - timedelta(days=1)).date().isoformat()
 
     assert status("--model", "acme/a").splitlines()[0].endswith(": 2")
     assert status("--model", "acme/a", "--since", since).splitlines()[0] == (
-        f"Requests (since {since}, split texts counted once): 1")
+        f"Requests (since {since}, split texts counted once): 1"
+    )
     assert status("--source", "testapp.Comment").splitlines()[0].endswith(": 1")
     assert status("--source", "testapp.Post").splitlines()[0].endswith(": 0")
     assert "Health: warning" in status()  # the sweep never ran
@@ -73,8 +81,7 @@ def test_status__scope_by_model_source_and_since():
 @pytest.mark.django_db
 def test_status__model_option_takes_a_key_of_the_registry(settings):
     settings.TEXTCLASS = {**settings.TEXTCLASS, "MODELS": {"sentiment": {"MODEL": "acme/b"}}}
-    request("succeeded", age=10, text="keyed, old model", model_id="acme/a",
-            model_key="sentiment")
+    request("succeeded", age=10, text="keyed, old model", model_id="acme/a", model_key="sentiment")
     request("pending", age=10, text="keyed", model_id="acme/b", model_key="sentiment")
     request("succeeded", age=10, text="the model without the key", model_id="acme/b")
 
@@ -105,8 +112,11 @@ def test_watch__returns_at_once_when_nothing_is_left():
 def test_watch__gives_up_after_the_timeout_with_exit_1():
     request("pending", age=5)
 
-    with pytest.raises(CommandError, match=r"Still 1 requests pending or running after 1 s "
-                                           r"\(1 pending, 0 running") as info:
+    with pytest.raises(
+        CommandError,
+        match=r"Still 1 requests pending or running after 1 s "
+        r"\(1 pending, 0 running",
+    ) as info:
         status("--watch", "--interval", "1", "--timeout", "1")
 
     assert info.value.returncode == 1

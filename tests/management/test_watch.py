@@ -26,8 +26,9 @@ def test_follow__returns_the_counts_and_the_seconds_it_took():
     request("succeeded", age=5)
     request("cancelled", age=5, text="other")
 
-    counts, seconds = watch.follow(ClassificationRequest.objects.all(), StringIO(),
-                                   description="final", interval=1)
+    counts, seconds = watch.follow(
+        ClassificationRequest.objects.all(), StringIO(), description="final", interval=1
+    )
 
     assert counts["succeeded"] == 1 and counts["cancelled"] == 1
     assert 0 <= seconds < 5
@@ -39,13 +40,21 @@ def test_follow__out_of_time_is_exit_status_1_with_the_counts():
     request("running", age=5, text="other")
 
     with pytest.raises(CommandError) as info:
-        watch.follow(ClassificationRequest.objects.all(), StringIO(), description="final",
-                     interval=1, timeout=1, still="; the workers go on")
+        watch.follow(
+            ClassificationRequest.objects.all(),
+            StringIO(),
+            description="final",
+            interval=1,
+            timeout=1,
+            still="; the workers go on",
+        )
 
     assert info.value.returncode == 1
-    assert str(info.value) == ("Still 2 requests pending or running after 1 s (1 pending, "
-                               "1 running, 0 succeeded, 0 failed, 0 cancelled); the workers "
-                               "go on.")
+    assert str(info.value) == (
+        "Still 2 requests pending or running after 1 s (1 pending, "
+        "1 running, 0 succeeded, 0 failed, 0 cancelled); the workers "
+        "go on."
+    )
 
 
 @pytest.mark.django_db
@@ -54,8 +63,13 @@ def test_follow__ctrl_c_is_exit_status_130_with_its_line():
     timer = interrupt_in(0.5)
     try:
         with pytest.raises(CommandError) as info:
-            watch.follow(ClassificationRequest.objects.all(), StringIO(), description="final",
-                         interval=1, stopped="Stopped, the workers go on.")
+            watch.follow(
+                ClassificationRequest.objects.all(),
+                StringIO(),
+                description="final",
+                interval=1,
+                stopped="Stopped, the workers go on.",
+            )
     finally:
         timer.join()
 
@@ -69,8 +83,14 @@ def test_status_watch__ctrl_c_is_exit_status_130():
     timer = interrupt_in(0.5)
     try:
         with pytest.raises(CommandError, match="^Stopped watching.$") as info:
-            call_command("textclass_status", "--watch", "--interval", "1",
-                         stdout=StringIO(), stderr=StringIO())
+            call_command(
+                "textclass_status",
+                "--watch",
+                "--interval",
+                "1",
+                stdout=StringIO(),
+                stderr=StringIO(),
+            )
     finally:
         timer.join()
 
@@ -86,8 +106,13 @@ def test_backfill_wait__ctrl_c_is_exit_status_130_and_the_requests_stay():
     timer = interrupt_in(0.5)
     try:
         with pytest.raises(CommandError, match="^Stopped waiting; the workers go on") as info:
-            call_command("textclass_backfill", "testapp.Comment", "--wait",
-                         stdout=StringIO(), stderr=StringIO())
+            call_command(
+                "textclass_backfill",
+                "testapp.Comment",
+                "--wait",
+                stdout=StringIO(),
+                stderr=StringIO(),
+            )
     finally:
         timer.join()
 

@@ -37,8 +37,9 @@ def venv_with(dist, packaging_dir):
 
     def make(*extras):
         if extras not in made:
-            made[extras] = Venv(packaging_dir / ("venv-" + ("-".join(extras) or "bare")),
-                                dist[0], extras)
+            made[extras] = Venv(
+                packaging_dir / ("venv-" + ("-".join(extras) or "bare")), dist[0], extras
+            )
         return made[extras]
 
     return make

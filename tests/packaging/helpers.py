@@ -15,11 +15,23 @@ import pytest
 from tests.helpers import ROOT, wait_for
 
 #: The environment a user's shell would have: none of the test suite's variables.
-BASE_ENV = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR", "PIP_CACHE_DIR",
-                                                "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
-                                                "PIP_FIND_LINKS", "PIP_CERT",
-                                                "PIP_DEFAULT_TIMEOUT", "SSL_CERT_FILE")
-            if name in os.environ}
+BASE_ENV = {
+    name: os.environ[name]
+    for name in (
+        "PATH",
+        "HOME",
+        "LANG",
+        "TMPDIR",
+        "PIP_CACHE_DIR",
+        "PIP_INDEX_URL",
+        "PIP_EXTRA_INDEX_URL",
+        "PIP_FIND_LINKS",
+        "PIP_CERT",
+        "PIP_DEFAULT_TIMEOUT",
+        "SSL_CERT_FILE",
+    )
+    if name in os.environ
+}
 BASE_ENV["PYTHONDONTWRITEBYTECODE"] = "1"
 BASE_ENV["PYTHONUNBUFFERED"] = "1"  # a server's "ready" line reaches its log at once
 BASE_ENV["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
@@ -28,19 +40,24 @@ BASE_ENV["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
 def run(args, *, cwd=None, env=None, timeout=600, check=True):
     """Run ``args``; on a non-zero exit, fail with its output. Returns the CompletedProcess."""
     result = subprocess.run(
-        [str(arg) for arg in args], cwd=cwd, env={**BASE_ENV, **(env or {})},
-        capture_output=True, text=True, timeout=timeout,
+        [str(arg) for arg in args],
+        cwd=cwd,
+        env={**BASE_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and result.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, args))} exited with {result.returncode}:\n"
-                    f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        pytest.fail(
+            f"{' '.join(map(str, args))} exited with {result.returncode}:\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
     return result
 
 
 def build(outdir):
     """Build the wheel and the sdist of the checkout into ``outdir``; returns the build log."""
-    result = run([sys.executable, "-m", "build", "--outdir", outdir, ROOT], cwd=ROOT,
-                 timeout=600)
+    result = run([sys.executable, "-m", "build", "--outdir", outdir, ROOT], cwd=ROOT, timeout=600)
     return result.stdout + result.stderr
 
 
@@ -52,8 +69,9 @@ class Venv:
         self.extras = extras
         venv.EnvBuilder(with_pip=True, clear=True).create(self.folder)
         spec = f"{wheel}[{','.join(extras)}]" if extras else str(wheel)
-        self.install_log = run([self.python, "-m", "pip", "install", "--quiet", spec],
-                               timeout=900).stdout
+        self.install_log = run(
+            [self.python, "-m", "pip", "install", "--quiet", spec], timeout=900
+        ).stdout
 
     @property
     def python(self):
@@ -82,8 +100,7 @@ class Project:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True)
         self.env = {"PATH": f"{env.folder / 'bin'}:{BASE_ENV['PATH']}", **(extra_env or {})}
-        run([env.bin("django-admin"), "startproject", "proj", "."], cwd=self.folder,
-            env=self.env)
+        run([env.bin("django-admin"), "startproject", "proj", "."], cwd=self.folder, env=self.env)
         self.package = self.folder / "proj"
 
     def append(self, name, text):
@@ -94,8 +111,13 @@ class Project:
         (self.package / name).write_text(text + "\n")
 
     def manage(self, *args, check=True, timeout=300):
-        return run([self.venv.python, "manage.py", *args], cwd=self.folder, env=self.env,
-                   check=check, timeout=timeout)
+        return run(
+            [self.venv.python, "manage.py", *args],
+            cwd=self.folder,
+            env=self.env,
+            check=check,
+            timeout=timeout,
+        )
 
     def shell(self, code, timeout=120):
         """Run ``code`` in ``manage.py shell``; returns its stdout."""
@@ -116,8 +138,12 @@ class Process:
         self.log_path = log_path
         self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [str(arg) for arg in args], cwd=cwd, env={**BASE_ENV, **env}, stdout=self.log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [str(arg) for arg in args],
+            cwd=cwd,
+            env={**BASE_ENV, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def text(self):
@@ -126,11 +152,18 @@ class Process:
     def wait_for(self, needle, timeout=90):
         def seen():
             if self.process.poll() is not None:
-                pytest.fail(f"{self.name} exited with {self.process.returncode}:\n"
-                            f"{self.text()[-4000:]}")
+                pytest.fail(
+                    f"{self.name} exited with {self.process.returncode}:\n{self.text()[-4000:]}"
+                )
             return needle in self.text()
-        wait_for(seen, timeout=timeout, interval=0.2, message=f"{self.name}: {needle!r}",
-                 describe=lambda: self.text()[-4000:])
+
+        wait_for(
+            seen,
+            timeout=timeout,
+            interval=0.2,
+            message=f"{self.name}: {needle!r}",
+            describe=lambda: self.text()[-4000:],
+        )
 
     def stop(self):
         if self.process.poll() is None:

@@ -53,8 +53,9 @@ def test_wheel__metadata_has_project_urls_and_the_ecosystems_extras(dist):
     assert all(url.startswith("https://") for url in urls.values())
     requires = meta.get_all("Requires-Dist")
     assert 'celery[redis]; extra == "redis"' in requires
-    assert any(r.startswith("psycopg[binary,pool]") and 'extra == "postgres"' in r
-               for r in requires)
+    assert any(
+        r.startswith("psycopg[binary,pool]") and 'extra == "postgres"' in r for r in requires
+    )
     assert any(r.startswith("django-filter") and "extra" not in r for r in requires)
 
 
@@ -69,8 +70,9 @@ def test_wheel__long_description_links_work_off_the_repository(dist):
 def git_files():
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.fail("the sdist is compared with `git ls-files`: run in a git checkout")
-    out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     return {line for line in out.splitlines() if (ROOT / line).exists()}
 
 
@@ -85,8 +87,12 @@ def test_sdist__holds_every_file_of_the_repository(dist):
 
     missing = git_files() - NOT_IN_SDIST - files
     assert not missing, sorted(missing)
-    assert {"tests/settings.py", "tests/conftest.py", "docs/installation.md",
-            "example_project/manage.py"} <= files
+    assert {
+        "tests/settings.py",
+        "tests/conftest.py",
+        "docs/installation.md",
+        "example_project/manage.py",
+    } <= files
     assert not [name for name in files if "__pycache__" in name or name.endswith(".pyc")]
     assert not [name for name in files if name.startswith("example_project/var/")]
 
@@ -97,15 +103,45 @@ def test_sdist__pytest_runs_in_the_unpacked_sdist(dist, packaging_dir):
     with tarfile.open(dist[1]) as archive:
         archive.extractall(folder, filter="data")
     (unpacked,) = folder.iterdir()
-    env = {"TEXTCLASS_TEST_RUN_DIR": str(folder / "run"), "TEXTCLASS_TEST_DB": "sqlite",
-           "TEXTCLASS_TEST_BROKER": "filesystem"}
+    env = {
+        "TEXTCLASS_TEST_RUN_DIR": str(folder / "run"),
+        "TEXTCLASS_TEST_DB": "sqlite",
+        "TEXTCLASS_TEST_BROKER": "filesystem",
+    }
     os.makedirs(env["TEXTCLASS_TEST_RUN_DIR"])
 
     # The unpacked package is the one under test: pytest puts the sdist's root first.
-    where = run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-                 "tests/packaging/probe.py"], cwd=unpacked, env=env, check=False)
+    where = run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-s",
+            "-p",
+            "no:cacheprovider",
+            "tests/packaging/probe.py",
+        ],
+        cwd=unpacked,
+        env=env,
+        check=False,
+    )
     assert f"django_textclass from {unpacked}" in where.stdout, where.stdout[-2000:]
-    result = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                  "tests/test_types.py", "tests/test_checks.py", "tests/api/test_filters.py",
-                  "tests/test_docs.py"], cwd=unpacked, env=env, timeout=600)
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_types.py",
+            "tests/test_checks.py",
+            "tests/api/test_filters.py",
+            "tests/test_docs.py",
+        ],
+        cwd=unpacked,
+        env=env,
+        timeout=600,
+    )
     assert " passed" in result.stdout and "failed" not in result.stdout

@@ -73,22 +73,37 @@ def postgres_database():
     import psycopg
 
     name = f"textclass_pkg_{RUN_ID}".lower()
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres",
-                         autocommit=True) as connection:
+    with psycopg.connect(
+        host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
+    ) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
         connection.execute(f'CREATE DATABASE "{name}"')
     yield name
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres",
-                         autocommit=True) as connection:
+    with psycopg.connect(
+        host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
+    ) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def start_worker(project, queue):
-    return project.start("worker", [
-        project.venv.bin("celery"), "-A", "proj", "worker", "--loglevel=INFO",
-        "--concurrency=1", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "-Q", queue, f"--hostname={queue}@%h",
-    ], ready=" ready.")
+    return project.start(
+        "worker",
+        [
+            project.venv.bin("celery"),
+            "-A",
+            "proj",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-Q",
+            queue,
+            f"--hostname={queue}@%h",
+        ],
+        ready=" ready.",
+    )
 
 
 def classify_with_a_worker(project, extra):
@@ -108,8 +123,9 @@ def classify_with_a_worker(project, extra):
 def new_project(venv, folder, settings):
     project = Project(venv, folder)
     project.write("celery.py", CELERY_PY)
-    project.write("__init__.py", 'from .celery import app as celery_app\n\n'
-                                 '__all__ = ("celery_app",)')
+    project.write(
+        "__init__.py", 'from .celery import app as celery_app\n\n__all__ = ("celery_app",)'
+    )
     project.append("settings.py", 'INSTALLED_APPS += ["django_textclass"]\n' + settings)
     return project
 
@@ -128,8 +144,9 @@ def test_extra_redis__worker_starts_on_redis(venv_with, tmp_path, emulator):
     venv = venv_with("redis")
     assert {"redis", "packaging"} <= venv.installed()
     run([venv.python, "-m", "pip", "check"])
-    project = new_project(venv, tmp_path / "p", hugging_face(emulator.url)
-                          + f"\nCELERY_BROKER_URL = {REDIS_URL!r}\n")
+    project = new_project(
+        venv, tmp_path / "p", hugging_face(emulator.url) + f"\nCELERY_BROKER_URL = {REDIS_URL!r}\n"
+    )
 
     row = classify_with_a_worker(project, "redis")
 
@@ -137,15 +154,19 @@ def test_extra_redis__worker_starts_on_redis(venv_with, tmp_path, emulator):
     assert "redis" in project.folder.joinpath("worker.log").read_text()
 
 
-def test_extra_postgres__worker_starts_on_postgresql(venv_with, tmp_path, emulator,
-                                                     postgres_database):
+def test_extra_postgres__worker_starts_on_postgresql(
+    venv_with, tmp_path, emulator, postgres_database
+):
     venv = venv_with("postgres")
     assert {"psycopg", "psycopg-binary", "psycopg-pool"} <= venv.installed()
-    database = (f'\nDATABASES = {{"default": {{"ENGINE": "django.db.backends.postgresql", '
-                f'"NAME": {postgres_database!r}, "USER": "postgres", "HOST": "127.0.0.1", '
-                f'"PORT": 5432}}}}\n')
-    project = new_project(venv, tmp_path / "p", hugging_face(emulator.url) + database
-                          + filesystem_broker(tmp_path))
+    database = (
+        f'\nDATABASES = {{"default": {{"ENGINE": "django.db.backends.postgresql", '
+        f'"NAME": {postgres_database!r}, "USER": "postgres", "HOST": "127.0.0.1", '
+        f'"PORT": 5432}}}}\n'
+    )
+    project = new_project(
+        venv, tmp_path / "p", hugging_face(emulator.url) + database + filesystem_broker(tmp_path)
+    )
 
     row = classify_with_a_worker(project, "postgres")
 
@@ -155,27 +176,36 @@ def test_extra_postgres__worker_starts_on_postgresql(venv_with, tmp_path, emulat
 def test_extra_openapi_ui__swagger_ui_served_from_the_site(venv_with, tmp_path, emulator):
     venv = venv_with("openapi-ui")
     assert "drf-spectacular-sidecar" in venv.installed()
-    project = new_project(venv, tmp_path / "p", hugging_face(emulator.url)
-                          + filesystem_broker(tmp_path) + """
+    project = new_project(
+        venv,
+        tmp_path / "p",
+        hugging_face(emulator.url)
+        + filesystem_broker(tmp_path)
+        + """
 INSTALLED_APPS += ["rest_framework", "rest_framework.authtoken", "drf_spectacular",
                    "drf_spectacular_sidecar"]
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
                   "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]}
 SPECTACULAR_SETTINGS = {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR"}
-""")
-    project.write("urls.py", """\
+""",
+    )
+    project.write(
+        "urls.py",
+        """\
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerView
 
 urlpatterns = [
     path("api/", include("django_textclass.api.urls")),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="textclass_api:schema")),
-]""")
+]""",
+    )
 
     row = classify_with_a_worker(project, "openapi-ui")
     page = project.shell(
         "from django.test import Client; r = Client(HTTP_HOST='localhost').get('/api/docs/'); "
-        "print('status', r.status_code, r.content.decode())")
+        "print('status', r.status_code, r.content.decode())"
+    )
 
     assert row["status"] == "succeeded", row
     assert "status 200 " in page, page[-2000:]

@@ -56,8 +56,9 @@ def test_first_hour__installation_md_as_written(project):
     project.manage("migrate", "-v", "0")
 
     # Every app's tables, the admin's and the sessions' too.
-    unapplied = [line for line in project.manage("showmigrations").stdout.splitlines()
-                 if "[ ]" in line]
+    unapplied = [
+        line for line in project.manage("showmigrations").stdout.splitlines() if "[ ]" in line
+    ]
     assert unapplied == []
     check = project.manage("check")
     assert (check.stdout.strip(), check.stderr.strip()) == (NO_ISSUES, "")
@@ -69,19 +70,33 @@ def test_first_hour__installation_md_as_written(project):
 
     env = {"DJANGO_SUPERUSER_PASSWORD": "first-hour-password"}
     project.env.update(env)
-    project.manage("createsuperuser", "--noinput", "--username", "admin",
-                   "--email", "admin@example.com")
+    project.manage(
+        "createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com"
+    )
     token = project.manage("drf_create_token", "admin").stdout.split()[2]
 
     port = free_port()
-    worker = project.start("worker", [
-        project.venv.bin("celery"), "-A", "proj", "worker", "--loglevel=INFO",
-        "--concurrency=1", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        f"--hostname=first-hour-{RUN_ID}@%h",
-    ], ready=" ready.")
-    server = project.start("web", [project.venv.python, "manage.py", "runserver",
-                                   f"127.0.0.1:{port}", "--noreload"],
-                           ready="Quit the server with")
+    worker = project.start(
+        "worker",
+        [
+            project.venv.bin("celery"),
+            "-A",
+            "proj",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            f"--hostname=first-hour-{RUN_ID}@%h",
+        ],
+        ready=" ready.",
+    )
+    server = project.start(
+        "web",
+        [project.venv.python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        ready="Quit the server with",
+    )
     try:
         walk(project, f"http://127.0.0.1:{port}", token)
     finally:
@@ -99,7 +114,8 @@ def walk(project, site, token):
         "deadline = time.monotonic() + 60\n"
         "while not row.is_finished and time.monotonic() < deadline:\n"
         "    time.sleep(0.2); row.refresh_from_db()\n"
-        "print('row', row.status, row.top_label)\n")
+        "print('row', row.status, row.top_label)\n"
+    )
     assert "row succeeded POSITIVE" in out, out
 
     api = requests.Session()
@@ -108,21 +124,21 @@ def walk(project, site, token):
     assert root.status_code == 200
     assert set(root.json()) == {"classifications", "stats", "schema"}
 
-    submitted = api.post(f"{site}/api/classifications/", json={"text": TEXT, "wait": 30},
-                         timeout=60)
+    submitted = api.post(
+        f"{site}/api/classifications/", json={"text": TEXT, "wait": 30}, timeout=60
+    )
     assert submitted.status_code == 200, submitted.text
-    assert (submitted.json()["status"], submitted.json()["top_label"]) == (
-        "succeeded", "POSITIVE")
+    assert (submitted.json()["status"], submitted.json()["top_label"]) == ("succeeded", "POSITIVE")
 
-    history = api.get(f"{site}/api/classifications/", params={"status": "succeeded"},
-                      timeout=30)
+    history = api.get(f"{site}/api/classifications/", params={"status": "succeeded"}, timeout=30)
     assert history.status_code == 200
     assert len(history.json()["results"]) == 2
-    assert api.get(f"{site}/api/classifications/", params={"status": "done"},
-                   timeout=30).status_code == 400
+    assert (
+        api.get(f"{site}/api/classifications/", params={"status": "done"}, timeout=30).status_code
+        == 400
+    )
     assert api.get(f"{site}/api/schema/", timeout=30).status_code == 200
-    browsable = api.get(f"{site}/api/classifications/", headers={"Accept": "text/html"},
-                        timeout=30)
+    browsable = api.get(f"{site}/api/classifications/", headers={"Accept": "text/html"}, timeout=30)
     assert browsable.status_code == 200 and "Filters" in browsable.text
     assert requests.get(f"{site}/api/classifications/", timeout=30).status_code in (401, 403)
 
@@ -130,12 +146,18 @@ def walk(project, site, token):
     browser = requests.Session()
     login = browser.get(f"{site}/admin/login/", timeout=30)
     assert login.status_code == 200
-    answer = browser.post(f"{site}/admin/login/?next=/admin/", data={
-        "username": "admin", "password": "first-hour-password",
-        "csrfmiddlewaretoken": browser.cookies["csrftoken"], "next": "/admin/",
-    }, headers={"Referer": f"{site}/admin/login/"}, timeout=30)
+    answer = browser.post(
+        f"{site}/admin/login/?next=/admin/",
+        data={
+            "username": "admin",
+            "password": "first-hour-password",
+            "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+            "next": "/admin/",
+        },
+        headers={"Referer": f"{site}/admin/login/"},
+        timeout=30,
+    )
     assert answer.status_code == 200 and "Log out" in answer.text
-    changelist = browser.get(f"{site}/admin/django_textclass/classificationrequest/",
-                             timeout=60)
+    changelist = browser.get(f"{site}/admin/django_textclass/classificationrequest/", timeout=60)
     assert changelist.status_code == 200
     assert TEXT[:20] in changelist.text

@@ -79,8 +79,11 @@ class RowLock:
 
         try:
             with transaction.atomic():
-                list(ClassificationRequest.objects.select_for_update()
-                     .filter(pk__in=self.pks).values_list("pk", flat=True))
+                list(
+                    ClassificationRequest.objects.select_for_update()
+                    .filter(pk__in=self.pks)
+                    .values_list("pk", flat=True)
+                )
                 self._locked.set()
                 self._release.wait(30)
         finally:

@@ -41,18 +41,32 @@ def _generator():
 
 #: Bad ``texts``: (id, texts, field).
 BAD_TEXTS = [
-    ("int", 5, "texts"), ("float", 2.5, "texts"), ("none", None, "texts"),
-    ("bytes", b"bytes", "texts"), ("bytearray", bytearray(b"x"), "texts"),
-    ("set", {"a"}, "texts"), ("dict", {"text": "a"}, "texts"),
-    ("generator", _generator(), "texts"), ("empty_list", [], "texts"),
-    ("empty_tuple", (), "texts"), ("int_in_list", [5], "text"),
-    ("none_in_list", ["fine", None], "text"), ("bytes_in_list", [b"x"], "text"),
-    ("list_in_list", [["a"]], "text"), ("empty", "", "text"), ("space", " ", "text"),
-    ("whitespace", " \t\n\r\x0b\x0c", "text"), ("unicode_whitespace", "\u00a0\u3000", "text"),
-    ("empty_in_list", ["fine", ""], "text"), ("nul_alone", "\x00", "text"),
-    ("nul_inside", "a\x00b", "text"), ("nul_in_list", ["fine", "b\x00"], "text"),
-    ("lone_high_surrogate", "\ud800", "text"), ("lone_low_surrogate", "x\udfffx", "text"),
-    ("reversed_pair", "\udc00\ud800", "text"), ("surrogate_in_list", ["fine", "\udbff"], "text"),
+    ("int", 5, "texts"),
+    ("float", 2.5, "texts"),
+    ("none", None, "texts"),
+    ("bytes", b"bytes", "texts"),
+    ("bytearray", bytearray(b"x"), "texts"),
+    ("set", {"a"}, "texts"),
+    ("dict", {"text": "a"}, "texts"),
+    ("generator", _generator(), "texts"),
+    ("empty_list", [], "texts"),
+    ("empty_tuple", (), "texts"),
+    ("int_in_list", [5], "text"),
+    ("none_in_list", ["fine", None], "text"),
+    ("bytes_in_list", [b"x"], "text"),
+    ("list_in_list", [["a"]], "text"),
+    ("empty", "", "text"),
+    ("space", " ", "text"),
+    ("whitespace", " \t\n\r\x0b\x0c", "text"),
+    ("unicode_whitespace", "\u00a0\u3000", "text"),
+    ("empty_in_list", ["fine", ""], "text"),
+    ("nul_alone", "\x00", "text"),
+    ("nul_inside", "a\x00b", "text"),
+    ("nul_in_list", ["fine", "b\x00"], "text"),
+    ("lone_high_surrogate", "\ud800", "text"),
+    ("lone_low_surrogate", "x\udfffx", "text"),
+    ("reversed_pair", "\udc00\ud800", "text"),
+    ("surrogate_in_list", ["fine", "\udbff"], "text"),
     ("one_too_long", "x" * (MAX_TEXT + 1), "text"),
     ("one_too_long_in_list", ["fine", "x" * (MAX_TEXT + 1)], "text"),
     ("ten_thousand_and_one", ["fine"] * 10_001, "texts"),
@@ -60,37 +74,99 @@ BAD_TEXTS = [
 
 #: Bad keyword arguments: (argument, [(id, value)], field).
 BAD_ARGUMENTS = [
-    ("model", [
-        ("parent_path", "../admin"), ("dot_dot_inside", "owner/../admin"),
-        ("url", "https://huggingface.co/acme/model"), ("space", "acme/my model"),
-        ("three_parts", "a/b/c"), ("empty", ""), ("number", 5), ("bytes", b"gpt2"),
-        ("nul", "x\x00y"), ("lone_surrogate", "\ud800"), ("part_too_long", "a" * 97),
-        ("trailing_slash", "org/"), ("leading_dash", "-x"), ("query", "x?y"),
-        ("fragment", "x#y"), ("hostile_path", "../../../x?y#z"),
-    ], "model"),
-    ("function_to_apply", [
-        ("unknown", "relu"), ("empty", ""), ("upper_case", "SOFTMAX"), ("number", 1),
-        ("bool", True), ("nul", "sigmoid\x00"), ("lone_surrogate", "\ud800"),
-    ], "function_to_apply"),
-    ("top_k", [
-        ("zero", 0), ("negative", -1), ("over_1000", 1001), ("huge", 10**20), ("string", "3"),
-        ("bool", True), ("float", 2.5), ("list", [3]),
-    ], "top_k"),
-    ("use_cache", [
-        ("string_no", "no"), ("none", None), ("zero", 0), ("one", 1), ("string_true", "true"),
-    ], "use_cache"),
-    ("owner", [
-        ("username", "alice"), ("number", 7), ("anonymous", AnonymousUser()),
-        ("unsaved_user", "@unsaved_user"),
-    ], "owner"),
-    ("source", [
-        ("string", "comments/1"), ("number", 42), ("plain_object", object()),
-        ("unsaved_instance", "@unsaved_user"),
-    ], "source"),
-    ("source_field", [
-        ("101_characters", "f" * 101), ("200_characters", "f" * 200), ("number", 5),
-        ("none", None), ("bytes", b"bio"), ("nul", "bio\x00"), ("lone_surrogate", "\ud800"),
-    ], "source_field"),
+    (
+        "model",
+        [
+            ("parent_path", "../admin"),
+            ("dot_dot_inside", "owner/../admin"),
+            ("url", "https://huggingface.co/acme/model"),
+            ("space", "acme/my model"),
+            ("three_parts", "a/b/c"),
+            ("empty", ""),
+            ("number", 5),
+            ("bytes", b"gpt2"),
+            ("nul", "x\x00y"),
+            ("lone_surrogate", "\ud800"),
+            ("part_too_long", "a" * 97),
+            ("trailing_slash", "org/"),
+            ("leading_dash", "-x"),
+            ("query", "x?y"),
+            ("fragment", "x#y"),
+            ("hostile_path", "../../../x?y#z"),
+        ],
+        "model",
+    ),
+    (
+        "function_to_apply",
+        [
+            ("unknown", "relu"),
+            ("empty", ""),
+            ("upper_case", "SOFTMAX"),
+            ("number", 1),
+            ("bool", True),
+            ("nul", "sigmoid\x00"),
+            ("lone_surrogate", "\ud800"),
+        ],
+        "function_to_apply",
+    ),
+    (
+        "top_k",
+        [
+            ("zero", 0),
+            ("negative", -1),
+            ("over_1000", 1001),
+            ("huge", 10**20),
+            ("string", "3"),
+            ("bool", True),
+            ("float", 2.5),
+            ("list", [3]),
+        ],
+        "top_k",
+    ),
+    (
+        "use_cache",
+        [
+            ("string_no", "no"),
+            ("none", None),
+            ("zero", 0),
+            ("one", 1),
+            ("string_true", "true"),
+        ],
+        "use_cache",
+    ),
+    (
+        "owner",
+        [
+            ("username", "alice"),
+            ("number", 7),
+            ("anonymous", AnonymousUser()),
+            ("unsaved_user", "@unsaved_user"),
+        ],
+        "owner",
+    ),
+    (
+        "source",
+        [
+            ("string", "comments/1"),
+            ("number", 42),
+            ("plain_object", object()),
+            ("unsaved_instance", "@unsaved_user"),
+        ],
+        "source",
+    ),
+    (
+        "source_field",
+        [
+            ("101_characters", "f" * 101),
+            ("200_characters", "f" * 200),
+            ("number", 5),
+            ("none", None),
+            ("bytes", b"bio"),
+            ("nul", "bio\x00"),
+            ("lone_surrogate", "\ud800"),
+        ],
+        "source_field",
+    ),
     # An alias is a string; an unknown one is a configuration error (below).
     ("backend", [("number", 5), ("list", ["default"]), ("bytes", b"default")], "backend"),
 ]
@@ -138,14 +214,18 @@ def objects(django_user_model):
 
 
 def snapshot():
-    return {model._meta.label: model._default_manager.count()
-            for model in apps.get_app_config("django_textclass").get_models()}
+    return {
+        model._meta.label: model._default_manager.count()
+        for model in apps.get_app_config("django_textclass").get_models()
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_classify_bad_input__refused_and_nothing_stored(case, objects, sent):
-    kwargs = {name: objects.get(value, value) if isinstance(value, str) else value
-              for name, value in case.kwargs.items()}
+    kwargs = {
+        name: objects.get(value, value) if isinstance(value, str) else value
+        for name, value in case.kwargs.items()
+    }
     before = snapshot()
 
     with pytest.raises(case.error) as excinfo:
@@ -164,7 +244,10 @@ def test_catalogue__every_argument_is_covered():
     from django_textclass.services import submit
 
     covered = {case.id.split("-")[0] for case in CASES}
-    missing = {name for name in inspect.signature(submit).parameters
-               if not any(case_id.startswith(name) for case_id in covered)}
+    missing = {
+        name
+        for name in inspect.signature(submit).parameters
+        if not any(case_id.startswith(name) for case_id in covered)
+    }
     assert not missing, missing
     assert len({case.id for case in CASES}) == len(CASES)

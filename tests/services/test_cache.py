@@ -180,10 +180,12 @@ def test_twin_in_flight__of_two_runs_claiming_at_once_the_earlier_claim_sends(ba
     token_two, claimed_two = services.claim([second.pk])
 
     # Whichever looks first, both runs order the two claims alike: the earlier one sends.
-    goes_two, follows_two = work.twins_in_flight(token_two, "default", MODEL, Parameters(),
-                                                    claimed_two)
-    goes_one, follows_one = work.twins_in_flight(token_one, "default", MODEL, Parameters(),
-                                                    claimed_one)
+    goes_two, follows_two = work.twins_in_flight(
+        token_two, "default", MODEL, Parameters(), claimed_two
+    )
+    goes_one, follows_one = work.twins_in_flight(
+        token_one, "default", MODEL, Parameters(), claimed_one
+    )
 
     assert [row.pk for row in goes_one] == [first.pk] and follows_one == []
     assert goes_two == [] and [row.pk for row in follows_two] == [second.pk]

@@ -181,16 +181,23 @@ def test_states__lists_every_row_for_the_admin_and_the_api():
     pacing.model_loading(ALIAS, MODEL, 1.0)
 
     assert [(row.backend, row.model_id) for row in pacing.states()] == [
-        (ALIAS, ""), (ALIAS, MODEL),
+        (ALIAS, ""),
+        (ALIAS, MODEL),
     ]
 
 
 # --- the backend's own RATE_LIMIT, shared by every worker --------------------------------
 
 
-@pytest.mark.parametrize(("value", "rate"), [
-    ("300/minute", (300, 60)), ("5/second", (5, 1)), (" 10 / hour ", (10, 3600)), (None, None),
-])
+@pytest.mark.parametrize(
+    ("value", "rate"),
+    [
+        ("300/minute", (300, 60)),
+        ("5/second", (5, 1)),
+        (" 10 / hour ", (10, 3600)),
+        (None, None),
+    ],
+)
 def test_parse_rate(value, rate):
     assert pacing.parse_rate(value) == rate
 

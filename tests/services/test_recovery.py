@@ -144,6 +144,7 @@ def test_sweep__ignores_finished_requests(sent):
 @pytest.fixture
 def new_process(monkeypatch):
     """Forget this process's clock: it looks at the sweep row on its next call."""
+
     def forget():
         monkeypatch.setattr(recovery, "_next_look", 0.0)
 

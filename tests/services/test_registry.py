@@ -44,7 +44,11 @@ def test_submit__a_key_records_key_model_revision_backend_and_defaults():
 
     row = fresh(row)
     assert (row.model_key, row.model_id, row.revision, row.backend) == (
-        "sentiment", SST2, "714eb0f", "other")
+        "sentiment",
+        SST2,
+        "714eb0f",
+        "other",
+    )
     assert (row.function_to_apply, row.top_k) == ("", 2)
 
 
@@ -72,20 +76,25 @@ def test_submit__default_model_naming_a_key(settings):
 
 def test_submit__a_split_text_s_chunks_carry_the_key_and_revision():
     with registry():
-        parent = services.submit("word " * 30, "sentiment",
-                                 long_text={"POLICY": "split", "MAX_LENGTH": 40})
+        parent = services.submit(
+            "word " * 30, "sentiment", long_text={"POLICY": "split", "MAX_LENGTH": 40}
+        )
 
     chunks = ClassificationRequest.objects.filter(parent=parent)
     assert chunks.count() >= 3
     assert set(chunks.values_list("model_key", "revision", "model_id")) == {
-        ("sentiment", "714eb0f", SST2)}
+        ("sentiment", "714eb0f", SST2)
+    }
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"model": "sentiment", "backend": "other"}, "backend"),
-    ({"model": "https://abc.endpoints.huggingface.cloud/"}, "model"),
-    ({"model": "no such key"}, "model"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"model": "sentiment", "backend": "other"}, "backend"),
+        ({"model": "https://abc.endpoints.huggingface.cloud/"}, "model"),
+        ({"model": "no such key"}, "model"),
+    ],
+)
 def test_submit__refused_and_nothing_stored(kwargs, field):
     with registry(), pytest.raises(InvalidInputError) as info:
         services.submit("a good day", **kwargs)
@@ -95,8 +104,10 @@ def test_submit__refused_and_nothing_stored(kwargs, field):
 
 
 def test_submit__a_key_whose_entry_is_wrong__configuration_error_nothing_stored():
-    with textclass_settings(MODELS={"sentiment": {"MODEL": SST2, "BACKEND": "gone"}}), \
-            pytest.raises(TextClassConfigurationError, match="BACKEND 'gone'"):
+    with (
+        textclass_settings(MODELS={"sentiment": {"MODEL": SST2, "BACKEND": "gone"}}),
+        pytest.raises(TextClassConfigurationError, match="BACKEND 'gone'"),
+    ):
         services.submit("a good day", "sentiment")
 
     assert ClassificationRequest.objects.count() == 0
@@ -111,8 +122,7 @@ def test_process__the_revision_goes_to_a_backend_that_loads_revisions(backend):
         services.process([row.pk])
 
     (call,) = backend.calls
-    assert (call.model_id, call.revision, call.parameters) == (SST2, "714eb0f",
-                                                               Parameters(None, 2))
+    assert (call.model_id, call.revision, call.parameters) == (SST2, "714eb0f", Parameters(None, 2))
     assert fresh(row).status == Status.SUCCEEDED
 
 
@@ -134,10 +144,13 @@ def test_process__same_key_model_and_revision__the_stored_answer_is_reused(backe
     assert fresh(second).reused_from_id == first.pk
 
 
-@pytest.mark.parametrize("change", [
-    pytest.param({"revision": "9f3c2aa"}, id="new-revision"),
-    pytest.param({"model": NEWER}, id="new-model"),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"revision": "9f3c2aa"}, id="new-revision"),
+        pytest.param({"model": NEWER}, id="new-model"),
+    ],
+)
 def test_process__a_key_moved_to_another_model_or_revision__the_cache_misses(backend, change):
     with registry():
         first = services.submit("a good day", "sentiment")
@@ -149,8 +162,10 @@ def test_process__a_key_moved_to_another_model_or_revision__the_cache_misses(bac
     assert len(backend.calls) == 2
     row = fresh(second)
     assert row.reused_from_id is None and row.status == Status.SUCCEEDED
-    assert (row.model_id, row.revision) == (change.get("model", SST2),
-                                            change.get("revision", "714eb0f"))
+    assert (row.model_id, row.revision) == (
+        change.get("model", SST2),
+        change.get("revision", "714eb0f"),
+    )
 
 
 def test_process__a_model_id_without_revision_does_not_take_a_revision_s_answer(backend):
@@ -183,10 +198,12 @@ def test_twins_in_flight__a_twin_of_another_revision_is_not_followed(backend):
     services.claim([leader.pk])  # another run is calling the API for it now
     token, claimed = services.claim([twin.pk])
 
-    goes, follows = work.twins_in_flight(token, "default", SST2, Parameters(None, 2), claimed,
-                                         revision="9f3c2aa")
-    same_goes, same_follows = work.twins_in_flight(token, "default", SST2, Parameters(None, 2),
-                                                   claimed, revision="714eb0f")
+    goes, follows = work.twins_in_flight(
+        token, "default", SST2, Parameters(None, 2), claimed, revision="9f3c2aa"
+    )
+    same_goes, same_follows = work.twins_in_flight(
+        token, "default", SST2, Parameters(None, 2), claimed, revision="714eb0f"
+    )
 
     assert [row.pk for row in goes] == [twin.pk] and follows == []
     assert same_goes == [] and [row.pk for row in same_follows] == [twin.pk]
@@ -200,11 +217,21 @@ def test_cache_lookup__one_query_on_postgresql_with_the_revision(backend):
 
     with CaptureQueriesContext(connection) as queries:
         found = ClassificationRequest.objects.newest_answers(
-            backend="default", model_id=SST2, revision="714eb0f", parameters=Parameters(None, 2),
-            hashes=hashes, since=None)
+            backend="default",
+            model_id=SST2,
+            revision="714eb0f",
+            parameters=Parameters(None, 2),
+            hashes=hashes,
+            since=None,
+        )
         missed = ClassificationRequest.objects.newest_answers(
-            backend="default", model_id=SST2, revision="other", parameters=Parameters(None, 2),
-            hashes=hashes, since=None)
+            backend="default",
+            model_id=SST2,
+            revision="other",
+            parameters=Parameters(None, 2),
+            hashes=hashes,
+            since=None,
+        )
 
     assert [row.pk for row in found] == [first.pk] and missed == []
     if connection.vendor == "postgresql":
@@ -221,23 +248,33 @@ def test_rerun__copies_text_owner_and_source_with_the_key_s_current_target(
 
     note = Note.objects.create(text="a good day")
     with registry():
-        old = services.submit("a good day", "sentiment", owner=alice, source=note,
-                              source_field="text")
+        old = services.submit(
+            "a good day", "sentiment", owner=alice, source=note, source_field="text"
+        )
     with registry(model=NEWER, revision="v2", parameters={"function_to_apply": "sigmoid"}):
         from django_textclass import catalog
 
         with django_capture_on_commit_callbacks(execute=True):
-            created = services.rerun(ClassificationRequest.objects.filter(pk=old.pk),
-                                     catalog.entry("sentiment"))
+            created = services.rerun(
+                ClassificationRequest.objects.filter(pk=old.pk), catalog.entry("sentiment")
+            )
     dispatch.flush()
 
     assert created == 1
     new = ClassificationRequest.objects.exclude(pk=old.pk).get()
     assert (new.model_key, new.model_id, new.revision, new.backend) == (
-        "sentiment", NEWER, "v2", "default")
+        "sentiment",
+        NEWER,
+        "v2",
+        "default",
+    )
     assert (new.function_to_apply, new.top_k, new.use_cache) == ("sigmoid", None, True)
-    assert (new.owner, new.source, new.source_field, new.text) == (alice, note, "text",
-                                                                   "a good day")
+    assert (new.owner, new.source, new.source_field, new.text) == (
+        alice,
+        note,
+        "text",
+        "a good day",
+    )
     assert new.status == Status.PENDING
     old = fresh(old)
     assert (old.model_id, old.revision) == (SST2, "714eb0f")  # history kept
@@ -246,16 +283,21 @@ def test_rerun__copies_text_owner_and_source_with_the_key_s_current_target(
 
 def test_rerun__a_split_text_is_copied_with_its_chunks(sent, django_capture_on_commit_callbacks):
     with registry():
-        parent = services.submit("word " * 30, "sentiment",
-                                 long_text={"POLICY": "split", "MAX_LENGTH": 40})
-    old_chunks = list(ClassificationRequest.objects.filter(parent=parent)
-                      .order_by("chunk_index").values_list("text", flat=True))
+        parent = services.submit(
+            "word " * 30, "sentiment", long_text={"POLICY": "split", "MAX_LENGTH": 40}
+        )
+    old_chunks = list(
+        ClassificationRequest.objects.filter(parent=parent)
+        .order_by("chunk_index")
+        .values_list("text", flat=True)
+    )
     with registry(revision="v2"):
         from django_textclass import catalog
 
         with django_capture_on_commit_callbacks(execute=True):
-            services.rerun(ClassificationRequest.objects.filter(pk=parent.pk),
-                           catalog.entry("sentiment"))
+            services.rerun(
+                ClassificationRequest.objects.filter(pk=parent.pk), catalog.entry("sentiment")
+            )
     dispatch.flush()
 
     copy = ClassificationRequest.objects.filter(parent__isnull=True).exclude(pk=parent.pk).get()
@@ -270,10 +312,12 @@ def test_rerun__a_split_text_is_copied_with_its_chunks(sent, django_capture_on_c
 
 
 def real_backend(emulator):
-    return {"default": {
-        "BACKEND": "django_textclass.backends.huggingface.Backend",
-        "OPTIONS": {"API_URL": emulator.url + "/models/{model_id}", "TOKEN": "hf_registry"},
-    }}
+    return {
+        "default": {
+            "BACKEND": "django_textclass.backends.huggingface.Backend",
+            "OPTIONS": {"API_URL": emulator.url + "/models/{model_id}", "TOKEN": "hf_registry"},
+        }
+    }
 
 
 def test_process__an_endpoint_url_key__posted_to_that_url_with_the_backend_s_token(emulator):
@@ -310,8 +354,7 @@ def test_process__the_router_template_s_503_stays_what_it_was(emulator):
     from django_textclass.testing.emulator import Reply
 
     emulator.script(Reply.unavailable())
-    with textclass_settings(BACKENDS=real_backend(emulator),
-                            MODELS={"sentiment": {"MODEL": SST2}}):
+    with textclass_settings(BACKENDS=real_backend(emulator), MODELS={"sentiment": {"MODEL": SST2}}):
         row = services.submit("a good day", "sentiment")
         services.process([row.pk])
 
@@ -322,7 +365,8 @@ def test_process__the_router_template_s_503_stays_what_it_was(emulator):
 def test_process__a_stored_endpoint_url_no_key_names__failed_and_never_sent(emulator):
     url = emulator.url + "/models/acme/dedicated"
     row = ClassificationRequest.objects.create(
-        model_id=url, text="a good day", text_hash=text_hash("a good day"), backend="default")
+        model_id=url, text="a good day", text_hash=text_hash("a good day"), backend="default"
+    )
 
     with textclass_settings(BACKENDS=real_backend(emulator), MODELS={}):
         services.process([row.pk])
@@ -339,4 +383,8 @@ def test_reclassify_action__the_copy_keeps_the_key_and_revision_it_was_made_with
 
     copy = ClassificationRequest.objects.exclude(pk=old.pk).get()
     assert (copy.model_key, copy.model_id, copy.revision, copy.use_cache) == (
-        "sentiment", SST2, "714eb0f", False)
+        "sentiment",
+        SST2,
+        "714eb0f",
+        False,
+    )

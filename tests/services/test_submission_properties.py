@@ -37,8 +37,19 @@ pytestmark = pytest.mark.django_db
 
 #: Short, so that drawn texts cross it (the policies read it too).
 MAX_TEXT_LENGTH = 40
-ARGUMENTS = {"texts", "text", "model", "function_to_apply", "top_k", "owner", "source",
-             "source_field", "use_cache", "backend", "long_text"}
+ARGUMENTS = {
+    "texts",
+    "text",
+    "model",
+    "function_to_apply",
+    "top_k",
+    "owner",
+    "source",
+    "source_field",
+    "use_cache",
+    "backend",
+    "long_text",
+}
 
 # --- strategies ---------------------------------------------------------------------------
 
@@ -59,8 +70,14 @@ def mostly(valid, *invalid):
     return often.flatmap(lambda good: valid if good else invalid)
 
 
-junk = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.binary(max_size=8),
-                 st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.binary(max_size=8),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
 good_texts = st.text(characters, min_size=1, max_size=MAX_TEXT_LENGTH).filter(
     lambda text: text.strip() and "\x00" not in text
 )
@@ -74,24 +91,38 @@ model_ids = mostly(
     st.one_of(
         st.none(),
         st.sampled_from([MODEL, "gpt2", "a" * 96 + "/" + "b" * 96, "x.y_z-1/A.b"]),
-        st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9_-]{0,10}[A-Za-z0-9])?"
-                      r"(/[A-Za-z0-9]([A-Za-z0-9_-]{0,10}[A-Za-z0-9])?)?", fullmatch=True),
+        st.from_regex(
+            r"[A-Za-z0-9]([A-Za-z0-9_-]{0,10}[A-Za-z0-9])?"
+            r"(/[A-Za-z0-9]([A-Za-z0-9_-]{0,10}[A-Za-z0-9])?)?",
+            fullmatch=True,
+        ),
     ),
-    st.sampled_from(["a/b/c", "../etc", "https://x.y/m", "owner/", "-x/y", "x..y/z", " a/b",
-                     "", "a" * 97]),
+    st.sampled_from(
+        ["a/b/c", "../etc", "https://x.y/m", "owner/", "-x/y", "x..y/z", " a/b", "", "a" * 97]
+    ),
     st.text(characters, max_size=30),
     junk,
 )
-functions = mostly(st.sampled_from([None, "sigmoid", "softmax", "none"]),
-                   st.sampled_from(["SIGMOID", "", "relu"]), st.text(characters, max_size=10),
-                   junk)
-top_ks = mostly(st.one_of(st.none(), st.integers(1, 1000)),
-                st.integers(-3, 0), st.integers(1001, 2**40), st.booleans(), st.floats(),
-                st.text(max_size=4))
+functions = mostly(
+    st.sampled_from([None, "sigmoid", "softmax", "none"]),
+    st.sampled_from(["SIGMOID", "", "relu"]),
+    st.text(characters, max_size=10),
+    junk,
+)
+top_ks = mostly(
+    st.one_of(st.none(), st.integers(1, 1000)),
+    st.integers(-3, 0),
+    st.integers(1001, 2**40),
+    st.booleans(),
+    st.floats(),
+    st.text(max_size=4),
+)
 use_caches = mostly(st.booleans(), junk, st.sampled_from(["no", "false", "", "True"]))
 backends = mostly(
     st.sampled_from([None, "default", "other"]),
-    st.sampled_from(["", "nope", "DEFAULT"]), st.text(characters, max_size=8), st.integers(),
+    st.sampled_from(["", "nope", "DEFAULT"]),
+    st.text(characters, max_size=8),
+    st.integers(),
     st.lists(st.text(max_size=2), min_size=1),
 )
 long_texts = mostly(
@@ -102,18 +133,30 @@ long_texts = mostly(
             optional={"MAX_LENGTH": st.integers(1, 60)},
         ),
     ),
-    st.sampled_from(["nope", {"POLICY": "x"}, {"POLICY": "split", "COMBINE": "median"},
-                     {"POLICY": "split", "MAX_CHUNKS": 0}, {"POLICY": "truncate", "COMBINE": "max"},
-                     {"POLICY": "split", "MAX_LENGTH": "5"}]),
+    st.sampled_from(
+        [
+            "nope",
+            {"POLICY": "x"},
+            {"POLICY": "split", "COMBINE": "median"},
+            {"POLICY": "split", "MAX_CHUNKS": 0},
+            {"POLICY": "truncate", "COMBINE": "max"},
+            {"POLICY": "split", "MAX_LENGTH": "5"},
+        ]
+    ),
     st.integers(),
 )
 # Stand-ins for objects, made in the test (a strategy cannot reach the test's database rows).
-owner_kinds = mostly(st.sampled_from([None, "saved"]),
-                     st.sampled_from(["unsaved", "name", "object"]))
-source_kinds = mostly(st.sampled_from([None, "saved"]),
-                      st.sampled_from(["unsaved", "string", "object"]))
-source_fields = mostly(st.text(characters, max_size=100),  # the column's length
-                       st.text(characters, min_size=101, max_size=300), odd_texts)
+owner_kinds = mostly(
+    st.sampled_from([None, "saved"]), st.sampled_from(["unsaved", "name", "object"])
+)
+source_kinds = mostly(
+    st.sampled_from([None, "saved"]), st.sampled_from(["unsaved", "string", "object"])
+)
+source_fields = mostly(
+    st.text(characters, max_size=100),  # the column's length
+    st.text(characters, min_size=101, max_size=300),
+    odd_texts,
+)
 
 
 @dataclass
@@ -126,16 +169,28 @@ class Call:
 
 @st.composite
 def calls(draw):
-    texts = draw(mostly(
-        st.one_of(any_texts, st.lists(any_texts, min_size=1, max_size=6),
-                  st.lists(any_texts, min_size=1, max_size=3).map(tuple)),
-        st.just([]), st.lists(st.one_of(any_texts, junk), min_size=1, max_size=3), junk,
-    ))
+    texts = draw(
+        mostly(
+            st.one_of(
+                any_texts,
+                st.lists(any_texts, min_size=1, max_size=6),
+                st.lists(any_texts, min_size=1, max_size=3).map(tuple),
+            ),
+            st.just([]),
+            st.lists(st.one_of(any_texts, junk), min_size=1, max_size=3),
+            junk,
+        )
+    )
     kwargs = {}
-    for name, strategy in [("model", model_ids), ("function_to_apply", functions),
-                           ("top_k", top_ks), ("use_cache", use_caches),
-                           ("backend", backends), ("long_text", long_texts),
-                           ("source_field", source_fields)]:
+    for name, strategy in [
+        ("model", model_ids),
+        ("function_to_apply", functions),
+        ("top_k", top_ks),
+        ("use_cache", use_caches),
+        ("backend", backends),
+        ("long_text", long_texts),
+        ("source_field", source_fields),
+    ]:
         if draw(often):
             kwargs[name] = draw(strategy)
     return Call(texts, kwargs, draw(owner_kinds), draw(source_kinds))
@@ -145,13 +200,21 @@ def calls(draw):
 
 
 def _rows_in_every_table():
-    return {model._meta.label: model.objects.count()
-            for model in apps.get_app_config("django_textclass").get_models()}
+    return {
+        model._meta.label: model.objects.count()
+        for model in apps.get_app_config("django_textclass").get_models()
+    }
 
 
 def _object(kind, saved):
-    return {None: None, "saved": saved, "unsaved": get_user_model()(username="unsaved"),
-            "name": "alice", "object": object(), "string": "a text"}[kind]
+    return {
+        None: None,
+        "saved": saved,
+        "unsaved": get_user_model()(username="unsaved"),
+        "name": "alice",
+        "object": object(),
+        "string": "a text",
+    }[kind]
 
 
 def _documented_configuration_error(call):
@@ -188,8 +251,12 @@ def _assert_stored_as_asked(call, result, owner, source):
 
 
 @given(call=calls())
-@settings(max_examples=250, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=250,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 def test_classify__any_arguments_store_what_was_asked_or_raise_invalid_input(call, alice, bob):
     owner, source = _object(call.owner, alice), _object(call.source, bob)
     kwargs = {**call.kwargs, "owner": owner, "source": source}

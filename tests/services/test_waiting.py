@@ -223,7 +223,8 @@ def test_listener__closes_its_connection_once_nobody_waits(transactional_db, set
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND query LIKE %s", [f"LISTEN {waiting.CHANNEL}%"],
+            "AND pid <> pg_backend_pid() AND query LIKE %s",
+            [f"LISTEN {waiting.CHANNEL}%"],
         )
         assert cursor.fetchone() == (0,)
 

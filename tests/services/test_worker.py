@@ -131,11 +131,15 @@ def test_process__stores_the_ranking_and_timings(monkeypatch):
     assert row.error_code == ""
 
 
-@pytest.mark.parametrize(("step", "status"), [
-    (None, Status.SUCCEEDED),
-    (TransientBackendError("busy", status_code=503), Status.PENDING),
-    (PermanentBackendError("no such model", status_code=404), Status.FAILED),
-], ids=["succeeded", "rescheduled", "failed"])
+@pytest.mark.parametrize(
+    ("step", "status"),
+    [
+        (None, Status.SUCCEEDED),
+        (TransientBackendError("busy", status_code=503), Status.PENDING),
+        (PermanentBackendError("no such model", status_code=404), Status.FAILED),
+    ],
+    ids=["succeeded", "rescheduled", "failed"],
+)
 def test_process__writes_to_todays_rows_ask_the_rollup_nothing(backend, step, status):
     backend.script = [step]
     requests = services.submit_many([services.Item(f"text {i}") for i in range(5)])
@@ -150,8 +154,9 @@ def test_process__writes_to_todays_rows_ask_the_rollup_nothing(backend, step, st
 
 def test_process__stores_scores_in_rank_order(backend):
     # The backend's answer is taken as given: rank 0 is its first item.
-    backend.script = [[Ranking((LabelScore("joy", 0.7), LabelScore("anger", 0.2),
-                                LabelScore("fear", 0.1)))]]
+    backend.script = [
+        [Ranking((LabelScore("joy", 0.7), LabelScore("anger", 0.2), LabelScore("fear", 0.1)))]
+    ]
     request = services.submit("a good day")
 
     services.process([request.pk])
@@ -185,7 +190,8 @@ def test_process__groups_by_model(backend):
     assert services.process([one.pk, two.pk]) == 2
 
     assert sorted((call.model_id, tuple(call.texts)) for call in backend.calls) == [
-        ("acme/one", ("a good day",)), ("acme/two", ("a bad day",)),
+        ("acme/one", ("a good day",)),
+        ("acme/two", ("a bad day",)),
     ]
     assert fresh(one).status == fresh(two).status == Status.SUCCEEDED
 
@@ -197,11 +203,13 @@ def test_process__groups_by_parameters(backend):
 
     services.process(pks([plain, sigmoid, top_one]))
 
-    assert sorted((str(call.parameters), call.texts) for call in backend.calls) == sorted([
-        (str(Parameters()), ["a good day"]),
-        (str(Parameters("sigmoid")), ["a bad day"]),
-        (str(Parameters(top_k=1)), ["a fine day"]),
-    ])
+    assert sorted((str(call.parameters), call.texts) for call in backend.calls) == sorted(
+        [
+            (str(Parameters()), ["a good day"]),
+            (str(Parameters("sigmoid")), ["a bad day"]),
+            (str(Parameters(top_k=1)), ["a fine day"]),
+        ]
+    )
 
 
 def test_process__groups_by_backend_alias(backend):
@@ -211,7 +219,8 @@ def test_process__groups_by_backend_alias(backend):
     services.process([default.pk, other.pk])
 
     assert sorted((call.alias, call.texts[0]) for call in backend.calls) == [
-        ("default", "a good day"), ("other", "a bad day"),
+        ("default", "a good day"),
+        ("other", "a bad day"),
     ]
 
 
@@ -235,7 +244,9 @@ def test_process__respects_the_backend_batch_size(backend):
         services.process(pks(requests))
 
     assert [call.texts for call in backend.calls] == [
-        ["text 0", "text 1"], ["text 2", "text 3"], ["text 4"],
+        ["text 0", "text 1"],
+        ["text 2", "text 3"],
+        ["text 4"],
     ]
     assert {fresh(request).status for request in requests} == {Status.SUCCEEDED}
 
@@ -408,16 +419,17 @@ def gated_backend(settings, calls_in_flight, answer="gated_rank"):
     """
     if connection.vendor == "sqlite":
         pytest.skip("on SQLite a run sends its calls one at a time")
-    alias = {"BACKEND": SCRIPTED, "CALLS_IN_FLIGHT": calls_in_flight,
-             "OPTIONS": {**SCRIPTED_OPTIONS, "ANSWER": f"tests.services.test_worker.{answer}"}}
+    alias = {
+        "BACKEND": SCRIPTED,
+        "CALLS_IN_FLIGHT": calls_in_flight,
+        "OPTIONS": {**SCRIPTED_OPTIONS, "ANSWER": f"tests.services.test_worker.{answer}"},
+    }
     settings.TEXTCLASS = {**settings.TEXTCLASS, "BACKENDS": {"default": alias}}
     GATE.clear()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_stream__a_request_stored_while_a_call_is_out_goes_out_in_the_same_run(
-    backend, settings
-):
+def test_stream__a_request_stored_while_a_call_is_out_goes_out_in_the_same_run(backend, settings):
     gated_backend(settings, calls_in_flight=2)
     held = services.submit("hold")
     run = ProcessThread([held.pk])
@@ -484,9 +496,7 @@ def test_process__a_message_whose_rows_were_taken_serves_the_longest_waiting_wor
 
 
 @pytest.mark.django_db(transaction=True)
-def test_stream__while_every_slot_is_busy_a_part_filled_batch_waits_to_be_filled(
-    backend, settings
-):
+def test_stream__while_every_slot_is_busy_a_part_filled_batch_waits_to_be_filled(backend, settings):
     gated_backend(settings, calls_in_flight=1)
     held = services.submit("hold")
     run = ProcessThread([held.pk])
@@ -499,8 +509,11 @@ def test_stream__while_every_slot_is_busy_a_part_filled_batch_waits_to_be_filled
         # calls under way, and the run would take nothing more until a call ended).
         for n in range(3):
             later.append(services.submit(f"stored while the only slot is busy {n}"))
-            wait_for(lambda: fresh(later[-1]).status == Status.RUNNING, timeout=10,
-                     message="the run to take it")
+            wait_for(
+                lambda: fresh(later[-1]).status == Status.RUNNING,
+                timeout=10,
+                message="the run to take it",
+            )
     finally:
         GATE.set()
         run.join(30)
@@ -517,8 +530,9 @@ def test_stream__a_wait_hands_back_the_part_filled_batch_kept_while_busy(backend
     try:
         wait_for(lambda: len(backend.calls) == 1, timeout=10, message="the first call")
         kept = services.submit("kept back while the only slot is busy")
-        wait_for(lambda: fresh(kept).status == Status.RUNNING, timeout=10,
-                 message="the run to take it")
+        wait_for(
+            lambda: fresh(kept).status == Status.RUNNING, timeout=10, message="the run to take it"
+        )
     finally:
         GATE.set()  # the held call is refused with a 429: nothing more goes out
         run.join(30)

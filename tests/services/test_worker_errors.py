@@ -168,8 +168,9 @@ def test_process__max_attempts_one_fails_on_the_first_transient_error(backend, s
 
 
 def test_process__permanent_error_fails_at_once(backend, sent):
-    backend.script = [PermanentBackendError("HTTP 404 from http://api (no such model)",
-                                            code="http_404")]
+    backend.script = [
+        PermanentBackendError("HTTP 404 from http://api (no such model)", code="http_404")
+    ]
     request = services.submit("a good day")
 
     services.process([request.pk])
@@ -324,7 +325,9 @@ def test_process__a_failing_batch_does_not_stop_the_next_batch(backend):
         services.process(pks(requests))
 
     assert [fresh(request).status for request in requests] == [
-        Status.PENDING, Status.PENDING, Status.SUCCEEDED,
+        Status.PENDING,
+        Status.PENDING,
+        Status.SUCCEEDED,
     ]
 
 
@@ -375,7 +378,10 @@ HOSTILE_MODEL_IDS = ["../../../x?y#z", "a/../b", "x?y", "https://evil.example/m"
 def stored_with_model(model_id, text="a good day"):
     """A row written with the ORM, as a fixture or a bulk import would: submit() never saw it."""
     return ClassificationRequest.objects.create(
-        model_id=model_id, text=text, text_hash=text_hash(text), backend="default",
+        model_id=model_id,
+        text=text,
+        text_hash=text_hash(text),
+        backend="default",
     )
 
 
@@ -400,10 +406,12 @@ def test_process__stored_hostile_model_id__the_http_backend_never_calls(emulator
     # Through the real backend and a real server: once, the stored id reached the URL
     # (POST /x?y on the API host, with the site's token).
     request = stored_with_model(model_id)
-    real = {"default": {
-        "BACKEND": "django_textclass.backends.huggingface.Backend",
-        "OPTIONS": {"API_URL": emulator.url + "/models/{model_id}", "TOKEN": "hf_x"},
-    }}
+    real = {
+        "default": {
+            "BACKEND": "django_textclass.backends.huggingface.Backend",
+            "OPTIONS": {"API_URL": emulator.url + "/models/{model_id}", "TOKEN": "hf_x"},
+        }
+    }
 
     with textclass_settings(BACKENDS=real):
         services.process([request.pk])

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.django_db
 
 
 def rate_limit(seconds):
-    return transient("HTTP 429: rate limit reached", code="http_429", status_code=429,
-                     retry_after=seconds)
+    return transient(
+        "HTTP 429: rate limit reached", code="http_429", status_code=429, retry_after=seconds
+    )
 
 
 def outage():
@@ -83,8 +84,9 @@ def test_429__never_fails_a_text_however_long_it_lasts(backend):
 
 
 def test_503_loading__waits_for_that_model_and_sends_x_wait_for_model(backend):
-    backend.script = [transient("loading", code="http_503", status_code=503, retry_after=20.0,
-                                model_loading=True)]
+    backend.script = [
+        transient("loading", code="http_503", status_code=503, retry_after=20.0, model_loading=True)
+    ]
     loading = services.submit("a good day", "acme/big")
 
     services.process([loading.pk])
@@ -101,8 +103,12 @@ def test_503_loading__waits_for_that_model_and_sends_x_wait_for_model(backend):
 
 def test_endpoint_waking__waits_rate_limit_wait_without_a_hint_and_spends_nothing(backend):
     # A dedicated endpoint scaled to zero answers 503 with no estimate while a replica starts.
-    waking = transient("HTTP 503 (the endpoint is starting a replica)", code="endpoint_waking",
-                       status_code=503, model_loading=True)
+    waking = transient(
+        "HTTP 503 (the endpoint is starting a replica)",
+        code="endpoint_waking",
+        status_code=503,
+        model_loading=True,
+    )
     backend.script = [waking, waking]
     request = services.submit("a good day")
 
@@ -124,8 +130,7 @@ def test_endpoint_waking__waits_rate_limit_wait_without_a_hint_and_spends_nothin
 
 
 def test_503_without_a_hint__still_counts_toward_the_circuit(backend):
-    backend.script = [transient("HTTP 503", code="http_503", status_code=503,
-                                model_loading=True)]
+    backend.script = [transient("HTTP 503", code="http_503", status_code=503, model_loading=True)]
     request = services.submit("a good day")
 
     services.process([request.pk])
@@ -244,8 +249,9 @@ def run_until_done(requests, rounds=30):
 def test_poison__fails_alone_and_the_rest_succeed_in_about_log2_calls(backend, size):
     texts = [f"clean text {n}" for n in range(size - 1)]
     texts.insert(size // 3, "the poison text")
-    with scripted_settings({"ANSWER": "tests.services.test_worker_pacing.poison_answer",
-                            "MAX_BATCH_SIZE": 16}):
+    with scripted_settings(
+        {"ANSWER": "tests.services.test_worker_pacing.poison_answer", "MAX_BATCH_SIZE": 16}
+    ):
         requests = services.submit_many([services.Item(text) for text in texts])
         run_until_done(requests)
 
@@ -262,8 +268,9 @@ def test_poison__fails_alone_and_the_rest_succeed_in_about_log2_calls(backend, s
 
 
 def test_batch_too_large__halved_at_once_and_remembered_for_every_worker(backend):
-    refused = PermanentBackendError("HTTP 422: batch size 8 exceeds the maximum of 4",
-                                    code="http_422", status_code=422)
+    refused = PermanentBackendError(
+        "HTTP 422: batch size 8 exceeds the maximum of 4", code="http_422", status_code=422
+    )
     backend.script = [refused]
     with scripted_settings({"MAX_BATCH_SIZE": 8}):
         first = services.submit_many([services.Item(f"first {n}") for n in range(8)], MODEL)
@@ -280,7 +287,9 @@ def test_batch_too_large__the_limit_the_endpoint_names_is_learnt_not_a_half(back
     # TEI names its --max-client-batch-size; 3 of 8 is not what halving would find.
     refused = PermanentBackendError(
         "HTTP 413: batch size 8 > maximum allowed batch size 3 [Validation]",
-        code="http_413", status_code=413)
+        code="http_413",
+        status_code=413,
+    )
     backend.script = [refused]
     with scripted_settings({"MAX_BATCH_SIZE": 8}):
         rows = services.submit_many([services.Item(f"named {n}") for n in range(8)], MODEL)
@@ -295,8 +304,9 @@ def test_model_failed_424__the_batch_is_split_down_to_the_text(backend):
     # TEI's 424 "score is NaN" is one text's: its batch-mates must not fail with it.
     def nan_for_one(text, parameters):
         if "nan" in text:
-            raise PermanentBackendError("HTTP 424: score is NaN [Backend]", code="http_424",
-                                        status_code=424)
+            raise PermanentBackendError(
+                "HTTP 424: score is NaN [Backend]", code="http_424", status_code=424
+            )
         return rank(text, parameters)
 
     texts = ["fine 1", "fine 2", "gives nan", "fine 3"]
@@ -327,8 +337,9 @@ def test_batch_too_large__a_chunk_cut_before_the_limit_was_learnt_goes_in_parts(
 def test_one_text_too_long__bisected_it_fails_alone_and_no_limit_is_learnt(backend):
     def too_long(text, parameters):
         if "long" in text:
-            raise PermanentBackendError("HTTP 422: input is too long", code="http_422",
-                                        status_code=422)
+            raise PermanentBackendError(
+                "HTTP 422: input is too long", code="http_422", status_code=422
+            )
         return rank(text, parameters)
 
     texts = [f"short {n}" for n in range(7)] + ["far too long"]
@@ -386,8 +397,9 @@ def test_call_waiting_for_a_slot__reads_the_pacing_state_again_before_it_goes(ba
     request = services.submit("a good day")
     token, rows = services.claim([request.pk])
     slots = WatchedSlots(1)
-    call = calls.Call(token, get_backend("default"), rows[0].model_id, rows[0].parameters,
-                      True, slots)
+    call = calls.Call(
+        token, get_backend("default"), rows[0].model_id, rows[0].parameters, True, slots
+    )
     slots.acquire(blocking=False)  # the run's other call is out
     outcome = {}
 
@@ -446,9 +458,7 @@ def test_database_error_mid_run__the_rows_go_back_at_once_unspent(backend, sent,
     assert sorted(sent.calls[-1][0]) == sorted(pks(requests))
 
 
-def test_database_error_reading_the_pacing_state__raised_to_the_run_not_spent(
-    backend, monkeypatch
-):
+def test_database_error_reading_the_pacing_state__raised_to_the_run_not_spent(backend, monkeypatch):
     """Not a backend error: the run gives its rows back unspent (the test above)."""
     rows = services.submit_many([services.Item("one"), services.Item("two")])
     token, claimed = services.claim(pks(rows))
@@ -463,8 +473,7 @@ def test_database_error_reading_the_pacing_state__raised_to_the_run_not_spent(
         calls.send(call, [[row] for row in claimed])
 
     assert backend.calls == []
-    assert {(fresh(row).status, fresh(row).error_code) for row in rows} == {
-        (Status.RUNNING, "")}
+    assert {(fresh(row).status, fresh(row).error_code) for row in rows} == {(Status.RUNNING, "")}
 
 
 def test_own_rate_limit__calls_past_it_wait_for_the_next_window(backend, sent):
@@ -472,8 +481,10 @@ def test_own_rate_limit__calls_past_it_wait_for_the_next_window(backend, sent):
     config = {"MAX_BATCH_SIZE": 2}
 
     with scripted_settings(config):
-        backends = {alias: {**spec, "RATE_LIMIT": "2/hour"}
-                    for alias, spec in settings.TEXTCLASS["BACKENDS"].items()}
+        backends = {
+            alias: {**spec, "RATE_LIMIT": "2/hour"}
+            for alias, spec in settings.TEXTCLASS["BACKENDS"].items()
+        }
         with textclass_settings(BACKENDS=backends):
             services.process(pks(requests))
 
@@ -482,8 +493,9 @@ def test_own_rate_limit__calls_past_it_wait_for_the_next_window(backend, sent):
     assert [row.status for row in rows].count(Status.SUCCEEDED) == 4
     waiting = [row for row in rows if row.status == Status.PENDING]
     assert len(waiting) == 2 and {row.attempts for row in waiting} == {0}
-    assert waiting[0].next_attempt_at == BackendPace.objects.get(model_id="").window_start + \
-        timedelta(hours=1)
+    assert waiting[0].next_attempt_at == BackendPace.objects.get(
+        model_id=""
+    ).window_start + timedelta(hours=1)
 
 
 # --- what a request went through is on the request -----------------------------------------
@@ -499,7 +511,8 @@ def test_events__each_wait_and_retry_with_its_reason(backend):
 
     events = list(RequestEvent.objects.filter(request_id=request.pk).order_by("at", "pk"))
     assert [(e.kind, e.reason, e.attempts) for e in events] == [
-        ("wait", "rate_limited", 0), ("retry", "http_500", 1),
+        ("wait", "rate_limited", 0),
+        ("retry", "http_500", 1),
     ]
     assert events[0].wait_seconds == pytest.approx(4, abs=0.1)
     assert "HTTP 429" in events[0].message and "HTTP 500" in events[1].message

@@ -21,15 +21,23 @@ def explode(obj, *, request, rule, score):
 
 
 def log_succeeded(sender, request, source, labels, **kwargs):
-    SignalLog.objects.create(kind="succeeded", request_uuid=request.uuid,
-                             object_id=request.object_id, has_source=source is not None,
-                             label=labels[0]["label"])
+    SignalLog.objects.create(
+        kind="succeeded",
+        request_uuid=request.uuid,
+        object_id=request.object_id,
+        has_source=source is not None,
+        label=labels[0]["label"],
+    )
 
 
 def log_failed(sender, request, source, error_code, error_message, **kwargs):
-    SignalLog.objects.create(kind="failed", request_uuid=request.uuid,
-                             object_id=request.object_id, has_source=source is not None,
-                             error_code=error_code)
+    SignalLog.objects.create(
+        kind="failed",
+        request_uuid=request.uuid,
+        object_id=request.object_id,
+        has_source=source is not None,
+        error_code=error_code,
+    )
 
 
 def die_on_signal(sender, request, **kwargs):

@@ -28,18 +28,29 @@ class TestAppConfig(AppConfig):
         classification_succeeded.connect(actions.die_on_signal, dispatch_uid="testapp-die")
         comment = self.get_model("Comment")
         django_textclass.register(
-            comment, fields=["title", "body"], models=[SENTIMENT, OTHER],
+            comment,
+            fields=["title", "body"],
+            models=[SENTIMENT, OTHER],
             rules=[
-                Rule("NEGATIVE", 0.9, "tests.testapp.actions.hide", model=SENTIMENT,
-                     field="body", name="hide negative"),
-                Rule("NEGATIVE", 0.9, actions.explode, model=SENTIMENT, field="body",
-                     name="explodes"),
+                Rule(
+                    "NEGATIVE",
+                    0.9,
+                    "tests.testapp.actions.hide",
+                    model=SENTIMENT,
+                    field="body",
+                    name="hide negative",
+                ),
+                Rule(
+                    "NEGATIVE", 0.9, actions.explode, model=SENTIMENT, field="body", name="explodes"
+                ),
             ],
             date_field="created_at",
         )
         django_textclass.register(self.get_model("Post"), fields=["body"], models=[SENTIMENT])
         django_textclass.register(
-            self.get_model("Ticket"), fields=["body"], models=[SENTIMENT],
+            self.get_model("Ticket"),
+            fields=["body"],
+            models=[SENTIMENT],
             long_text=Split(max_length=40, combine="mean"),
         )
         if not os.environ.get("TEXTCLASS_TEST_NO_SIGNAL_LOG"):  # the benchmarks' workers

@@ -17,8 +17,16 @@ class BareSubmissionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BareSubmission
-        fields = ["uuid", "model_id", "function_to_apply", "top_k", "use_cache", "text",
-                  "status", "created_at"]
+        fields = [
+            "uuid",
+            "model_id",
+            "function_to_apply",
+            "top_k",
+            "use_cache",
+            "text",
+            "status",
+            "created_at",
+        ]
 
 
 class BareSubmissionViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):

@@ -90,7 +90,10 @@ class BareSubmission(models.Model):
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
         related_name="+",
     )
     model_id = models.CharField(max_length=200)
@@ -101,8 +104,9 @@ class BareSubmission(models.Model):
     text_hash = models.CharField(max_length=64, editable=False)
     status = models.CharField(max_length=10, default="pending", editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now,
-                                           editable=False)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, default=timezone.now, editable=False
+    )
 
     class Meta:
         indexes = [
@@ -110,8 +114,11 @@ class BareSubmission(models.Model):
             models.Index(fields=["-created_at"], name="bare_created"),
             models.Index(fields=["owner", "-created_at"], name="bare_owner_created"),
             models.Index(fields=["model_id", "created_at"], name="bare_model_created"),
-            models.Index(fields=["model_id", "next_attempt_at"],
-                         condition=models.Q(status="pending"), name="bare_pending"),
+            models.Index(
+                fields=["model_id", "next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="bare_pending",
+            ),
         ]
 
     def __str__(self):

@@ -85,7 +85,10 @@ def test_batch__answers_one_ranking_per_input_in_input_order(emu):
 
     assert len(data) == 4
     assert [ranking[0]["label"] for ranking in data] == [
-        "POSITIVE", "NEGATIVE", "POSITIVE", "POSITIVE",
+        "POSITIVE",
+        "NEGATIVE",
+        "POSITIVE",
+        "POSITIVE",
     ]
     assert data[0] == data[3]
     assert data[0] == post(emu, "I love it").json()[0]
@@ -528,9 +531,14 @@ def test_reply_hang__answers_normally_after_the_delay(emu):
 
 
 def test_reply_generic__constructor_sends_status_json_headers_after_delay(emu):
-    emu.script(Reply(status=424, json={"error": "Model is not a classifier model",
-                                       "error_type": "Backend"},
-                     headers={"X-Error-Message": "backend"}, delay=0.2))
+    emu.script(
+        Reply(
+            status=424,
+            json={"error": "Model is not a classifier model", "error_type": "Backend"},
+            headers={"X-Error-Message": "backend"},
+            delay=0.2,
+        )
+    )
 
     started = time.monotonic()
     response = post(emu, "x")
@@ -542,8 +550,13 @@ def test_reply_generic__constructor_sends_status_json_headers_after_delay(emu):
 
 
 def test_reply_generic__own_headers_override_defaults_case_insensitively(emu):
-    emu.script(Reply(status=200, body="{}", headers={"content-type": "application/problem+json",
-                                                    "X-Compute-Time": "7"}))
+    emu.script(
+        Reply(
+            status=200,
+            body="{}",
+            headers={"content-type": "application/problem+json", "X-Compute-Time": "7"},
+        )
+    )
 
     response = post(emu, "x")
 
@@ -592,10 +605,14 @@ def test_reply_forbidden__echo_repeats_the_header_in_body_and_error_header(emu):
 
 
 def test_reply_generic__authorization_placeholder_from_the_control_route(emu):
-    requests.post(f"{emu.url}/_emulator/script", timeout=5, json=[
-        {"status": 401, "body": "you sent <{authorization}>"},
-        {"status": 401, "body": "you sent <{authorization}>"},
-    ])
+    requests.post(
+        f"{emu.url}/_emulator/script",
+        timeout=5,
+        json=[
+            {"status": 401, "body": "you sent <{authorization}>"},
+            {"status": 401, "body": "you sent <{authorization}>"},
+        ],
+    )
 
     sent = post(emu, "x", headers={"Authorization": "Bearer abc"})
     unsent = post(emu, "x")
@@ -684,8 +701,12 @@ def test_reply_from_dict__rejects_unknown_keys_and_bad_values():
 
 def test_log__records_lowercased_headers_parsed_body_and_status(emu):
     before = time.monotonic()
-    post(emu, ["good", "bad"], parameters={"top_k": 1},
-         headers={"Authorization": "Bearer hf_x", "X-Custom": "1"})
+    post(
+        emu,
+        ["good", "bad"],
+        parameters={"top_k": 1},
+        headers={"Authorization": "Bearer hf_x", "X-Custom": "1"},
+    )
     post(emu, "solo")
 
     log = emu.requests
@@ -778,14 +799,17 @@ def test_control_script__invalid_replies_answer_400_and_queue_nothing(emu):
     assert emu.pending_replies == 0
 
 
-@pytest.mark.parametrize(("header", "value", "served"), [
-    ("Authorization", "Bearer hf_real_token_by_mistake", "Bearer [redacted]"),
-    ("Authorization", "Token abc123", "Token [redacted]"),
-    ("Authorization", "hf_bare_token", "[redacted]"),
-    ("Proxy-Authorization", "Basic dXNlcjpwYXNz", "Basic [redacted]"),
-    ("Cookie", "sessionid=abc", "[redacted]"),
-    ("X-Api-Key", "k-123", "[redacted]"),
-])
+@pytest.mark.parametrize(
+    ("header", "value", "served"),
+    [
+        ("Authorization", "Bearer hf_real_token_by_mistake", "Bearer [redacted]"),
+        ("Authorization", "Token abc123", "Token [redacted]"),
+        ("Authorization", "hf_bare_token", "[redacted]"),
+        ("Proxy-Authorization", "Basic dXNlcjpwYXNz", "Basic [redacted]"),
+        ("Cookie", "sessionid=abc", "[redacted]"),
+        ("X-Api-Key", "k-123", "[redacted]"),
+    ],
+)
 def test_control_requests__credentials_redacted_keeping_the_scheme(emu, header, value, served):
     post(emu, "hello", headers={header: value})
 
@@ -884,9 +908,23 @@ def test_config__rejects_invalid_values():
 
 def test_cli__serves_on_the_printed_port_until_terminated():
     process = subprocess.Popen(
-        [sys.executable, "-m", "django_textclass.testing.emulator", "--port", "0",
-         "--shape", "flat", "--token", "cli-token", "--max-batch", "2"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "django_textclass.testing.emulator",
+            "--port",
+            "0",
+            "--shape",
+            "flat",
+            "--token",
+            "cli-token",
+            "--max-batch",
+            "2",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = process.stdout.readline()
@@ -921,8 +959,9 @@ def test_poison__every_call_holding_the_text_gets_the_reply(emulator_for_poison)
     emulator.poison("rate me", Reply.rate_limited(retry_after=3))
 
     alone = requests.post(emulator.model_url("m/x"), json={"inputs": "bad apple"}, timeout=5)
-    batch = requests.post(emulator.model_url("m/x"), json={"inputs": ["fine", "bad apple"]},
-                          timeout=5)
+    batch = requests.post(
+        emulator.model_url("m/x"), json={"inputs": ["fine", "bad apple"]}, timeout=5
+    )
     limited = requests.post(emulator.model_url("m/x"), json={"inputs": ["rate me"]}, timeout=5)
     clean = requests.post(emulator.model_url("m/x"), json={"inputs": ["fine", "good"]}, timeout=5)
 

@@ -29,15 +29,18 @@ def predict(emu, inputs, path="/predict", **fields):
 
 def tei_ranking(text, function=None, labels=LABELS):
     """The emulator's ranking of ``text`` in TEI's key order (score first)."""
-    return [{"score": item["score"], "label": item["label"]}
-            for item in rank(labels, text, function)]
+    return [
+        {"score": item["score"], "label": item["label"]} for item in rank(labels, text, function)
+    ]
 
 
 # Off unless asked for.
 
 
-@pytest.mark.parametrize(("method", "path"), [("POST", "/predict"), ("GET", "/info"),
-                                              ("POST", "/"), ("POST", "/invocations")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/predict"), ("GET", "/info"), ("POST", "/"), ("POST", "/invocations")],
+)
 def test_off__tei_routes_answer_404(method, path):
     with InferenceAPIEmulator() as emu:
         response = requests.request(method, emu.url + path, json={"inputs": "x"}, timeout=10)
@@ -60,10 +63,15 @@ def test_mode__rejects_what_is_not_a_tei_mode(emu):
         emu.tei = {"max_client_batch_size": 2}
 
 
-@pytest.mark.parametrize("options", [
-    {"max_client_batch_size": 0}, {"validation_status": 400}, {"model_id": ""},
-    {"max_input_length": 0},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_client_batch_size": 0},
+        {"validation_status": 400},
+        {"model_id": ""},
+        {"max_input_length": 0},
+    ],
+)
 def test_mode__rejects_invalid_values(options):
     with pytest.raises(ValueError):  # noqa: PT011 - the message names the field
         TEIMode(**options)
@@ -73,8 +81,9 @@ def test_mode__rejects_invalid_values(options):
 
 
 def test_info__describes_the_classifier_and_its_limits():
-    with InferenceAPIEmulator(labels={"m/x": ["a", "b", "c"]},
-                              tei=TEIMode(model_id="m/x", max_client_batch_size=4)) as emu:
+    with InferenceAPIEmulator(
+        labels={"m/x": ["a", "b", "c"]}, tei=TEIMode(model_id="m/x", max_client_batch_size=4)
+    ) as emu:
         info = requests.get(emu.url + "/info", timeout=10).json()
 
     assert info["model_id"] == "m/x"
@@ -125,8 +134,11 @@ def test_predict__a_list_of_one_string_is_one_sequence(emu):
 def test_predict__a_batch_answers_one_ranking_per_item_in_order(emu):
     response = predict(emu, [["I love it"], ["I hate it"], ["so", "good"]])
 
-    assert response.json() == [tei_ranking("I love it"), tei_ranking("I hate it"),
-                               tei_ranking("so good")]
+    assert response.json() == [
+        tei_ranking("I love it"),
+        tei_ranking("I hate it"),
+        tei_ranking("so good"),
+    ]
 
 
 def test_predict__raw_scores_are_the_logits(emu):
@@ -148,10 +160,11 @@ def test_predict__parameters_are_ignored_as_unknown_fields(emu):
     assert response.json() == tei_ranking("I love it")
 
 
-@pytest.mark.parametrize("inputs", [["a", "b", "c"], [], [["a", "b", "c"]], [["a"], "b"], 7,
-                                    ["a", 1]],
-                         ids=["three_strings", "empty", "item_of_three", "mixed", "number",
-                              "pair_with_number"])
+@pytest.mark.parametrize(
+    "inputs",
+    [["a", "b", "c"], [], [["a", "b", "c"]], [["a"], "b"], 7, ["a", 1]],
+    ids=["three_strings", "empty", "item_of_three", "mixed", "number", "pair_with_number"],
+)
 def test_predict__inputs_of_another_shape_answer_422_plain_text(emu, inputs):
     response = predict(emu, inputs)
 
@@ -161,8 +174,9 @@ def test_predict__inputs_of_another_shape_answer_422_plain_text(emu, inputs):
 
 
 def test_predict__invalid_json_400_and_missing_content_type_415(emu):
-    bad_json = requests.post(emu.url + "/predict", data=b"{", timeout=10,
-                             headers={"Content-Type": "application/json"})
+    bad_json = requests.post(
+        emu.url + "/predict", data=b"{", timeout=10, headers={"Content-Type": "application/json"}
+    )
     no_type = requests.post(emu.url + "/predict", data=b'{"inputs": "x"}', timeout=10)
 
     assert bad_json.status_code == 400
@@ -176,8 +190,10 @@ def test_predict__batch_over_the_limit_is_a_validation_error(emu, status, versio
     response = predict(emu, [["a"], ["b"], ["c"]])
 
     assert response.status_code == status
-    assert response.json() == {"error": "batch size 3 > maximum allowed batch size 2",
-                               "error_type": "Validation"}
+    assert response.json() == {
+        "error": "batch size 3 > maximum allowed batch size 2",
+        "error_type": "Validation",
+    }
     assert predict(emu, [["a"], ["b"]]).status_code == 200
 
 
@@ -189,8 +205,9 @@ def test_predict__too_many_tokens_refused_only_without_truncation(emu):
     truncated = predict(emu, long_text, truncate=True)
 
     assert refused.status_code == 422
-    assert refused.json()["error"] == ("Input validation error: `inputs` must have less than 3 "
-                                       "tokens. Given: 5")
+    assert refused.json()["error"] == (
+        "Input validation error: `inputs` must have less than 3 tokens. Given: 5"
+    )
     assert truncated.json() == tei_ranking("I love this")
 
 
@@ -205,8 +222,12 @@ def test_predict__api_key_refusal_has_an_empty_body():
     with InferenceAPIEmulator(token="tei-key", tei=TEIMode()) as emu:
         missing = predict(emu, "x")
         info = requests.get(emu.url + "/info", timeout=10)
-        right = requests.post(emu.url + "/predict", json={"inputs": "x"}, timeout=10,
-                              headers={"Authorization": "Bearer tei-key"})
+        right = requests.post(
+            emu.url + "/predict",
+            json={"inputs": "x"},
+            timeout=10,
+            headers={"Authorization": "Bearer tei-key"},
+        )
 
     assert (missing.status_code, missing.content) == (401, b"")
     assert info.status_code == 401
@@ -222,7 +243,9 @@ def test_predict__script_and_poison_apply(emu):
     poisoned = predict(emu, [["fine"], ["bad apple"]])
 
     assert (overloaded.status_code, overloaded.json()) == (
-        429, {"error": "Model is overloaded", "error_type": "Overloaded"})
+        429,
+        {"error": "Model is overloaded", "error_type": "Overloaded"},
+    )
     assert normal.status_code == 200
     assert (poisoned.status_code, poisoned.json()["error_type"]) == (424, "Backend")
 
@@ -243,16 +266,22 @@ def test_predict__get_answers_405(emu):
 
 
 def test_models_route__still_answers_in_tei_mode(emu):
-    response = requests.post(f"{emu.url}/models/{MODEL}", json={"inputs": "I love it"},
-                             timeout=10)
+    response = requests.post(f"{emu.url}/models/{MODEL}", json={"inputs": "I love it"}, timeout=10)
 
     assert response.json() == [rank(LABELS, "I love it")]
 
 
-@pytest.mark.parametrize(("error_type", "status"), [
-    ("Validation", 422), ("Tokenizer", 422), ("Backend", 424), ("Overloaded", 429),
-    ("Unhealthy", 503), ("Empty", 400),
-])
+@pytest.mark.parametrize(
+    ("error_type", "status"),
+    [
+        ("Validation", 422),
+        ("Tokenizer", 422),
+        ("Backend", 424),
+        ("Overloaded", 429),
+        ("Unhealthy", 503),
+        ("Empty", 400),
+    ],
+)
 def test_reply_tei_error__status_of_each_error_type(error_type, status):
     reply = Reply.tei_error(error_type)
 
@@ -311,20 +340,35 @@ def test_nested_shape__still_refuses_a_null_top_k():
 
 def test_cli__tei_mode_with_its_batch_limit():
     process = subprocess.Popen(
-        [sys.executable, "-m", "django_textclass.testing.emulator", "--port", "0", "--tei",
-         "--max-client-batch-size", "2"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "django_textclass.testing.emulator",
+            "--port",
+            "0",
+            "--tei",
+            "--max-client-batch-size",
+            "2",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = process.stdout.readline()
-        match = re.fullmatch(r"Inference API emulator listening on (http://127\.0\.0\.1:\d+) "
-                             r"\(route: /models/\{model_id\}, TEI: /predict, /info\)\n", line)
+        match = re.fullmatch(
+            r"Inference API emulator listening on (http://127\.0\.0\.1:\d+) "
+            r"\(route: /models/\{model_id\}, TEI: /predict, /info\)\n",
+            line,
+        )
         assert match, line
         url = match.group(1)
 
         info = requests.get(url + "/info", timeout=10).json()
-        too_big = requests.post(url + "/predict", json={"inputs": [["a"], ["b"], ["c"]]},
-                                timeout=10)
+        too_big = requests.post(
+            url + "/predict", json={"inputs": [["a"], ["b"], ["c"]]}, timeout=10
+        )
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=10)

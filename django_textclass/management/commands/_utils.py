@@ -92,8 +92,10 @@ def moment(option, value):
     except (ValueError, OverflowError):
         found = None
     if found is None:
-        raise bad_argument(f"{option} must be a date (YYYY-MM-DD) or an ISO date-time "
-                           f"between the years 1 and 9999, not {short_repr(value)}")
+        raise bad_argument(
+            f"{option} must be a date (YYYY-MM-DD) or an ISO date-time "
+            f"between the years 1 and 9999, not {short_repr(value)}"
+        )
     return found
 
 

@@ -44,31 +44,68 @@ class Command(OneLineErrorsCommand):
     def add_arguments(self, parser):
         """Add the model label and the options."""
         parser.add_argument("label", metavar="app_label.Model", help="A registered model.")
-        parser.add_argument("--field", action="append", dest="fields", metavar="F",
-                            help="Only this registered field (repeatable).")
-        parser.add_argument("--model", action="append", dest="model_ids", metavar="M",
-                            help="Only this registered Hub model id or model key "
-                            "(repeatable).")
-        parser.add_argument("--batch-size", default="500",
-                            help=f"Objects per batch and transaction, 1 to {MAX_BATCH_SIZE} "
-                            "(default 500).")
-        parser.add_argument("--since", metavar="DATE",
-                            help="Only objects whose date field is on or after DATE "
-                            "(YYYY-MM-DD or an ISO date-time).")
-        parser.add_argument("--only-missing", action="store_true",
-                            help="Only fields and models with no request at all (a changed "
-                            "text is not sent again).")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="Count what would be created; write nothing.")
+        parser.add_argument(
+            "--field",
+            action="append",
+            dest="fields",
+            metavar="F",
+            help="Only this registered field (repeatable).",
+        )
+        parser.add_argument(
+            "--model",
+            action="append",
+            dest="model_ids",
+            metavar="M",
+            help="Only this registered Hub model id or model key (repeatable).",
+        )
+        parser.add_argument(
+            "--batch-size",
+            default="500",
+            help=f"Objects per batch and transaction, 1 to {MAX_BATCH_SIZE} (default 500).",
+        )
+        parser.add_argument(
+            "--since",
+            metavar="DATE",
+            help="Only objects whose date field is on or after DATE "
+            "(YYYY-MM-DD or an ISO date-time).",
+        )
+        parser.add_argument(
+            "--only-missing",
+            action="store_true",
+            help="Only fields and models with no request at all (a changed "
+            "text is not sent again).",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count what would be created; write nothing."
+        )
         parser.add_argument("--limit", help="Stop after this many objects (at least 1).")
-        parser.add_argument("--wait", action="store_true",
-                            help="Then wait until the requests this run created are final, "
-                            "showing how many are pending, running, succeeded and failed.")
-        parser.add_argument("--timeout", help=f"With --wait: stop waiting after this many "
-                            f"seconds, 1 to {MAX_TIMEOUT}, and exit with status 1.")
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="Then wait until the requests this run created are final, "
+            "showing how many are pending, running, succeeded and failed.",
+        )
+        parser.add_argument(
+            "--timeout",
+            help=f"With --wait: stop waiting after this many "
+            f"seconds, 1 to {MAX_TIMEOUT}, and exit with status 1.",
+        )
 
-    def handle(self, *args, label, fields, model_ids, batch_size, since, only_missing,
-               dry_run, limit, wait, timeout, **options):
+    def handle(
+        self,
+        *args,
+        label,
+        fields,
+        model_ids,
+        batch_size,
+        since,
+        only_missing,
+        dry_run,
+        limit,
+        wait,
+        timeout,
+        **options,
+    ):
         """Walk the objects in primary-key order; print one summary line (two with --wait)."""
         registration = self._registration(label)
         fields = self._subset("--field", fields, registration.fields)
@@ -82,17 +119,18 @@ class Command(OneLineErrorsCommand):
             raise bad_argument("--wait cannot be used with --dry-run: nothing is created")
         queryset = registration.model._default_manager.order_by("pk")
         if since is not None:
-            queryset = queryset.filter(**{
-                f"{self._date_field(registration)}__gte": moment("--since", since)
-            })
+            queryset = queryset.filter(
+                **{f"{self._date_field(registration)}__gte": moment("--since", since)}
+            )
         total = queryset.count()
         if limit is not None:
             total = min(total, limit)
         totals = {"created": 0, "unchanged": 0, "skipped": 0, "rejected": 0}
         scanned, last_pk, started = 0, None, time.monotonic()
         created_since = timezone.now()
-        progress = Progress(self.stderr, total=total, unit="objects",
-                            description=registration.label)
+        progress = Progress(
+            self.stderr, total=total, unit="objects", description=registration.label
+        )
         try:
             while limit is None or scanned < limit:
                 size = batch_size if limit is None else min(batch_size, limit - scanned)
@@ -100,9 +138,14 @@ class Command(OneLineErrorsCommand):
                 batch = list(page[:size])
                 if not batch:
                     break
-                counts = classify_objects(batch, registration, fields=fields,
-                                          model_ids=model_ids, only_missing=only_missing,
-                                          dry_run=dry_run)
+                counts = classify_objects(
+                    batch,
+                    registration,
+                    fields=fields,
+                    model_ids=model_ids,
+                    only_missing=only_missing,
+                    dry_run=dry_run,
+                )
                 for key, value in counts.items():
                     totals[key] += value
                 scanned += len(batch)
@@ -111,7 +154,8 @@ class Command(OneLineErrorsCommand):
         except KeyboardInterrupt:
             raise CommandError(
                 f"Interrupted after {scanned} objects ({totals['created']} requests created); "
-                "run the same command again to resume.", returncode=130,
+                "run the same command again to resume.",
+                returncode=130,
             ) from None
         finally:
             progress.close()
@@ -128,12 +172,17 @@ class Command(OneLineErrorsCommand):
         """Watch the requests created since ``created_since`` until each is final."""
         requests = ClassificationRequest.objects.named(model_ids).filter(
             content_type=ContentType.objects.get_for_model(registration.model),
-            source_field__in=fields, created_at__gte=created_since,
+            source_field__in=fields,
+            created_at__gte=created_since,
             parent__isnull=True,  # a split text counts once, as its parent
         )
         counts, seconds = watch.follow(
-            requests, self.stderr, description="classified", interval=WAIT_INTERVAL,
-            timeout=timeout, still="; the workers go on",
+            requests,
+            self.stderr,
+            description="classified",
+            interval=WAIT_INTERVAL,
+            timeout=timeout,
+            still="; the workers go on",
             stopped="Stopped waiting; the workers go on (textclass_status --watch shows them).",
         )
         self.stdout.write(summary(counts, watch.failures_by_code(requests), seconds))
@@ -150,8 +199,10 @@ class Command(OneLineErrorsCommand):
             return tuple(registered)
         unknown = [value for value in chosen if value not in registered]
         if unknown:
-            raise bad_argument(f"{option} {short_repr(unknown[0])} is not registered; "
-                               f"choose from {', '.join(registered)}")
+            raise bad_argument(
+                f"{option} {short_repr(unknown[0])} is not registered; "
+                f"choose from {', '.join(registered)}"
+            )
         return tuple(dict.fromkeys(chosen))
 
     def _date_field(self, registration):
@@ -162,16 +213,23 @@ class Command(OneLineErrorsCommand):
         for field in model._meta.concrete_fields:
             if isinstance(field, models.DateField) and getattr(field, "auto_now_add", False):
                 return field.name
-        raise bad_argument(f"--since needs a date field on {model._meta.label}: register it "
-                           "with date_field=..., or set Meta.get_latest_by")
+        raise bad_argument(
+            f"--since needs a date field on {model._meta.label}: register it "
+            "with date_field=..., or set Meta.get_latest_by"
+        )
 
 
 def summary(counts, failures, seconds):
     """``"Classified: 48 requests final in 12.3 s: 45 succeeded, 3 failed (http_503 2)..."``."""
-    text = (f"Classified: {watch.finished(counts):,} requests final in {seconds:.1f} s: "
-            f"{counts['succeeded']:,} succeeded, {counts['failed']:,} failed, "
-            f"{counts['cancelled']:,} cancelled.")
+    text = (
+        f"Classified: {watch.finished(counts):,} requests final in {seconds:.1f} s: "
+        f"{counts['succeeded']:,} succeeded, {counts['failed']:,} failed, "
+        f"{counts['cancelled']:,} cancelled."
+    )
     if failures:
-        text += " Failures by error code: " + ", ".join(
-            f"{code or '(none)'} {n:,}" for code, n in failures) + "."
+        text += (
+            " Failures by error code: "
+            + ", ".join(f"{code or '(none)'} {n:,}" for code, n in failures)
+            + "."
+        )
     return text

@@ -32,13 +32,23 @@ class Command(OneLineErrorsCommand):
 
     def add_arguments(self, parser):
         """Add --model, --text and --json."""
-        parser.add_argument("--model", metavar="KEY",
-                            help="Check only this key of TEXTCLASS['MODELS'] (or this Hub "
-                            "model id, on DEFAULT_BACKEND).")
-        parser.add_argument("--text", default=probe.DEFAULT_TEXT,
-                            help=f"The probe text (default {probe.DEFAULT_TEXT!r}).")
-        parser.add_argument("--json", action="store_true", dest="as_json",
-                            help="Print one JSON document instead of text.")
+        parser.add_argument(
+            "--model",
+            metavar="KEY",
+            help="Check only this key of TEXTCLASS['MODELS'] (or this Hub "
+            "model id, on DEFAULT_BACKEND).",
+        )
+        parser.add_argument(
+            "--text",
+            default=probe.DEFAULT_TEXT,
+            help=f"The probe text (default {probe.DEFAULT_TEXT!r}).",
+        )
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            dest="as_json",
+            help="Print one JSON document instead of text.",
+        )
 
     def handle(self, *args, model, text, as_json, **options):
         """Probe, print, and end with status 1 if any model failed."""
@@ -53,25 +63,34 @@ class Command(OneLineErrorsCommand):
         outcomes = [probe.probe(name, target, text) for name, target in chosen]
         failed = [outcome for outcome in outcomes if not outcome.ok]
         if as_json:
-            self.stdout.write(json.dumps({
-                "ok": not failed, "checked": len(outcomes), "failed": len(failed),
-                "models": [outcome.as_dict() for outcome in outcomes],
-            }, indent=2))
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "ok": not failed,
+                        "checked": len(outcomes),
+                        "failed": len(failed),
+                        "models": [outcome.as_dict() for outcome in outcomes],
+                    },
+                    indent=2,
+                )
+            )
         else:
             for outcome in outcomes:
                 self.stdout.write(report(outcome))
-            self.stdout.write(f"{len(outcomes)} checked: {len(outcomes) - len(failed)} "
-                              f"answered, {len(failed)} failed.")
+            self.stdout.write(
+                f"{len(outcomes)} checked: {len(outcomes) - len(failed)} "
+                f"answered, {len(failed)} failed."
+            )
         if failed:
             names = ", ".join(outcome.name for outcome in failed)
-            raise CommandError(f"{len(failed)} of {len(outcomes)} failed: {names}.",
-                               returncode=1)
+            raise CommandError(f"{len(failed)} of {len(outcomes)} failed: {names}.", returncode=1)
 
 
 def report(outcome):
     """A few lines of text about one :class:`~django_textclass.management.probe.Outcome`."""
-    where = f"backend {outcome.backend!r}, {outcome.model_id}" if outcome.backend else \
-        "not configured"
+    where = (
+        f"backend {outcome.backend!r}, {outcome.model_id}" if outcome.backend else "not configured"
+    )
     if outcome.revision:
         sent = "sent" if outcome.revision_sent else "a label only: this backend loads no revisions"
         where += f", revision {outcome.revision} ({sent})"
@@ -80,11 +99,16 @@ def report(outcome):
         lines.append(f"  url: {outcome.url}")
     if outcome.ok:
         labels = ", ".join(f"{item['label']} {item['score']:.4f}" for item in outcome.ranking)
-        lines += [f"  OK: answered in {outcome.latency_ms} ms",
-                  f"  answer: {outcome.shape}", f"  labels: {labels}"]
+        lines += [
+            f"  OK: answered in {outcome.latency_ms} ms",
+            f"  answer: {outcome.shape}",
+            f"  labels: {labels}",
+        ]
         return "\n".join(lines)
     error = outcome.error
     took = "" if outcome.latency_ms is None else f" after {outcome.latency_ms} ms"
-    lines += [f"  FAILED ({error['code']}){took}: {error['message']}",
-              f"  likely fix: {error['hint']}"]
+    lines += [
+        f"  FAILED ({error['code']}){took}: {error['message']}",
+        f"  likely fix: {error['hint']}",
+    ]
     return "\n".join(lines)

@@ -26,13 +26,19 @@ class Command(OneLineErrorsCommand):
 
     def add_arguments(self, parser):
         """Add --days, --batch-size and --dry-run."""
-        parser.add_argument("--days", required=True, help=f"Age in days (0 to {MAX_DAYS}) past "
-                            "which finished requests are deleted.")
-        parser.add_argument("--batch-size", default="1000",
-                            help=f"Requests deleted per transaction, 1 to {MAX_BATCH_SIZE} "
-                            "(default 1000).")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="Count what would be deleted; delete nothing.")
+        parser.add_argument(
+            "--days",
+            required=True,
+            help=f"Age in days (0 to {MAX_DAYS}) past which finished requests are deleted.",
+        )
+        parser.add_argument(
+            "--batch-size",
+            default="1000",
+            help=f"Requests deleted per transaction, 1 to {MAX_BATCH_SIZE} (default 1000).",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
+        )
 
     def handle(self, *args, days, batch_size, dry_run, **options):
         """Delete (or count) in batches; print one summary line."""
@@ -46,13 +52,15 @@ class Command(OneLineErrorsCommand):
         )
         if dry_run:
             count = old.count()
-            self.stdout.write(f"Would delete {count} request(s) finished before "
-                              f"{cutoff:%Y-%m-%d %H:%M} UTC.")
+            self.stdout.write(
+                f"Would delete {count} request(s) finished before {cutoff:%Y-%m-%d %H:%M} UTC."
+            )
             return
         deleted = 0
         # One COUNT up front gives the progress its total (and so its ETA).
-        with Progress(self.stderr, total=old.count(), unit="requests",
-                      description="deleted") as progress:
+        with Progress(
+            self.stderr, total=old.count(), unit="requests", description="deleted"
+        ) as progress:
             while True:
                 # Only ids are read, one batch at a time: memory stays flat on any table size.
                 ids = list(old.order_by("pk").values_list("pk", flat=True)[:batch_size])
@@ -62,5 +70,6 @@ class Command(OneLineErrorsCommand):
                     ClassificationRequest.objects.filter(pk__in=ids).delete()
                 deleted += len(ids)
                 progress.set(deleted)
-        self.stdout.write(f"Deleted {deleted} request(s) finished before "
-                          f"{cutoff:%Y-%m-%d %H:%M} UTC.")
+        self.stdout.write(
+            f"Deleted {deleted} request(s) finished before {cutoff:%Y-%m-%d %H:%M} UTC."
+        )

@@ -52,23 +52,32 @@ class Command(OneLineErrorsCommand):
 
     def add_arguments(self, parser):
         """Add --key and the options."""
-        parser.add_argument("--key", required=True,
-                            help="A key of TEXTCLASS['MODELS'].")
-        parser.add_argument("--since", metavar="DATE",
-                            help="Only requests created on or after DATE (YYYY-MM-DD or an "
-                            "ISO date-time).")
-        parser.add_argument("--until", metavar="DATE",
-                            help="Only requests created before DATE.")
-        parser.add_argument("--batch-size", default="500",
-                            help=f"Old requests per batch and transaction, 1 to "
-                            f"{MAX_BATCH_SIZE} (default 500).")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="Count what would be created; write nothing.")
-        parser.add_argument("--wait", action="store_true",
-                            help="Then wait until the requests this run created are final, "
-                            "showing how many are pending, running, succeeded and failed.")
-        parser.add_argument("--timeout", help=f"With --wait: stop waiting after this many "
-                            f"seconds, 1 to {MAX_TIMEOUT}, and exit with status 1.")
+        parser.add_argument("--key", required=True, help="A key of TEXTCLASS['MODELS'].")
+        parser.add_argument(
+            "--since",
+            metavar="DATE",
+            help="Only requests created on or after DATE (YYYY-MM-DD or an ISO date-time).",
+        )
+        parser.add_argument("--until", metavar="DATE", help="Only requests created before DATE.")
+        parser.add_argument(
+            "--batch-size",
+            default="500",
+            help=f"Old requests per batch and transaction, 1 to {MAX_BATCH_SIZE} (default 500).",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count what would be created; write nothing."
+        )
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="Then wait until the requests this run created are final, "
+            "showing how many are pending, running, succeeded and failed.",
+        )
+        parser.add_argument(
+            "--timeout",
+            help=f"With --wait: stop waiting after this many "
+            f"seconds, 1 to {MAX_TIMEOUT}, and exit with status 1.",
+        )
 
     def handle(self, *args, key, since, until, batch_size, dry_run, wait, timeout, **options):
         """Walk the outdated requests in id order; print one summary line (two with --wait)."""
@@ -89,13 +98,22 @@ class Command(OneLineErrorsCommand):
         totals = {"created": 0, "up to date": 0}
         scanned, last_pk = 0, None
         seen = set() if dry_run else None
-        progress = Progress(self.stderr, total=total, unit="requests",
-                            description=f"reclassify {key}")
+        progress = Progress(
+            self.stderr, total=total, unit="requests", description=f"reclassify {key}"
+        )
         try:
             while True:
                 page = outdated if last_pk is None else outdated.filter(pk__gt=last_pk)
-                batch = list(page.values("pk", "owner_id", "content_type_id", "object_id",
-                                         "source_field", "text_hash")[:batch_size])
+                batch = list(
+                    page.values(
+                        "pk",
+                        "owner_id",
+                        "content_type_id",
+                        "object_id",
+                        "source_field",
+                        "text_hash",
+                    )[:batch_size]
+                )
                 if not batch:
                     break
                 chosen = to_rerun(batch, target, seen)
@@ -109,7 +127,8 @@ class Command(OneLineErrorsCommand):
         except KeyboardInterrupt:
             raise CommandError(
                 f"Interrupted after {scanned} requests ({totals['created']} new requests "
-                "created); run the same command again to resume.", returncode=130,
+                "created); run the same command again to resume.",
+                returncode=130,
             ) from None
         finally:
             progress.close()
@@ -127,8 +146,9 @@ class Command(OneLineErrorsCommand):
     def _target(self, key):
         if not catalog.is_key(key):
             keys = ", ".join(catalog.key_names()) or "none configured"
-            raise bad_argument(f"--key {short_repr(key)} is not a key of TEXTCLASS['MODELS'] "
-                               f"({keys})")
+            raise bad_argument(
+                f"--key {short_repr(key)} is not a key of TEXTCLASS['MODELS'] ({keys})"
+            )
         try:
             target = catalog.entry(key)
             backend_config(target.backend)
@@ -139,32 +159,43 @@ class Command(OneLineErrorsCommand):
     def _wait(self, target, created_since, timeout):
         """Watch the key's requests of the current model created since ``created_since``."""
         requests = ClassificationRequest.objects.filter(
-            model_key=target.key, model_id=target.model_id, revision=target.revision,
+            model_key=target.key,
+            model_id=target.model_id,
+            revision=target.revision,
             created_at__gte=created_since,
             parent__isnull=True,  # a split text counts once, as its parent
         )
         started = time.monotonic()
         try:
-            counts = watch.watch(requests, self.stderr, description="classified",
-                                 interval=WAIT_INTERVAL, timeout=timeout)
+            counts = watch.watch(
+                requests,
+                self.stderr,
+                description="classified",
+                interval=WAIT_INTERVAL,
+                timeout=timeout,
+            )
         except watch.WatchTimeout as exc:
             raise CommandError(
                 f"Still {watch.unfinished(exc.counts):,} requests pending or running after "
-                f"{timeout} s ({watch.describe(exc.counts)}); the workers go on.", returncode=1,
+                f"{timeout} s ({watch.describe(exc.counts)}); the workers go on.",
+                returncode=1,
             ) from None
         except KeyboardInterrupt:
             raise CommandError(
                 "Stopped waiting; the workers go on (textclass_status --watch shows them).",
                 returncode=130,
             ) from None
-        self.stdout.write(summary(counts, watch.failures_by_code(requests),
-                                  time.monotonic() - started))
+        self.stdout.write(
+            summary(counts, watch.failures_by_code(requests), time.monotonic() - started)
+        )
 
 
 def outdated_requests(target, since=None, until=None):
     """The key's finished top-level requests answered by another model or revision."""
     requests = ClassificationRequest.objects.filter(
-        model_key=target.key, parent__isnull=True, status__in=DONE,
+        model_key=target.key,
+        parent__isnull=True,
+        status__in=DONE,
     ).exclude(model_id=target.model_id, revision=target.revision)
     if since is not None:
         requests = requests.filter(created_at__gte=since)
@@ -191,17 +222,28 @@ def to_rerun(batch, target, seen=None):
             sourced.setdefault(row["content_type_id"], []).append(row)
     for content_type_id, rows in sourced.items():
         newest = latest_requests(
-            ContentType.objects.get_for_id(content_type_id), {row["object_id"] for row in rows},
-            {row["source_field"] for row in rows}, [target.key],
+            ContentType.objects.get_for_id(content_type_id),
+            {row["object_id"] for row in rows},
+            {row["source_field"] for row in rows},
+            [target.key],
         )
-        chosen += [row["pk"] for row in rows if newest.get(
-            (row["object_id"], row["source_field"], target.key), {}).get("pk") == row["pk"]]
+        chosen += [
+            row["pk"]
+            for row in rows
+            if newest.get((row["object_id"], row["source_field"], target.key), {}).get("pk")
+            == row["pk"]
+        ]
     if free:
-        done = set(ClassificationRequest.objects.filter(
-            model_key=target.key, model_id=target.model_id, revision=target.revision,
-            parent__isnull=True, content_type__isnull=True,
-            text_hash__in={row["text_hash"] for row in free},
-        ).values_list("owner_id", "text_hash"))
+        done = set(
+            ClassificationRequest.objects.filter(
+                model_key=target.key,
+                model_id=target.model_id,
+                revision=target.revision,
+                parent__isnull=True,
+                content_type__isnull=True,
+                text_hash__in={row["text_hash"] for row in free},
+            ).values_list("owner_id", "text_hash")
+        )
         if seen is not None:
             done |= seen
         for row in free:

@@ -20,17 +20,20 @@ class Command(OneLineErrorsCommand):
     def add_arguments(self, parser):
         """Add --max-days, and --verify or --rebuild."""
         parser.add_argument(
-            "--max-days", default=None,
+            "--max-days",
+            default=None,
             help=f"Most days summed in this run, 1 to {MAX_DAYS} (default: all that are due).",
         )
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument(
-            "--verify", action="store_true",
+            "--verify",
+            action="store_true",
             help="First compare every rolled day with the requests table (one full scan) "
-                 "and sum again those that differ (after raw SQL or cascaded deletes).",
+            "and sum again those that differ (after raw SQL or cascaded deletes).",
         )
         mode.add_argument(
-            "--rebuild", action="store_true",
+            "--rebuild",
+            action="store_true",
             help="Forget the whole roll-up and sum every closed day again.",
         )
 
@@ -41,8 +44,7 @@ class Command(OneLineErrorsCommand):
         if rebuild:
             first, stop = rollup.closed_span()
             span = 0 if first is None else max(0, (stop - first).days)
-            with Progress(self.stderr, total=span, unit="days",
-                          description="rebuilt") as progress:
+            with Progress(self.stderr, total=span, unit="days", description="rebuilt") as progress:
                 # The position in the span: days without requests are passed over at once.
                 days = rollup.rebuild(on_day=lambda day: progress.set((day - first).days + 1))
                 progress.set(span)

@@ -34,22 +34,40 @@ class Command(OneLineErrorsCommand):
 
     def add_arguments(self, parser):
         """Add the scope (--model, --source, --since) and --watch, --interval, --timeout."""
-        parser.add_argument("--model", action="append", dest="model_ids", metavar="M",
-                            help="Only requests of this Hub model id, or of this key of "
-                            "TEXTCLASS['MODELS'] (repeatable).")
-        parser.add_argument("--source", metavar="app_label.Model",
-                            help="Only requests whose text came from this model's objects.")
-        parser.add_argument("--since", metavar="DATE",
-                            help="Only requests created on or after DATE (YYYY-MM-DD or an "
-                            "ISO date-time).")
-        parser.add_argument("--watch", action="store_true",
-                            help="Follow the chosen requests until none is pending or running "
-                            "(a progress bar on a terminal, a line every 10 s elsewhere).")
-        parser.add_argument("--interval", default="2",
-                            help=f"With --watch: seconds between two looks, 1 to "
-                            f"{MAX_INTERVAL} (default 2).")
-        parser.add_argument("--timeout", help=f"With --watch: stop after this many seconds, "
-                            f"1 to {MAX_TIMEOUT}, and exit with status 1.")
+        parser.add_argument(
+            "--model",
+            action="append",
+            dest="model_ids",
+            metavar="M",
+            help="Only requests of this Hub model id, or of this key of "
+            "TEXTCLASS['MODELS'] (repeatable).",
+        )
+        parser.add_argument(
+            "--source",
+            metavar="app_label.Model",
+            help="Only requests whose text came from this model's objects.",
+        )
+        parser.add_argument(
+            "--since",
+            metavar="DATE",
+            help="Only requests created on or after DATE (YYYY-MM-DD or an ISO date-time).",
+        )
+        parser.add_argument(
+            "--watch",
+            action="store_true",
+            help="Follow the chosen requests until none is pending or running "
+            "(a progress bar on a terminal, a line every 10 s elsewhere).",
+        )
+        parser.add_argument(
+            "--interval",
+            default="2",
+            help=f"With --watch: seconds between two looks, 1 to {MAX_INTERVAL} (default 2).",
+        )
+        parser.add_argument(
+            "--timeout",
+            help=f"With --watch: stop after this many seconds, "
+            f"1 to {MAX_TIMEOUT}, and exit with status 1.",
+        )
 
     def handle(self, *args, model_ids, source, since, watch, interval, timeout, **options):
         """Print the counts (or watch them); then the health report."""
@@ -82,8 +100,9 @@ class Command(OneLineErrorsCommand):
         return requests
 
     def _watch(self, requests, interval, timeout):
-        counts, seconds = watching.follow(requests, self.stderr, description="final",
-                                          interval=interval, timeout=timeout)
+        counts, seconds = watching.follow(
+            requests, self.stderr, description="final", interval=interval, timeout=timeout
+        )
         self.stdout.write(f"Done in {seconds:.1f} s: {watching.describe(counts)}.")
 
     def _table(self, counts, requests, since):
@@ -94,8 +113,9 @@ class Command(OneLineErrorsCommand):
         for status, n in counts.items():
             line = f"  {status:<10} {n:>{width},}"
             if status == "failed" and failures:
-                line += "   " + ", ".join(f"{code or '(none)'} {k:,}"
-                                          for code, k in failures.items())
+                line += "   " + ", ".join(
+                    f"{code or '(none)'} {k:,}" for code, k in failures.items()
+                )
             lines.append(line)
         return "\n".join(lines)
 
@@ -107,12 +127,16 @@ def health_text(report):
         lines.append(f"  ! {problem}")
     backlog = report["backlog"]
     age = backlog["oldest_pending_age_seconds"]
-    lines.append(f"  backlog: {backlog['pending']:,} pending, {backlog['running']:,} running"
-                 + ("" if age is None else f"; the oldest pending was submitted {age:,.0f} s "
-                    "ago"))
+    lines.append(
+        f"  backlog: {backlog['pending']:,} pending, {backlog['running']:,} running"
+        + ("" if age is None else f"; the oldest pending was submitted {age:,.0f} s ago")
+    )
     sweep = report["sweep"]
-    lines.append("  sweep: never ran" if sweep["age_seconds"] is None
-                 else f"  sweep: last ran {sweep['age_seconds']:,.0f} s ago")
+    lines.append(
+        "  sweep: never ran"
+        if sweep["age_seconds"] is None
+        else f"  sweep: last ran {sweep['age_seconds']:,.0f} s ago"
+    )
     for pace in report["backends"]:
         target = pace["backend"] + (f" {pace['model']}" if pace["model"] else "")
         line = f"  backend {target}: circuit {pace['circuit']}"

@@ -19,7 +19,8 @@ class Command(OneLineErrorsCommand):
     def add_arguments(self, parser):
         """Add --limit."""
         parser.add_argument(
-            "--limit", default="10000",
+            "--limit",
+            default="10000",
             help=f"Most requests requeued and most re-sent in this run, 1 to {MAX_LIMIT} "
             "(default 10000).",
         )

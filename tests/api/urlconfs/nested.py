@@ -3,7 +3,12 @@
 from django.urls import include, path
 
 urlpatterns = [
-    path("v1/", include([
-        path("text/", include("django_textclass.api.urls", namespace="text-v1")),
-    ])),
+    path(
+        "v1/",
+        include(
+            [
+                path("text/", include("django_textclass.api.urls", namespace="text-v1")),
+            ]
+        ),
+    ),
 ]

@@ -58,8 +58,11 @@ def huggingface_maker():
     return Maker(
         name="huggingface",
         build=lambda rig: huggingface.Backend(
-            alias="contract-hf", API_URL=rig.base_url + "/models/{model_id}",
-            TOKEN="hf_contract_suite", MAX_BATCH_SIZE=8, READ_TIMEOUT=READ_TIMEOUT,
+            alias="contract-hf",
+            API_URL=rig.base_url + "/models/{model_id}",
+            TOKEN="hf_contract_suite",
+            MAX_BATCH_SIZE=8,
+            READ_TIMEOUT=READ_TIMEOUT,
             CONNECT_TIMEOUT=READ_TIMEOUT,
         ),
         errors=_http_errors(
@@ -76,16 +79,21 @@ def tei_maker():
         name="tei",
         setup=lambda rig: setattr(rig.emulator, "tei", TEIMode(model_id=MODEL)),
         build=lambda rig: tei.Backend(
-            alias="contract-tei", URL=rig.base_url, READ_TIMEOUT=READ_TIMEOUT,
+            alias="contract-tei",
+            URL=rig.base_url,
+            READ_TIMEOUT=READ_TIMEOUT,
             CONNECT_TIMEOUT=READ_TIMEOUT,
         ),
         errors=_http_errors(
             rate_limited=_scripted(Reply.tei_error("Overloaded")),
             unavailable=_scripted(Reply.tei_error("Unhealthy")),
             unauthorized=_scripted(Reply(401)),
-            input_refused=_scripted(Reply.tei_error(
-                "Validation", "Input validation error: `inputs` must have less than 512 "
-                "tokens. Given: 1002")),
+            input_refused=_scripted(
+                Reply.tei_error(
+                    "Validation",
+                    "Input validation error: `inputs` must have less than 512 tokens. Given: 1002",
+                )
+            ),
         ),
     )
 
@@ -94,14 +102,17 @@ def offline_maker():
     return Maker(
         name="offline",
         build=lambda rig: offline.Backend(alias="contract-offline"),
-        lacks={ERRORS: "scores in process with VADER: no server to answer with an error, "
-                       "nothing to time out"},
+        lacks={
+            ERRORS: "scores in process with VADER: no server to answer with an error, "
+            "nothing to time out"
+        },
     )
 
 
 def _raise(error):
     def provoke(rig):
         locmem.Backend.script.append(error)
+
     return provoke
 
 
@@ -113,21 +124,27 @@ def locmem_maker():
         setup=lambda rig: locmem.Backend.reset(),
         teardown=locmem.Backend.reset,
         errors={
-            "rate_limited": _raise(TransientBackendError(
-                "HTTP 429", code="http_429", status_code=429, retry_after=1.0)),
-            "unavailable": _raise(TransientBackendError(
-                "HTTP 503", code="http_503", status_code=503, model_loading=True)),
-            "server_error": _raise(TransientBackendError(
-                "HTTP 500", code="http_500", status_code=500)),
-            "unauthorized": _raise(PermanentBackendError(
-                "HTTP 401", code="http_401", status_code=401)),
-            "input_refused": _raise(PermanentBackendError(
-                "HTTP 422", code="http_422", status_code=422)),
+            "rate_limited": _raise(
+                TransientBackendError("HTTP 429", code="http_429", status_code=429, retry_after=1.0)
+            ),
+            "unavailable": _raise(
+                TransientBackendError(
+                    "HTTP 503", code="http_503", status_code=503, model_loading=True
+                )
+            ),
+            "server_error": _raise(
+                TransientBackendError("HTTP 500", code="http_500", status_code=500)
+            ),
+            "unauthorized": _raise(
+                PermanentBackendError("HTTP 401", code="http_401", status_code=401)
+            ),
+            "input_refused": _raise(
+                PermanentBackendError("HTTP 422", code="http_422", status_code=422)
+            ),
             "malformed_answer": _raise(InvalidResponseError("not JSON", status_code=200)),
             "wrong_shape": _raise(InvalidResponseError("not a ranking", status_code=200)),
             "timeout": _raise(TransientBackendError("no answer", code="timeout")),
-            "connection_refused": _raise(TransientBackendError(
-                "refused", code="connection_error")),
+            "connection_refused": _raise(TransientBackendError("refused", code="connection_error")),
         },
     )
 
@@ -151,8 +168,10 @@ def local_maker():
         name="local",
         build=_local_backend,
         labels=("NEGATIVE", "NEUTRAL", "POSITIVE"),  # local_model.LABELS
-        lacks={ERRORS: "runs the model in process: no server to fail, nothing to time out",
-               SENTIMENT: "a random model: no text reads more positive than another"},
+        lacks={
+            ERRORS: "runs the model in process: no server to fail, nothing to time out",
+            SENTIMENT: "a random model: no text reads more positive than another",
+        },
     )
 
 

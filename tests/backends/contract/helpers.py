@@ -105,8 +105,9 @@ class Rig:
     def require_batch(self):
         """Skip, with the maker's reason, when the backend takes one text per call."""
         if not self.backend.supports_batch:
-            assert BATCH in self.maker.lacks, f"maker {self.maker.name!r} must say why it " \
-                "takes one text per call"
+            assert BATCH in self.maker.lacks, (
+                f"maker {self.maker.name!r} must say why it takes one text per call"
+            )
             self.require(BATCH)
 
     def provoke(self, kind):

@@ -25,11 +25,13 @@ def as_pairs(ranking):
 
 def assert_same_rankings(got, expected):
     """Same labels in the same order, scores equal up to float noise (batched inference)."""
-    assert [[label for label, _ in as_pairs(r)] for r in got] == \
-        [[label for label, _ in as_pairs(r)] for r in expected]
+    assert [[label for label, _ in as_pairs(r)] for r in got] == [
+        [label for label, _ in as_pairs(r)] for r in expected
+    ]
     for mine, theirs in zip(got, expected, strict=True):
         assert [s for _, s in as_pairs(mine)] == pytest.approx(
-            [s for _, s in as_pairs(theirs)], rel=1e-5, abs=1e-6)
+            [s for _, s in as_pairs(theirs)], rel=1e-5, abs=1e-6
+        )
 
 
 def by_label(ranking):
@@ -146,8 +148,7 @@ def test_parameters__default_is_the_models_function(rig):
 def test_parameters__top_k_keeps_the_best(rig, function):
     (full,) = rig.classify([NEGATIVE], function_to_apply=function)
     (best,) = rig.classify([NEGATIVE], function_to_apply=function, top_k=1)
-    (more,) = rig.classify([NEGATIVE], function_to_apply=function,
-                           top_k=len(rig.maker.labels) + 5)
+    (more,) = rig.classify([NEGATIVE], function_to_apply=function, top_k=len(rig.maker.labels) + 5)
 
     assert_same_rankings([best], [type(full)(full.scores[:1])])
     assert_same_rankings([more], [full])
@@ -156,8 +157,9 @@ def test_parameters__top_k_keeps_the_best(rig, function):
 def test_parameters__apply_to_every_text_of_a_batch(rig):
     rig.require_batch()
     texts = TEXTS[:2]
-    alone = [r for text in texts for r in rig.classify([text], function_to_apply="sigmoid",
-                                                       top_k=1)]
+    alone = [
+        r for text in texts for r in rig.classify([text], function_to_apply="sigmoid", top_k=1)
+    ]
 
     together = rig.classify(texts, function_to_apply="sigmoid", top_k=1)
 

@@ -9,31 +9,62 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('testapp', '0001_initial'),
+        ("testapp", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BareSubmission',
+            name="BareSubmission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('model_id', models.CharField(max_length=200)),
-                ('function_to_apply', models.CharField(blank=True, max_length=8)),
-                ('top_k', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('use_cache', models.BooleanField(default=True)),
-                ('text', models.TextField()),
-                ('text_hash', models.CharField(editable=False, max_length=64)),
-                ('status', models.CharField(default='pending', editable=False, max_length=10)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('next_attempt_at', models.DateTimeField(blank=True, default=django.utils.timezone.now, editable=False, null=True)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("model_id", models.CharField(max_length=200)),
+                ("function_to_apply", models.CharField(blank=True, max_length=8)),
+                ("top_k", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("use_cache", models.BooleanField(default=True)),
+                ("text", models.TextField()),
+                ("text_hash", models.CharField(editable=False, max_length=64)),
+                ("status", models.CharField(default="pending", editable=False, max_length=10)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "next_attempt_at",
+                    models.DateTimeField(
+                        blank=True, default=django.utils.timezone.now, editable=False, null=True
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['status', 'next_attempt_at'], name='bare_status_due'), models.Index(fields=['-created_at'], name='bare_created'), models.Index(fields=['owner', '-created_at'], name='bare_owner_created'), models.Index(fields=['model_id', 'created_at'], name='bare_model_created'), models.Index(condition=models.Q(('status', 'pending')), fields=['model_id', 'next_attempt_at'], name='bare_pending')],
+                "indexes": [
+                    models.Index(fields=["status", "next_attempt_at"], name="bare_status_due"),
+                    models.Index(fields=["-created_at"], name="bare_created"),
+                    models.Index(fields=["owner", "-created_at"], name="bare_owner_created"),
+                    models.Index(fields=["model_id", "created_at"], name="bare_model_created"),
+                    models.Index(
+                        condition=models.Q(("status", "pending")),
+                        fields=["model_id", "next_attempt_at"],
+                        name="bare_pending",
+                    ),
+                ],
             },
         ),
     ]

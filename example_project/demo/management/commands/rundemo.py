@@ -112,9 +112,11 @@ class Command(BaseCommand):
                 children.append(self._start("beat", _celery("beat")))
             else:
                 celery = f"cd example_project && {shown_python('..')} -m celery -A example_project"
-                self.stdout.write("--no-worker: start a Celery worker and beat yourself:\n"
-                                  f"  {celery} worker --loglevel=INFO\n"
-                                  f"  {celery} beat --loglevel=INFO")
+                self.stdout.write(
+                    "--no-worker: start a Celery worker and beat yourself:\n"
+                    f"  {celery} worker --loglevel=INFO\n"
+                    f"  {celery} beat --loglevel=INFO"
+                )
             self.stdout.write(
                 f"Try it: {shown_python()} example_project/manage.py shell -c "
                 "\"import django_textclass; print(django_textclass.classify('What a lovely day'))\""
@@ -167,8 +169,10 @@ class Command(BaseCommand):
 
         if Review.objects.exists():
             return
-        self.stdout.write("Seeding a month of product reviews, classified as they would have "
-                          "been (takes a few seconds, once)...")
+        self.stdout.write(
+            "Seeding a month of product reviews, classified as they would have "
+            "been (takes a few seconds, once)..."
+        )
         seeded = seed()
         self.stdout.write(
             f"Seeded {seeded} product reviews with comments over the past 30 days; the newest "
