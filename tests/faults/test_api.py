@@ -69,8 +69,8 @@ def test_api_unreachable_longer_than_the_old_retry_budget__nothing_fails(rig, fi
     assert max(attempts) <= settings.TEXTCLASS["CIRCUIT_FAILURES"], attempts
     # A call out when the API went away may have been answered on its side and the answer
     # lost on the way (at least once): its texts went again. Nothing else was classified twice.
-    # That includes a call the emulator was still reading while it stopped (received after
-    # stop() began: CI saw one).
+    # The window starts 2 s before stop() began: stopping may take a while on a loaded machine,
+    # and calls answered just before it still lost their answers.
     lost = {
         (call.model_id, text)
         for call in rig.emulator.requests
