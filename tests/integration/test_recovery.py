@@ -30,6 +30,7 @@ from django_textclass.services import outcomes
 from tests.api.helpers import client_for
 from tests.content.helpers import requests_of
 from tests.faults.audit import AT_LEAST_ONCE, audit
+from tests.faults.processes import Beat
 from tests.helpers import ROOT, free_port, missing, wait_for
 from tests.integration.helpers import MODEL, Worker, finished
 from tests.testapp.models import Comment, SignalLog
@@ -263,36 +264,12 @@ def test_beat_runs_the_sweep__a_lost_wake_up_is_recovered(worker, emulator, tmp_
         backend="default",
         next_attempt_at=timezone.now() - timedelta(seconds=60),
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "TEXTCLASS_TEST_WORKER": "1",
-        "TEXTCLASS_TEST_BEAT_INTERVAL": "0.5",
-    }
-    log = open(tmp_path / "beat.log", "wb")  # noqa: SIM115
-    beat = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tests.celery_app",
-            "beat",
-            "--loglevel=INFO",
-            f"--schedule={tmp_path / 'beat-schedule'}",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TEXTCLASS_TEST_WORKER": "1"}
+    beat = Beat(tmp_path / "beat.log", env, interval=0.5).start()
     try:
         (row,) = finished(lost)
     finally:
-        os.killpg(beat.pid, signal.SIGTERM)
-        beat.wait(10)
-        log.close()
+        beat.stop()
     assert row.status == Status.SUCCEEDED, Path(tmp_path / "beat.log").read_text()
     audit([lost])
     assert "django_textclass.sweep" in Path(tmp_path / "beat.log").read_text()
