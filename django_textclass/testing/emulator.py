@@ -17,8 +17,8 @@ its predictions too.
 
 Other processes (a Celery worker, a benchmark) reach it over HTTP; they can
 also script it and read its log through the control routes
-``POST /_emulator/script``, ``GET /_emulator/requests``,
-``POST /_emulator/reset`` and ``GET /_emulator/health``.
+``POST /_emulator/script``, ``GET /_emulator/requests`` (``GET /_emulator/count``: how
+many), ``POST /_emulator/reset`` and ``GET /_emulator/health``.
 
 Run it alone with ``python -m django_textclass.testing.emulator --port 8765``.
 """
@@ -421,6 +421,9 @@ class InferenceAPIEmulator:
             return json_answer(200, {"status": "ok"})
         if route == ("GET", "requests"):
             return json_answer(200, [req.to_dict() for req in self.requests])
+        if route == ("GET", "count"):
+            with self._lock:
+                return json_answer(200, {"requests": len(self._log)})
         if route == ("POST", "reset"):
             self.reset()
             return json_answer(200, {"reset": True})
@@ -577,6 +580,9 @@ def main(argv=None):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (printed)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument(
+        "--per-text", type=float, default=0.0, help="seconds more per text in a request"
+    )
     parser.add_argument("--max-batch", type=int, default=None)
     parser.add_argument("--shape", choices=SHAPES, default="nested")
     parser.add_argument("--token", default=None, help="require Authorization: Bearer TOKEN")
@@ -593,6 +599,7 @@ def main(argv=None):
         args.host,
         args.port,
         latency=args.latency,
+        per_text=args.per_text,
         max_batch=args.max_batch,
         shape=args.shape,
         token=args.token,

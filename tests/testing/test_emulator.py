@@ -854,6 +854,18 @@ def test_control_reset__clears_log_and_script(emu):
     assert emu.pending_replies == 0
 
 
+def test_control_count__how_many_requests_were_answered_since_the_reset(emu):
+    post(emu, "x")
+    post(emu, ["y", "z"])
+    before = requests.get(emu.url + "/_emulator/count", timeout=10).json()
+    emu.reset()
+    after = requests.get(emu.url + "/_emulator/count", timeout=10).json()
+
+    assert before == {"requests": 2}
+    assert after == {"requests": 0}
+    assert emu.requests == []  # the control routes are not logged
+
+
 def test_control__health_answers_ok_and_unknown_control_path_404(emu):
     assert requests.get(emu.url + "/_emulator/health", timeout=10).json() == {"status": "ok"}
     assert requests.get(emu.url + "/_emulator/nope", timeout=10).status_code == 404
@@ -920,6 +932,10 @@ def test_cli__serves_on_the_printed_port_until_terminated():
             "cli-token",
             "--max-batch",
             "2",
+            "--latency",
+            "0.05",
+            "--per-text",
+            "0.1",
         ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
@@ -939,12 +955,16 @@ def test_cli__serves_on_the_printed_port_until_terminated():
         auth = {"Authorization": "Bearer cli-token"}
 
         ok = requests.post(url, json={"inputs": "great"}, headers=auth, timeout=10)
+        started = time.monotonic()
+        requests.post(url, json={"inputs": ["a", "b"]}, headers=auth, timeout=10)
+        two_texts = time.monotonic() - started
         unauthorized = requests.post(url, json={"inputs": "great"}, timeout=10)
         too_big = requests.post(url, json={"inputs": ["a", "b", "c"]}, headers=auth, timeout=10)
 
         assert ok.json()[0]["label"] == "POSITIVE"
         assert unauthorized.status_code == 401
         assert too_big.status_code == 422
+        assert two_texts >= 0.05 + 2 * 0.1  # the latency, and the cost of each text
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=10)
