@@ -14,19 +14,17 @@ the claim is guarded by it, so a run that lost its lease (and was replaced by
 another) can never overwrite or duplicate results.
 """
 
-from django_textclass.services.recovery import sweep, sweep_if_due
-from django_textclass.services.settling import complete, fail, reschedule, retry_delay
-from django_textclass.services.submission import (
-    Item,
+from django_textclass.services.actions import (
     cancel,
     cancel_many,
     reclassify,
     rerun,
     retry,
     retry_many,
-    submit,
-    submit_many,
 )
+from django_textclass.services.recovery import sweep, sweep_if_due
+from django_textclass.services.settling import complete, fail, reschedule, retry_delay
+from django_textclass.services.submission import Item, submit, submit_many
 from django_textclass.services.worker import claim, process
 from django_textclass.types import validate_text  # re-exported: its old home
 
