@@ -25,35 +25,25 @@ Run it alone with ``python -m django_textclass.testing.emulator --port 8765``.
 
 import argparse
 import collections
-import contextlib
 import hmac
-import json
-import re
 import signal
-import socket
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 from django_textclass.testing import scoring
 from django_textclass.testing.bodies import SHAPES, ValidationError, shape_answer, validate
 from django_textclass.testing.replies import (
-    _TEXT,
     ReceivedRequest,
     Reply,
-    has_header,
     json_answer,
     plain_answer,
     render,
 )
 from django_textclass.testing.tei import PREDICT_ROUTES, Refused, TEIMode
+from django_textclass.testing.transport import CONTROL_PREFIX, Server
 
 __all__ = ["InferenceAPIEmulator", "ReceivedRequest", "Reply", "TEIMode", "main"]
-
-_MODEL_ROUTE = re.compile(r"/models/([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?)")
-_CONTROL_PREFIX = "/_emulator/"
 
 
 class InferenceAPIEmulator:
@@ -176,7 +166,7 @@ class InferenceAPIEmulator:
         if self._server is not None:
             raise RuntimeError("the emulator is already running")
         self._stopping.clear()
-        server = _Server((self.host, self.port), _Handler)
+        server = Server((self.host, self.port))
         server.emulator = self
         self._server = server
         # A short poll interval makes stop() (and so each test's teardown) near-instant.
@@ -416,7 +406,7 @@ class InferenceAPIEmulator:
         return tei.predictions(labels, sequences, batch, truncate, raw_scores), tei.model_id
 
     def _control(self, method, path, body):
-        route = (method, path[len(_CONTROL_PREFIX) :])
+        route = (method, path[len(CONTROL_PREFIX) :])
         if route == ("GET", "health"):
             return json_answer(200, {"status": "ok"})
         if route == ("GET", "requests"):
@@ -443,125 +433,6 @@ def _not_allowed(allow):
     status, headers, payload = plain_answer(405, "Method Not Allowed")
     headers["Allow"] = allow
     return status, headers, payload
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    # Connections waiting to be accepted (socketserver's default is 5): dozens of clients
-    # connecting at once (one connection per request) must not be reset.
-    request_queue_size = 128
-    emulator = None  # the InferenceAPIEmulator it serves, set when it starts
-
-    def __init__(self, *args, **kwargs):
-        self._open = set()
-        self._open_lock = threading.Lock()
-        super().__init__(*args, **kwargs)
-
-    def process_request(self, request, client_address):
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request):
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self):
-        """Close the connections still open (keep-alive), as a server that goes away does."""
-        with self._open_lock:
-            open_now = list(self._open)
-        for request in open_now:
-            with contextlib.suppress(OSError):  # already closed by its client
-                request.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request, client_address):
-        # A client that timed out and hung up is expected here, not an error.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    # HTTP/1.1 keeps connections alive, as a pooled client session expects.
-    protocol_version = "HTTP/1.1"
-
-    def setup(self):
-        super().setup()
-        # Headers and body go out in two writes; with Nagle's algorithm on, the second
-        # waits for the client's delayed ACK and every answer gains ~40 ms.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format, *args):  # noqa: A002
-        pass  # The request log is the emulator's; stderr stays quiet.
-
-    def do_GET(self):  # noqa: N802
-        self._dispatch()
-
-    def do_POST(self):  # noqa: N802
-        self._dispatch()
-
-    do_PUT = do_DELETE = do_PATCH = do_GET
-
-    def _dispatch(self):
-        started = time.monotonic()
-        emulator = self.server.emulator
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            self.close_connection = True
-            self._send(411, {"Content-Type": _TEXT}, b"Length Required")
-            return
-        raw = self.rfile.read(int(headers.get("content-length") or 0))
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        path = urlsplit(self.path).path
-        if path.startswith(_CONTROL_PREFIX):
-            self._send(*emulator._control(self.command, path, body))
-            return
-        match = _MODEL_ROUTE.fullmatch(path)
-        model_id = match.group(1) if match else None
-        tei = None if match else emulator._tei_route(self.command, path, headers, body)
-        if tei is not None:
-            (status, out_headers, payload), model_id = tei
-        elif model_id is None:
-            status, out_headers, payload = plain_answer(404, "Not Found")
-        elif self.command != "POST":
-            status, out_headers, payload = plain_answer(405, "Method Not Allowed")
-            out_headers["Allow"] = "POST"
-        else:
-            status, out_headers, payload = emulator._classify(model_id, headers, body)
-            elapsed_ms = (time.monotonic() - started) * 1000
-            if not has_header(out_headers, "x-compute-time"):
-                out_headers = {"x-compute-time": str(round(elapsed_ms)), **out_headers}
-        # Logged before the answer leaves, so a client that has its answer also finds its entry.
-        emulator._record(
-            ReceivedRequest(
-                method=self.command,
-                path=self.path,
-                model_id=model_id,
-                headers=headers,
-                body=body,
-                raw=raw,
-                received_at=started,
-                status=status,
-            )
-        )
-        self._send(status, out_headers, payload)
-
-    def _send(self, status, headers, payload):
-        try:
-            self.send_response(status)
-            for name, value in headers.items():
-                if name.lower() != "content-length":
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except ConnectionError:
-            self.close_connection = True
 
 
 def main(argv=None):
