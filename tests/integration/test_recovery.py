@@ -435,29 +435,11 @@ def test_frozen_broker__beat_with_socket_timeouts_keeps_ticking(frozen_redis, tm
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "TEXTCLASS_TEST_WORKER": "1",
-        "TEXTCLASS_TEST_BEAT_INTERVAL": "0.5",
         "TEXTCLASS_TEST_BROKER_URL": frozen_redis,
         "TEXTCLASS_TEST_BROKER_SOCKET_TIMEOUT": "1",
     }
     log_path = tmp_path / "beat.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed below
-    beat = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tests.celery_app",
-            "beat",
-            "--loglevel=INFO",
-            f"--schedule={tmp_path / 'beat-schedule'}",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    beat = Beat(log_path, env, interval=0.5).start()
 
     def count(words):
         return log_path.read_text(errors="replace").count(words)
@@ -470,7 +452,7 @@ def test_frozen_broker__beat_with_socket_timeouts_keeps_ticking(frozen_redis, tm
             timeout=60,
             message="beat to time out on the frozen broker, twice, and try again",
         )
-        assert beat.poll() is None and count("Sending due task") == 0
+        assert beat.process.poll() is None and count("Sending due task") == 0
         frozen_redis.thaw()  # the broker answers again: beat sends the sweep on schedule
         wait_for(
             lambda: count("Sending due task textclass-sweep") >= 1,
@@ -478,6 +460,4 @@ def test_frozen_broker__beat_with_socket_timeouts_keeps_ticking(frozen_redis, tm
             message="beat to send the sweep once the broker answers",
         )
     finally:
-        os.killpg(beat.pid, signal.SIGTERM)
-        beat.wait(15)
-        log.close()
+        beat.stop()

@@ -1,9 +1,6 @@
 """The roll-up with real parts: beat schedules it, a worker runs it, a late result marks its day."""
 
 import os
-import signal
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +10,7 @@ from django.utils import timezone
 from django_textclass import rollup, services
 from django_textclass.models import ClassificationRequest, RollupDay, RollupDirtyDay, Status
 from django_textclass.stats import compute_stats
+from tests.faults.processes import Beat
 from tests.helpers import ROOT, wait_for
 from tests.integration.helpers import MODEL, finished
 
@@ -40,40 +38,17 @@ def test_beat_schedules_the_rollup_and_a_worker_runs_it(worker, tmp_path):
         )
         for i in range(5)
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "TEXTCLASS_TEST_WORKER": "1",
-        "TEXTCLASS_TEST_BEAT_INTERVAL": "0.5",
-    }
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TEXTCLASS_TEST_WORKER": "1"}
     log_path = tmp_path / "beat.log"
-    with open(log_path, "wb") as log:
-        beat = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "tests.celery_app",
-                "beat",
-                "--loglevel=INFO",
-                f"--schedule={tmp_path / 'beat-schedule'}",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    beat = Beat(log_path, env, interval=0.5).start()
+    try:
+        day = rollup.day_start(created.astimezone(rollup.UTC).date()).date()
+        wait_for(
+            lambda: RollupDay.objects.filter(day=day, requests=5).exists(),
+            message="the worker to roll the day up",
         )
-        try:
-            day = rollup.day_start(created.astimezone(rollup.UTC).date()).date()
-            wait_for(
-                lambda: RollupDay.objects.filter(day=day, requests=5).exists(),
-                message="the worker to roll the day up",
-            )
-        finally:
-            os.killpg(beat.pid, signal.SIGTERM)
-            beat.wait(10)
+    finally:
+        beat.stop()
 
     assert "django_textclass.rollup" in Path(log_path).read_text()
     stats = compute_stats(ClassificationRequest.objects.filter(created_at__gte=days_ago(30)))
