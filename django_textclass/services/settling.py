@@ -64,21 +64,14 @@ def fail(token, rows, *, code, message):
     """Mark requests this run still owns as failed for good. Returns how many."""
     with transaction.atomic():
         # Lock first, so the rows this run fails are known (for the failure signal).
-        owned = _owned(token, rows)
-        updated = (
-            ClassificationRequest.objects.filter(
-                pk__in=owned, claim_token=token, status=Status.RUNNING
-            )
-            .created_at_among(row.created_at for row in rows)
-            .update(
-                status=Status.FAILED,
-                error_code=code[:64],
-                error_message=message,
-                finished_at=timezone.now(),
-                lease_expires_at=None,
-                next_attempt_at=None,
-                claim_token=None,
-            )
+        owned, updated = _update_owned(
+            token,
+            rows,
+            status=Status.FAILED,
+            error_code=code[:64],
+            error_message=message,
+            finished_at=timezone.now(),
+            next_attempt_at=None,
         )
         outcomes.finished([row for row in rows if row.pk in owned], outcomes.FAILED)
     if updated:
@@ -153,20 +146,13 @@ def reschedule(token, rows, exc):
     if exc.model_loading and code not in WAIT_FOR_MODEL_CODES:
         code = "model_loading"
     with transaction.atomic():
-        owned = _owned(token, again)
-        updated = (
-            ClassificationRequest.objects.filter(
-                pk__in=owned, claim_token=token, status=Status.RUNNING
-            )
-            .created_at_among(row.created_at for row in again)
-            .update(
-                status=Status.PENDING,
-                error_code=code[:64],
-                error_message=str(exc),
-                next_attempt_at=timezone.now() + timedelta(seconds=delay),
-                lease_expires_at=None,
-                claim_token=None,
-            )
+        owned, updated = _update_owned(
+            token,
+            again,
+            status=Status.PENDING,
+            error_code=code[:64],
+            error_message=str(exc),
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
         )
         _record(
             RequestEvent.Kind.RETRY,
@@ -200,20 +186,13 @@ def hand_back(token, rows, until, reason, *, error=None, batch_limit=None):
         fields["batch_limit"] = batch_limit
     countdown = max(0.0, (until - timezone.now()).total_seconds())
     with transaction.atomic():
-        owned = _owned(token, rows)
-        updated = (
-            ClassificationRequest.objects.filter(
-                pk__in=owned, claim_token=token, status=Status.RUNNING
-            )
-            .created_at_among(row.created_at for row in rows)
-            .update(
-                status=Status.PENDING,
-                attempts=Greatest(F("attempts") - 1, Value(0)),
-                next_attempt_at=until,
-                lease_expires_at=None,
-                claim_token=None,
-                **fields,
-            )
+        owned, updated = _update_owned(
+            token,
+            rows,
+            status=Status.PENDING,
+            attempts=Greatest(F("attempts") - 1, Value(0)),
+            next_attempt_at=until,
+            **fields,
         )
         _record(
             RequestEvent.Kind.WAIT,
@@ -227,6 +206,23 @@ def hand_back(token, rows, until, reason, *, error=None, batch_limit=None):
         logger.info("Handed back %d request(s) for %.1f s: %s", updated, countdown, reason)
         dispatch.send([row.pk for row in rows], countdown=countdown)
     return updated
+
+
+def _update_owned(token, rows, **fields):
+    """Lock the rows among ``rows`` this run still owns and release them with ``fields``.
+
+    Call inside a transaction. The claim ends (no token, no lease) whatever the new status.
+
+    Returns:
+        ``(owned, updated)``: the pks locked, and how many rows the ``UPDATE`` changed.
+    """
+    owned = _owned(token, rows)
+    updated = (
+        ClassificationRequest.objects.filter(pk__in=owned, claim_token=token, status=Status.RUNNING)
+        .created_at_among(row.created_at for row in rows)
+        .update(lease_expires_at=None, claim_token=None, **fields)
+    )
+    return owned, updated
 
 
 def _owned(token, rows):
