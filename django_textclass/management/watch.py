@@ -20,6 +20,23 @@ LOAD_FACTOR = 5
 TIMED_OUT = 1
 #: A command's exit status on Ctrl-C, as a shell reports a process ended by SIGINT.
 INTERRUPTED = 130
+#: The longest ``--timeout`` a command takes, in seconds (about 115 days).
+MAX_TIMEOUT = 10**7
+
+
+def add_wait_arguments(parser):
+    """``--wait`` and ``--timeout``: the options of a command that can wait for its requests."""
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="Then wait until the requests this run created are final, "
+        "showing how many are pending, running, succeeded and failed.",
+    )
+    parser.add_argument(
+        "--timeout",
+        help=f"With --wait: stop waiting after this many "
+        f"seconds, 1 to {MAX_TIMEOUT}, and exit with status 1.",
+    )
 
 
 class WatchTimeout(Exception):

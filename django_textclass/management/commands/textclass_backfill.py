@@ -26,7 +26,6 @@ MAX_BATCH_SIZE = 10_000
 #: Most objects one run may walk (--limit).
 MAX_LIMIT = 10**12
 #: Longest --timeout, in seconds (about 115 days).
-MAX_TIMEOUT = 10**7
 #: Seconds between two looks at the requests while waiting (--wait).
 WAIT_INTERVAL = 2.0
 
@@ -79,17 +78,7 @@ class Command(OneLineErrorsCommand):
             "--dry-run", action="store_true", help="Count what would be created; write nothing."
         )
         parser.add_argument("--limit", help="Stop after this many objects (at least 1).")
-        parser.add_argument(
-            "--wait",
-            action="store_true",
-            help="Then wait until the requests this run created are final, "
-            "showing how many are pending, running, succeeded and failed.",
-        )
-        parser.add_argument(
-            "--timeout",
-            help=f"With --wait: stop waiting after this many "
-            f"seconds, 1 to {MAX_TIMEOUT}, and exit with status 1.",
-        )
+        watch.add_wait_arguments(parser)
 
     def handle(
         self,
@@ -114,7 +103,9 @@ class Command(OneLineErrorsCommand):
         limit = None if limit is None else whole_number("--limit", limit, 1, MAX_LIMIT)
         if timeout is not None and not wait:
             raise bad_argument("--timeout only applies with --wait")
-        timeout = None if timeout is None else whole_number("--timeout", timeout, 1, MAX_TIMEOUT)
+        timeout = (
+            None if timeout is None else whole_number("--timeout", timeout, 1, watch.MAX_TIMEOUT)
+        )
         if wait and dry_run:
             raise bad_argument("--wait cannot be used with --dry-run: nothing is created")
         queryset = registration.model._default_manager.order_by("pk")

@@ -31,7 +31,6 @@ from django_textclass.models import ClassificationRequest, Status
 #: Most old requests read per batch; one batch's new requests are stored in one transaction.
 MAX_BATCH_SIZE = 10_000
 #: Longest --timeout, in seconds (about 115 days).
-MAX_TIMEOUT = 10**7
 #: Seconds between two looks at the requests while waiting (--wait).
 WAIT_INTERVAL = 2.0
 #: The old requests worth re-running: those that ended (an answer, or a failure). Pending and
@@ -67,17 +66,7 @@ class Command(OneLineErrorsCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Count what would be created; write nothing."
         )
-        parser.add_argument(
-            "--wait",
-            action="store_true",
-            help="Then wait until the requests this run created are final, "
-            "showing how many are pending, running, succeeded and failed.",
-        )
-        parser.add_argument(
-            "--timeout",
-            help=f"With --wait: stop waiting after this many "
-            f"seconds, 1 to {MAX_TIMEOUT}, and exit with status 1.",
-        )
+        watch.add_wait_arguments(parser)
 
     def handle(self, *args, key, since, until, batch_size, dry_run, wait, timeout, **options):
         """Walk the outdated requests in id order; print one summary line (two with --wait)."""
@@ -89,7 +78,9 @@ class Command(OneLineErrorsCommand):
             raise bad_argument("--since must be earlier than --until")
         if timeout is not None and not wait:
             raise bad_argument("--timeout only applies with --wait")
-        timeout = None if timeout is None else whole_number("--timeout", timeout, 1, MAX_TIMEOUT)
+        timeout = (
+            None if timeout is None else whole_number("--timeout", timeout, 1, watch.MAX_TIMEOUT)
+        )
         if wait and dry_run:
             raise bad_argument("--wait cannot be used with --dry-run: nothing is created")
         outdated = outdated_requests(target, since, until)

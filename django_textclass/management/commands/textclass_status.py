@@ -16,7 +16,6 @@ from django_textclass.management.commands._utils import (
 from django_textclass.models import ClassificationRequest
 
 #: Longest --timeout, in seconds (about 115 days).
-MAX_TIMEOUT = 10**7
 #: Longest --interval, in seconds.
 MAX_INTERVAL = 3600
 
@@ -66,7 +65,7 @@ class Command(OneLineErrorsCommand):
         parser.add_argument(
             "--timeout",
             help=f"With --watch: stop after this many seconds, "
-            f"1 to {MAX_TIMEOUT}, and exit with status 1.",
+            f"1 to {watching.MAX_TIMEOUT}, and exit with status 1.",
         )
 
     def handle(self, *args, model_ids, source, since, watch, interval, timeout, **options):
@@ -75,7 +74,9 @@ class Command(OneLineErrorsCommand):
         interval = whole_number("--interval", interval, 1, MAX_INTERVAL)
         if timeout is not None and not watch:
             raise bad_argument("--timeout only applies with --watch")
-        timeout = None if timeout is None else whole_number("--timeout", timeout, 1, MAX_TIMEOUT)
+        timeout = (
+            None if timeout is None else whole_number("--timeout", timeout, 1, watching.MAX_TIMEOUT)
+        )
         if watch:
             self._watch(requests, interval, timeout)
             return
