@@ -213,20 +213,20 @@ def test_drop_in__any_request_answers_json_and_never_a_server_error(
 ):
     authorization = f"Bearer {drop_in}" if authorization == "valid" else authorization
     before = _rows_in_every_table()
-    savepoint = transaction.savepoint()  # each draw starts from the same tables
-    try:
-        response = post(
-            path,
-            body,
-            content_type,
-            authorization,
-            x_use_cache=use_cache,
-            x_wait_for_model=wait_for_model,
-        )
-        event(f"answered {response.status_code}")
-        _assert_answer(response, body, content_type, before)
-    finally:
-        transaction.savepoint_rollback(savepoint)
+    with transaction.atomic():  # each draw starts from the same tables: rolled back
+        try:
+            response = post(
+                path,
+                body,
+                content_type,
+                authorization,
+                x_use_cache=use_cache,
+                x_wait_for_model=wait_for_model,
+            )
+            event(f"answered {response.status_code}")
+            _assert_answer(response, body, content_type, before)
+        finally:
+            transaction.set_rollback(True)
 
 
 # --- the requests that used to break it, one example each ---------------------------------
