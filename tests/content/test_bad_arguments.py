@@ -13,6 +13,7 @@ from django.core.management import get_commands, load_command_class
 from django.core.management.base import BaseCommand
 from django.db import connections
 
+from django_textclass.management import watch
 from django_textclass.management.commands import (
     textclass_backfill,
     textclass_cleanup,
@@ -45,10 +46,10 @@ NUMERIC_OPTIONS = [
         ["testapp.Comment", "--wait"],
         "--timeout",
         1,
-        textclass_backfill.MAX_TIMEOUT,
+        watch.MAX_TIMEOUT,
     ),
     ("textclass_status", [], "--interval", 1, textclass_status.MAX_INTERVAL),
-    ("textclass_status", ["--watch"], "--timeout", 1, textclass_status.MAX_TIMEOUT),
+    ("textclass_status", ["--watch"], "--timeout", 1, watch.MAX_TIMEOUT),
     (
         "textclass_reclassify",
         ["--key", "sentiment"],
@@ -61,7 +62,7 @@ NUMERIC_OPTIONS = [
         ["--key", "sentiment", "--wait"],
         "--timeout",
         1,
-        textclass_reclassify.MAX_TIMEOUT,
+        watch.MAX_TIMEOUT,
     ),
 ]
 
