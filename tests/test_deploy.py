@@ -111,3 +111,14 @@ def test_production_settings__the_token_is_in_no_setting():
     assert "TEXTCLASS" in result.stdout and "huggingface.Backend" in result.stdout
     assert HF_TOKEN not in result.stdout
     assert PRODUCTION["DJANGO_SECRET_KEY"] in result.stdout  # what diffsettings would show
+
+
+def test_production_urls__the_health_view_is_mounted_for_monitors():
+    result = run(
+        "-c",
+        "import django; django.setup(); from django.urls import reverse; "
+        "print(reverse('textclass_health:health'))",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "/textclass/health/"

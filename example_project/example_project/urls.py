@@ -1,4 +1,4 @@
-"""URLs of the example project: the admin, the REST API and its browsable documentation."""
+"""URLs of the example project: the admin, the REST API and its documentation, the health view."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -19,5 +19,7 @@ urlpatterns = [
         SpectacularRedocView.as_view(url_name="textclass_api:schema"),
         name="api-redoc",
     ),
+    # The pipeline's health for monitors (staff, or TEXTCLASS["HEALTH_TOKEN"] as a Bearer).
+    path("textclass/", include("django_textclass.health.urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]
