@@ -14,11 +14,25 @@ from django_textclass.models import ClassificationRequest
 from tests.health.helpers import request
 
 
-def interrupt_in(seconds):
-    """SIGINT to this process after ``seconds``, as a terminal sends on Ctrl-C."""
-    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    return timer
+@pytest.fixture
+def ctrl_c():
+    """``press(seconds)``: SIGINT to this process after ``seconds``, as a terminal sends.
+
+    Python's own SIGINT handler is installed for the test: a process started with SIGINT
+    ignored (a background job of a non-interactive shell) would never see the KeyboardInterrupt.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timers = []
+
+    def press(seconds):
+        timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+        timers.append(timer)
+        timer.start()
+
+    yield press
+    for timer in timers:
+        timer.join()
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.django_db
@@ -58,63 +72,59 @@ def test_follow__out_of_time_is_exit_status_1_with_the_counts():
 
 
 @pytest.mark.django_db
-def test_follow__ctrl_c_is_exit_status_130_with_its_line():
+def test_follow__ctrl_c_is_exit_status_130_with_its_line(ctrl_c):
     request("pending", age=5)
-    timer = interrupt_in(0.5)
-    try:
-        with pytest.raises(CommandError) as info:
-            watch.follow(
-                ClassificationRequest.objects.all(),
-                StringIO(),
-                description="final",
-                interval=1,
-                stopped="Stopped, the workers go on.",
-            )
-    finally:
-        timer.join()
+    ctrl_c(0.5)
+    with pytest.raises(CommandError) as info:
+        watch.follow(
+            ClassificationRequest.objects.all(),
+            StringIO(),
+            description="final",
+            interval=1,
+            timeout=30,  # a Ctrl-C that never comes fails the test (status 1), never hangs it
+            stopped="Stopped, the workers go on.",
+        )
 
     assert info.value.returncode == 130
     assert str(info.value) == "Stopped, the workers go on."
 
 
 @pytest.mark.django_db
-def test_status_watch__ctrl_c_is_exit_status_130():
+def test_status_watch__ctrl_c_is_exit_status_130(ctrl_c):
     request("pending", age=5)
-    timer = interrupt_in(0.5)
-    try:
-        with pytest.raises(CommandError, match="^Stopped watching.$") as info:
-            call_command(
-                "textclass_status",
-                "--watch",
-                "--interval",
-                "1",
-                stdout=StringIO(),
-                stderr=StringIO(),
-            )
-    finally:
-        timer.join()
+    ctrl_c(0.5)
+    with pytest.raises(CommandError, match="^Stopped watching.$") as info:
+        call_command(
+            "textclass_status",
+            "--watch",
+            "--interval",
+            "1",
+            "--timeout",
+            "30",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
 
     assert info.value.returncode == 130
 
 
 @pytest.mark.django_db
-def test_backfill_wait__ctrl_c_is_exit_status_130_and_the_requests_stay():
+def test_backfill_wait__ctrl_c_is_exit_status_130_and_the_requests_stay(ctrl_c):
     from tests.testapp.models import Comment
 
     # bulk_create sends no post_save: the backfill creates the requests, pending.
     Comment.objects.bulk_create([Comment(body="A comment nobody classifies here", title="t")])
-    timer = interrupt_in(0.5)
-    try:
-        with pytest.raises(CommandError, match="^Stopped waiting; the workers go on") as info:
-            call_command(
-                "textclass_backfill",
-                "testapp.Comment",
-                "--wait",
-                stdout=StringIO(),
-                stderr=StringIO(),
-            )
-    finally:
-        timer.join()
+    ctrl_c(0.5)
+    with pytest.raises(CommandError, match="^Stopped waiting; the workers go on") as info:
+        call_command(
+            "textclass_backfill",
+            "testapp.Comment",
+            "--wait",
+            "--timeout",
+            "30",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
 
     assert info.value.returncode == 130
     assert ClassificationRequest.objects.filter(status="pending").count() == 4  # 2 fields x 2
