@@ -5,20 +5,17 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from django_textclass.testing import InferenceAPIEmulator, ReceivedRequest, Reply
 from django_textclass.testing.scoring import rank
+from tests.testing.helpers import EmulatorCLI
 
 MODEL = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -919,37 +916,14 @@ def test_config__rejects_invalid_values():
 
 
 def test_cli__serves_on_the_printed_port_until_terminated():
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "django_textclass.testing.emulator",
-            "--port",
-            "0",
-            "--shape",
-            "flat",
-            "--token",
-            "cli-token",
-            "--max-batch",
-            "2",
-            "--latency",
-            "0.05",
-            "--per-text",
-            "0.1",
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()
+    options = ["--shape", "flat", "--token", "cli-token", "--max-batch", "2"]
+    with EmulatorCLI(*options, "--latency", "0.05", "--per-text", "0.1") as cli:
         match = re.fullmatch(
             r"Inference API emulator listening on (http://127\.0\.0\.1:(\d+)) "
             r"\(route: /models/\{model_id\}\)\n",
-            line,
+            cli.line,
         )
-        assert match, line
+        assert match, cli.line
         assert match.group(2) != "0"
         url = f"{match.group(1)}/models/{MODEL}"
         auth = {"Authorization": "Bearer cli-token"}
@@ -965,12 +939,9 @@ def test_cli__serves_on_the_printed_port_until_terminated():
         assert unauthorized.status_code == 401
         assert too_big.status_code == 422
         assert two_texts >= 0.05 + 2 * 0.1  # the latency, and the cost of each text
-    finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=10)
 
-    assert process.returncode == 0, stderr
-    assert "Warning" not in stderr
+    assert cli.returncode == 0, cli.stderr
+    assert "Warning" not in cli.stderr
 
 
 def test_poison__every_call_holding_the_text_gets_the_reply(emulator_for_poison):

@@ -2,19 +2,16 @@
 
 import math
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import requests
 
 from django_textclass.testing import InferenceAPIEmulator, Reply, TEIMode
 from django_textclass.testing.scoring import rank
+from tests.testing.helpers import EmulatorCLI
 
 MODEL = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
 LABELS = ["POSITIVE", "NEGATIVE"]
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -339,40 +336,20 @@ def test_nested_shape__still_refuses_a_null_top_k():
 
 
 def test_cli__tei_mode_with_its_batch_limit():
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "django_textclass.testing.emulator",
-            "--port",
-            "0",
-            "--tei",
-            "--max-client-batch-size",
-            "2",
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()
+    with EmulatorCLI("--tei", "--max-client-batch-size", "2") as cli:
         match = re.fullmatch(
             r"Inference API emulator listening on (http://127\.0\.0\.1:\d+) "
             r"\(route: /models/\{model_id\}, TEI: /predict, /info\)\n",
-            line,
+            cli.line,
         )
-        assert match, line
+        assert match, cli.line
         url = match.group(1)
 
         info = requests.get(url + "/info", timeout=10).json()
         too_big = requests.post(
             url + "/predict", json={"inputs": [["a"], ["b"], ["c"]]}, timeout=10
         )
-    finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=10)
 
     assert info["max_client_batch_size"] == 2
     assert too_big.status_code == 422
-    assert process.returncode == 0, stderr
+    assert cli.returncode == 0, cli.stderr
